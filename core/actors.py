@@ -1,0 +1,19 @@
+"""Who is speaking, in platform-neutral words: the core never sees a discord.Member or telegram.User."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Actor:
+    platform: str  # "discord", "telegram" or "console"
+    external_id: str  # the platform's user id, as text
+    display_name: str
+    roles: frozenset[str] = field(default_factory=frozenset)  # Discord role ids
+    chat_id: str | None = None  # channel or chat the command came from
+    private_chat: bool = True  # a DM / private chat / the console
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform}:{self.external_id}"

@@ -1,0 +1,94 @@
+"""The composition root of the core: the concrete ports chosen for this process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db.engine import UnitOfWork, make_engine
+from core.ledger import AccountBook
+from core.ports.discounts import DiscountPolicy, NoDiscounts
+from core.ports.guardian import Guardian
+from core.ports.jobs import JobQueue, NoJobs
+from core.settings import Settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    guardian: Guardian
+    jobs: JobQueue = field(default_factory=NoJobs)
+    discounts: DiscountPolicy = field(default_factory=NoDiscounts)
+    clock: Callable[[], datetime] = utcnow
+    accounts: AccountBook = field(default_factory=AccountBook)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    async def aclose(self) -> None:
+        await self.guardian.aclose()
+        await self.engine.dispose()
+
+
+def make_guardian(settings: Settings) -> Guardian:
+    """The guardian the settings name; a missing key is a clear settings error, not a crash later."""
+    from core.errors import NotConfigured
+
+    provider = settings.GUARDIAN_PROVIDER
+    if provider == "offline":
+        from core.guardian.offline import OfflineGuardian
+
+        phrase = settings.OFFLINE_GUARDIAN_PASSPHRASE
+        return OfflineGuardian(phrase.get_secret_value() if phrase else None)
+    if provider == "anthropic":
+        if settings.ANTHROPIC_API_KEY is None:
+            raise NotConfigured("GUARDIAN_PROVIDER=anthropic needs ANTHROPIC_API_KEY.")
+        from core.guardian.anthropic import AnthropicGuardian
+
+        return AnthropicGuardian(
+            api_key=settings.ANTHROPIC_API_KEY.get_secret_value(),
+            base_url=settings.ANTHROPIC_BASE_URL,
+            model=settings.ANTHROPIC_MODEL,
+            timeout=settings.GUARDIAN_TIMEOUT_SECONDS,
+        )
+    if provider == "openai":
+        if settings.OPENAI_API_KEY is None:
+            raise NotConfigured("GUARDIAN_PROVIDER=openai needs OPENAI_API_KEY.")
+        from core.guardian.openai import OpenAIGuardian
+
+        return OpenAIGuardian(
+            api_key=settings.OPENAI_API_KEY.get_secret_value(),
+            base_url=settings.OPENAI_BASE_URL,
+            model=settings.OPENAI_MODEL,
+            timeout=settings.GUARDIAN_TIMEOUT_SECONDS,
+        )
+    raise NotConfigured(f"Unknown GUARDIAN_PROVIDER {provider!r}.")
+
+
+def bootstrap(
+    settings: Settings,
+    database_url: str,
+    *,
+    guardian: Guardian | None = None,
+    jobs: JobQueue | None = None,
+    discounts: DiscountPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
+    pool_size: int = 20,
+) -> App:
+    """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own."""
+    return App(
+        settings=settings,
+        engine=make_engine(database_url, pool_size=pool_size),
+        guardian=guardian or make_guardian(settings),
+        jobs=jobs or NoJobs(),
+        discounts=discounts or NoDiscounts(),
+        clock=clock or utcnow,
+    )

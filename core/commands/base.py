@@ -1,0 +1,208 @@
+"""The shape of a command (name, typed arguments with limits, help, who may run it, the core call)
+and of a reply (title, text, fields, an optional confirmation), both platform-neutral."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.errors import InvalidArgument
+from core.money import TOKEN, USDC, parse_amount
+
+if TYPE_CHECKING:
+    from core.actors import Actor
+    from core.app import App
+
+ArgKind = Literal["text", "word", "int", "amount", "token_amount", "choice"]
+
+MAX_TEXT = 4_000  # nothing longer is ever accepted as an argument, whatever a command allows
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: ArgKind
+    help: str
+    required: bool = True
+    min_value: int | None = None
+    max_value: int | None = None
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    autocomplete: str | None = None  # a completion source name, for platforms that offer it
+
+    def convert(self, raw: Any) -> Any:
+        """Check and convert one value; a wrong value raises InvalidArgument naming this argument."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if self.required:
+                raise InvalidArgument(f"`{self.name}` is missing: {self.help}")
+            return None
+        if self.kind in ("text", "word"):
+            value = str(raw).strip()
+            limit = self.max_length or MAX_TEXT
+            if len(value) > limit:
+                raise InvalidArgument(f"`{self.name}` is too long: {len(value):,} characters, at most {limit:,}.")
+            if self.kind == "word" and any(ch.isspace() for ch in value):
+                raise InvalidArgument(f"`{self.name}` must be a single word.")
+            return value
+        if self.kind == "int":
+            text = str(raw).strip()
+            if len(text) > 20 or not text.lstrip("-+").isdigit():
+                raise InvalidArgument(f"`{self.name}` must be a whole number, not {text[:20]!r}.")
+            value = int(text)
+            if self.min_value is not None and value < self.min_value:
+                raise InvalidArgument(f"`{self.name}` must be at least {self.min_value:,}.")
+            if self.max_value is not None and value > self.max_value:
+                raise InvalidArgument(f"`{self.name}` must be at most {self.max_value:,}.")
+            return value
+        if self.kind == "amount":
+            try:
+                return parse_amount(str(raw), USDC)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"`{self.name}`: {exc.message}") from None
+        if self.kind == "token_amount":
+            try:
+                return parse_amount(str(raw), TOKEN)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"`{self.name}`: {exc.message}") from None
+        if self.kind == "choice":
+            value = str(raw).strip().lower()
+            if value not in self.choices:
+                raise InvalidArgument(f"`{self.name}` must be one of: {', '.join(self.choices)}.")
+            return value
+        raise AssertionError(self.kind)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """Ask the caller to confirm; adapters show a button / inline keyboard / y-n prompt.
+
+    ``token`` goes back to ``run_confirmation`` unchanged; it is short (fits Telegram's 64 bytes).
+    """
+
+    token: str
+    prompt: str
+    accept_label: str
+    cancel_label: str
+    expires_at: datetime
+
+
+Tone = Literal["info", "success", "warning", "danger"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A platform-neutral answer. Text is plain (adapters escape it for their markup)."""
+
+    text: str = ""
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    footer: str | None = None
+    private: bool = False  # only the caller sees it (ephemeral on Discord, private chat on Telegram)
+    tone: Tone = "info"
+    confirm: Confirm | None = None
+    lines: tuple[str, ...] = ()  # list content (logs, leaderboards): adapters paginate it
+
+    def as_text(self) -> str:
+        """A plain-text rendering (console, and the fallback of every adapter)."""
+        parts: list[str] = []
+        if self.title:
+            parts.append(self.title)
+        if self.text:
+            parts.append(self.text)
+        for f in self.fields:
+            parts.append(f"{f.name}: {f.value}")
+        parts.extend(self.lines)
+        if self.footer:
+            parts.append(self.footer)
+        return "\n".join(parts)
+
+
+@dataclass
+class CommandContext:
+    app: App
+    actor: Actor
+
+
+Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]  # ("admin", "grant") is /admin grant
+    help: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    moderator: bool = False  # checked in core again, whatever the adapter shows
+    private: bool = False  # the reply is for the caller only
+    slow: bool = False  # may wait on the guardian or heavy queries: adapters defer first
+    usage_example: str | None = None
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    @property
+    def usage(self) -> str:
+        parts = ["/" + self.name]
+        for a in self.args:
+            parts.append(f"<{a.name}>" if a.required else f"[{a.name}]")
+        return " ".join(parts)
+
+    def convert(self, raw: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(raw) - {a.name for a in self.args}
+        if unknown:
+            raise InvalidArgument(f"Unknown option {sorted(unknown)[0]!r}. Usage: {self.usage}")
+        return {a.name: a.convert(raw.get(a.name)) for a in self.args}
+
+
+def parse_text_args(command: Command, rest: str) -> dict[str, Any]:
+    """Split the text after a command name into its arguments (Telegram, console).
+
+    Words fill arguments in order; a final ``text`` argument takes the rest of the line verbatim.
+    """
+    rest = rest.strip()
+    if len(rest) > MAX_TEXT * 2:
+        raise InvalidArgument(f"That is too long: {len(rest):,} characters.")
+    values: dict[str, Any] = {}
+    args = list(command.args)
+    for i, arg in enumerate(args):
+        if not rest:
+            break
+        if arg.kind == "text" and i == len(args) - 1:
+            values[arg.name] = rest
+            rest = ""
+            break
+        word, _, rest = rest.partition(" ")
+        values[arg.name] = word
+        rest = rest.strip()
+    if rest:
+        raise InvalidArgument(f"Too many arguments. Usage: {command.usage}")
+    return values
+
+
+def resolve(commands: list[Command], words: list[str]) -> tuple[Command | None, int]:
+    """The command with the longest path matching the leading words, and how many words it used."""
+    best: Command | None = None
+    used = 0
+    for cmd in commands:
+        n = len(cmd.path)
+        if n > used and [w.lower() for w in words[:n]] == list(cmd.path):
+            best, used = cmd, n
+    return best, used
+
+
+def split_words(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()

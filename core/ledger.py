@@ -1,0 +1,217 @@
+"""The double-entry ledger: every movement is a transfer whose entries add up to zero.
+
+Guarded accounts (players, team pools) keep a balance column that a conditional UPDATE moves, so
+no number of concurrent debits can take them below zero. Shared accounts (prize pools, staking,
+buyback, operations, treasury...) never have a row updated by a payment: their balance is the sum of
+their entries, so an attempt locks only its payer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import InsufficientFunds
+
+GUARDED_KINDS = frozenset({"player", "team_pool"})
+
+# Shared accounts. Owner is a bounty id for prize pools, None for platform-wide ones.
+PRIZE_POOL = "prize_pool"
+STAKING_POOL = "staking_pool"
+BUYBACK_RESERVE = "buyback_reserve"
+OPERATIONS = "operations"
+TREASURY = "treasury"  # the outside world: deposits come from it, payouts and seeds go through it
+GRANTS = "grants"  # moderator grants
+DEMO_FAUCET = "demo_faucet"  # demo credits on a local demo installation, never real money
+PENDING_PAYOUTS = "pending_payouts"
+PLAYER = "player"
+TEAM_POOL = "team_pool"
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: int
+    kind: str
+    owner_id: int | None
+    guarded: bool
+
+
+class AccountBook:
+    """Finds or creates accounts; ids never change, so they are cached for the process's life."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int | None, str], AccountRef] = {}
+        self._by_id: dict[int, AccountRef] = {}
+
+    async def get(
+        self, conn: AsyncConnection, kind: str, owner_id: int | None = None, currency: str = "USDC"
+    ) -> AccountRef:
+        key = (kind, owner_id, currency)
+        ref = self._cache.get(key)
+        if ref is not None:
+            return ref
+        guarded = kind in GUARDED_KINDS
+        row = (
+            await conn.execute(
+                text(
+                    "INSERT INTO accounts (kind, owner_id, currency, guarded) VALUES (:k, :o, :c, :g) "
+                    "ON CONFLICT (kind, owner_id, currency) DO UPDATE SET kind = EXCLUDED.kind "
+                    "RETURNING id"
+                ),
+                {"k": kind, "o": owner_id, "c": currency, "g": guarded},
+            )
+        ).one()
+        ref = AccountRef(row.id, kind, owner_id, guarded)
+        self._cache[key] = ref
+        self._by_id[ref.id] = ref
+        return ref
+
+    def known(self, account_id: int) -> AccountRef | None:
+        return self._by_id.get(account_id)
+
+    def forget(self) -> None:
+        """Drop cached ids (tests that wipe the database between cases)."""
+        self._cache.clear()
+        self._by_id.clear()
+
+
+async def transfer(
+    conn: AsyncConnection,
+    key: str,
+    kind: str,
+    legs: Sequence[tuple[AccountRef, int]],
+    *,
+    memo: str | None = None,
+) -> int | None:
+    """Move money inside the caller's transaction. Returns the transfer id, or None when a transfer
+    with this idempotency key already exists (then nothing moves). Raises InsufficientFunds, leaving
+    the caller to roll back, when a guarded account would go below zero."""
+    legs = [(acc, amount) for acc, amount in legs if amount != 0]
+    if sum(amount for _, amount in legs) != 0:
+        raise ValueError(f"transfer {key!r} does not balance: {legs!r}")
+    if not legs:
+        raise ValueError(f"transfer {key!r} moves nothing")
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO transfers (idempotency_key, kind, memo) VALUES (:key, :kind, :memo) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+            ),
+            {"key": key, "kind": kind, "memo": memo},
+        )
+    ).first()
+    if row is None:
+        return None
+    transfer_id = row.id
+    # Lock guarded accounts in id order so two transfers touching the same pair cannot deadlock.
+    guarded = sorted(((acc, amt) for acc, amt in legs if acc.guarded), key=lambda leg: leg[0].id)
+    for acc, amount in guarded:
+        moved = (
+            await conn.execute(
+                text(
+                    "UPDATE accounts SET balance = balance + :d "
+                    "WHERE id = :id AND balance + :d >= 0 RETURNING balance"
+                ),
+                {"d": amount, "id": acc.id},
+            )
+        ).first()
+        if moved is None:
+            raise InsufficientFunds(_short_of_message(acc))
+    await conn.execute(
+        text(
+            "INSERT INTO entries (transfer_id, account_id, amount) "
+            "SELECT :t, a, m FROM unnest(CAST(:accs AS bigint[]), CAST(:amts AS bigint[])) AS u(a, m)"
+        ),
+        {"t": transfer_id, "accs": [a.id for a, _ in legs], "amts": [m for _, m in legs]},
+    )
+    return transfer_id
+
+
+def _short_of_message(acc: AccountRef) -> str:
+    if acc.kind == TEAM_POOL:
+        return "The team pool does not hold enough for this."
+    return "Your balance is too low for this. Use /balance to see it."
+
+
+async def balance(conn: AsyncConnection, acc: AccountRef) -> int:
+    """Current balance: the locked column for guarded accounts, the entry sum for shared ones."""
+    if acc.guarded:
+        return (await conn.execute(text("SELECT balance FROM accounts WHERE id = :id"), {"id": acc.id})).scalar_one()
+    return (
+        await conn.execute(
+            text("SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries WHERE account_id = :id"), {"id": acc.id}
+        )
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def check_invariants(conn: AsyncConnection) -> list[CheckResult]:
+    """The ledger's promises, checked on a live database (``bounty check``)."""
+    results: list[CheckResult] = []
+
+    total = (await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM entries"))).scalar_one()
+    results.append(CheckResult("sum of all entries is zero", total == 0, f"sum = {total}"))
+
+    unbalanced = (
+        await conn.execute(
+            text("SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id HAVING SUM(amount) <> 0) x")
+        )
+    ).scalar_one()
+    results.append(CheckResult("every transfer balances", unbalanced == 0, f"{unbalanced} unbalanced transfers"))
+
+    empty = (
+        await conn.execute(
+            text("SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_id = t.id)")
+        )
+    ).scalar_one()
+    results.append(CheckResult("every transfer has entries", empty == 0, f"{empty} transfers without entries"))
+
+    drift = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, SUM(amount) s FROM entries GROUP BY account_id) e "
+                "ON e.account_id = a.id WHERE a.guarded AND a.balance <> COALESCE(e.s, 0)"
+            )
+        )
+    ).scalar_one()
+    results.append(CheckResult("guarded balances equal their entries", drift == 0, f"{drift} accounts drifted"))
+
+    negative = (
+        await conn.execute(text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0"))
+    ).scalar_one()
+    results.append(CheckResult("no player or team balance below zero", negative == 0, f"{negative} negative"))
+
+    shared_col = (
+        await conn.execute(text("SELECT count(*) FROM accounts WHERE NOT guarded AND balance <> 0"))
+    ).scalar_one()
+    results.append(CheckResult("shared accounts keep no balance column", shared_col == 0, f"{shared_col} with a stored balance"))
+
+    pending_paid = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM attempts a WHERE a.status IN ('rejected','won','late','pending') "
+                "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'attempt:' || a.quote_id)"
+            )
+        )
+    ).scalar_one()
+    results.append(CheckResult("every attempt was paid", pending_paid == 0, f"{pending_paid} attempts without payment"))
+
+    refunded_unpaid = (
+        await conn.execute(
+            text(
+                "SELECT count(*) FROM attempts a WHERE a.status = 'refunded' "
+                "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'refund:' || a.id)"
+            )
+        )
+    ).scalar_one()
+    results.append(CheckResult("every refunded attempt was refunded", refunded_unpaid == 0, f"{refunded_unpaid} refunds missing"))
+    return results

@@ -1,0 +1,89 @@
+"""The guardian port: a model that answers an attack and may call approve_transfer or reject_transfer."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Literal
+
+APPROVE_TOOL = "approve_transfer"
+REJECT_TOOL = "reject_transfer"
+
+TOOL_DESCRIPTIONS = {
+    APPROVE_TOOL: "Release the entire prize pool to the player who sent the current message.",
+    REJECT_TOOL: "Refuse to release the prize pool to the player who sent the current message.",
+}
+TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "description": "Why you decided this."}},
+    "required": ["reason"],
+}
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Literal["player", "guardian"]
+    text: str
+
+
+@dataclass(frozen=True)
+class GuardianRequest:
+    system_prompt: str
+    message: str
+    history: tuple[Turn, ...] = ()
+    context: str | None = None  # enhanced context (memory), appended to the system prompt when set
+    player_name: str = "player"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the guardian decided. ``approved`` is True only for a real approve_transfer tool call."""
+
+    approved: bool
+    reply: str
+    reason: str
+    provider: str
+    tool_calls: tuple[str, ...] = field(default_factory=tuple)
+
+
+class GuardianUnavailable(Exception):
+    """The model failed, timed out or answered nonsense: the attempt is refunded in full."""
+
+
+class Guardian(abc.ABC):
+    """Answers one attack. Implementations must never infer approval from text, only from a tool call."""
+
+    name: str = "guardian"
+    description: str = "guardian"
+
+    @abc.abstractmethod
+    async def judge(self, request: GuardianRequest) -> Verdict: ...
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release HTTP clients."""
+
+
+def verdict_from_tool_calls(
+    provider: str, calls: list[tuple[str, str]], text_reply: str
+) -> Verdict:
+    """Turn the tool calls a model made into a verdict: approved only by exactly an approve call.
+
+    ``calls`` are (tool name, reason). A reply with no tool call is a rejection; a reply that calls
+    both tools is treated as a rejection too, since the model did not clearly decide to release.
+    """
+    names = tuple(name for name, _ in calls)
+    approves = [reason for name, reason in calls if name == APPROVE_TOOL]
+    rejects = [reason for name, reason in calls if name == REJECT_TOOL]
+    approved = bool(approves) and not rejects
+    if approved:
+        reason = approves[0]
+    elif rejects:
+        reason = rejects[0]
+    elif approves:
+        reason = "contradictory tool calls"
+    else:
+        reason = "no tool call"
+    reply = text_reply.strip() or (reason if reason not in ("no tool call",) else "")
+    if not reply:
+        reply = "The guardian keeps the vault closed." if not approved else "The guardian releases the vault."
+    return Verdict(approved=approved, reply=reply, reason=reason, provider=provider, tool_calls=names)

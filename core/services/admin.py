@@ -1,0 +1,215 @@
+"""Moderator actions, each checked in core and written to the append-only audit log."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.actors import Actor
+from core.errors import InvalidArgument, NotFound, RoundNotActive
+from core.services import rounds
+from core.services.players import PlayerRef, ensure_player, find_player, require_moderator
+
+if TYPE_CHECKING:
+    from core.app import App
+
+
+async def audit(conn: AsyncConnection, moderator: PlayerRef, actor: Actor, action: str, target: str | None, details: dict[str, Any]) -> None:
+    await conn.execute(
+        text("INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, CAST(:d AS jsonb))"),
+        {"p": moderator.id, "a": f"{actor.label} ({moderator.display_name})", "act": action, "t": target, "d": json.dumps(details)},
+    )
+
+
+async def grant(app: App, actor: Actor, player_ref: str, amount: int, reason: str) -> tuple[PlayerRef, int, bool]:
+    """Credit a player from the grants account; returns the player, new balance, demo flag."""
+    require_moderator(app.settings, actor)
+    if not reason.strip():
+        raise InvalidArgument("A grant needs a reason (it goes to the audit log).")
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        target = await find_player(conn, player_ref)
+        source = await app.accounts.get(conn, ledger.GRANTS)
+        dest = await app.accounts.get(conn, ledger.PLAYER, target.id)
+        key = f"grant:{secrets.token_hex(8)}"
+        await ledger.transfer(conn, key, "grant", [(source, -amount), (dest, amount)], memo=reason[:500])
+        await audit(conn, mod, actor, "grant", f"#{target.id}", {"amount": amount, "reason": reason[:500], "transfer": key})
+        from core.services.views import is_demo_install
+
+        return target, await ledger.balance(conn, dest), await is_demo_install(conn)
+
+
+async def new_bounty(app: App, actor: Actor, *, name: str, prompt: str, seed: int, base_fee: int | None,
+                     growth_bps: int | None, fee_cap: int | None) -> rounds.BountyRow:
+    require_moderator(app.settings, actor)
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        from core.services.views import is_demo_install
+
+        demo = await is_demo_install(conn)
+        bounty = await rounds.create_bounty(
+            app, conn, name=name, system_prompt=prompt, seed=seed,
+            base_fee=base_fee or rounds.DEFAULT_BASE_FEE,
+            growth_bps=rounds.DEFAULT_GROWTH_BPS if growth_bps is None else growth_bps,
+            fee_cap=fee_cap or rounds.DEFAULT_FEE_CAP,
+            is_demo=demo, seed_from=ledger.DEMO_FAUCET if demo else ledger.TREASURY,
+        )
+        await audit(conn, mod, actor, "bounty.new", f"round #{bounty.id}", {
+            "name": name, "seed": seed, "base_fee": bounty.base_fee, "growth_bps": bounty.growth_bps,
+            "fee_cap": bounty.fee_cap, "prompt_sha256": bounty.prompt_sha256,
+        })
+        return bounty
+
+
+BOUNTY_SETTABLE = ("name", "base_fee", "growth_bps", "fee_cap")
+
+
+async def set_bounty(app: App, actor: Actor, field: str, value: Any) -> rounds.BountyRow:
+    """Change one rule of the open round (its prompt is committed and cannot change)."""
+    require_moderator(app.settings, actor)
+    if field not in BOUNTY_SETTABLE:
+        raise InvalidArgument(f"Only these can be set: {', '.join(BOUNTY_SETTABLE)}.")
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        current = await rounds.current_bounty(conn)
+        if current is None or not current.open:
+            raise RoundNotActive("There is no open round to change.")
+        bounty = await rounds.lock_round_exclusive(conn, current.id)
+        new = {"name": bounty.name, "base_fee": bounty.base_fee, "growth_bps": bounty.growth_bps, "fee_cap": bounty.fee_cap}
+        new[field] = value
+        rounds.validate_fee_rules(new["base_fee"], new["growth_bps"], new["fee_cap"])
+        await conn.execute(
+            text("UPDATE bounties SET name = :name, base_fee = :base_fee, growth_bps = :growth_bps, fee_cap = :fee_cap WHERE id = :id"),
+            {**new, "id": bounty.id},
+        )
+        await audit(conn, mod, actor, "bounty.set", f"round #{bounty.id}", {"field": field, "old": getattr(bounty, field), "new": value})
+        return await rounds.get_bounty(conn, bounty.id)
+
+
+async def set_paused(app: App, actor: Actor, paused: bool) -> rounds.BountyRow:
+    require_moderator(app.settings, actor)
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        current = await rounds.current_bounty(conn)
+        if current is None or not current.open:
+            raise RoundNotActive("There is no open round.")
+        bounty = await rounds.lock_round_exclusive(conn, current.id)
+        want, have = ("paused", "active") if paused else ("active", "paused")
+        if bounty.status != have:
+            raise InvalidArgument(f"Round {bounty.name} is already {bounty.status}.")
+        await conn.execute(text("UPDATE bounties SET status = :s WHERE id = :id"), {"s": want, "id": bounty.id})
+        await audit(conn, mod, actor, "pause" if paused else "resume", f"round #{bounty.id}", {})
+        await rounds.announce(
+            conn, "round_paused" if paused else "round_resumed",
+            f"Round {bounty.name} {'paused' if paused else 'resumed'}",
+            "Moderators paused the round; attempts wait until it resumes." if paused else "Attempts are open again.",
+        )
+        return await rounds.get_bounty(conn, bounty.id)
+
+
+async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
+    """Refund an attempt in full (not a winning one); returns the amount."""
+    from core.services.attempts import refund_attempt
+
+    require_moderator(app.settings, actor)
+    async with app.uow() as uow:
+        row = (
+            await uow.conn.execute(text("SELECT id, fee, status FROM attempts WHERE id = :id"), {"id": attempt_ref})
+        ).first()
+    if row is None:
+        raise NotFound(f"No attempt #{attempt_ref}.")
+    if row.status == "won":
+        raise InvalidArgument("A winning attempt cannot be refunded.")
+    if row.status == "refunded":
+        raise InvalidArgument(f"Attempt #{attempt_ref} was already refunded.")
+    done = await refund_attempt(app, row.id, f"refunded by a moderator: {reason}"[:500], allowed=("pending", "rejected", "late"))
+    if not done:
+        raise InvalidArgument(f"Attempt #{attempt_ref} changed meanwhile; look again.")
+    async with app.uow() as uow:
+        mod = await ensure_player(uow.conn, actor)
+        await audit(uow.conn, mod, actor, "refund", f"attempt #{row.id}", {"amount": row.fee, "reason": reason[:500]})
+    return row.fee
+
+
+@dataclass(frozen=True)
+class Stats:
+    bounty: rounds.BountyRow | None
+    pool: int
+    attempts: int
+    players: int
+    refunded: int
+    revenue: int
+    success_rate_bps: int
+    by_day: list[tuple[str, int, int]]  # day, attempts, fees
+
+
+async def stats(app: App, actor: Actor) -> Stats:
+    require_moderator(app.settings, actor)
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        bounty = await rounds.current_bounty(conn)
+        if bounty is None:
+            return Stats(None, 0, 0, 0, 0, 0, 0, [])
+        agg = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE status <> 'refunded') AS n, count(DISTINCT player_id) FILTER (WHERE status <> 'refunded') AS players, "
+                    "count(*) FILTER (WHERE status = 'refunded') AS refunded, "
+                    "COALESCE(SUM(fee) FILTER (WHERE status <> 'refunded'), 0) AS fees, "
+                    "count(*) FILTER (WHERE status = 'won') AS won FROM attempts WHERE bounty_id = :b"
+                ),
+                {"b": bounty.id},
+            )
+        ).one()
+        by_day = [
+            (str(r.day), r.n, int(r.fees))
+            for r in (
+                await conn.execute(
+                    text(
+                        "SELECT date_trunc('day', created_at)::date AS day, count(*) AS n, SUM(fee) AS fees FROM attempts "
+                        "WHERE bounty_id = :b AND status <> 'refunded' GROUP BY 1 ORDER BY 1"
+                    ),
+                    {"b": bounty.id},
+                )
+            ).all()
+        ]
+        pool = await rounds.prize_pool(app, conn, bounty.id)
+        await audit(conn, mod, actor, "stats", None, {})
+    from core.rules import split_payment
+
+    revenue = int(agg.fees) - split_payment(int(agg.fees)).prize
+    rate = (agg.won * 10_000 // agg.n) if agg.n else 0
+    return Stats(bounty, pool, agg.n, agg.players, agg.refunded, revenue, rate, by_day)
+
+
+async def seed_demo(app: App, actor: Actor, *, credits: int, prompt: str) -> bool:
+    """On a fresh local database: mark it a demo, open a demo round, credit the console player.
+    Returns False when the database already has a round (nothing is changed)."""
+    async with app.uow() as uow:
+        conn = uow.conn
+        await conn.execute(text("SELECT pg_advisory_xact_lock(2, 0)"))
+        if (await conn.execute(text("SELECT count(*) FROM bounties"))).scalar_one():
+            return False
+        await conn.execute(
+            text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true') ON CONFLICT (key) DO NOTHING")
+        )
+        player = await ensure_player(conn, actor)
+        await rounds.create_bounty(
+            app, conn, name="Demo round", system_prompt=prompt, seed=1_000 * 1_000_000,
+            is_demo=True, seed_from=ledger.DEMO_FAUCET,
+        )
+        faucet = await app.accounts.get(conn, ledger.DEMO_FAUCET)
+        dest = await app.accounts.get(conn, ledger.PLAYER, player.id)
+        await ledger.transfer(conn, f"demo-credits:{player.id}", "demo_credit", [(faucet, -credits), (dest, credits)])
+        return True

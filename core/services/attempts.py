@@ -1,0 +1,475 @@
+"""The attempt: quote the fee, confirm, pay, ask the guardian, record — refund in full on failure.
+
+Payment and outcome are two transactions with the guardian call between them, outside any
+transaction. A crash after payment leaves a pending attempt that ``recover_stale_attempts``
+refunds, so an interrupted attempt ends either answered and paid, or refunded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.actors import Actor
+from core.errors import (
+    ConfirmationExpired,
+    CooldownActive,
+    FeeChanged,
+    InsufficientFunds,
+    InvalidArgument,
+    LimitReached,
+    NotFound,
+    NotPermitted,
+    RoundNotActive,
+)
+from core.money import usdc
+from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
+from core.rules import apply_discount, split_payment
+from core.services import rounds
+from core.services.players import PlayerRef, ensure_player
+
+if TYPE_CHECKING:
+    from core.app import App
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 10
+
+
+@dataclass(frozen=True)
+class Quote:
+    id: str
+    bounty_id: int
+    bounty_name: str
+    fee: int
+    list_fee: int
+    discount_bps: int
+    number: int
+    expires_at: datetime
+    is_demo: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    attempt_id: int
+    bounty_id: int
+    number: int
+    fee: int
+    status: str  # pending, rejected, won, refunded, late
+    reply: str | None
+    guardian: str | None
+    similar_count: int
+    is_demo: bool
+    prize: int = 0
+    replayed: bool = False
+
+
+def clean_message(app: App, message: str | None) -> str:
+    text_ = (message or "").strip()
+    if not text_:
+        raise InvalidArgument("Your message is empty: write what you want to tell the guardian.")
+    limit = app.settings.ATTEMPT_MAX_CHARS
+    if len(text_) > limit:
+        raise InvalidArgument(f"Your message is {len(text_):,} characters; the limit is {limit:,}. Nothing was charged.")
+    if "\x00" in text_:
+        raise InvalidArgument("Your message contains a NUL character.")
+    return text_
+
+
+async def _player_row(conn: AsyncConnection, player_id: int):
+    return (
+        await conn.execute(
+            text(
+                "SELECT banned_until, ban_reason, excluded_until, daily_limit, last_attempt_at "
+                "FROM players WHERE id = :id"
+            ),
+            {"id": player_id},
+        )
+    ).one()
+
+
+async def _spent_today(conn: AsyncConnection, player_id: int, now: datetime) -> int:
+    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        await conn.execute(
+            text(
+                "SELECT COALESCE(SUM(fee), 0) FROM attempts WHERE player_id = :p AND created_at >= :s "
+                "AND status <> 'refunded'"
+            ),
+            {"p": player_id, "s": start},
+        )
+    ).scalar_one()
+
+
+def _check_standing(app: App, row, now: datetime) -> None:
+    if row.banned_until is not None and row.banned_until > now:
+        raise NotPermitted(f"You are banned until {row.banned_until:%Y-%m-%d %H:%M} UTC: {row.ban_reason or 'no reason given'}.")
+    if row.excluded_until is not None and row.excluded_until > now:
+        raise LimitReached(f"You excluded yourself from paying until {row.excluded_until:%Y-%m-%d %H:%M} UTC.")
+    cooldown = app.settings.ATTEMPT_COOLDOWN_SECONDS
+    if row.last_attempt_at is not None and cooldown:
+        wait = (row.last_attempt_at + timedelta(seconds=cooldown) - now).total_seconds()
+        if wait > 0:
+            raise CooldownActive(f"Slow down: you can attempt again in {int(wait) + 1} s.")
+
+
+async def _check_daily(conn: AsyncConnection, player_id: int, daily_limit: int | None, fee: int, now: datetime, demo: bool) -> None:
+    if daily_limit is None:
+        return
+    spent = await _spent_today(conn, player_id, now)
+    if spent + fee > daily_limit:
+        raise LimitReached(
+            f"This attempt ({usdc(fee, demo=demo)}) would pass your daily limit of {usdc(daily_limit, demo=demo)} "
+            f"(spent today: {usdc(spent, demo=demo)})."
+        )
+
+
+async def quote_attempt(app: App, actor: Actor, message: str) -> Quote:
+    """Check everything a payment needs and show the exact fee for this player; nothing is charged."""
+    msg = clean_message(app, message)
+    now = app.clock()
+    async with app.uow() as uow:
+        conn = uow.conn
+        player = await ensure_player(conn, actor)
+        return await _new_quote(app, conn, player, msg, now)
+
+
+async def _new_quote(app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime) -> Quote:
+    standing = await _player_row(conn, player.id)
+    _check_standing(app, standing, now)
+    bounty = rounds.require_active(await rounds.current_bounty(conn))
+    payer = await app.accounts.get(conn, ledger.PLAYER, player.id)
+    discount = await app.discounts.discount_bps(conn, player.id)
+    number = await rounds.next_attempt_number(conn, bounty.id)
+    list_fee = bounty.fee(number)
+    fee = apply_discount(list_fee, discount)
+    await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
+    have = await ledger.balance(conn, payer)
+    if have < fee:
+        raise InsufficientFunds(
+            f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and your balance is {usdc(have, demo=bounty.is_demo)}."
+        )
+    quote_id = secrets.token_urlsafe(12)
+    expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
+    await conn.execute(
+        text(
+            "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, message, max_fee, discount_bps, expires_at, status) "
+            "VALUES (:id, :p, :b, :a, :m, :f, :d, :e, 'open')"
+        ),
+        {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "m": msg, "f": fee, "d": discount, "e": expires},
+    )
+    return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg)
+
+
+async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
+    async with app.uow() as uow:
+        player = await ensure_player(uow.conn, actor)
+        row = (
+            await uow.conn.execute(text("SELECT player_id, status FROM attempt_quotes WHERE id = :id FOR UPDATE"), {"id": quote_id})
+        ).first()
+        if row is None:
+            raise ConfirmationExpired("That confirmation is unknown or expired.")
+        if row.player_id != player.id:
+            raise NotPermitted("This button is not for you.")
+        if row.status != "open":
+            raise ConfirmationExpired("That confirmation was already used.")
+        await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE id = :id"), {"id": quote_id})
+
+
+@dataclass
+class _Paid:
+    attempt_id: int
+    bounty: rounds.BountyRow
+    number: int
+    fee: int
+    history: tuple[Turn, ...]
+    similar: int
+    player: PlayerRef
+    message: str
+
+
+async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
+    """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer."""
+    try:
+        paid = await _pay(app, actor, quote_id)
+    except FeeChanged as changed:
+        # The payment rolled back; offer the same message at the new fee.
+        async with app.uow() as uow:
+            player = await ensure_player(uow.conn, actor)
+            await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'superseded' WHERE id = :id"), {"id": quote_id})
+            new_quote = await _new_quote(app, uow.conn, player, changed.quote, app.clock())  # type: ignore[arg-type]
+        raise FeeChanged(
+            f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
+            new_quote,
+        ) from None
+    if isinstance(paid, Outcome):
+        return paid  # a replay: already paid, nothing charged again
+    request = GuardianRequest(
+        system_prompt=paid.bounty.system_prompt,
+        message=paid.message,
+        history=paid.history,
+        player_name=paid.player.display_name,
+    )
+    try:
+        verdict = await asyncio.wait_for(app.guardian.judge(request), app.settings.GUARDIAN_TIMEOUT_SECONDS)
+    except (GuardianUnavailable, TimeoutError) as exc:
+        log.warning("guardian failed on attempt %s: %s", paid.attempt_id, type(exc).__name__)
+        await refund_attempt(app, paid.attempt_id, "the guardian did not answer")
+        return await get_outcome(app, paid.attempt_id)
+    except Exception:
+        log.exception("guardian crashed on attempt %s", paid.attempt_id)
+        await refund_attempt(app, paid.attempt_id, "the guardian failed")
+        return await get_outcome(app, paid.attempt_id)
+    await record_verdict(app, paid.attempt_id, verdict)
+    return await get_outcome(app, paid.attempt_id)
+
+
+async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
+    now = app.clock()
+    async with app.uow() as uow:
+        conn = uow.conn
+        player = await ensure_player(conn, actor)
+        q = (
+            await conn.execute(
+                text(
+                    "SELECT id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, status, expires_at "
+                    "FROM attempt_quotes WHERE id = :id FOR UPDATE"
+                ),
+                {"id": quote_id},
+            )
+        ).first()
+        if q is None:
+            raise ConfirmationExpired("That confirmation is unknown or expired. Send /attempt again.")
+        if q.player_id != player.id:
+            raise NotPermitted("This button is not for you.")
+        if q.status == "paid":
+            attempt_id = (
+                await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})
+            ).scalar_one()
+            outcome = await _outcome(conn, attempt_id)
+            return Outcome(**{**outcome.__dict__, "replayed": True})
+        if q.status != "open":
+            raise ConfirmationExpired("That confirmation was already used or cancelled.")
+        if q.expires_at <= now:
+            raise ConfirmationExpired("That confirmation expired. Send /attempt again to see the current fee.")
+
+        status = await rounds.lock_round_shared(conn, q.bounty_id)
+        bounty = await rounds.get_bounty(conn, q.bounty_id)
+        if status != "active":
+            rounds.require_active(bounty)
+        standing = await _player_row(conn, player.id)
+        _check_standing(app, standing, now)
+        discount = await app.discounts.discount_bps(conn, player.id)
+        # Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
+        if apply_discount(bounty.fee(await rounds.next_attempt_number(conn, bounty.id)), discount) > q.max_fee:
+            raise FeeChanged("fee changed", q.message)
+        number = await rounds.take_attempt_number(conn, bounty.id)
+        list_fee = bounty.fee(number)
+        fee = apply_discount(list_fee, discount)
+        if fee > q.max_fee:
+            raise FeeChanged("fee changed", q.message)
+        await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
+        cooled = (
+            await conn.execute(
+                text(
+                    "UPDATE players SET last_attempt_at = :now WHERE id = :id AND "
+                    "(last_attempt_at IS NULL OR last_attempt_at <= :cutoff) RETURNING id"
+                ),
+                {"now": now, "id": player.id, "cutoff": now - timedelta(seconds=app.settings.ATTEMPT_COOLDOWN_SECONDS)},
+            )
+        ).first()
+        if cooled is None:
+            raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
+
+        payer = app.accounts.known(q.payer_account_id) or await app.accounts.get(conn, ledger.PLAYER, player.id)
+        split = split_payment(fee)
+        legs = [
+            (payer, -fee),
+            (await app.accounts.get(conn, ledger.PRIZE_POOL, bounty.id), split.prize),
+            (await app.accounts.get(conn, ledger.STAKING_POOL), split.staking),
+            (await app.accounts.get(conn, ledger.BUYBACK_RESERVE), split.buyback),
+            (await app.accounts.get(conn, ledger.OPERATIONS), split.operations),
+        ]
+        try:
+            await ledger.transfer(conn, f"attempt:{quote_id}", "attempt", legs)
+        except InsufficientFunds:
+            raise InsufficientFunds(
+                f"This attempt costs {usdc(fee, demo=bounty.is_demo)}, more than your balance. Nothing was charged."
+            ) from None
+        digest = hashlib.sha256(q.message.encode()).hexdigest()
+        similar = (
+            await conn.execute(
+                text("SELECT count(*) FROM attempts WHERE message_sha256 = :h AND status <> 'refunded'"), {"h": digest}
+            )
+        ).scalar_one()
+        attempt_id = (
+            await conn.execute(
+                text(
+                    "INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message, "
+                    "message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at) "
+                    "VALUES (:b, :n, :p, :a, :t, :q, :m, :h, :f, :lf, :d, 'pending', :g, :s, :now) RETURNING id"
+                ),
+                {
+                    "b": bounty.id, "n": number, "p": player.id, "a": payer.id, "t": q.team_id, "q": quote_id,
+                    "m": q.message, "h": digest, "f": fee, "lf": list_fee, "d": discount, "g": app.guardian.name,
+                    "s": similar, "now": now,
+                },
+            )
+        ).scalar_one()
+        await conn.execute(text("UPDATE attempt_quotes SET status = 'paid' WHERE id = :id"), {"id": quote_id})
+        history = await _history(conn, bounty.id, player.id, attempt_id)
+        return _Paid(attempt_id, bounty, number, fee, history, similar, player, q.message)
+
+
+async def _history(conn: AsyncConnection, bounty_id: int, player_id: int, before_id: int) -> tuple[Turn, ...]:
+    """The player's own recent exchanges with the guardian in this round (the plain conversation)."""
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT message, reply FROM attempts WHERE bounty_id = :b AND player_id = :p AND id < :id "
+                "AND status IN ('rejected','late') ORDER BY id DESC LIMIT :n"
+            ),
+            {"b": bounty_id, "p": player_id, "id": before_id, "n": HISTORY_TURNS},
+        )
+    ).all()
+    turns: list[Turn] = []
+    for row in reversed(rows):
+        turns.append(Turn("player", row.message))
+        turns.append(Turn("guardian", row.reply or ""))
+    return tuple(turns)
+
+
+async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> str:
+    """Store the guardian's answer; a real approve_transfer call wins the round. Returns the status."""
+    from core.services.wins import settle_win
+
+    now = app.clock()
+    async with app.uow() as uow:
+        conn = uow.conn
+        if verdict.approved:
+            row = (await conn.execute(text("SELECT bounty_id FROM attempts WHERE id = :id"), {"id": attempt_id})).one()
+            bounty = await rounds.lock_round_exclusive(conn, row.bounty_id)
+            status = "won" if bounty.open else "late"
+        else:
+            status = "rejected"
+        updated = (
+            await conn.execute(
+                text(
+                    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
+                    "WHERE id = :id AND status = 'pending' RETURNING id"
+                ),
+                {"s": status, "r": verdict.reply, "why": verdict.reason, "g": verdict.provider, "now": now, "id": attempt_id},
+            )
+        ).first()
+        if updated is None:
+            return "refunded"  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
+        if status == "won":
+            await settle_win(app, conn, bounty, attempt_id)
+    return status
+
+
+async def refund_attempt(
+    app: App, attempt_id: int, reason: str, *, allowed: tuple[str, ...] = ("pending",)
+) -> bool:
+    """Give the payer back everything the attempt took. Idempotent; False if nothing to refund."""
+    now = app.clock()
+    async with app.uow() as uow:
+        conn = uow.conn
+        row = (
+            await conn.execute(
+                text(
+                    "UPDATE attempts SET status = 'refunded', verdict_reason = :why, finished_at = :now "
+                    "WHERE id = :id AND status = ANY(:allowed) RETURNING bounty_id, quote_id"
+                ),
+                {"why": reason, "now": now, "id": attempt_id, "allowed": list(allowed)},
+            )
+        ).first()
+        if row is None:
+            return False
+        bounty = await rounds.get_bounty(conn, row.bounty_id)
+        paid = (
+            await conn.execute(
+                text(
+                    "SELECT e.account_id, e.amount, a.kind, a.owner_id, a.guarded FROM entries e "
+                    "JOIN transfers t ON t.id = e.transfer_id JOIN accounts a ON a.id = e.account_id "
+                    "WHERE t.idempotency_key = :k"
+                ),
+                {"k": f"attempt:{row.quote_id}"},
+            )
+        ).all()
+        operations = await app.accounts.get(conn, ledger.OPERATIONS)
+        legs: list[tuple[ledger.AccountRef, int]] = []
+        for e in paid:
+            acc = ledger.AccountRef(e.account_id, e.kind, e.owner_id, e.guarded)
+            if acc.kind == ledger.PRIZE_POOL and not bounty.open:
+                acc = operations  # the pool was already paid out: the house carries this refund
+            legs.append((acc, -e.amount))
+        await ledger.transfer(conn, f"refund:{attempt_id}", "refund", legs, memo=reason)
+    return True
+
+
+async def recover_stale_attempts(app: App) -> list[int]:
+    """Refund attempts left pending past the guardian timeout (a crash or kill between payment and
+    answer). Run at start and by the beat schedule."""
+    cutoff = app.clock() - timedelta(seconds=app.settings.GUARDIAN_TIMEOUT_SECONDS + 30)
+    async with app.uow() as uow:
+        ids = (
+            await uow.conn.execute(
+                text("SELECT id FROM attempts WHERE status = 'pending' AND created_at < :c ORDER BY id"), {"c": cutoff}
+            )
+        ).scalars().all()
+    refunded = []
+    for attempt_id in ids:
+        if await refund_attempt(app, attempt_id, "the attempt was interrupted before the guardian answered"):
+            refunded.append(attempt_id)
+    return refunded
+
+
+async def _outcome(conn: AsyncConnection, attempt_id: int) -> Outcome:
+    row = (
+        await conn.execute(
+            text(
+                "SELECT a.id, a.bounty_id, a.number, a.fee, a.status, a.reply, a.guardian, a.similar_count, b.is_demo, "
+                "b.winner_attempt_id FROM attempts a JOIN bounties b ON b.id = a.bounty_id WHERE a.id = :id"
+            ),
+            {"id": attempt_id},
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No attempt #{attempt_id}.")
+    prize = 0
+    if row.status == "won":
+        prize = (
+            await conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(e.amount), 0) FROM entries e JOIN transfers t ON t.id = e.transfer_id "
+                    "WHERE t.idempotency_key = :k AND e.amount > 0"
+                ),
+                {"k": f"win:{row.bounty_id}"},
+            )
+        ).scalar_one()
+    return Outcome(
+        attempt_id=row.id, bounty_id=row.bounty_id, number=row.number, fee=row.fee, status=row.status,
+        reply=row.reply, guardian=row.guardian, similar_count=row.similar_count, is_demo=row.is_demo, prize=prize,
+    )
+
+
+async def get_outcome(app: App, attempt_id: int) -> Outcome:
+    async with app.uow() as uow:
+        return await _outcome(uow.conn, attempt_id)
+
+
+def ensure_round(bounty: rounds.BountyRow | None) -> rounds.BountyRow:
+    if bounty is None:
+        raise RoundNotActive("No round has started yet.")
+    return bounty

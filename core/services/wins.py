@@ -1,0 +1,49 @@
+"""A win: the round closes, the whole prize pool goes to the winner, the prompt is revealed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.money import usdc
+from core.services import rounds
+
+if TYPE_CHECKING:
+    from core.app import App
+
+
+async def settle_win(app: App, conn: AsyncConnection, bounty: rounds.BountyRow, attempt_id: int) -> int:
+    """Inside the caller's transaction, holding the round's exclusive lock. Returns the prize."""
+    attempt = (
+        await conn.execute(
+            text(
+                "SELECT a.number, a.payer_account_id, a.player_id, p.display_name FROM attempts a "
+                "JOIN players p ON p.id = a.player_id WHERE a.id = :id"
+            ),
+            {"id": attempt_id},
+        )
+    ).one()
+    pool_acc = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty.id)
+    prize = await ledger.balance(conn, pool_acc)
+    winner_acc = app.accounts.known(attempt.payer_account_id) or await rounds._account_by_id(conn, attempt.payer_account_id)
+    if prize > 0:
+        # The model never moves money: the prize moves inside the ledger; leaving it is a payout.
+        await ledger.transfer(conn, f"win:{bounty.id}", "win", [(pool_acc, -prize), (winner_acc, prize)])
+    await conn.execute(
+        text("UPDATE bounties SET status = 'won', winner_attempt_id = :a, ended_at = :now WHERE id = :id"),
+        {"a": attempt_id, "now": app.clock(), "id": bounty.id},
+    )
+    await rounds.announce(
+        conn,
+        "round_won",
+        f"{attempt.display_name} won round {bounty.name}!",
+        f"Attempt #{attempt.number} convinced the guardian to release the prize pool of "
+        f"{usdc(prize, demo=bounty.is_demo)}.\n"
+        f"The guardian's prompt is revealed below; its SHA-256 {bounty.prompt_sha256} was published "
+        "when the round opened. Every attempt's text and reply are now public in /bounty log.\n\n"
+        f"Prompt: {bounty.system_prompt}",
+    )
+    return prize

@@ -1,0 +1,140 @@
+"""Settings from the environment (and an optional .env), validated once at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from core.errors import BountyError
+
+
+def _id_list(value: object) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, (list, tuple, set)):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [part.strip() for part in str(value).split(",")]
+    items = [i for i in items if i]
+    for item in items:
+        if not item.lstrip("-").isdigit():
+            raise ValueError(f"expected comma-separated numeric ids, got {item[:30]!r}")
+    return tuple(items)
+
+
+IdList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of SPEC §2 and §8, by its environment name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    BOUNTY_DATA_DIR: Path = Path("./.bounty")
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+
+    DISCORD_BOT_TOKEN: SecretStr | None = None
+    DISCORD_API_BASE_URL: str | None = None
+    DISCORD_GATEWAY_URL: str | None = None
+    DISCORD_GUILD_ID: int | None = None
+    DISCORD_ANNOUNCE_CHANNEL_ID: int | None = None
+
+    TELEGRAM_BOT_TOKEN: SecretStr | None = None
+    TELEGRAM_API_BASE_URL: str | None = None
+    TELEGRAM_ANNOUNCE_CHAT_ID: int | None = None
+    TELEGRAM_WEBHOOK_URL: str | None = None
+    TELEGRAM_WEBHOOK_SECRET: SecretStr | None = None
+    TELEGRAM_WEBHOOK_LISTEN: str = "0.0.0.0:8443"
+
+    ANTHROPIC_API_KEY: SecretStr | None = None
+    ANTHROPIC_BASE_URL: str | None = None
+    ANTHROPIC_MODEL: str = "claude-sonnet-4-5"
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: str | None = None
+    OPENAI_MODEL: str = "gpt-4o"
+    GUARDIAN_PROVIDER: Literal["anthropic", "openai", "offline"] = "offline"
+    GUARDIAN_TIMEOUT_SECONDS: float = Field(60.0, gt=0, le=600)
+    EMBEDDINGS_PROVIDER: Literal["openai", "local"] = "local"
+    SOLANA_RPC_URL: str = "https://api.mainnet-beta.solana.com"
+    ENABLE_ENHANCED_CONTEXT: bool = False
+    OFFLINE_GUARDIAN_PASSPHRASE: SecretStr | None = None
+
+    ATTEMPT_COOLDOWN_SECONDS: int = Field(10, ge=0, le=86_400)
+    ATTEMPT_MAX_CHARS: int = Field(1_000, ge=1, le=4_000)
+    ATTEMPT_CONFIRM_SECONDS: int = Field(300, ge=10, le=3_600)
+    ROUND_INACTIVITY_SECONDS: int = Field(86_400, ge=60)
+    ROUND_MIN_ATTEMPTS_FOR_EXPIRY: int = Field(100, ge=1)
+
+    MODERATOR_DISCORD_ROLE_IDS: IdList = ()
+    MODERATOR_TELEGRAM_USER_IDS: IdList = ()
+
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("MODERATOR_DISCORD_ROLE_IDS", "MODERATOR_TELEGRAM_USER_IDS", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> tuple[str, ...]:
+        return _id_list(value)
+
+    @field_validator(
+        "DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
+        "TELEGRAM_API_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "TELEGRAM_WEBHOOK_URL",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:pass@host/db)")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
+            raise ValueError("must be a Redis URL (redis://host:6379/0)")
+        return value
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.DISCORD_BOT_TOKEN is not None and bool(self.DISCORD_BOT_TOKEN.get_secret_value())
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.TELEGRAM_BOT_TOKEN is not None and bool(self.TELEGRAM_BOT_TOKEN.get_secret_value())
+
+
+class SettingsError(BountyError):
+    """One line per bad setting, naming it and what was wrong, never echoing secret values."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build and validate settings; a bad value raises SettingsError with one line per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("Bad settings:\n" + "\n".join(f"  {line}" for line in lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
