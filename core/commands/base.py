@@ -145,7 +145,9 @@ class Command:
     moderator: bool = False  # checked in core again, whatever the adapter shows
     private: bool = False  # the reply is for the caller only
     slow: bool = False  # may wait on the guardian or heavy queries: adapters defer first
-    usage_example: str | None = None
+    # Where a platform cannot invoke a group bare (Discord: /bounty with /bounty log beside it),
+    # this command is also reachable as this subcommand (/bounty status). Text platforms accept both.
+    bare_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -194,10 +196,13 @@ def resolve(commands: list[Command], words: list[str]) -> tuple[Command | None, 
     """The command with the longest path matching the leading words, and how many words it used."""
     best: Command | None = None
     used = 0
+    lowered = [w.lower() for w in words]
     for cmd in commands:
         n = len(cmd.path)
-        if n > used and [w.lower() for w in words[:n]] == list(cmd.path):
+        if n > used and lowered[:n] == list(cmd.path):
             best, used = cmd, n
+        if cmd.bare_name and n + 1 > used and lowered[: n + 1] == [*cmd.path, cmd.bare_name]:
+            best, used = cmd, n + 1
     return best, used
 
 

@@ -262,13 +262,13 @@ def _cmd(path: str, handler, *args: Arg, **kw: Any) -> Command:
 
 
 COMMANDS: list[Command] = [
-    _cmd("bounty", bounty_status),
+    _cmd("bounty", bounty_status, bare_name="status"),
     _cmd("bounty log", bounty_log, slow=True),
     _cmd("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length=4_000), private=True, slow=True),
     _cmd("history", history, private=True),
     _cmd("leaderboard", leaderboard),
     _cmd("balance", balance, private=True),
-    _cmd("limits", limits_show, private=True),
+    _cmd("limits", limits_show, private=True, bare_name="show"),
     _cmd("limits daily", limits_daily, Arg("amount", "amount", "the most you may spend per UTC day, in USDC"), private=True),
     _cmd("limits exclude", limits_exclude, Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650), private=True),
     _cmd("help", help_, private=True),

@@ -1,0 +1,1 @@
+"""What every adapter shares: the central error handler and text helpers."""
