@@ -32,8 +32,7 @@ def parse_amount(text: str | None, currency: Currency = USDC, *, allow_zero: boo
     raw = str(text).strip().replace("_", "").replace(",", "")
     if raw.startswith("-"):
         raise InvalidArgument(f"Amount must be positive, not {text.strip()[:20]!r}.")
-    if raw.startswith("+"):
-        raw = raw[1:]
+    raw = raw.removeprefix("+")
     if len(raw) > 40:
         raise InvalidArgument(f"Amount is too long to be a {currency.code} amount.")
     match = _AMOUNT.match(raw)

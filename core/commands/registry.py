@@ -51,7 +51,7 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         return Reply(title="No round yet", text="Nothing to list.")
     lines = []
     for it in items:
-        line = f"#{it.number} {it.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} {it.player} sha256:{it.sha256} {it.status}"
+        line = f"#{it.number + 1} {it.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} {it.player} sha256:{it.sha256} {it.status}"
         if it.message is not None:
             line += f"\n    text: {it.message}\n    reply: {it.reply or '-'}"
         lines.append(line)
@@ -95,7 +95,7 @@ def outcome_reply(o: attempts.Outcome) -> Reply:
     if o.status == "won":
         return Reply(
             title="The guardian released the prize pool!",
-            text=(o.reply or "") + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance; /withdraw pays it out.",
+            text=(o.reply or "") + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance.",
             fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee", fee)),
             tone="success",
             private=True,

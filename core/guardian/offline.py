@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from core.ports.guardian import REJECT_TOOL, APPROVE_TOOL, Guardian, GuardianRequest, Verdict
+from core.ports.guardian import APPROVE_TOOL, REJECT_TOOL, Guardian, GuardianRequest, Verdict
 
 _REFUSALS = (
     "Nice try. The vault stays shut.",

@@ -186,6 +186,14 @@ async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
         await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE id = :id"), {"id": quote_id})
 
 
+class _FeeMoved(Exception):
+    """Inside payment: the fee passed the confirmed maximum; the transaction rolls back."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("fee moved")
+        self.message = message
+
+
 @dataclass
 class _Paid:
     attempt_id: int
@@ -202,12 +210,12 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
     """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer."""
     try:
         paid = await _pay(app, actor, quote_id)
-    except FeeChanged as changed:
+    except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
         async with app.uow() as uow:
             player = await ensure_player(uow.conn, actor)
             await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'superseded' WHERE id = :id"), {"id": quote_id})
-            new_quote = await _new_quote(app, uow.conn, player, changed.quote, app.clock())  # type: ignore[arg-type]
+            new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock())
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,
@@ -272,12 +280,12 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         discount = await app.discounts.discount_bps(conn, player.id)
         # Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
         if apply_discount(bounty.fee(await rounds.next_attempt_number(conn, bounty.id)), discount) > q.max_fee:
-            raise FeeChanged("fee changed", q.message)
+            raise _FeeMoved(q.message)
         number = await rounds.take_attempt_number(conn, bounty.id)
         list_fee = bounty.fee(number)
         fee = apply_discount(list_fee, discount)
         if fee > q.max_fee:
-            raise FeeChanged("fee changed", q.message)
+            raise _FeeMoved(q.message)
         await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
         cooled = (
             await conn.execute(

@@ -40,7 +40,7 @@ async def settle_win(app: App, conn: AsyncConnection, bounty: rounds.BountyRow, 
         conn,
         "round_won",
         f"{attempt.display_name} won round {bounty.name}!",
-        f"Attempt #{attempt.number} convinced the guardian to release the prize pool of "
+        f"Attempt #{attempt.number + 1} convinced the guardian to release the prize pool of "
         f"{usdc(prize, demo=bounty.is_demo)}.\n"
         f"The guardian's prompt is revealed below; its SHA-256 {bounty.prompt_sha256} was published "
         "when the round opened. Every attempt's text and reply are now public in /bounty log.\n\n"

@@ -1,0 +1,92 @@
+"""The console adapter: the same commands in a terminal, reading lines, so a new user plays at once
+and tests can drive it through a pipe."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+
+from bots.common.errors import answer_for
+from core.actors import Actor
+from core.app import App
+from core.commands import COMMANDS, Reply, parse_text_args, resolve, run_command, run_confirmation
+from core.commands.base import split_words
+
+ReadLine = Callable[[], Awaitable[str | None]]
+Write = Callable[[str], None]
+
+QUIT = {"quit", "exit", "/quit", "/exit", "q"}
+
+
+def render(reply: Reply) -> str:
+    out: list[str] = []
+    if reply.title:
+        out += [reply.title, "-" * min(len(reply.title), 60)]
+    if reply.text:
+        out.append(reply.text)
+    width = max((len(f.name) for f in reply.fields), default=0)
+    out += [f"  {f.name + ':':<{width + 1}} {f.value}" for f in reply.fields]
+    out += list(reply.lines)
+    if reply.footer:
+        out.append(f"({reply.footer})")
+    return "\n".join(out)
+
+
+def stdin_reader(stream=None) -> ReadLine:
+    """Lines from stdin via a daemon thread, so a blocked read never keeps the process alive."""
+    stream = stream or sys.stdin
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+    return queue.get
+
+
+async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, write: Write) -> None:
+    """Run one typed command, including any confirmation it asks for."""
+    body = line.strip()
+    if not body.startswith("/"):
+        write("Commands start with a slash, for example: /attempt Please open the vault. Type /help for all.")
+        return
+    words = split_words(body[1:])
+    command, used = resolve(COMMANDS, words)
+    if command is None:
+        write(f"Unknown command /{words[0] if words else ''}. Type /help to see the commands.")
+        return
+    rest = body[1:]
+    for _ in range(used):  # drop the command words, keep the rest of the line verbatim
+        rest = rest.lstrip().split(None, 1)[1] if len(rest.lstrip().split(None, 1)) > 1 else ""
+    try:
+        reply = await run_command(app, actor, command, parse_text_args(command, rest))
+        while reply.confirm is not None:
+            write(render(reply))
+            write(f"{reply.confirm.prompt} [y/N] ")
+            answer = await read_line()
+            accept = (answer or "").strip().lower() in ("y", "yes")
+            if accept:
+                write("The guardian is thinking...")
+            reply = await run_confirmation(app, actor, reply.confirm.token, accept)
+    except Exception as exc:  # the adapter's one error handler
+        write(answer_for(exc, where=f"console /{command.name}").message)
+        return
+    write(render(reply))
+
+
+async def run_console(app: App, actor: Actor, read_line: ReadLine, write: Write, *, welcome: str = "") -> None:
+    if welcome:
+        write(welcome)
+    while True:
+        write("> ")
+        line = await read_line()
+        if line is None or line.strip().lower() in QUIT:
+            write("Bye.")
+            return
+        if line.strip():
+            await handle_line(app, actor, line, read_line, write)

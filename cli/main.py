@@ -1,0 +1,148 @@
+"""`bounty`: the one command-line entry point (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from contextlib import ExitStack
+
+from cli.runtime import exit_on_sigterm, settings_or_exit, start_services
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start everything: database, queue, migrations, a Celery worker and beat, and the bots whose
+    tokens are set; with no bot token, the console in this terminal."""
+    from cli.serve import serve
+
+    return serve(console_only=False)
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    """Play in this terminal (the console adapter), on the local database."""
+    from cli.serve import serve
+
+    return serve(console_only=True)
+
+
+def _celery(argv: list[str]) -> int:
+    settings = settings_or_exit()
+    exit_on_sigterm()
+    with ExitStack() as stack:
+        start_services(settings, stack, redis=True)
+        from workers.celery_app import celery_app
+
+        celery_app.conf.broker_url = celery_app.conf.result_backend = __import__("os").environ["REDIS_URL"]
+        celery_app.start(argv)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a Celery worker for the background jobs."""
+    return _celery(["worker", "--loglevel=INFO", "--concurrency=2", *args.celery_args])
+
+
+def cmd_beat(args: argparse.Namespace) -> int:
+    """Run Celery beat, which schedules the periodic jobs."""
+    settings = settings_or_exit()
+    schedule = settings.BOUNTY_DATA_DIR / "celerybeat-schedule"
+    settings.BOUNTY_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return _celery(["beat", "--loglevel=INFO", f"--schedule={schedule}", *args.celery_args])
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Upgrade the database schema to the newest migration."""
+    settings = settings_or_exit()
+    with ExitStack() as stack:
+        services = start_services(settings, stack, redis=False)
+        print(f"database is at the newest schema ({'embedded' if services.embedded_database else 'DATABASE_URL'})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check the ledger's invariants on the live database; exit 1 if any is broken."""
+    settings = settings_or_exit()
+    with ExitStack() as stack:
+        services = start_services(settings, stack, redis=False)
+        from core.ledger import check_invariants
+
+        async def run():
+            from core.db.engine import make_engine
+
+            engine = make_engine(services.database_url, pool_size=1)
+            try:
+                async with engine.connect() as conn:
+                    return await check_invariants(conn)
+            finally:
+                await engine.dispose()
+
+        results = asyncio.run(run())
+    width = max(len(r.name) for r in results)
+    for r in results:
+        print(f"{'ok  ' if r.ok else 'FAIL'}  {r.name:<{width}}  {r.detail}")
+    broken = [r for r in results if not r.ok]
+    print(f"{len(results) - len(broken)}/{len(results)} checks passed")
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results]))
+    return 1 if broken else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure speed and memory (SPEC §9) and write bench-results.json."""
+    try:
+        from benchmarks.run import main as bench_main
+    except ImportError:
+        print("The benchmark suite is not built yet.", file=sys.stderr)
+        return 2
+    return bench_main(args.bench_args)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Tag attack texts (one per line on stdin) with pattern categories, one JSON object per line."""
+    try:
+        from core.memory.patterns import classify
+    except ImportError:
+        print("The pattern detector comes with the guardian's memory (SPEC §5); it is not built yet.", file=sys.stderr)
+        return 2
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if text.strip():
+            print(json.dumps({"text": text, "categories": classify(text)}, ensure_ascii=False))
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "play": cmd_play,
+    "worker": cmd_worker,
+    "beat": cmd_beat,
+    "migrate": cmd_migrate,
+    "check": cmd_check,
+    "bench": cmd_bench,
+    "classify": cmd_classify,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bounty", description="Billions Bounty: the AI jailbreak challenge bots.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for name, fn in COMMANDS.items():
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().split("\n")[0], description=(fn.__doc__ or "").strip())
+        p.set_defaults(func=fn)
+        if name in ("worker", "beat"):
+            p.add_argument("celery_args", nargs=argparse.REMAINDER, help="passed to celery")
+        if name == "bench":
+            p.add_argument("bench_args", nargs=argparse.REMAINDER, help="see `bounty bench --help`")
+        if name == "check":
+            p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""Start what a command needs: settings, the database (embedded unless DATABASE_URL), Redis (embedded
+unless REDIS_URL), migrations; and stop it all on exit, SIGTERM included."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from core.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bounty")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(exc.message, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM becomes a normal exit, so embedded servers and children are stopped, not orphaned."""
+
+    def _handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _handler)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, _handler)
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.LOG_LEVEL),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("discord.gateway", "httpx", "telegram.ext.Updater", "pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database_url: str
+    redis_url: str | None
+    embedded_database: bool
+
+
+def start_services(settings: Settings, stack: ExitStack, *, redis: bool, migrate: bool = True) -> Services:
+    # pgserver keeps its lock files in the user's runtime dir; give it a private one if unset.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        run_dir = settings.BOUNTY_DATA_DIR.resolve() / "run"
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
+    database_url = settings.DATABASE_URL
+    embedded = database_url is None
+    if embedded:
+        from core.infra.embedded import EmbeddedPostgres
+
+        pg = EmbeddedPostgres(settings.BOUNTY_DATA_DIR)
+        database_url = pg.start()
+        stack.callback(pg.stop)
+        log.info("embedded PostgreSQL (pgvector) under %s", pg.path)
+    redis_url = settings.REDIS_URL
+    if redis and redis_url is None:
+        from core.infra.embedded import EmbeddedRedis
+
+        r = EmbeddedRedis(settings.BOUNTY_DATA_DIR)
+        redis_url = r.start()
+        stack.callback(r.stop)
+        log.info("embedded Redis under %s", r.path)
+    if migrate:
+        from core.db.migrate import upgrade
+
+        upgrade(database_url)
+    # Children (worker, beat) and later code see the same services.
+    os.environ["DATABASE_URL"] = database_url
+    if redis_url:
+        os.environ["REDIS_URL"] = redis_url
+    return Services(settings, database_url, redis_url, embedded)

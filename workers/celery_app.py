@@ -1,0 +1,26 @@
+"""The Celery application: broker and backend are the game's Redis; tasks live in workers/tasks/."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+celery_app = Celery("bounty", include=["workers.tasks.rounds"])
+celery_app.conf.update(
+    broker_url=os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
+    result_backend=os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
+    task_acks_late=True,  # a worker killed mid-task leaves the task for another
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=3600,
+    broker_connection_retry_on_startup=True,
+    timezone="UTC",
+    beat_schedule={
+        "recover-stale-attempts": {"task": "bounty.attempts.recover_stale", "schedule": 60.0},
+        "end-inactive-rounds": {"task": "bounty.rounds.end_inactive", "schedule": 60.0},
+    },
+)

@@ -1,0 +1,1 @@
+"""Celery tasks, one module per job family; each takes ids and calls a core service."""
