@@ -17,7 +17,8 @@ from core.ports.guardian import Guardian
 from core.settings import Settings, load_settings
 from tests.helpers import PASSPHRASE
 
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+if not os.environ.get("XDG_RUNTIME_DIR"):  # pgserver's lock files want a private runtime dir
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bounty-run-")
 
 
 @pytest.fixture(scope="session")
