@@ -139,8 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASSTHROUGH = {"worker": "celery_args", "beat": "celery_args", "bench": "bench_args"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        if args.command not in PASSTHROUGH:
+            build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, PASSTHROUGH[args.command], [*getattr(args, PASSTHROUGH[args.command]), *extra])
     return args.func(args) or 0
 
 
