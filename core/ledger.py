@@ -130,6 +130,13 @@ async def transfer(
     return transfer_id
 
 
+async def account_by_id(conn: AsyncConnection, account_id: int) -> AccountRef:
+    row = (
+        await conn.execute(text("SELECT id, kind, owner_id, guarded FROM accounts WHERE id = :id"), {"id": account_id})
+    ).one()
+    return AccountRef(row.id, row.kind, row.owner_id, row.guarded)
+
+
 def _short_of_message(acc: AccountRef) -> str:
     if acc.kind == TEAM_POOL:
         return "The team pool does not hold enough for this."

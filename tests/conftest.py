@@ -71,7 +71,7 @@ def make_settings(**overrides: object) -> Settings:
 
 
 TABLES = (
-    "announcement_deliveries, announcements, audit_log, entries, transfers, attempts, attempt_quotes, "
+    "attack_embeddings, announcement_deliveries, announcements, audit_log, entries, transfers, attempts, attempt_quotes, "
     "bounties, accounts, player_identities, players, game_meta"
 )
 

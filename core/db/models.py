@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -179,6 +180,22 @@ class Attempt(Base):
         Index("ix_attempts_player_created", "player_id", "created_at"),
         Index("ix_attempts_pending", "created_at", postgresql_where="status = 'pending'"),
         Index("ix_attempts_message_sha256", "message_sha256"),
+    )
+
+
+class AttackEmbedding(Base):
+    """An attack's embedding for the guardian's semantic memory (pgvector, HNSW, cosine)."""
+
+    __tablename__ = "attack_embeddings"
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
+    bounty_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    embedding: Mapped[list[float]] = mapped_column(Vector(384))
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index(
+            "ix_attack_embeddings_hnsw", "embedding", postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64}, postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
     )
 
 

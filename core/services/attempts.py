@@ -134,21 +134,36 @@ async def _check_daily(conn: AsyncConnection, player_id: int, daily_limit: int |
         )
 
 
-async def quote_attempt(app: App, actor: Actor, message: str) -> Quote:
-    """Check everything a payment needs and show the exact fee for this player; nothing is charged."""
+@dataclass(frozen=True)
+class Payer:
+    """Who pays an attempt: the player's own account, or a team pool (with the team's id)."""
+
+    account: ledger.AccountRef
+    team_id: int | None = None
+
+
+async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | None = None) -> Quote:
+    """Check everything a payment needs and show the exact fee for this player; nothing is charged.
+
+    ``payer`` defaults to the player's own account; the teams feature passes the team pool, after
+    checking that this player may spend it."""
     msg = clean_message(app, message)
     now = app.clock()
     async with app.uow() as uow:
         conn = uow.conn
         player = await ensure_player(conn, actor)
-        return await _new_quote(app, conn, player, msg, now)
+        return await _new_quote(app, conn, player, msg, now, payer)
 
 
-async def _new_quote(app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime) -> Quote:
+async def _new_quote(
+    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None
+) -> Quote:
     standing = await _player_row(conn, player.id)
     _check_standing(app, standing, now)
     bounty = rounds.require_active(await rounds.current_bounty(conn))
-    payer = await app.accounts.get(conn, ledger.PLAYER, player.id)
+    if payer_ is not None and not payer_.account.guarded:
+        raise ValueError("attempts are paid from player or team accounts only")
+    payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
     discount = await app.discounts.discount_bps(conn, player.id)
     number = await rounds.next_attempt_number(conn, bounty.id)
     list_fee = bounty.fee(number)
@@ -156,17 +171,19 @@ async def _new_quote(app: App, conn: AsyncConnection, player: PlayerRef, msg: st
     await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
     have = await ledger.balance(conn, payer)
     if have < fee:
+        whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance is"
         raise InsufficientFunds(
-            f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and your balance is {usdc(have, demo=bounty.is_demo)}."
+            f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and {whose} {usdc(have, demo=bounty.is_demo)}."
         )
     quote_id = secrets.token_urlsafe(12)
     expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
     await conn.execute(
         text(
-            "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, message, max_fee, discount_bps, expires_at, status) "
-            "VALUES (:id, :p, :b, :a, :m, :f, :d, :e, 'open')"
+            "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
+            "discount_bps, expires_at, status) VALUES (:id, :p, :b, :a, :t, :m, :f, :d, :e, 'open')"
         ),
-        {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "m": msg, "f": fee, "d": discount, "e": expires},
+        {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
+         "m": msg, "f": fee, "d": discount, "e": expires},
     )
     return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg)
 
@@ -189,9 +206,10 @@ async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
 class _FeeMoved(Exception):
     """Inside payment: the fee passed the confirmed maximum; the transaction rolls back."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, payer: Payer) -> None:
         super().__init__("fee moved")
         self.message = message
+        self.payer = payer
 
 
 @dataclass
@@ -215,7 +233,7 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
         async with app.uow() as uow:
             player = await ensure_player(uow.conn, actor)
             await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'superseded' WHERE id = :id"), {"id": quote_id})
-            new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock())
+            new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,
@@ -271,6 +289,7 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         if q.expires_at <= now:
             raise ConfirmationExpired("That confirmation expired. Send /attempt again to see the current fee.")
 
+        payer = app.accounts.known(q.payer_account_id) or await ledger.account_by_id(conn, q.payer_account_id)
         status = await rounds.lock_round_shared(conn, q.bounty_id)
         bounty = await rounds.get_bounty(conn, q.bounty_id)
         if status != "active":
@@ -280,12 +299,12 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         discount = await app.discounts.discount_bps(conn, player.id)
         # Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
         if apply_discount(bounty.fee(await rounds.next_attempt_number(conn, bounty.id)), discount) > q.max_fee:
-            raise _FeeMoved(q.message)
+            raise _FeeMoved(q.message, Payer(payer, q.team_id))
         number = await rounds.take_attempt_number(conn, bounty.id)
         list_fee = bounty.fee(number)
         fee = apply_discount(list_fee, discount)
         if fee > q.max_fee:
-            raise _FeeMoved(q.message)
+            raise _FeeMoved(q.message, Payer(payer, q.team_id))
         await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
         cooled = (
             await conn.execute(
@@ -299,7 +318,6 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         if cooled is None:
             raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
 
-        payer = app.accounts.known(q.payer_account_id) or await app.accounts.get(conn, ledger.PLAYER, player.id)
         split = split_payment(fee)
         legs = [
             (payer, -fee),
@@ -311,8 +329,9 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         try:
             await ledger.transfer(conn, f"attempt:{quote_id}", "attempt", legs)
         except InsufficientFunds:
+            whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance"
             raise InsufficientFunds(
-                f"This attempt costs {usdc(fee, demo=bounty.is_demo)}, more than your balance. Nothing was charged."
+                f"This attempt costs {usdc(fee, demo=bounty.is_demo)}, more than {whose}. Nothing was charged."
             ) from None
         digest = hashlib.sha256(q.message.encode()).hexdigest()
         similar = (

@@ -247,7 +247,7 @@ async def expire_round(app: App, conn: AsyncConnection, bounty_id: int) -> bool:
         shares = expiry_shares(pool, last_index, fees)
         legs = [(pool_acc, -pool)]
         for payer, share in zip(payers, shares, strict=True):
-            acc = app.accounts.known(payer.payer_account_id) or await _account_by_id(conn, payer.payer_account_id)
+            acc = app.accounts.known(payer.payer_account_id) or await ledger.account_by_id(conn, payer.payer_account_id)
             legs.append((acc, share))
         await ledger.transfer(conn, f"expire:{bounty_id}", "round_expired", legs)
     await conn.execute(
@@ -263,11 +263,6 @@ async def expire_round(app: App, conn: AsyncConnection, bounty_id: int) -> bool:
         "every attempt's text and reply are now public in /bounty log.",
     )
     return True
-
-
-async def _account_by_id(conn: AsyncConnection, account_id: int) -> ledger.AccountRef:
-    row = (await conn.execute(text("SELECT id, kind, owner_id, guarded FROM accounts WHERE id = :id"), {"id": account_id})).one()
-    return ledger.AccountRef(row.id, row.kind, row.owner_id, row.guarded)
 
 
 async def end_inactive_rounds(app: App) -> list[int]:

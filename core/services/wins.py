@@ -28,7 +28,7 @@ async def settle_win(app: App, conn: AsyncConnection, bounty: rounds.BountyRow, 
     ).one()
     pool_acc = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty.id)
     prize = await ledger.balance(conn, pool_acc)
-    winner_acc = app.accounts.known(attempt.payer_account_id) or await rounds._account_by_id(conn, attempt.payer_account_id)
+    winner_acc = app.accounts.known(attempt.payer_account_id) or await ledger.account_by_id(conn, attempt.payer_account_id)
     if prize > 0:
         # The model never moves money: the prize moves inside the ledger; leaving it is a payout.
         await ledger.transfer(conn, f"win:{bounty.id}", "win", [(pool_acc, -prize), (winner_acc, prize)])
