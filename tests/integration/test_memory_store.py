@@ -24,7 +24,7 @@ async def test_nearest_attacks_by_cosine_with_and_without_the_index(app):
         for attempt_id, v in vectors.items():
             await store_embedding(conn, attempt_id, bounty_id, v)
     target_id, target = next(iter(vectors.items()))
-    query = [x + rng.gauss(0, 0.01) for x in target]
+    query = [x + rng.gauss(0, 0.001) for x in target]
     async with app.engine.begin() as conn:
         approx = await similar_attacks(conn, query, k=5)
     async with app.engine.begin() as conn:
