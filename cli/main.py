@@ -16,7 +16,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     tokens are set; with no bot token, the console in this terminal."""
     from cli.serve import serve
 
-    return serve(console_only=False)
+    only = set(args.only.split(",")) if args.only else None
+    return serve(console_only=False, workers=not args.no_workers, only=only)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("celery_args", nargs=argparse.REMAINDER, help="passed to celery")
         if name == "bench":
             p.add_argument("bench_args", nargs=argparse.REMAINDER, help="see `bounty bench --help`")
+        if name == "run":
+            p.add_argument("--no-workers", action="store_true",
+                           help="do not start a Celery worker and beat here (they run as their own services)")
+            p.add_argument("--only", metavar="discord,telegram", help="start only these bots")
         if name == "check":
             p.add_argument("--json", action="store_true", help="also print the results as JSON")
     return parser

@@ -24,8 +24,20 @@ DEMO_PROMPT = (
 )
 
 
-def serve(*, console_only: bool) -> int:
+def serve(*, console_only: bool, workers: bool = True, only: set[str] | None = None) -> int:
     settings = settings_or_exit()
+    if only is not None:
+        unknown = only - {"discord", "telegram"}
+        if unknown:
+            print(f"--only takes discord and/or telegram, not {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        settings = settings.model_copy(update={
+            "DISCORD_BOT_TOKEN": settings.DISCORD_BOT_TOKEN if "discord" in only else None,
+            "TELEGRAM_BOT_TOKEN": settings.TELEGRAM_BOT_TOKEN if "telegram" in only else None,
+        })
+        if not (settings.discord_enabled or settings.telegram_enabled):
+            print(f"--only {','.join(sorted(only))}: no token set for it", file=sys.stderr)
+            return 2
     use_console = console_only or not (settings.discord_enabled or settings.telegram_enabled)
     if use_console:
         # The terminal belongs to the player: logs go to a file.
@@ -39,7 +51,7 @@ def serve(*, console_only: bool) -> int:
         if use_console:
             print("Starting the local database...", flush=True)
         services = start_services(settings, stack, redis=not console_only)
-        if not console_only:
+        if not console_only and workers:
             children = start_children(settings, services)
             stack.callback(stop_children, children)
         try:
