@@ -28,7 +28,17 @@ class App:
     jobs: JobQueue = field(default_factory=NoJobs)
     discounts: DiscountPolicy = field(default_factory=NoDiscounts)
     clock: Callable[[], datetime] = utcnow
-    accounts: AccountBook = field(default_factory=AccountBook)
+    accounts: AccountBook = field(default=None)  # type: ignore[assignment]
+    player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
+
+    def __post_init__(self) -> None:
+        if self.accounts is None:
+            self.accounts = AccountBook(self.engine)
+
+    def forget_cached(self) -> None:
+        """Drop per-process caches (after account links, rule changes, or a wiped database)."""
+        self.accounts.forget()
+        self.player_cache.clear()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.errors import InsufficientFunds
 
@@ -40,9 +40,13 @@ class AccountRef:
 
 
 class AccountBook:
-    """Finds or creates accounts; ids never change, so they are cached for the process's life."""
+    """Finds or creates accounts; ids never change, so they are cached for the process's life.
 
-    def __init__(self) -> None:
+    A missing account is created in its own short transaction, so a cached id never points at a row
+    that the caller's transaction later rolled back."""
+
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
+        self._engine = engine
         self._cache: dict[tuple[str, int | None, str], AccountRef] = {}
         self._by_id: dict[int, AccountRef] = {}
 
@@ -53,6 +57,17 @@ class AccountBook:
         ref = self._cache.get(key)
         if ref is not None:
             return ref
+        if self._engine is not None:
+            async with self._engine.begin() as own:
+                ref = await self._create(own, kind, owner_id, currency)
+        else:
+            ref = await self._create(conn, kind, owner_id, currency)
+            return ref  # inside the caller's transaction: not cached
+        self._cache[key] = ref
+        self._by_id[ref.id] = ref
+        return ref
+
+    async def _create(self, conn: AsyncConnection, kind: str, owner_id: int | None, currency: str) -> AccountRef:
         guarded = kind in GUARDED_KINDS
         row = (
             await conn.execute(
@@ -64,10 +79,7 @@ class AccountBook:
                 {"k": kind, "o": owner_id, "c": currency, "g": guarded},
             )
         ).one()
-        ref = AccountRef(row.id, kind, owner_id, guarded)
-        self._cache[key] = ref
-        self._by_id[ref.id] = ref
-        return ref
+        return AccountRef(row.id, kind, owner_id, guarded)
 
     def known(self, account_id: int) -> AccountRef | None:
         return self._by_id.get(account_id)
@@ -94,6 +106,9 @@ async def transfer(
         raise ValueError(f"transfer {key!r} does not balance: {legs!r}")
     if not legs:
         raise ValueError(f"transfer {key!r} moves nothing")
+    guarded = sorted(((acc, amt) for acc, amt in legs if acc.guarded), key=lambda leg: leg[0].id)
+    if len(guarded) <= 1:
+        return await _transfer_one_statement(conn, key, kind, legs, guarded[0] if guarded else None, memo)
     row = (
         await conn.execute(
             text(
@@ -107,7 +122,6 @@ async def transfer(
         return None
     transfer_id = row.id
     # Lock guarded accounts in id order so two transfers touching the same pair cannot deadlock.
-    guarded = sorted(((acc, amt) for acc, amt in legs if acc.guarded), key=lambda leg: leg[0].id)
     for acc, amount in guarded:
         moved = (
             await conn.execute(
@@ -128,6 +142,45 @@ async def transfer(
         {"t": transfer_id, "accs": [a.id for a, _ in legs], "amts": [m for _, m in legs]},
     )
     return transfer_id
+
+
+_ONE_STATEMENT = text(
+    # The common case (an attempt, a grant, a refund): at most one guarded account moves, so the
+    # whole transfer is one round trip. Entries are written only if the guarded move succeeded.
+    "WITH t AS (INSERT INTO transfers (idempotency_key, kind, memo) VALUES (:key, :kind, :memo) "
+    "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
+    "g AS (UPDATE accounts SET balance = balance + :d WHERE id = :gid AND balance + :d >= 0 "
+    "  AND EXISTS (SELECT 1 FROM t) RETURNING id), "
+    "e AS (INSERT INTO entries (transfer_id, account_id, amount) "
+    "  SELECT t.id, u.a, u.m FROM t, unnest(CAST(:accs AS bigint[]), CAST(:amts AS bigint[])) AS u(a, m) "
+    "  WHERE :gid = 0 OR EXISTS (SELECT 1 FROM g) RETURNING 1) "
+    "SELECT (SELECT id FROM t) AS transfer_id, (SELECT id FROM g) AS moved, (SELECT count(*) FROM e) AS entries"
+)
+
+
+async def _transfer_one_statement(
+    conn: AsyncConnection,
+    key: str,
+    kind: str,
+    legs: Sequence[tuple[AccountRef, int]],
+    guarded: tuple[AccountRef, int] | None,
+    memo: str | None,
+) -> int | None:
+    row = (
+        await conn.execute(
+            _ONE_STATEMENT,
+            {
+                "key": key, "kind": kind, "memo": memo,
+                "gid": guarded[0].id if guarded else 0, "d": guarded[1] if guarded else 0,
+                "accs": [a.id for a, _ in legs], "amts": [m for _, m in legs],
+            },
+        )
+    ).one()
+    if row.transfer_id is None:
+        return None
+    if guarded is not None and row.moved is None:
+        raise InsufficientFunds(_short_of_message(guarded[0]))
+    return row.transfer_id
 
 
 async def account_by_id(conn: AsyncConnection, account_id: int) -> AccountRef:

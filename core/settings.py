@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     ATTEMPT_COOLDOWN_SECONDS: int = Field(10, ge=0, le=86_400)
     ATTEMPT_MAX_CHARS: int = Field(1_000, ge=1, le=4_000)
     ATTEMPT_CONFIRM_SECONDS: int = Field(300, ge=10, le=3_600)
+    ATTEMPT_FEE_TOLERANCE_BPS: int = Field(200, ge=0, le=5_000)
     ROUND_INACTIVITY_SECONDS: int = Field(86_400, ge=60)
     ROUND_MIN_ATTEMPTS_FOR_EXPIRY: int = Field(100, ge=1)
 

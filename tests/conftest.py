@@ -86,7 +86,7 @@ async def reset_database(app: App) -> None:
         ).scalars().all()
         for seq in seqs:
             await conn.execute(text(f"DROP SEQUENCE {seq}"))
-    app.accounts.forget()
+    app.forget_cached()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
 from core.rules import apply_discount, split_payment
 from core.services import rounds
-from core.services.players import PlayerRef, ensure_player
+from core.services.players import PlayerRef, resolve_player
 
 if TYPE_CHECKING:
     from core.app import App
@@ -57,6 +57,7 @@ class Quote:
     expires_at: datetime
     is_demo: bool
     message: str
+    max_fee: int
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,6 @@ def clean_message(app: App, message: str | None) -> str:
     if "\x00" in text_:
         raise InvalidArgument("Your message contains a NUL character.")
     return text_
-
-
-async def _player_row(conn: AsyncConnection, player_id: int):
-    return (
-        await conn.execute(
-            text(
-                "SELECT banned_until, ban_reason, excluded_until, daily_limit, last_attempt_at "
-                "FROM players WHERE id = :id"
-            ),
-            {"id": player_id},
-        )
-    ).one()
 
 
 async def _spent_today(conn: AsyncConnection, player_id: int, now: datetime) -> int:
@@ -151,30 +140,43 @@ async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | 
     now = app.clock()
     async with app.uow() as uow:
         conn = uow.conn
-        player = await ensure_player(conn, actor)
+        player = await resolve_player(app, conn, actor)
         return await _new_quote(app, conn, player, msg, now, payer)
+
+
+_QUOTE_STATE = text(
+    "SELECT p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
+    "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
+    "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
+    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number "
+    "FROM players p JOIN accounts a ON a.id = :payer "
+    "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
+    "LIMIT 1) b ON true WHERE p.id = :player"
+)
 
 
 async def _new_quote(
     app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None
 ) -> Quote:
-    standing = await _player_row(conn, player.id)
-    _check_standing(app, standing, now)
-    bounty = rounds.require_active(await rounds.current_bounty(conn))
     if payer_ is not None and not payer_.account.guarded:
         raise ValueError("attempts are paid from player or team accounts only")
     payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
+    state = (await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id})).one()
+    _check_standing(app, state, now)
+    bounty = rounds.require_active(rounds.bounty_from(state) if state.bounty_id is not None else None)
+    number = 0 if state.last_number is None else state.last_number + 1
     discount = await app.discounts.discount_bps(conn, player.id)
-    number = await rounds.next_attempt_number(conn, bounty.id)
     list_fee = bounty.fee(number)
     fee = apply_discount(list_fee, discount)
-    await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
-    have = await ledger.balance(conn, payer)
-    if have < fee:
+    await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
+    if state.balance < fee:
         whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance is"
         raise InsufficientFunds(
-            f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and {whose} {usdc(have, demo=bounty.is_demo)}."
+            f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and {whose} {usdc(state.balance, demo=bounty.is_demo)}."
         )
+    # The player confirms a maximum: the current fee plus a small, visible tolerance for attempts
+    # others make meanwhile. They pay the actual fee; past the maximum they are asked again.
+    max_fee = fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000
     quote_id = secrets.token_urlsafe(12)
     expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
     await conn.execute(
@@ -183,14 +185,14 @@ async def _new_quote(
             "discount_bps, expires_at, status) VALUES (:id, :p, :b, :a, :t, :m, :f, :d, :e, 'open')"
         ),
         {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
-         "m": msg, "f": fee, "d": discount, "e": expires},
+         "m": msg, "f": max_fee, "d": discount, "e": expires},
     )
-    return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg)
+    return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
 
 
 async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
     async with app.uow() as uow:
-        player = await ensure_player(uow.conn, actor)
+        player = await resolve_player(app, uow.conn, actor)
         row = (
             await uow.conn.execute(text("SELECT player_id, status FROM attempt_quotes WHERE id = :id FOR UPDATE"), {"id": quote_id})
         ).first()
@@ -231,8 +233,7 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
     except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
         async with app.uow() as uow:
-            player = await ensure_player(uow.conn, actor)
-            await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'superseded' WHERE id = :id"), {"id": quote_id})
+            player = await resolve_player(app, uow.conn, actor)
             new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
@@ -256,68 +257,79 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
         log.exception("guardian crashed on attempt %s", paid.attempt_id)
         await refund_attempt(app, paid.attempt_id, "the guardian failed")
         return await get_outcome(app, paid.attempt_id)
-    await record_verdict(app, paid.attempt_id, verdict)
-    return await get_outcome(app, paid.attempt_id)
+    status, prize = await record_verdict(app, paid.attempt_id, verdict)
+    if status == "refunded":
+        return await get_outcome(app, paid.attempt_id)
+    return Outcome(
+        attempt_id=paid.attempt_id, bounty_id=paid.bounty.id, number=paid.number, fee=paid.fee, status=status,
+        reply=verdict.reply, guardian=verdict.provider, similar_count=paid.similar, is_demo=paid.bounty.is_demo,
+        prize=prize,
+    )
+
+
+_CLAIM_QUOTE = text(
+    # Claiming the quote and taking the round's shared lock in one statement; the round's status is
+    # read by the next statement, whose snapshot is taken after the lock is held.
+    "WITH q AS (UPDATE attempt_quotes SET status = 'paid' WHERE id = :id AND status = 'open' "
+    "  AND player_id = :p AND expires_at > :now "
+    "  RETURNING bounty_id, payer_account_id, team_id, message, max_fee) "
+    "SELECT q.*, pg_advisory_xact_lock_shared(1, CAST(q.bounty_id AS int)) IS NOT NULL AS locked FROM q"
+)
+
+_PAY_STATE = text(
+    "WITH cd AS (UPDATE players SET last_attempt_at = :now WHERE id = :p "
+    "  AND (last_attempt_at IS NULL OR last_attempt_at <= :cutoff) RETURNING id) "
+    "SELECT b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
+    "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
+    "p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
+    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
+    "EXISTS (SELECT 1 FROM cd) AS cooled, "
+    "(SELECT json_agg(json_build_array(h.message, h.reply)) FROM (SELECT message, reply FROM attempts "
+    "  WHERE bounty_id = b.id AND player_id = p.id AND status IN ('rejected','late') "
+    "  ORDER BY id DESC LIMIT :turns) h) AS history "
+    "FROM bounties b, players p WHERE b.id = :b AND p.id = :p"
+)
+
+_INSERT_ATTEMPT = text(
+    "INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message, "
+    "message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at) "
+    "VALUES (:b, :n, :p, :a, :t, :q, :m, :h, :f, :lf, :d, 'pending', :g, "
+    "(SELECT count(*) FROM attempts WHERE message_sha256 = :h AND status <> 'refunded'), :now) "
+    "RETURNING id, similar_count"
+)
 
 
 async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
     now = app.clock()
     async with app.uow() as uow:
         conn = uow.conn
-        player = await ensure_player(conn, actor)
-        q = (
-            await conn.execute(
-                text(
-                    "SELECT id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, status, expires_at "
-                    "FROM attempt_quotes WHERE id = :id FOR UPDATE"
-                ),
-                {"id": quote_id},
-            )
-        ).first()
+        player = await resolve_player(app, conn, actor)
+        q = (await conn.execute(_CLAIM_QUOTE, {"id": quote_id, "p": player.id, "now": now})).first()
         if q is None:
-            raise ConfirmationExpired("That confirmation is unknown or expired. Send /attempt again.")
-        if q.player_id != player.id:
-            raise NotPermitted("This button is not for you.")
-        if q.status == "paid":
-            attempt_id = (
-                await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})
-            ).scalar_one()
-            outcome = await _outcome(conn, attempt_id)
-            return Outcome(**{**outcome.__dict__, "replayed": True})
-        if q.status != "open":
-            raise ConfirmationExpired("That confirmation was already used or cancelled.")
-        if q.expires_at <= now:
-            raise ConfirmationExpired("That confirmation expired. Send /attempt again to see the current fee.")
-
+            return await _explain_unclaimable(conn, player, quote_id, now)
         payer = app.accounts.known(q.payer_account_id) or await ledger.account_by_id(conn, q.payer_account_id)
-        status = await rounds.lock_round_shared(conn, q.bounty_id)
-        bounty = await rounds.get_bounty(conn, q.bounty_id)
-        if status != "active":
-            rounds.require_active(bounty)
-        standing = await _player_row(conn, player.id)
-        _check_standing(app, standing, now)
+        state = (
+            await conn.execute(
+                _PAY_STATE,
+                {"now": now, "p": player.id, "b": q.bounty_id, "turns": HISTORY_TURNS // 2 * 2,
+                 "cutoff": now - timedelta(seconds=app.settings.ATTEMPT_COOLDOWN_SECONDS)},
+            )
+        ).one()
+        bounty = rounds.require_active(rounds.bounty_from(state))
+        _check_standing(app, state, now)
+        if not state.cooled:
+            raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
         discount = await app.discounts.discount_bps(conn, player.id)
         # Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
-        if apply_discount(bounty.fee(await rounds.next_attempt_number(conn, bounty.id)), discount) > q.max_fee:
+        estimate = 0 if state.last_number is None else state.last_number + 1
+        if apply_discount(bounty.fee(estimate), discount) > q.max_fee:
             raise _FeeMoved(q.message, Payer(payer, q.team_id))
         number = await rounds.take_attempt_number(conn, bounty.id)
         list_fee = bounty.fee(number)
         fee = apply_discount(list_fee, discount)
         if fee > q.max_fee:
             raise _FeeMoved(q.message, Payer(payer, q.team_id))
-        await _check_daily(conn, player.id, standing.daily_limit, fee, now, bounty.is_demo)
-        cooled = (
-            await conn.execute(
-                text(
-                    "UPDATE players SET last_attempt_at = :now WHERE id = :id AND "
-                    "(last_attempt_at IS NULL OR last_attempt_at <= :cutoff) RETURNING id"
-                ),
-                {"now": now, "id": player.id, "cutoff": now - timedelta(seconds=app.settings.ATTEMPT_COOLDOWN_SECONDS)},
-            )
-        ).first()
-        if cooled is None:
-            raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
-
+        await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
         split = split_payment(fee)
         legs = [
             (payer, -fee),
@@ -333,29 +345,38 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
             raise InsufficientFunds(
                 f"This attempt costs {usdc(fee, demo=bounty.is_demo)}, more than {whose}. Nothing was charged."
             ) from None
-        digest = hashlib.sha256(q.message.encode()).hexdigest()
-        similar = (
+        row = (
             await conn.execute(
-                text("SELECT count(*) FROM attempts WHERE message_sha256 = :h AND status <> 'refunded'"), {"h": digest}
-            )
-        ).scalar_one()
-        attempt_id = (
-            await conn.execute(
-                text(
-                    "INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message, "
-                    "message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at) "
-                    "VALUES (:b, :n, :p, :a, :t, :q, :m, :h, :f, :lf, :d, 'pending', :g, :s, :now) RETURNING id"
-                ),
+                _INSERT_ATTEMPT,
                 {
                     "b": bounty.id, "n": number, "p": player.id, "a": payer.id, "t": q.team_id, "q": quote_id,
-                    "m": q.message, "h": digest, "f": fee, "lf": list_fee, "d": discount, "g": app.guardian.name,
-                    "s": similar, "now": now,
+                    "m": q.message, "h": hashlib.sha256(q.message.encode()).hexdigest(), "f": fee, "lf": list_fee,
+                    "d": discount, "g": app.guardian.name, "now": now,
                 },
             )
-        ).scalar_one()
-        await conn.execute(text("UPDATE attempt_quotes SET status = 'paid' WHERE id = :id"), {"id": quote_id})
-        history = await _history(conn, bounty.id, player.id, attempt_id)
-        return _Paid(attempt_id, bounty, number, fee, history, similar, player, q.message)
+        ).one()
+        turns: list[Turn] = []
+        for message, reply in reversed(state.history or []):
+            turns += [Turn("player", message), Turn("guardian", reply or "")]
+        return _Paid(row.id, bounty, number, fee, tuple(turns), row.similar_count, player, q.message)
+
+
+async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_id: str, now: datetime) -> Outcome:
+    """Why a confirmation could not be claimed; a replay of a paid one returns its outcome instead."""
+    q = (
+        await conn.execute(text("SELECT player_id, status, expires_at FROM attempt_quotes WHERE id = :id"), {"id": quote_id})
+    ).first()
+    if q is None:
+        raise ConfirmationExpired("That confirmation is unknown or expired. Send /attempt again.")
+    if q.player_id != player.id:
+        raise NotPermitted("This button is not for you.")
+    if q.status == "paid":
+        attempt_id = (await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})).scalar_one()
+        outcome = await _outcome(conn, attempt_id)
+        return Outcome(**{**outcome.__dict__, "replayed": True})
+    if q.status != "open":
+        raise ConfirmationExpired("That confirmation was already used or cancelled.")
+    raise ConfirmationExpired("That confirmation expired. Send /attempt again to see the current fee.")
 
 
 async def _history(conn: AsyncConnection, bounty_id: int, player_id: int, before_id: int) -> tuple[Turn, ...]:
@@ -376,8 +397,9 @@ async def _history(conn: AsyncConnection, bounty_id: int, player_id: int, before
     return tuple(turns)
 
 
-async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> str:
-    """Store the guardian's answer; a real approve_transfer call wins the round. Returns the status."""
+async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[str, int]:
+    """Store the guardian's answer; a real approve_transfer call wins the round.
+    Returns the attempt's status and the prize it won (0 unless won)."""
     from core.services.wins import settle_win
 
     now = app.clock()
@@ -399,10 +421,9 @@ async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> str:
             )
         ).first()
         if updated is None:
-            return "refunded"  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
-        if status == "won":
-            await settle_win(app, conn, bounty, attempt_id)
-    return status
+            return "refunded", 0  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
+        prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" else 0
+    return status, prize
 
 
 async def refund_attempt(

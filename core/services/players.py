@@ -57,6 +57,21 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
     return PlayerRef(player_id, name)
 
 
+async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
+    """ensure_player with a per-process cache: a platform account's player never changes
+    (account linking, when it lands, must call ``app.forget_cached``)."""
+    key = (actor.platform, actor.external_id)
+    ref = app.player_cache.get(key)
+    if ref is None:
+        # Created in its own transaction: a cached id must not vanish with a rolled-back caller.
+        async with app.engine.begin() as own:
+            ref = await ensure_player(own, actor)
+        if len(app.player_cache) > 100_000:
+            app.player_cache.clear()
+        app.player_cache[key] = ref
+    return ref
+
+
 def is_moderator(settings: Settings, actor: Actor) -> bool:
     """Moderators: Discord roles and Telegram user ids from settings; the local console's user."""
     if actor.platform == "console":

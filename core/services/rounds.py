@@ -78,6 +78,17 @@ async def get_bounty(conn: AsyncConnection, bounty_id: int, *, for_update: bool 
     return BountyRow(**row._mapping)
 
 
+def bounty_from(row) -> BountyRow:
+    """A BountyRow from a wider row that carries the bounty's columns (status as bounty_status)."""
+    m = row._mapping
+    return BountyRow(
+        id=m["bounty_id"], name=m["name"], system_prompt=m["system_prompt"], prompt_sha256=m["prompt_sha256"],
+        seed=m["seed"], base_fee=m["base_fee"], growth_bps=m["growth_bps"], fee_cap=m["fee_cap"],
+        status=m["bounty_status"], is_demo=m["is_demo"], created_at=m["created_at"], ended_at=m["ended_at"],
+        winner_attempt_id=m["winner_attempt_id"],
+    )
+
+
 async def lock_round_shared(conn: AsyncConnection, bounty_id: int) -> str:
     """Payments hold this shared lock, so a win or an expiry (exclusive) never races a payment into a
     closed pool. Advisory locks live in memory: many payers share it without touching the row."""

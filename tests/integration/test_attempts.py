@@ -112,7 +112,21 @@ async def test_expired_and_cancelled_confirmations(app_factory):
     await app.aclose()
 
 
-async def test_fee_rise_asks_again(app):
+async def test_fee_rise_within_the_confirmed_maximum_pays_the_actual_fee(app):
+    await open_round(app)
+    a, b = player("a"), player("b")
+    await fund(app, a, 50 * USDC)
+    await fund(app, b, 50 * USDC)
+    qa = await attempts.quote_attempt(app, a, "mine")
+    assert (qa.fee, qa.max_fee) == (10 * USDC, 10_200_000)  # default tolerance: 2 %
+    await attempts.confirm_attempt(app, b, (await attempts.quote_attempt(app, b, "theirs")).id)
+    out = await attempts.confirm_attempt(app, a, qa.id)
+    assert out.fee == 10_078_000  # the actual fee of attempt #2, within what a confirmed
+    assert (await views.balance(app, a))[0] == 50 * USDC - 10_078_000
+
+
+async def test_fee_rise_past_the_maximum_asks_again(app_factory):
+    app = await app_factory(ATTEMPT_FEE_TOLERANCE_BPS=0)
     await open_round(app)
     a, b = player("a"), player("b")
     await fund(app, a, 50 * USDC)
@@ -127,6 +141,7 @@ async def test_fee_rise_asks_again(app):
     assert (await views.balance(app, a))[0] == 50 * USDC
     out = await attempts.confirm_attempt(app, a, new.id)
     assert out.fee == 10_078_000 and out.number == 1
+    await app.aclose()
 
 
 async def test_cooldown(app_factory):
@@ -199,7 +214,7 @@ async def test_answer_after_the_round_closed_is_late_and_refund_comes_from_the_h
     await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, "a")).id)
     from core.ports.guardian import Verdict
 
-    assert await attempts.record_verdict(app, pb.attempt_id, Verdict(True, "yes", "r", "scripted")) == "late"
+    assert await attempts.record_verdict(app, pb.attempt_id, Verdict(True, "yes", "r", "scripted")) == ("late", 0)
     assert await attempts.refund_attempt(app, pc.attempt_id, "test")
     assert (await views.balance(app, c))[0] == 50 * USDC
     assert await account_balance(app, ledger.PRIZE_POOL, bounty_id) == 0
