@@ -1,0 +1,338 @@
+"""The PTB callbacks: commands, deep links, confirmation buttons, and the one error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from telegram import (
+    Bot,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bots.common.errors import answer_for
+from bots.telegram.render import (
+    Outgoing,
+    alert_text,
+    esc,
+    parse_callback,
+    render,
+    render_error,
+    render_plain,
+)
+from bots.telegram.routing import CommandLine, DeepLinks, Routed, route, split_command
+from core.actors import Actor
+from core.app import App
+from core.commands import COMMANDS, Command, Reply, parse_text_args, run_command, run_confirmation
+from core.errors import InvalidArgument
+from core.services.players import is_moderator
+
+log = logging.getLogger("bounty.telegram")
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+WELCOME = (
+    "Convince the guardian to release the prize pool. Each attempt costs a fee that you confirm "
+    "first.\nStart with /bounty to see the round, then /attempt <your message>. /help lists every command."
+)
+
+
+def actor_for(user: User, chat: Chat | None) -> Actor:
+    """The platform-neutral speaker: core never sees a telegram.User."""
+    return Actor(
+        "telegram",
+        str(user.id),
+        user.full_name or user.username or str(user.id),
+        chat_id=str(chat.id) if chat is not None else None,
+        private_chat=chat is None or chat.type == ChatType.PRIVATE,
+    )
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a request came from: the chat, who asked, and the message to answer."""
+
+    bot: Bot
+    chat: Chat
+    user: User
+    message_id: int | None
+
+
+async def send(bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = None) -> list[Message]:
+    """Send every page (the keyboard under the last), then the file if there is one."""
+    sent: list[Message] = []
+    for i, page in enumerate(out.pages):
+        last = i == len(out.pages) - 1
+        kwargs = {
+            "text": page,
+            "parse_mode": ParseMode.HTML,
+            "link_preview_options": NO_PREVIEW,
+            "reply_markup": out.keyboard if last else None,
+            "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None and i == 0 else None,
+        }
+        try:
+            sent.append(await bot.send_message(chat_id, **kwargs))
+        except ChatMigrated as moved:  # the group became a supergroup: it has a new id
+            chat_id = moved.new_chat_id
+            sent.append(await bot.send_message(chat_id, **kwargs))
+    if out.document is not None:
+        name, data = out.document
+        sent.append(await bot.send_document(chat_id, document=data, filename=name))
+    return sent
+
+
+class BountyHandlers:
+    """Each update: find the core command, run it, answer in the right chat."""
+
+    confirm_grace = 0.5  # a press waits this long for core before answering the callback query
+    typing_every = 4.5  # Telegram shows "typing" for 5 s per chat action
+    slow_typing_after = 1.0  # slow commands show "typing" once they take this long
+
+    def __init__(self, app: App, deep_links: DeepLinks | None = None) -> None:
+        self.app = app
+        self.deep_links = deep_links or DeepLinks()
+
+    def install(self, application: Application) -> None:
+        message = filters.UpdateType.MESSAGE
+        application.add_handler(MessageHandler(message & filters.COMMAND, self.on_command))
+        application.add_handler(
+            MessageHandler(message & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, self.on_plain_text)
+        )
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        # Anything else (edits, stickers, photos, member changes...) matches no handler: ignored.
+        application.add_error_handler(self.on_error)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user, chat = update.message, update.effective_user, update.effective_chat
+        if message is None or user is None or chat is None or user.is_bot or not message.text:
+            return
+        line = split_command(message.text)
+        if line is None:
+            return
+        if line.addressee and line.addressee.lower() != (context.bot.username or "").lower():
+            return  # /attempt@OtherBot: for another bot in this group
+        where = Where(context.bot, chat, user, message.message_id)
+        actor = actor_for(user, chat)
+        if line.name == "start":
+            await self._start(where, actor, line.rest.strip())
+            return
+        routed = route(COMMANDS, line.name, line.rest)
+        if routed.command is None:
+            await self._not_a_command(where, actor, line, routed)
+            return
+        await self._run(where, actor, routed.command, routed.args_text)
+
+    async def _run(self, where: Where, actor: Actor, command: Command, args_text: str) -> None:
+        try:
+            args = parse_text_args(command, args_text)
+            async with self._typing(where.bot, where.chat.id, delay=self.slow_typing_after, enabled=command.slow):
+                reply = await run_command(self.app, actor, command, args)
+        except Exception as exc:  # the adapter's one error policy
+            out = self._error(exc, f"telegram /{command.name}", usage=command.usage)
+            await self.deliver(where, out, private=command.private)
+            return
+        out = render(reply, file_name="-".join(command.path) + ".txt")
+        await self.deliver(where, out, private=reply.private or command.private,
+                           payload=DeepLinks.payload_for(command))
+
+    async def _not_a_command(self, where: Where, actor: Actor, line: CommandLine, routed: Routed) -> None:
+        if routed.group:  # "/admin" alone, or "/admin frobnicate"
+            if all(c.moderator for c in routed.group) and not is_moderator(self.app.settings, actor):
+                out = render_error("Only moderators can do that.")
+            else:
+                out = render(Reply(title=f"/{line.name} needs one of these:",
+                                   lines=tuple(c.usage for c in routed.group), tone="warning"))
+        elif where.chat.type == ChatType.PRIVATE or line.addressee:
+            out = render_error(f"Unknown command /{line.name}. Send /help to see the commands.")
+        else:
+            return  # a bare unknown command in a group may belong to another bot
+        await self.deliver(where, out, private=False)
+
+    async def _start(self, where: Where, actor: Actor, payload: str) -> None:
+        """/start, and deep links t.me/<bot>?start=<payload>."""
+        if not payload:
+            await self.deliver(where, render(Reply(title="Welcome to Billions Bounty", text=WELCOME)), private=False)
+            return
+        link = self.deep_links.route(COMMANDS, payload)
+        if link.error is not None:
+            await self.deliver(where, render_error(link.error), private=False)
+            return
+        if link.command is not None:
+            await self._run(where, actor, link.command, "")
+            return
+        assert link.handler is not None
+        try:
+            reply = await link.handler(self.app, actor, link.argument)
+        except Exception as exc:
+            await self.deliver(where, self._error(exc, "telegram deep link"), private=True)
+            return
+        await self.deliver(where, render(reply), private=reply.private)
+
+    async def on_plain_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A private message that is not a command: point to the commands."""
+        if update.message is None or update.effective_user is None or update.effective_user.is_bot:
+            return
+        out = render_plain("Commands start with a slash: /attempt <your message> talks to the guardian, "
+                           "/bounty shows the round, /help lists everything.")
+        await send(context.bot, update.message.chat.id, out)
+
+    # --- where replies go ---------------------------------------------------------------------
+
+    async def deliver(self, where: Where, out: Outgoing, *, private: bool, payload: str | None = None) -> None:
+        """Answer in the chat asked in, or for a private reply asked in a group, in the user's private
+        chat (if the bot may not write there yet, say so in the group without the private content)."""
+        if not private or where.chat.type == ChatType.PRIVATE:
+            await send(where.bot, where.chat.id, out, reply_to=where.message_id)
+            return
+        try:
+            await send(where.bot, where.user.id, out)
+        except (Forbidden, BadRequest) as exc:
+            if isinstance(exc, BadRequest) and "chat not found" not in exc.message.lower():
+                raise
+            log.info("cannot write to user %s privately: %s", where.user.id, exc.message)
+            await send(where.bot, where.chat.id, self._start_private_first(where, payload), reply_to=where.message_id)
+            return
+        await send(where.bot, where.chat.id, render_plain("I answered you in our private chat."), reply_to=where.message_id)
+
+    def _start_private_first(self, where: Where, payload: str | None) -> Outgoing:
+        username = where.bot.username or ""
+        link = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
+        text = (f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
+                "started one with me yet. Open it, press <b>Start</b>, then send the command again.")
+        if payload:
+            text = (f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
+                    "started one with me yet. Open it and press <b>Start</b>: I will answer there.")
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Open a private chat", url=link)]])
+        return Outgoing((text,), keyboard)
+
+    # --- confirmation buttons -----------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        parsed = parse_callback(query.data)
+        if parsed is None:
+            await self._answer(query, "That button is no longer valid.", alert=True)
+            return
+        token, accept = parsed
+        message = query.message
+        chat = message.chat if message is not None else None
+        actor = actor_for(query.from_user, chat)
+        work = asyncio.ensure_future(run_confirmation(self.app, actor, token, accept))
+        done, _ = await asyncio.wait({work}, timeout=self.confirm_grace)
+        if done and work.exception() is not None:
+            # Refused at once (not the owner, expired, already used): only the presser sees why.
+            await self._answer(query, self._error_message(work.exception(), "telegram button"), alert=True)
+            return
+        await self._answer(query, None if done else "Sent. The guardian is thinking…")
+        if done:
+            reply = work.result()
+        else:
+            try:
+                async with self._typing(context.bot, chat.id if chat else None, delay=0.0):
+                    reply = await work
+            except Exception as exc:
+                target = chat.id if chat is not None else query.from_user.id
+                await send(context.bot, target, self._error(exc, "telegram button"))
+                return
+        await self._show_outcome(context.bot, query, reply)
+
+    async def _show_outcome(self, bot: Bot, query, reply: Reply) -> None:
+        message = query.message
+        out = render(reply)
+        if message is None:
+            await send(bot, query.from_user.id, out)
+            return
+        if reply.private and message.chat.type != ChatType.PRIVATE:
+            await self._replace(bot, message.chat.id, message.message_id, render_plain("Answered in a private chat."))
+            await self.deliver(Where(bot, message.chat, query.from_user, None), out, private=True)
+            return
+        await self._replace(bot, message.chat.id, message.message_id, out)
+
+    async def _replace(self, bot: Bot, chat_id: int, message_id: int, out: Outgoing) -> None:
+        """Edit the confirmation message into the outcome (its keyboard goes); overflow follows."""
+        first, rest = out.pages[0], out.pages[1:]
+        keyboard = out.keyboard if not rest else None
+        try:
+            await bot.edit_message_text(first, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+                                        reply_markup=keyboard, link_preview_options=NO_PREVIEW)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.info("could not edit message %s in %s (%s); sending it anew", message_id, chat_id, exc.message)
+                await send(bot, chat_id, Outgoing((first,), keyboard))
+        if rest or out.document is not None:
+            await send(bot, chat_id, Outgoing(rest, out.keyboard, out.document))
+
+    async def _answer(self, query, text: str | None, *, alert: bool = False) -> None:
+        try:
+            await query.answer(alert_text(text) if text else None, show_alert=alert)
+        except TelegramError as exc:  # too old, or answered already: the outcome still follows
+            log.info("callback query %s not answered: %s", query.id, exc)
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def _error_message(self, exc: BaseException, where: str) -> str:
+        return answer_for(exc, where=where).message
+
+    def _error(self, exc: BaseException, where: str, *, usage: str | None = None) -> Outgoing:
+        message = self._error_message(exc, where)
+        return render_error(message, usage=usage if isinstance(exc, InvalidArgument) else None)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """PTB's error handler: whatever escaped a callback. A Bot API refusal (blocked, chat gone,
+        retries exhausted) is logged; the game state is already in core (/history shows it)."""
+        exc = context.error
+        update_id = getattr(update, "update_id", None)
+        if isinstance(exc, TelegramError):
+            log.warning("Bot API refused a call for update %s: %s: %s", update_id, type(exc).__name__, exc)
+            return
+        if exc is None:
+            return
+        answer = answer_for(exc, where=f"telegram update {update_id}")
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is not None:
+            with contextlib.suppress(TelegramError):
+                await context.bot.send_message(chat.id, esc(answer.message), parse_mode=ParseMode.HTML)
+
+    # --- typing -------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, bot: Bot, chat_id: int | None, *, delay: float, enabled: bool = True) -> AsyncIterator[None]:
+        """Show "typing…" in the chat while a slow call runs (after ``delay`` seconds)."""
+        if not enabled or chat_id is None:
+            yield
+            return
+
+        async def keep_typing() -> None:
+            await asyncio.sleep(delay)
+            while True:
+                try:
+                    await bot.send_chat_action(chat_id, ChatAction.TYPING)
+                except TelegramError as exc:
+                    log.debug("typing indicator failed in %s: %s", chat_id, exc)
+                    return
+                await asyncio.sleep(self.typing_every)
+
+        task = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
