@@ -47,7 +47,9 @@ class _RedactTokens(logging.Filter):
 
 
 _REDACT = _RedactTokens()
-for _name in ("httpx", "httpcore", "telegram", "telegram.ext"):
+# Filters apply only to records of the logger they sit on, not its children: name each one.
+for _name in ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.ext", "telegram.ext.ExtBot",
+              "telegram.ext.Updater", "telegram.ext.Application", "telegram.request"):
     logging.getLogger(_name).addFilter(_REDACT)
 
 

@@ -363,6 +363,23 @@ class TelegramStandin:
         )
         return call.result
 
+    def first_reply(self, update: dict[str, Any]) -> Call | None:
+        """The bot's first answer to an update (the benchmark's end point): the first call made
+        after the push that sends, edits or answers in the update's chat (or its callback query)."""
+        pushed = self.pushed_at.get(update["update_id"])
+        body = update.get("message") or update.get("callback_query") or {}
+        chat_id = (body.get("chat") or (body.get("message") or {}).get("chat") or {}).get("id")
+        query_id = update.get("callback_query", {}).get("id")
+        for call in self.calls:
+            if pushed is None or call.at < pushed or not call.ok:
+                continue
+            if call.method == "answerCallbackQuery" and query_id is not None:
+                if call.params.get("callback_query_id") == query_id:
+                    return call
+            elif call.method in ("sendMessage", "editMessageText", "sendDocument") and call.params.get("chat_id") == chat_id:
+                return call
+        return None
+
     def messages_to(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in a chat, as they look now (edits applied)."""
         return [copy.deepcopy(m) for m in self._messages.get(chat_id, []) if m["from"]["id"] == self.bot_user["id"]]
