@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.db.engine import UnitOfWork, make_engine
+from core.db.engine import Database, UnitOfWork, make_engine
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.guardian import Guardian
@@ -23,17 +23,14 @@ def utcnow() -> datetime:
 @dataclass
 class App:
     settings: Settings
-    engine: AsyncEngine
+    engine: AsyncEngine  # SQLAlchemy: migrations, and tests that look at the database independently
+    db: Database  # asyncpg: everything the game does
     guardian: Guardian
     jobs: JobQueue = field(default_factory=NoJobs)
     discounts: DiscountPolicy = field(default_factory=NoDiscounts)
     clock: Callable[[], datetime] = utcnow
-    accounts: AccountBook = field(default=None)  # type: ignore[assignment]
+    accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
-
-    def __post_init__(self) -> None:
-        if self.accounts is None:
-            self.accounts = AccountBook(self.engine)
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
@@ -41,10 +38,11 @@ class App:
         self.player_cache.clear()
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+        return UnitOfWork(self.db)
 
     async def aclose(self) -> None:
         await self.guardian.aclose()
+        await self.db.close()
         await self.engine.dispose()
 
 
@@ -96,7 +94,8 @@ def bootstrap(
     """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own."""
     return App(
         settings=settings,
-        engine=make_engine(database_url, pool_size=pool_size),
+        engine=make_engine(database_url),
+        db=Database(database_url, max_size=pool_size),
         guardian=guardian or make_guardian(settings),
         jobs=jobs or NoJobs(),
         discounts=discounts or NoDiscounts(),

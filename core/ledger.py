@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import InsufficientFunds
 
@@ -42,11 +42,10 @@ class AccountRef:
 class AccountBook:
     """Finds or creates accounts; ids never change, so they are cached for the process's life.
 
-    A missing account is created in its own short transaction, so a cached id never points at a row
-    that the caller's transaction later rolled back."""
+    A missing account is created in the caller's transaction and cached only once that commits, so
+    a cached id never points at a row that was rolled back."""
 
-    def __init__(self, engine: AsyncEngine | None = None) -> None:
-        self._engine = engine
+    def __init__(self) -> None:
         self._cache: dict[tuple[str, int | None, str], AccountRef] = {}
         self._by_id: dict[int, AccountRef] = {}
 
@@ -57,15 +56,15 @@ class AccountBook:
         ref = self._cache.get(key)
         if ref is not None:
             return ref
-        if self._engine is not None:
-            async with self._engine.begin() as own:
-                ref = await self._create(own, kind, owner_id, currency)
-        else:
-            ref = await self._create(conn, kind, owner_id, currency)
-            return ref  # inside the caller's transaction: not cached
+        ref = await self._create(conn, kind, owner_id, currency)
+        after_commit = getattr(conn, "after_commit", None)
+        if after_commit is not None:
+            after_commit(lambda: self._remember(key, ref))
+        return ref
+
+    def _remember(self, key: tuple[str, int | None, str], ref: AccountRef) -> None:
         self._cache[key] = ref
         self._by_id[ref.id] = ref
-        return ref
 
     async def _create(self, conn: AsyncConnection, kind: str, owner_id: int | None, currency: str) -> AccountRef:
         guarded = kind in GUARDED_KINDS

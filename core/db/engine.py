@@ -1,52 +1,84 @@
-"""Engine creation and the unit of work: a transaction that runs after-commit hooks only on commit."""
+"""Engines and the unit of work: a transaction that runs after-commit hooks only on commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from core.db.raw import Connection, create_pool
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 40) -> AsyncEngine:
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        # No pre-ping: it costs a round trip per transaction (three per attempt). Connections are
-        # recycled instead; after a database restart the first use of a dead one fails once.
-        pool_pre_ping=False,
-        pool_recycle=1800,
-        # The game's SQL is small and repeated: let asyncpg keep its prepared statements.
-        connect_args={"server_settings": {"application_name": "bounty"}},
-    )
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> AsyncEngine:
+    """SQLAlchemy, for migrations and for tests that inspect the database independently."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+
+
+class Database:
+    """The game's asyncpg pool, created on first use inside the running event loop."""
+
+    def __init__(self, url: str, *, max_size: int = 20) -> None:
+        self.url = url
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await create_pool(self.url, max_size=self.max_size)
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self):
+        """A short transaction of its own: ``async with db.transaction() as conn``."""
+        async with UnitOfWork(self) as uow:
+            yield uow.conn
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
 
 class UnitOfWork:
-    """``async with UnitOfWork(engine) as uow:`` — commits on success, rolls back on any error.
+    """``async with app.uow() as uow:`` — commits on success, rolls back on any error.
 
     Work that must not happen unless the data is durable (enqueueing jobs, talking to platforms)
     is registered with ``after_commit`` and runs only once the transaction has committed.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._hooks: list[Callable[[], Awaitable[Any] | Any]] = []
-        self.conn: AsyncConnection
+        self.conn: Connection
 
     async def __aenter__(self) -> UnitOfWork:
-        self.conn = await self._engine.connect()
-        await self.conn.begin()
+        pool = await self._db.pool()
+        self._raw = await pool.acquire()
+        try:
+            self._tx = self._raw.transaction()
+            await self._tx.start()
+        except BaseException:
+            await pool.release(self._raw)
+            raise
+        self.conn = Connection(self._raw, self._hooks)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
+        pool = await self._db.pool()
         try:
             if exc_type is None:
-                await self.conn.commit()
+                await self._tx.commit()
             else:
-                await self.conn.rollback()
+                await self._tx.rollback()
         finally:
-            await self.conn.close()
+            await pool.release(self._raw)
         if exc_type is None:
             for hook in self._hooks:
                 result = hook()

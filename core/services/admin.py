@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,8 +21,8 @@ if TYPE_CHECKING:
 
 async def audit(conn: AsyncConnection, moderator: PlayerRef, actor: Actor, action: str, target: str | None, details: dict[str, Any]) -> None:
     await conn.execute(
-        text("INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, CAST(:d AS jsonb))"),
-        {"p": moderator.id, "a": f"{actor.label} ({moderator.display_name})", "act": action, "t": target, "d": json.dumps(details)},
+        text("INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, :d)"),
+        {"p": moderator.id, "a": f"{actor.label} ({moderator.display_name})", "act": action, "t": target, "d": details},
     )
 
 

@@ -88,13 +88,13 @@ async def run_announcer(
     def on_notify(*_: object) -> None:
         wake.set()
 
+    pool = await app.db.pool()
     try:
-        conn = await app.engine.raw_connection()
-        raw = conn.driver_connection
+        raw = await pool.acquire()
         await raw.add_listener(ANNOUNCE_CHANNEL, on_notify)
     except Exception:
         log.warning("LISTEN unavailable; announcements are polled every %ss", poll_seconds)
-        conn = None
+        raw = None
     try:
         while not stop.is_set():
             wake.clear()
@@ -108,9 +108,8 @@ async def run_announcer(
             waiter.cancel()
             stopper.cancel()
     finally:
-        if conn is not None:
+        if raw is not None:
             try:
                 await raw.remove_listener(ANNOUNCE_CHANNEL, on_notify)
-            except Exception:
-                pass
-            conn.close()
+            finally:
+                await pool.release(raw)

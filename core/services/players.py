@@ -59,16 +59,22 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
 
 async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
     """ensure_player with a per-process cache: a platform account's player never changes
-    (account linking, when it lands, must call ``app.forget_cached``)."""
+    (account linking, when it lands, must call ``app.forget_cached``). A player created in this
+    transaction is cached only once it commits."""
     key = (actor.platform, actor.external_id)
     ref = app.player_cache.get(key)
     if ref is None:
-        # Created in its own transaction: a cached id must not vanish with a rolled-back caller.
-        async with app.engine.begin() as own:
-            ref = await ensure_player(own, actor)
-        if len(app.player_cache) > 100_000:
-            app.player_cache.clear()
-        app.player_cache[key] = ref
+        ref = await ensure_player(conn, actor)
+        found = ref
+
+        def remember() -> None:
+            if len(app.player_cache) > 100_000:
+                app.player_cache.clear()
+            app.player_cache[key] = found
+
+        after_commit = getattr(conn, "after_commit", None)
+        if after_commit is not None:
+            after_commit(remember)
     return ref
 
 
