@@ -24,7 +24,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(sequence=ops)
 async def test_random_sequences_keep_the_ledger_whole(app, sequence):
     await reset_database(app)
