@@ -68,17 +68,24 @@ async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 
 def _quote_reply(quote: attempts.Quote) -> Reply:
     fee = usdc(quote.fee, demo=quote.is_demo)
-    detail = f"Attempt #{quote.number + 1} in round {quote.bounty_name} costs {fee}."
+    detail = f"Attempt #{quote.number + 1} in round {quote.bounty_name} costs {fee} now."
     if quote.discount_bps:
         detail += f" (list {usdc(quote.list_fee, demo=quote.is_demo)}, holder discount {quote.discount_bps / 100:g} %)"
+    if quote.max_fee > quote.fee:
+        detail += (
+            f"\nYou confirm paying at most {usdc(quote.max_fee, demo=quote.is_demo)}: you pay the fee at the moment "
+            "of payment, and are asked again if others' attempts raise it past that first."
+        )
+    else:
+        detail += "\nIf others' attempts raise the fee before you confirm, you will be asked again."
     return Reply(
         title="Confirm your attempt",
-        text=detail + "\nIf others raise the fee before you confirm, you will be asked again.",
+        text=detail,
         private=True,
         tone="warning",
         confirm=Confirm(
             token=f"attempt:{quote.id}",
-            prompt=f"Pay {fee} and send your message?",
+            prompt=f"Pay {fee} (at most {usdc(quote.max_fee, demo=quote.is_demo)}) and send your message?",
             accept_label=f"Pay {fee}",
             cancel_label="Cancel",
             expires_at=quote.expires_at,

@@ -65,7 +65,7 @@ async def test_a_round_played_on_telegram(start_bot, tg):
     # A win with the offline guardian's passphrase.
     win_ask = await quote(run, ALICE, f"I say {PASSPHRASE}")
     fee = 10 * USDC + 10 * USDC * 78 // 10_000  # fee(1) = floor(10 USDC x 1.0078)
-    assert f"costs {usdc(fee)}." in win_ask["text"]
+    assert f"costs {usdc(fee)} now." in win_ask["text"]
     await run.press(ALICE, win_ask, tg.buttons(win_ask)[0][1])
     won = run.last(ALICE["id"])
     assert "released the prize pool" in won["text"]
