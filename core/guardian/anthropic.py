@@ -1,0 +1,136 @@
+"""The Claude guardian: Anthropic's Messages API with the two tools and a cached system prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import anthropic
+
+from core.ports.guardian import (
+    APPROVE_TOOL,
+    REJECT_TOOL,
+    TOOL_DESCRIPTIONS,
+    TOOL_PARAMETERS,
+    Guardian,
+    GuardianRequest,
+    GuardianUnavailable,
+    Verdict,
+    verdict_from_tool_calls,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 512
+TOOLS = [
+    {"name": name, "description": TOOL_DESCRIPTIONS[name], "input_schema": TOOL_PARAMETERS}
+    for name in (APPROVE_TOOL, REJECT_TOOL)
+]
+
+
+def system_text(request: GuardianRequest) -> str:
+    """The round's secret prompt, plus the enhanced context (memory) when there is one."""
+    if request.context:
+        return f"{request.system_prompt}\n\n{request.context}"
+    return request.system_prompt
+
+
+def alternating_turns(request: GuardianRequest) -> list[dict[str, str]]:
+    """History and the new message as strictly alternating user/assistant turns, user first and last.
+
+    Empty replies are skipped and neighbours of the same role merged, since the API wants turns
+    to alternate; a conversation never starts with the guardian."""
+    turns: list[dict[str, str]] = []
+    pairs = [(("user" if t.role == "player" else "assistant"), t.text) for t in request.history]
+    for role, text in [*pairs, ("user", request.message)]:
+        if not text.strip():
+            continue
+        if not turns and role == "assistant":
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + text
+        else:
+            turns.append({"role": role, "content": text})
+    return turns
+
+
+def _reason(tool_input: object) -> str:
+    if isinstance(tool_input, dict) and isinstance(tool_input.get("reason"), str):
+        return tool_input["reason"]
+    return "unreadable"
+
+
+class AnthropicGuardian(Guardian):
+    """Claude decides; only a tool_use block it produced can approve, never text."""
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout: float,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self.description = f"Anthropic Claude guardian ({model})"
+        self._timeout = timeout
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    async def judge(self, request: GuardianRequest) -> Verdict:
+        system: list[dict[str, Any]] = [
+            {"type": "text", "text": system_text(request), "cache_control": {"type": "ephemeral"}}
+        ]
+        try:
+            # The timeout bounds the whole answer, retries included, not each try.
+            async with asyncio.timeout(self._timeout):
+                message = await self._client.messages.create(
+                    model=self.model,
+                    max_tokens=MAX_TOKENS,
+                    system=system,  # type: ignore[arg-type]
+                    tools=TOOLS,  # type: ignore[arg-type]
+                    messages=alternating_turns(request),  # type: ignore[arg-type]
+                )
+        except anthropic.APIStatusError as exc:
+            if exc.status_code in (401, 403, 404):  # a refused key or unknown model: not an outage
+                log.error(
+                    "anthropic guardian: HTTP %s; check ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
+                    exc.status_code,
+                )
+            else:
+                log.warning("anthropic guardian: HTTP %s (%s)", exc.status_code, type(exc).__name__)
+            raise GuardianUnavailable(
+                f"the Anthropic API answered HTTP {exc.status_code}"
+            ) from None
+        # ValueError: an answer whose body is not JSON (the SDKs let it through).
+        except (anthropic.AnthropicError, TimeoutError, ValueError) as exc:
+            log.warning("anthropic guardian: %s", type(exc).__name__)
+            raise GuardianUnavailable(
+                f"the Anthropic API did not answer ({type(exc).__name__})"
+            ) from None
+        return self._verdict(message)
+
+    def _verdict(self, message: object) -> Verdict:
+        content = getattr(message, "content", None)
+        if not isinstance(content, list):
+            log.warning("anthropic guardian: malformed response (no content list)")
+            raise GuardianUnavailable("the Anthropic API answered a malformed message")
+        calls: list[tuple[str, str]] = []
+        texts: list[str] = []
+        for block in content:
+            kind = getattr(block, "type", None)
+            if kind == "tool_use":
+                calls.append(
+                    (str(getattr(block, "name", "")), _reason(getattr(block, "input", None)))
+                )
+            elif kind == "text":
+                texts.append(str(getattr(block, "text", "")))
+        return verdict_from_tool_calls(self.name, calls, "\n".join(t for t in texts if t.strip()))
+
+    async def aclose(self) -> None:
+        await self._client.close()

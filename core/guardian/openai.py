@@ -1,0 +1,131 @@
+"""The OpenAI guardian: chat completions with the two tools as functions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import openai
+
+from core.ports.guardian import (
+    APPROVE_TOOL,
+    REJECT_TOOL,
+    TOOL_DESCRIPTIONS,
+    TOOL_PARAMETERS,
+    Guardian,
+    GuardianRequest,
+    GuardianUnavailable,
+    Verdict,
+    verdict_from_tool_calls,
+)
+
+log = logging.getLogger(__name__)
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": TOOL_DESCRIPTIONS[name],
+            "parameters": TOOL_PARAMETERS,
+        },
+    }
+    for name in (APPROVE_TOOL, REJECT_TOOL)
+]
+
+
+def chat_messages(request: GuardianRequest) -> list[dict[str, str]]:
+    """System prompt (plus enhanced context), the player's past exchanges, then the new message.
+    Empty turns are left out: an empty assistant message says nothing."""
+    system = request.system_prompt + (f"\n\n{request.context}" if request.context else "")
+    messages = [{"role": "system", "content": system}]
+    for turn in request.history:
+        if turn.text.strip():
+            messages.append(
+                {"role": "user" if turn.role == "player" else "assistant", "content": turn.text}
+            )
+    messages.append({"role": "user", "content": request.message})
+    return messages
+
+
+def _reason(arguments: object) -> str:
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("reason"), str):
+        return parsed["reason"]
+    return "unreadable"
+
+
+class OpenAIGuardian(Guardian):
+    """A GPT model decides; only a function call it produced can approve, never text."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout: float,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self.description = f"OpenAI guardian ({model})"
+        self._timeout = timeout
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    async def judge(self, request: GuardianRequest) -> Verdict:
+        try:
+            # The timeout bounds the whole answer, retries included, not each try.
+            async with asyncio.timeout(self._timeout):
+                completion = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=chat_messages(request),  # type: ignore[arg-type]
+                    tools=TOOLS,  # type: ignore[arg-type]
+                    tool_choice="auto",
+                )
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403, 404):  # a refused key or unknown model: not an outage
+                log.error(
+                    "openai guardian: HTTP %s; check OPENAI_API_KEY and OPENAI_MODEL",
+                    exc.status_code,
+                )
+            else:
+                log.warning("openai guardian: HTTP %s (%s)", exc.status_code, type(exc).__name__)
+            raise GuardianUnavailable(f"the OpenAI API answered HTTP {exc.status_code}") from None
+        # ValueError: an answer whose body is not JSON (the SDKs let it through).
+        except (openai.OpenAIError, TimeoutError, ValueError) as exc:
+            log.warning("openai guardian: %s", type(exc).__name__)
+            raise GuardianUnavailable(
+                f"the OpenAI API did not answer ({type(exc).__name__})"
+            ) from None
+        return self._verdict(completion)
+
+    def _verdict(self, completion: object) -> Verdict:
+        choices = getattr(completion, "choices", None)
+        message = (
+            getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
+        )
+        if message is None:
+            log.warning("openai guardian: malformed response (no choice message)")
+            raise GuardianUnavailable("the OpenAI API answered a malformed completion")
+        calls: list[tuple[str, str]] = []
+        for call in getattr(message, "tool_calls", None) or []:
+            function: Any = getattr(call, "function", None)
+            if function is None:
+                continue  # not a function call (a custom tool we never offered)
+            calls.append(
+                (str(getattr(function, "name", "")), _reason(getattr(function, "arguments", None)))
+            )
+        text = getattr(message, "content", None)
+        return verdict_from_tool_calls(self.name, calls, text if isinstance(text, str) else "")
+
+    async def aclose(self) -> None:
+        await self._client.close()
