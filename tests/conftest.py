@@ -90,7 +90,7 @@ async def reset_database(app: App) -> None:
 
 
 @pytest.fixture
-def app_factory(pg_url: str):
+async def app_factory(pg_url: str):
     """Build Apps on the clean test database; ``await app_factory(guardian=..., **settings)``."""
     made: list[App] = []
 
@@ -102,7 +102,8 @@ def app_factory(pg_url: str):
         return app
 
     yield factory
-    # disposal happens in the async fixture below
+    for made_app in made:
+        await made_app.aclose()  # closing twice is harmless
 
 
 @pytest.fixture
