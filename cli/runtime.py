@@ -43,6 +43,15 @@ def setup_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+def masked(url: str) -> str:
+    """A URL fit for a log line: the password replaced."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -77,7 +86,16 @@ def start_services(settings: Settings, stack: ExitStack, *, redis: bool, migrate
     if migrate:
         from core.db.migrate import upgrade
 
-        upgrade(database_url)
+        try:
+            upgrade(database_url)
+        except (OSError, ConnectionError) as exc:
+            print(f"Cannot reach the database at {masked(database_url)}: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception as exc:  # asyncpg's auth and "database does not exist" errors, among others
+            if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
+                print(f"Cannot use the database at {masked(database_url)}: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
+            raise
     # Children (worker, beat) and later code see the same services.
     os.environ["DATABASE_URL"] = database_url
     if redis_url:

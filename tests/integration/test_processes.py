@@ -184,3 +184,19 @@ async def test_kill_during_an_attempt_leaves_a_refund_not_a_loss(app, pg_url):
     assert (await views.balance(app, k))[0] == 30 * USDC
     async with app.engine.connect() as conn:
         assert all(c.ok for c in await ledger.check_invariants(conn))
+
+
+def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path):
+    env = bounty_env(DATABASE_URL="postgresql://bounty:hunter2@127.0.0.1:1/bounty", BOUNTY_DATA_DIR=str(tmp_path))
+    done = run_cli("check", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "Cannot reach the database at postgresql+asyncpg://bounty:***@127.0.0.1:1/bounty" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_bad_settings_are_named_before_anything_starts(tmp_path):
+    env = bounty_env(ATTEMPT_COOLDOWN_SECONDS="soon", GUARDIAN_PROVIDER="gpt5", BOUNTY_DATA_DIR=str(tmp_path))
+    done = run_cli("run", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "ATTEMPT_COOLDOWN_SECONDS" in done.stderr and "GUARDIAN_PROVIDER" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "postgres").exists()
