@@ -1,0 +1,186 @@
+"""Building, starting and stopping the Discord bot: the discord.py client, its slash commands
+(synced only when they changed), the confirmation buttons, and the announcer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+
+from bots.discord.buttons import ConfirmButton
+from bots.discord.commands import build_app_commands, same_commands
+from bots.discord.endpoints import discord_endpoints
+from bots.discord.handlers import BountyHandlers
+from bots.discord.render import NO_MENTIONS, render
+from core.app import App
+from core.commands import COMMANDS, Command, Reply
+from core.services.announcements import AnnouncementRow, run_announcer
+
+log = logging.getLogger("bounty.discord")
+
+# Slash commands and buttons arrive as interactions whatever the intents; "guilds" keeps the
+# server's roles and channels cached. No privileged intent (members, message content) is needed.
+INTENTS = discord.Intents(guilds=True)
+READY_TIMEOUT = 60.0
+SHUTDOWN_GRACE = 75.0  # a paid attempt in progress may wait on the guardian for up to 60 s
+
+
+class BountyTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return self.client.bounty.first_delivery(interaction)  # type: ignore[attr-defined]
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
+        await self.client.bounty.on_app_command_error(interaction, error)  # type: ignore[attr-defined]
+
+
+class BountyClient(discord.AutoShardedClient):
+    """discord.py's client with the game's command tree; ``bounty`` answers every interaction."""
+
+    def __init__(self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any) -> None:
+        super().__init__(intents=INTENTS, allowed_mentions=NO_MENTIONS, **options)
+        self.bot = bot
+        self.bounty = bot.handlers
+        self.tree = BountyTree(self)
+        if gateway_url:
+            # AutoShardedClient connects to the URL GET /gateway/bot names; a configured one wins.
+            ask = self.http.get_bot_gateway
+            url = str(yarl.URL(gateway_url))
+
+            async def get_bot_gateway() -> tuple[int, str, Any]:
+                shards, _, limits = await ask()
+                return shards, url, limits
+
+            self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ConfirmButton)
+        await self.bot.sync_commands()
+
+
+class BountyDiscordBot:
+    """The running bot. ``start()``/``stop()`` for tests and the benchmark; ``run_discord`` for the CLI.
+
+    ``commands`` defaults to core's table; ``client_options`` go to discord.py's client (tests pass
+    a short ``guild_ready_timeout``, which otherwise delays readiness by 2 s).
+    """
+
+    def __init__(self, app: App, *, commands: Sequence[Command] | None = None,
+                 client_options: dict[str, Any] | None = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        token = self.settings.DISCORD_BOT_TOKEN
+        if token is None or not token.get_secret_value().strip():
+            raise ValueError("DISCORD_BOT_TOKEN is not set")
+        self.handlers = BountyHandlers(app)
+        self.commands = list(COMMANDS if commands is None else commands)
+        self.client_options = client_options or {}
+        self.client: BountyClient | None = None
+        self.runner: asyncio.Task[None] | None = None
+        self.synced: bool | None = None  # whether the last start had to PUT the commands
+        self._endpoints: contextlib.ExitStack | None = None
+        self._announcer: asyncio.Task[None] | None = None
+        self._stop_announcer = asyncio.Event()
+
+    @property
+    def guild(self) -> discord.Object | None:
+        gid = self.settings.DISCORD_GUILD_ID
+        return discord.Object(gid) if gid else None
+
+    async def start(self) -> None:
+        """Log in, sync the commands if they changed, connect, and wait until ready."""
+        settings = self.settings
+        self._endpoints = contextlib.ExitStack()
+        self._endpoints.enter_context(discord_endpoints(settings.DISCORD_API_BASE_URL, settings.DISCORD_GATEWAY_URL))
+        try:
+            client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
+            for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None):
+                client.tree.add_command(command, guild=self.guild)
+            await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
+            self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+            ready = asyncio.create_task(client.wait_until_ready())
+            done, _ = await asyncio.wait({ready, self.runner}, timeout=READY_TIMEOUT,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                if self.runner.done():
+                    self.runner.result()  # the gateway refused us: raise why
+                raise TimeoutError("the Discord gateway did not get ready in time")
+            if settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
+                self._announcer = asyncio.create_task(
+                    run_announcer(self.app, "discord", self.announce, self._stop_announcer), name="discord-announcer")
+            log.info("Discord bot ready as %s", client.user)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
+        self._stop_announcer.set()
+        if self._announcer is not None:
+            await self._announcer
+            self._announcer = None
+        await self.handlers.wait_idle(SHUTDOWN_GRACE)
+        if self.client is not None and not self.client.is_closed():
+            await self.client.close()
+        if self.runner is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await self.runner
+                except Exception as exc:
+                    log.info("Discord gateway ended with %s", type(exc).__name__)
+            self.runner = None
+        if self._endpoints is not None:
+            self._endpoints.close()
+            self._endpoints = None
+
+    async def sync_commands(self) -> bool:
+        """PUT the command list only when it differs from what Discord has; True if it did."""
+        client = self.client
+        assert client is not None and client.application_id is not None
+        guild = self.guild
+        desired = [c.to_dict(client.tree) for c in client.tree.get_commands(guild=guild)]
+        if guild is not None:
+            have = await client.http.get_guild_commands(client.application_id, guild.id)
+        else:
+            have = await client.http.get_global_commands(client.application_id)
+        if same_commands(desired, list(have)):
+            log.info("Discord commands are up to date (%d)", len(desired))
+            self.synced = False
+            return False
+        await client.tree.sync(guild=guild)
+        log.info("synced %d Discord commands to %s", len(desired), f"guild {guild.id}" if guild else "all servers")
+        self.synced = True
+        return True
+
+    async def announce(self, row: AnnouncementRow) -> None:
+        """Post an announcement to DISCORD_ANNOUNCE_CHANNEL_ID (the announcer retries a failure)."""
+        assert self.client is not None
+        channel = self.client.get_partial_messageable(self.settings.DISCORD_ANNOUNCE_CHANNEL_ID)  # type: ignore[arg-type]
+        out = render(Reply(title=row.title, text=row.body, tone="success" if row.kind == "round_won" else "info"))
+        for message in out.messages:
+            await channel.send(embed=message.embed, allowed_mentions=NO_MENTIONS)
+
+
+async def run_discord(app: App, stop: asyncio.Event) -> None:
+    """Run the Discord bot until ``stop`` is set, then shut it down cleanly."""
+    bot = BountyDiscordBot(app)
+    await bot.start()
+    try:
+        stopper = asyncio.create_task(stop.wait())
+        assert bot.runner is not None
+        await asyncio.wait({stopper, bot.runner}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not stop.is_set() and bot.runner.done():
+            bot.runner.result()
+            raise RuntimeError("the Discord gateway connection ended")
+    finally:
+        try:
+            await bot.stop()
+        except Exception:
+            log.exception("the Discord bot did not stop cleanly")

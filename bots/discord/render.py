@@ -1,0 +1,163 @@
+"""Replies as Discord embeds: tone as colour, fields, footer, markdown escaped; list content
+paginated within Discord's limits (4,096 characters per embed description, 6,000 per embed) or
+attached as a text file when it would take more than a few messages."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field, replace
+
+import discord
+from discord.utils import escape_markdown
+
+from bots.common.text import chunk_lines
+from core.commands import Confirm, Reply
+
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4_096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1_024
+MAX_FOOTER = 2_048
+MAX_EMBED = 6_000  # all text of one embed together
+MAX_CUSTOM_ID = 100
+MAX_LABEL = 80
+PAGE = 4_000  # list content per embed, leaving room for a page note
+MAX_MESSAGES = 3  # a reply needing more messages sends its list as a file instead
+
+COLOURS = {"info": 0x5865F2, "success": 0x57F287, "warning": 0xFEE75C, "danger": 0xED4245}
+NO_MENTIONS = discord.AllowedMentions.none()
+CONFIRM_PREFIX = "cf"
+
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def md(text: str) -> str:
+    """Core's plain text for Discord markdown: everything escaped, core's `name` marks kept as code."""
+    out: list[str] = []
+    last = 0
+    for m in _CODE.finditer(text):
+        out.append(escape_markdown(text[last:m.start()]))
+        out.append(f"`{m.group(1)}`")
+        last = m.end()
+    out.append(escape_markdown(text[last:]))
+    return "".join(out)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class OutMessage:
+    """One Discord message: an embed, maybe a text file, maybe the confirmation buttons."""
+
+    embed: discord.Embed
+    file: tuple[str, bytes] | None = None
+    confirm: Confirm | None = None
+
+    def discord_file(self) -> discord.File | None:
+        if self.file is None:
+            return None
+        name, data = self.file
+        return discord.File(io.BytesIO(data), filename=name)
+
+
+@dataclass
+class Outgoing:
+    messages: list[OutMessage] = field(default_factory=list)
+    private: bool = False
+
+
+def _head(reply: Reply, text: str, colour: int) -> tuple[discord.Embed, list[str]]:
+    """The first embed (title, text, fields, footer) and what did not fit in it, as list entries."""
+    overflow: list[str] = []
+    description = text
+    if len(description) > MAX_DESCRIPTION:
+        cut = description.rfind("\n", 0, MAX_DESCRIPTION)
+        cut = cut if cut > MAX_DESCRIPTION // 2 else MAX_DESCRIPTION
+        overflow = [description[cut:].lstrip("\n")]
+        description = description[:cut]
+    embed = discord.Embed(title=_clip(reply.title, MAX_TITLE) if reply.title else None,
+                          description=description or None, colour=colour)
+    fields = list(reply.fields)
+    for f in fields[:MAX_FIELDS]:
+        embed.add_field(name=_clip(f.name, MAX_FIELD_NAME) or "\u200b",
+                        value=_clip(md(f.value), MAX_FIELD_VALUE) or "-", inline=f.inline)
+    overflow += [md(f"{f.name}: {f.value}") for f in fields[MAX_FIELDS:]]
+    if reply.footer:
+        embed.set_footer(text=_clip(reply.footer, MAX_FOOTER))
+    while len(embed) > MAX_EMBED and embed.fields:
+        moved = embed.fields[-1]
+        embed.remove_field(len(embed.fields) - 1)
+        overflow.insert(0, f"{moved.name}: {moved.value}")
+    return embed, overflow
+
+
+def _confirm_text(confirm: Confirm) -> str:
+    expires = int(confirm.expires_at.timestamp())
+    return f"**{md(confirm.prompt)}**\nThese buttons expire <t:{expires}:R>."
+
+
+def render(reply: Reply, *, file_name: str = "list.txt") -> Outgoing:
+    """The Discord form of a reply: one or more messages of one embed each, or a file for long lists."""
+    colour = COLOURS.get(reply.tone, COLOURS["info"])
+    text = md(reply.text) if reply.text else ""
+    if reply.confirm is not None:
+        text = (text + "\n\n" if text else "") + _confirm_text(reply.confirm)
+    head, overflow = _head(reply, text, colour)
+    entries = overflow + [md(item) for item in reply.lines]
+    pages = [p for p in chunk_lines(entries, PAGE) if p.strip()]
+    messages = [OutMessage(head)]
+    if pages:
+        room = min(MAX_DESCRIPTION - len(head.description or "") - 2, MAX_EMBED - len(head) - 2)
+        if len(pages[0]) <= room:
+            head.description = f"{head.description}\n\n{pages[0]}" if head.description else pages[0]
+            pages = pages[1:]
+        for i, page in enumerate(pages, 2):
+            embed = discord.Embed(description=page, colour=colour)
+            embed.set_footer(text=f"{_clip(reply.title or 'Continued', 200)} ({i}/{len(pages) + 1})")
+            messages.append(OutMessage(embed))
+    if len(messages) > MAX_MESSAGES:
+        note = f"The full list ({len(reply.lines):,} entries) is attached as {file_name}."
+        footer = (reply.footer + "\n" if reply.footer else "") + note
+        short = replace(reply, lines=(), footer=footer)
+        head, _ = _head(short, text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…", colour)
+        messages = [OutMessage(head, file=(file_name, reply.as_text().encode("utf-8")))]
+    messages[-1].confirm = reply.confirm
+    return Outgoing(messages, private=reply.private)
+
+
+def render_error(message: str, *, usage: str | None = None) -> Outgoing:
+    """An error answer, for the caller only: core's message, and the usage when an argument was wrong."""
+    body = md(message)
+    if usage and "Usage:" not in message:
+        body += f"\nUsage: `{usage}`"
+    embed = discord.Embed(description=_clip(body, MAX_DESCRIPTION), colour=COLOURS["danger"])
+    return Outgoing([OutMessage(embed)], private=True)
+
+
+def render_note(text: str, *, tone: str = "info") -> Outgoing:
+    embed = discord.Embed(description=md(text), colour=COLOURS.get(tone, COLOURS["info"]))
+    return Outgoing([OutMessage(embed)], private=True)
+
+
+# --- confirmation buttons ------------------------------------------------------------------------
+
+
+def custom_id(token: str, accept: bool) -> str:
+    value = f"{CONFIRM_PREFIX}:{token}:{'y' if accept else 'n'}"
+    if len(value) > MAX_CUSTOM_ID:
+        raise ValueError(f"confirmation token too long for a Discord custom_id ({len(value)} characters)")
+    return value
+
+
+def parse_custom_id(value: str | None) -> tuple[str, bool] | None:
+    """``cf:<token>:y|n`` -> (token, accept); anything else -> None."""
+    if not value or not value.startswith(CONFIRM_PREFIX + ":"):
+        return None
+    token, _, answer = value[len(CONFIRM_PREFIX) + 1:].rpartition(":")
+    if not token or answer not in ("y", "n"):
+        return None
+    return token, answer == "y"
