@@ -27,6 +27,9 @@ log = logging.getLogger("bounty.discord")
 # Slash commands and buttons arrive as interactions whatever the intents; "guilds" keeps the
 # server's roles and channels cached. No privileged intent (members, message content) is needed.
 INTENTS = discord.Intents(guilds=True)
+# The bot never joins voice: discord.py's warnings about missing voice libraries would only mislead.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
 READY_TIMEOUT = 60.0
 SHUTDOWN_GRACE = 75.0  # a paid attempt in progress may wait on the guardian for up to 60 s
 

@@ -27,6 +27,7 @@ AMOUNT_MAX_LENGTH = 40  # a USDC decimal string is parsed (exactly) in core; thi
 NAME = re.compile(r"^[-_\w]{1,32}$")
 # Moderators see /admin in Discord's menu; Discord hides it from others (core checks again anyway).
 MODERATOR_PERMISSIONS = discord.Permissions(manage_guild=True)
+SERVERS_ONLY = app_commands.AppCommandContext(guild=True)  # moderator roles exist only in servers
 
 Handler = Callable[[discord.Interaction, Command, dict[str, Any]], Awaitable[None]]
 
@@ -160,6 +161,7 @@ def build_app_commands(
                 description=_group_description(prefix, members),
                 parent=groups.get(prefix[:-1]),
                 guild_only=guild_only and moderators_only,
+                allowed_contexts=SERVERS_ONLY if guild_only and moderators_only else None,
                 default_permissions=MODERATOR_PERMISSIONS if moderators_only else None,
             )
             groups[prefix] = group
@@ -170,15 +172,25 @@ def build_app_commands(
             description=clip(sc.command.help or sc.name, MAX_DESCRIPTION),
             callback=_callback(sc, handler),
             parent=groups.get(sc.path[:-1]),
+            extras={"core": sc.command},
         )
         if len(sc.path) == 1:
             if sc.command.moderator:
                 command.default_permissions = MODERATOR_PERMISSIONS
                 command.guild_only = guild_only
+                command.allowed_contexts = SERVERS_ONLY if guild_only else None
             top.append(command)
         else:
             groups[sc.path[:-1]].add_command(command)
     return top
+
+
+def raw_options(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The leaf option values of an application-command interaction, by name, as Discord sent them."""
+    options = (data or {}).get("options") or []
+    while options and options[0].get("type") in (1, 2):  # down through subcommand groups and subcommands
+        options = options[0].get("options") or []
+    return {o["name"]: o.get("value") for o in options if "name" in o}
 
 
 # --- comparing with what Discord has ----------------------------------------------------------

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from bots.common.errors import answer_for
 from bots.discord.buttons import confirm_view, pressed_view
+from bots.discord.commands import raw_options
 from bots.discord.render import NO_MENTIONS, Outgoing, OutMessage, render, render_error, render_note
 from core.actors import Actor
 from core.app import App
@@ -183,13 +184,15 @@ class BountyHandlers:
 
     async def wait_idle(self, timeout: float) -> None:
         """Let interactions in progress finish (a paid attempt waits on the guardian)."""
-        pending = {t for t in self._in_flight if not t.done()}
-        if not pending:
-            return
-        log.info("waiting for %d interactions in progress", len(pending))
-        _, still = await asyncio.wait(pending, timeout=timeout)
-        if still:
-            log.warning("%d interactions still running at shutdown", len(still))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while pending := {t for t in self._in_flight if not t.done() and t is not asyncio.current_task()}:
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning("%d interactions still running at shutdown", len(pending))
+                return
+            log.info("waiting for %d interactions in progress", len(pending))
+            await asyncio.wait(pending, timeout=left)
 
     # --- slash commands -----------------------------------------------------------------------
 
@@ -304,6 +307,14 @@ class BountyHandlers:
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """discord.py's tree errors (before our callback ran): told in core's words."""
         command = interaction.command
+        core_command = command.extras.get("core") if isinstance(command, app_commands.Command) else None
+        if core_command is not None and isinstance(
+            error, (app_commands.CommandSignatureMismatch, app_commands.TransformerError)
+        ):
+            # Options discord.py could not match or convert (Discord's client checks them, a stale
+            # or hand-made payload may not): core checks the raw values and says what was wrong.
+            await self.on_command(interaction, core_command, raw_options(interaction.data))  # type: ignore[arg-type]
+            return
         where = f"discord /{command.qualified_name}" if command is not None else "discord interaction"
         exc: BaseException = error
         if isinstance(error, app_commands.CommandInvokeError):

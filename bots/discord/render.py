@@ -45,6 +45,25 @@ def md(text: str) -> str:
     return "".join(out)
 
 
+def _cut_at(text: str, limit: int) -> int:
+    """Where to cut ``text`` to at most ``limit`` characters: a line end, else a space, else anywhere."""
+    for sep in ("\n", " "):
+        at = text.rfind(sep, 0, limit + 1)
+        if at > limit // 2:
+            return at
+    return limit
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut between words where possible."""
+    out = []
+    while len(text) > limit:
+        cut = _cut_at(text, limit)
+        out.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*out, text] if text else out
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -71,27 +90,31 @@ class Outgoing:
 
 
 def _head(reply: Reply, text: str, colour: int) -> tuple[discord.Embed, list[str]]:
-    """The first embed (title, text, fields, footer) and what did not fit in it, as list entries."""
+    """The first embed (title, text, fields, footer) and what did not fit in it, as list entries.
+
+    Within 6,000 characters: title and footer first, then as much text as fits, then fields."""
+    title = _clip(reply.title, MAX_TITLE) if reply.title else None
+    footer = _clip(reply.footer, MAX_FOOTER) if reply.footer else None
+    room = MAX_EMBED - len(title or "") - len(footer or "")
     overflow: list[str] = []
     description = text
-    if len(description) > MAX_DESCRIPTION:
-        cut = description.rfind("\n", 0, MAX_DESCRIPTION)
-        cut = cut if cut > MAX_DESCRIPTION // 2 else MAX_DESCRIPTION
-        overflow = [description[cut:].lstrip("\n")]
-        description = description[:cut]
-    embed = discord.Embed(title=_clip(reply.title, MAX_TITLE) if reply.title else None,
-                          description=description or None, colour=colour)
-    fields = list(reply.fields)
-    for f in fields[:MAX_FIELDS]:
-        embed.add_field(name=_clip(f.name, MAX_FIELD_NAME) or "\u200b",
-                        value=_clip(md(f.value), MAX_FIELD_VALUE) or "-", inline=f.inline)
-    overflow += [md(f"{f.name}: {f.value}") for f in fields[MAX_FIELDS:]]
-    if reply.footer:
-        embed.set_footer(text=_clip(reply.footer, MAX_FOOTER))
-    while len(embed) > MAX_EMBED and embed.fields:
-        moved = embed.fields[-1]
-        embed.remove_field(len(embed.fields) - 1)
-        overflow.insert(0, f"{moved.name}: {moved.value}")
+    limit = min(MAX_DESCRIPTION, room)
+    if len(description) > limit:
+        cut = _cut_at(description, limit)
+        overflow.append(description[cut:].lstrip())
+        description = description[:cut].rstrip()
+    room -= len(description)
+    embed = discord.Embed(title=title, description=description or None, colour=colour)
+    for i, f in enumerate(reply.fields):
+        name = _clip(f.name, MAX_FIELD_NAME) or "\u200b"
+        value = _clip(md(f.value), MAX_FIELD_VALUE) or "-"
+        if i >= MAX_FIELDS or len(name) + len(value) > room:
+            overflow.append(md(f"{f.name}: {f.value}"))
+            continue
+        embed.add_field(name=name, value=value, inline=f.inline)
+        room -= len(name) + len(value)
+    if footer:
+        embed.set_footer(text=footer)
     return embed, overflow
 
 
@@ -107,7 +130,7 @@ def render(reply: Reply, *, file_name: str = "list.txt") -> Outgoing:
     if reply.confirm is not None:
         text = (text + "\n\n" if text else "") + _confirm_text(reply.confirm)
     head, overflow = _head(reply, text, colour)
-    entries = overflow + [md(item) for item in reply.lines]
+    entries = [piece for item in [*overflow, *(md(line) for line in reply.lines)] for piece in _pieces(item, PAGE)]
     pages = [p for p in chunk_lines(entries, PAGE) if p.strip()]
     messages = [OutMessage(head)]
     if pages:

@@ -1031,7 +1031,7 @@ class DiscordStandin:
             data["guild_id"] = str(scope)
         return data
 
-    async def slash(self, user: dict[str, Any], name: str, *, guild_id: int | None = None,
+    async def slash(self, user: dict[str, Any], name: str, /, *, guild_id: int | None = None,
                     channel_id: int | None = None, roles: tuple[int, ...] | list[int] = (), dm: bool = False,
                     nick: str | None = None, **options: Any) -> Interaction:
         """Dispatch ``/name`` typed by ``user`` (in the only guild unless told, or in a DM)."""
