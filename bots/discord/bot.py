@@ -12,6 +12,7 @@ from typing import Any
 import discord
 import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
 from bots.discord.buttons import ConfirmButton
 from bots.discord.commands import build_app_commands, same_commands
@@ -50,16 +51,20 @@ class BountyClient(discord.AutoShardedClient):
         self.bot = bot
         self.bounty = bot.handlers
         self.tree = BountyTree(self)
-        if gateway_url:
-            # AutoShardedClient connects to the URL GET /gateway/bot names; a configured one wins.
-            ask = self.http.get_bot_gateway
-            url = str(yarl.URL(gateway_url))
+        # AutoShardedClient connects to the URL GET /gateway/bot names; a configured one wins. Off
+        # Discord (another API base), that URL is also where an invalidated session re-identifies,
+        # which discord.py otherwise sends to DEFAULT_GATEWAY (restored when the bot stops).
+        ask = self.http.get_bot_gateway
+        elsewhere = bool(gateway_url or bot.settings.DISCORD_API_BASE_URL)
 
-            async def get_bot_gateway() -> tuple[int, str, Any]:
-                shards, _, limits = await ask()
-                return shards, url, limits
+        async def get_bot_gateway() -> tuple[int, str, Any]:
+            shards, url, limits = await ask()
+            url = gateway_url or url
+            if elsewhere:
+                DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+            return shards, url, limits
 
-            self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+        self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ConfirmButton)

@@ -290,6 +290,9 @@ class DiscordStandin:
         self.webhooks: dict[int, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._sessions: list[_Session] = []
+        self._resumable: dict[str, _Session] = {}  # session id -> its latest connection
+        self.identifies = 0
+        self.resumes = 0
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -918,12 +921,23 @@ class DiscordStandin:
             }, "READY")
             for guild in mine:
                 await session.send(0, copy.deepcopy(guild), "GUILD_CREATE")
+            self._resumable[session.session_id] = session
+            self.identifies += 1
             self._sessions.append(session)
             session.identified.set()
             await self._notify()
         elif op == 6:
-            # A fresh stand-in knows no old session: ask for a new IDENTIFY (resumable=False).
-            await session.send(9, False)
+            old = self._resumable.get((d or {}).get("session_id", ""))
+            if old is None or d.get("token") != self.token:
+                await session.send(9, False)  # unknown session: the client must IDENTIFY again
+                return
+            session.session_id, session.seq, session.shard = old.session_id, old.seq, old.shard
+            await session.send(0, {}, "RESUMED")
+            self._resumable[session.session_id] = session
+            self.resumes += 1
+            self._sessions.append(session)
+            session.identified.set()
+            await self._notify()
 
     @property
     def connected(self) -> bool:
@@ -942,6 +956,10 @@ class DiscordStandin:
             if gid is None or (gid >> 22) % session.shard[1] == session.shard[0]:
                 await session.send(0, data, event)
                 return
+
+    def forget_sessions(self) -> None:
+        """Forget every gateway session: a RESUME is refused (invalid session) and the bot must IDENTIFY."""
+        self._resumable.clear()
 
     async def drop_connections(self) -> None:
         """Close every gateway connection (as Discord does now and then): the bot must reconnect."""
