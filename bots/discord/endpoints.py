@@ -14,20 +14,27 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-_active: list[tuple[str, yarl.URL]] = []  # what the running bots set, innermost last
+_active: list[tuple[str, yarl.URL]] = []  # one entry per running bot
+_saved: list[tuple[str, yarl.URL]] = []  # discord.py's own values, while any bot runs
 
 
 @contextlib.contextmanager
 def discord_endpoints(api_base_url: str | None, gateway_url: str | None) -> Iterator[None]:
-    saved = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
-    base = api_base_url.rstrip("/") if api_base_url else saved[0]
-    gateway = yarl.URL(gateway_url) if gateway_url else saved[1]
-    if _active and _active[-1] != (base, gateway):
-        raise RuntimeError("another Discord bot in this process uses other API or gateway URLs")
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
-    _active.append((base, gateway))
+    if not _active:
+        _saved[:] = [(Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)]
+    default_base, default_gateway = _saved[0]
+    base = api_base_url.rstrip("/") if api_base_url else default_base
+    gateway = yarl.URL(gateway_url) if gateway_url else default_gateway
+    if _active and _active[0][0] != base:
+        raise RuntimeError("another Discord bot in this process uses another API base URL")
+    entry = (base, gateway)
+    _active.append(entry)
+    Route.BASE = base
+    if gateway_url or not api_base_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = gateway
     try:
         yield
     finally:
-        _active.pop()
-        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+        _active.remove(entry)
+        if not _active:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = _saved.pop()

@@ -163,7 +163,8 @@ async def test_long_replies_are_paginated_within_discord_limits_or_attached(star
             return long_reply(n)
         return handler
 
-    commands = [*COMMANDS, *(Command(("list", name), "List things.", lister(n)) for name, n in sizes.items())]
+    commands = [*COMMANDS, *(Command(("list", name), "List things.", lister(n)) for name, n in sizes.items()),
+                Command(("list", "slow"), "List things slowly.", lister(2_000), slow=True)]
     run = await start_bot(commands=commands)
 
     two = dc.answers(await run.slash(ALICE, "list two"))
@@ -177,6 +178,14 @@ async def test_long_replies_are_paginated_within_discord_limits_or_attached(star
     assert attachment["filename"] == "list-many.txt"
     assert all(f"{i:05d} " in attachment["content"] for i in range(2_000))
     assert "attached as list-many.txt" in message_text(many)
+
+    # A slow command (deferred first): the file replaces the "thinking…" message.
+    slow = await run.slash(ALICE, "list slow")
+    assert slow.ack_type == DEFERRED_MESSAGE
+    (answer,) = dc.answers(slow)
+    assert answer["id"] == str(slow.original_id) and not answer["flags"] & LOADING
+    assert answer["attachments"][0]["filename"] == "list-slow.txt"
+    assert all(f"{i:05d} " in answer["attachments"][0]["content"] for i in range(2_000))
 
 
 async def test_a_huge_reply_is_split_not_refused(start_bot, dc):
