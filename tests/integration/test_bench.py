@@ -1,0 +1,55 @@
+"""`bounty bench` end to end, tiny: every part runs through the real CLI entry point on its own
+embedded services, and the JSON has the promised shape. Never asserts speed."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.report import REQUIRED
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--attempts", "20", "--players", "4", "--rate", "20", "--duration", "0.5",
+    "--team-players", "10", "--hot-rounds", "2",
+    "--search-rows", "600", "--queries", "20", "--exact-queries", "20",
+    "--bot-users", "3", "--bot-bursts", "1",
+]
+
+
+def test_tiny_bench_writes_every_figure(tmp_path):
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "bench", *TINY, "--data-dir", str(tmp_path / "data"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data) == {"commit", "cores", "started_at", "parameters", "notes", "figures"}
+    assert isinstance(data["cores"], int) and data["started_at"]
+    assert {"attempts", "hot_pool", "search", "context", "bots", "run"} <= set(data["parameters"])
+    figures = data["figures"]
+    assert set(REQUIRED) <= set(figures)
+    for key, value in figures.items():
+        assert value is None or isinstance(value, numbers.Real), (key, value)
+    nulls = [key for key in REQUIRED if figures[key] is None]
+    for key in nulls:  # a missing figure is explained, never silently absent
+        platform = key.split("_")[0]
+        assert any(platform in note for note in data["notes"]), (key, data["notes"])
+    assert not set(nulls) - {"discord_first_response_p99_ms"}, nulls
+    # Money: every attempt paid once, nothing overdrawn, the ledger balances.
+    assert figures["ledger_sum"] == 0
+    assert figures["hot_pool_overdrafts"] == 0
+    assert figures["ledger_checks_failed"] == 0
+    assert figures["attempts_paid"] == 20
+    assert figures["hot_pool_debits"] + figures["hot_pool_ran_dry"] == 20  # each attempt paid or ran dry
+    assert figures["hot_pool_ran_dry"] > 0  # the pool is sized to run out: the no-overdraft claim is tested
+    assert 0 <= figures["search_recall_at_5"] <= 1
+    assert figures["context_turns_avg"] > 0 and figures["context_similar_avg"] == 5
+    assert figures["telegram_unanswered"] == 0
+    # The table names every figure.
+    for key in REQUIRED:
+        assert key in done.stdout
