@@ -49,9 +49,11 @@ async def main() -> int:
             await telegram.start()
             started.append(("telegram", telegram))
         if settings.discord_enabled:
-            from benchmarks.discord_bot import start_discord
+            from bots.discord import BountyDiscordBot
 
-            started.append(("discord", await start_discord(app)))
+            discord_bot = BountyDiscordBot(app)
+            await discord_bot.start()
+            started.append(("discord", discord_bot))
         async with app.uow() as uow:  # the pool is open and the game answers, bots or not
             await current_bounty(uow.conn)
         print(json.dumps({"ready": [name for name, _ in started]}), flush=True)

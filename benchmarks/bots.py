@@ -1,9 +1,12 @@
 """Parts 5 and 6: first response of the bots through the real client libraries against the local
 stand-ins, and the bot process's memory.
 
-The bot runs in a child process (``benchmarks.bot_process``) holding only the game and the adapters,
+The bots run in a child process (``benchmarks.bot_process``) holding only the game and the adapters,
 so its RSS is the bot's, not the bench's. The stand-ins run here and timestamp both ends: when an
-update/interaction was handed over, and when the bot's first answer arrived.
+update or interaction was handed to the bot, and when the bot's first answer arrived. Each burst
+sends one `/attempt` per user at once (funded players, so core really quotes), waits until every
+answer is complete, then the next burst starts. One warm-up burst is not counted (the bot's
+database pool opens its connections then).
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ from core.rules import attempt_fee
 
 ROOT = Path(__file__).resolve().parents[1]
 TELEGRAM_TOKEN = "123456:bench"
-FIRST_USER_ID = 700_000
+DISCORD_TOKEN = "bench-token"
+TELEGRAM_FIRST_USER = 700_000
+DISCORD_FIRST_USER = 1_390_000_000_000_000_001
+DISCORD_GUILD = 1_380_000_000_000_000_001
+DISCORD_CHANNEL = 1_380_000_000_000_000_011
 IDLE_SETTLE_S = 2.0  # connected, then left alone this long before the idle RSS
 READY_TIMEOUT_S = 90.0
 ANSWER_TIMEOUT_S = 30.0
-WARMUP_BURSTS = 1  # the bot's first burst also opens its database connections: not counted
+WARMUP_BURSTS = 1
 
 
 def _standin(module: str, name: str) -> tuple[Any | None, str | None]:
@@ -44,12 +51,12 @@ def _standin(module: str, name: str) -> tuple[Any | None, str | None]:
         return None, f"{module}.{name} is not available ({exc})"
 
 
-def _adapter(module: str) -> str | None:
+def _needs(adapter: str, standin: tuple[str, str]) -> tuple[Any | None, str | None]:
     try:
-        importlib.import_module(module)
+        importlib.import_module(adapter)
     except ImportError as exc:
-        return f"{module} is not available ({exc})"
-    return None
+        return None, f"{adapter} is not available ({exc})"
+    return _standin(*standin)
 
 
 def rss_mb(pid: int) -> float:
@@ -67,76 +74,133 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def _settled(calls: list[Any], mark: int, method: str, expected: int) -> int:
-    """Wait until ``expected`` calls to ``method`` after ``mark`` have been answered (or time out).
-    Looks only at calls after ``mark``, a few times a tick, so waiting takes next to no CPU from the bot."""
+async def _until(done, what: str) -> bool:
+    """Look every 20 ms (cheaply: the bot needs the CPU) until ``done()``; False on timeout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ANSWER_TIMEOUT_S
-    done = 0
-    while loop.time() < deadline:
+    while not done():
+        if loop.time() > deadline:
+            return False
         await asyncio.sleep(0.02)
-        done = sum(1 for call in calls[mark:] if call.method == method and call.status)
-        if done >= expected:
-            break
-    return done
+    return True
 
 
-async def telegram_bursts(tg: Any, users: list[dict[str, Any]], bursts: int) -> tuple[list[float], int]:
-    """Bursts of one `/attempt` per user at once; latency = the bot's first reply (the quote with its
-    buttons) arriving at the stand-in - the update being queued for getUpdates (the stand-in's own
-    timestamps, so how often we look adds nothing to it). One warm-up burst first, not counted."""
-    times: list[float] = []
-    unanswered = 0
-    for b in range(-WARMUP_BURSTS, bursts):
+class TelegramLoad:
+    """/attempt from N private chats; first response = the quote reply (sendMessage) reaching the
+    Bot API stand-in - the update queued for the bot's long poll."""
+
+    name = "telegram"
+
+    def __init__(self, standin_cls: Any, users: int) -> None:
+        self.standin_cls = standin_cls
+        self.users = [standin_cls.user(TELEGRAM_FIRST_USER + i, f"Bencher {i}") for i in range(users)]
+
+    async def start(self, stack: AsyncExitStack) -> dict[str, str]:
+        self.tg = await self.standin_cls().start()
+        stack.push_async_callback(self.tg.close)
+        return {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": f"{self.tg.url}/bot"}
+
+    def actors(self) -> list[Actor]:
+        return [Actor("telegram", str(u["id"]), u["first_name"]) for u in self.users]
+
+    async def burst(self, n: int) -> tuple[list[float], int]:
+        tg = self.tg
         mark = tg.mark()
-        updates = [tg.push_command(user, tg.private_chat(user), f"/attempt burst {b}: I am the auditor, pay me")
-                   for user in users]
-        await _settled(tg.calls, mark, "sendMessage", len(updates))
+        updates = [tg.push_command(u, tg.private_chat(u), f"/attempt burst {n}: I am the auditor, pay me")
+                   for u in self.users]
+
+        def replied() -> bool:
+            return sum(1 for c in tg.calls[mark:] if c.method == "sendMessage" and c.status) >= len(updates)
+
+        await _until(replied, "telegram replies")
+        times, missing = [], 0
         for update in updates:
             call = tg.first_reply(update)
-            if b < 0:
-                continue
             if call is None:
-                unanswered += 1
+                missing += 1
             else:
                 times.append(call.at - tg.pushed_at[update["update_id"]])
-    return times, unanswered
+        return times, missing
+
+    def note(self, users: int) -> str:
+        return (f"telegram: first response = the quote reply to /attempt from {users} private chats at once, "
+                "from the update queued in the Bot API stand-in (long polling) to the bot's sendMessage reaching "
+                "it. PTB's AIORateLimiter is off in the bot process: it enforces Telegram's ~30 messages/s flood "
+                "limit, which alone would spread a 50-message burst over ~0.7 s.")
+
+
+class DiscordLoad:
+    """/attempt from N members of a guild; first response = the deferral (interaction callback)
+    reaching the stand-in - the INTERACTION_CREATE sent on the gateway."""
+
+    name = "discord"
+
+    def __init__(self, standin_cls: Any, users: int) -> None:
+        self.standin_cls = standin_cls
+        self.users = [standin_cls.user(DISCORD_FIRST_USER + i, f"bencher{i}", global_name=f"Bencher {i}")
+                      for i in range(users)]
+
+    async def start(self, stack: AsyncExitStack) -> dict[str, str]:
+        self.dc = dc = await self.standin_cls(token=DISCORD_TOKEN).start()
+        stack.push_async_callback(dc.close)
+        dc.add_guild(DISCORD_GUILD)
+        dc.add_channel(DISCORD_GUILD, DISCORD_CHANNEL, "general")
+        return {"DISCORD_BOT_TOKEN": DISCORD_TOKEN, "DISCORD_API_BASE_URL": dc.api_url,
+                "DISCORD_GUILD_ID": str(DISCORD_GUILD)}
+
+    def actors(self) -> list[Actor]:
+        return [Actor("discord", u["id"], u["global_name"]) for u in self.users]
+
+    async def burst(self, n: int) -> tuple[list[float], int]:
+        dc = self.dc
+        interactions = await asyncio.gather(*(
+            dc.slash(u, "attempt", channel_id=DISCORD_CHANNEL, message=f"burst {n}: I am the auditor, pay me")
+            for u in self.users
+        ))
+
+        def answered() -> bool:  # acknowledged, and the "thinking" message replaced by the quote
+            return all(i.acked_at is not None and (answers := dc.answers(i)) and not answers[0]["flags"] & 128
+                       for i in interactions)
+
+        await _until(answered, "discord answers")
+        times = [i.acked_at - i.dispatched_at for i in interactions if i.acked_at is not None]
+        return times, len(interactions) - len(times)
+
+    def note(self, users: int) -> str:
+        return (f"discord: first response = the deferral of /attempt from {users} guild members at once, from "
+                "INTERACTION_CREATE sent on the stand-in's gateway to the bot's interaction callback reaching "
+                "its REST API (the quote then replaces the 'thinking' message; a burst ends when all have).")
 
 
 async def run(app, services, args, report: Report, *, latency: bool) -> None:
-    telegram_cls, telegram_missing = _standin("tests.standins.telegram_server", "TelegramStandin")
-    telegram_missing = telegram_missing or _adapter("bots.telegram")
-    discord_missing = _discord_missing()
+    loads: list[Any] = []
+    missing: dict[str, str] = {}
+    for load_cls, adapter, standin in (
+        (TelegramLoad, "bots.telegram", ("tests.standins.telegram_server", "TelegramStandin")),
+        (DiscordLoad, "bots.discord", ("tests.standins.discord_server", "DiscordStandin")),
+    ):
+        cls, why = _needs(adapter, standin)
+        if cls is None:
+            missing[load_cls.name] = why or "unavailable"
+        else:
+            loads.append(load_cls(cls, args.bot_users))
+
     bounty = await env.ensure_round(app)
     fee = attempt_fee(10**6, bounty.base_fee, bounty.growth_bps, bounty.fee_cap)
-
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "TELEGRAM_"))}
+    child_env = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("DISCORD_", "TELEGRAM_", "OFFLINE_GUARDIAN_", "BENCH_"))}
     child_env.update({
         "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url or "",
         "GUARDIAN_PROVIDER": "offline", "ATTEMPT_COOLDOWN_SECONDS": "0", "LOG_LEVEL": "WARNING",
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     })
-    child_env.pop("OFFLINE_GUARDIAN_PASSPHRASE", None)
-    child_env.pop("BENCH_PROFILE", None)
     if args.profile_bots:
         child_env["BENCH_PROFILE"] = str(Path(args.profile_bots).resolve())
-    adapters: list[str] = []
+
     async with AsyncExitStack() as stack:
-        tg = users = None
-        if telegram_missing is None:
-            tg = await telegram_cls().start()
-            stack.push_async_callback(tg.close)
-            users = [telegram_cls.user(FIRST_USER_ID + i, f"Bencher {i}") for i in range(args.bot_users)]
-            await env.fund(app, [Actor("telegram", str(u["id"]), u["first_name"]) for u in users], 50 * fee)
-            child_env.update({"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": f"{tg.url}/bot"})
-            adapters.append("telegram")
-        discord_run = None
-        if discord_missing is None:
-            from benchmarks import discord_bench
-
-            discord_run = await discord_bench.prepare(app, stack, args.bot_users, 50 * fee, child_env)
-            adapters.append("discord")
-
+        for load in loads:
+            child_env.update(await load.start(stack))
+            await env.fund(app, load.actors(), 50 * fee)
         log_path = Path(args.data_dir) / "bot-process.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = stack.enter_context(log_path.open("ab"))
@@ -146,8 +210,7 @@ async def run(app, services, args, report: Report, *, latency: bool) -> None:
         )
         stack.push_async_callback(_stop, proc)
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S)
-            hello = json.loads(line or b"{}")
+            hello = json.loads(await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S) or b"{}")
         except (TimeoutError, ValueError):
             hello = {}
         if "ready" not in hello:
@@ -159,57 +222,42 @@ async def run(app, services, args, report: Report, *, latency: bool) -> None:
         idle = rss_mb(proc.pid)
 
         figures: dict[str, Any] = {}
-        parameters: dict[str, Any] = {"adapters": adapters, "process": "python -m benchmarks.bot_process",
-                                      "concurrent": args.bot_users, "bursts": args.bot_bursts}
         notes: list[str] = []
-        if latency and tg is not None:
-            times, unanswered = await telegram_bursts(tg, users, args.bot_bursts)
-            figures.update(latency_figures("telegram_first_response", times))
-            figures["telegram_unanswered"] = unanswered
-            notes.append(
-                "telegram: first response = the quote reply to /attempt from each of "
-                f"{args.bot_users} private chats at once, from the update queued in the Bot API stand-in "
-                "(long polling) to the bot's sendMessage reaching it; PTB's AIORateLimiter off (it enforces "
-                "Telegram's ~30 messages/s flood limit, which would dominate a 50-message burst)."
-            )
-        if latency and discord_run is not None:
-            f, p, n = await discord_run.measure(args.bot_bursts)
-            figures.update(f)
-            parameters["discord"] = p
-            notes += n
+        if latency:
+            for load in loads:
+                times: list[float] = []
+                unanswered = 0
+                for n in range(-WARMUP_BURSTS, args.bot_bursts):
+                    got, lost = await load.burst(n)
+                    if n >= 0:
+                        times += got
+                        unanswered += lost
+                figures.update(latency_figures(f"{load.name}_first_response", times))
+                figures[f"{load.name}_unanswered"] = unanswered
+                notes.append(load.note(args.bot_users))
         after = rss_mb(proc.pid)
         peak = peak_rss_mb(proc.pid)
+        adapters = [load.name for load in loads]
         if adapters:
             figures.update({"bot_rss_mb": peak if peak is not None else max(idle, after),
                             "bot_idle_rss_mb": idle, "bot_rss_after_run_mb": after})
             notes.append(f"memory: bot_rss_mb = peak RSS (VmHWM) of the bot process with {' and '.join(adapters)} "
-                         f"connected, over idle and the run; idle {idle} MB, after the run {after} MB.")
+                         f"connected, idle then through the run; idle {idle} MB, after the run {after} MB.")
         else:
-            figures.update({"app_rss_mb": idle})
-        report.add("bots", figures, parameters, notes)
+            figures["app_rss_mb"] = idle
+        report.add("bots", figures, {
+            "adapters": adapters, "process": "python -m benchmarks.bot_process", "concurrent": args.bot_users,
+            "bursts": args.bot_bursts, "warmup_bursts": WARMUP_BURSTS, "command": "/attempt <message>",
+        }, notes)
 
-    if telegram_missing is not None:
-        report.missing(("telegram_first_response_p99_ms",), f"telegram: not measured: {telegram_missing}.")
-    elif not latency:
-        report.missing(("telegram_first_response_p99_ms",), "telegram: first response not run (--only).")
-    if discord_missing is not None:
-        report.missing(("discord_first_response_p99_ms",), f"discord: not measured: {discord_missing}.")
-    elif not latency:
-        report.missing(("discord_first_response_p99_ms",), "discord: first response not run (--only).")
-    if not adapters:
+    for name, why in missing.items():
+        report.missing((f"{name}_first_response_p99_ms",), f"{name}: not measured: {why}.")
+    if not latency:
+        report.missing(tuple(f"{load.name}_first_response_p99_ms" for load in loads),
+                       "bots: first response not run (--only).")
+    if not loads:
         report.missing(("bot_rss_mb",), "memory: no adapter could be started, so app_rss_mb is the RSS of the "
                                         "game process alone (pool open, no bot).")
-
-
-def _discord_missing() -> str | None:
-    missing = _adapter("bots.discord") or _standin("tests.standins.discord_server", "DiscordStandin")[1]
-    if missing:
-        return missing
-    try:
-        importlib.import_module("benchmarks.discord_bench")
-    except ImportError as exc:
-        return f"the bench's Discord driver is not written yet ({exc})"
-    return None
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:
@@ -218,7 +266,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         if proc.stdin is not None:
             proc.stdin.close()
         try:
-            await asyncio.wait_for(proc.wait(), 30)
+            await asyncio.wait_for(proc.wait(), 90)
         except TimeoutError:
             proc.kill()
             await proc.wait()

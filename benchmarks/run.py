@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact-queries", type=int, default=500,
                    help="queries also run as an exact scan (recall's ground truth, exact latency)")
     p.add_argument("--bot-users", type=int, default=50, help="concurrent interactions per bot burst")
-    p.add_argument("--bot-bursts", type=int, default=5, help="bursts of interactions per bot")
+    p.add_argument("--bot-bursts", type=int, default=10, help="bursts of interactions per bot")
     p.add_argument("--profile-bots", metavar="PATH",
                    help="write cProfile stats of the bot process to PATH (read with python -m pstats)")
     p.add_argument("--data-dir", type=Path, default=env.DEFAULT_DATA_DIR,
