@@ -241,9 +241,9 @@ async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
-    """Refund an attempt in full (audited)."""
+    """Refund an attempt of this round in full (audited)."""
     amount = await admin.refund(ctx.app, ctx.actor, args["attempt"], args.get("reason") or "no reason given")
-    return Reply(title="Refunded", text=f"Attempt id {args['attempt']}: {usdc(amount)} returned to its payer.", private=True)
+    return Reply(title="Refunded", text=f"Attempt #{args['attempt']}: {usdc(amount)} returned to its payer.", private=True)
 
 
 async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -296,7 +296,8 @@ COMMANDS: list[Command] = [
     _cmd("admin pause", admin_pause, moderator=True, private=True),
     _cmd("admin resume", admin_resume, moderator=True, private=True),
     _cmd("admin refund", admin_refund,
-         Arg("attempt", "int", "the attempt id (see /admin stats or the log)", min_value=1, max_value=2**62),
+         Arg("attempt", "int", "the attempt's number in this round, as /bounty log shows it", min_value=1,
+             max_value=2**31 - 1),
          Arg("reason", "text", "why", required=False, max_length=500),
          moderator=True, private=True),
     _cmd("admin stats", admin_stats, moderator=True, private=True, slow=True),

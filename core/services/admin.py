@@ -117,16 +117,23 @@ async def set_paused(app: App, actor: Actor, paused: bool) -> rounds.BountyRow:
 
 
 async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
-    """Refund an attempt in full (not a winning one); returns the amount."""
+    """Refund an attempt of the current round in full (not a winning one), by the number players and
+    /bounty log show (#1 is the first); returns the amount."""
     from core.services.attempts import refund_attempt
 
     require_moderator(app.settings, actor)
     async with app.uow() as uow:
-        row = (
-            await uow.conn.execute(text("SELECT id, fee, status FROM attempts WHERE id = :id"), {"id": attempt_ref})
-        ).first()
+        bounty = await rounds.current_bounty(uow.conn)
+        row = None
+        if bounty is not None:
+            row = (
+                await uow.conn.execute(
+                    text("SELECT id, fee, status FROM attempts WHERE bounty_id = :b AND number = :n"),
+                    {"b": bounty.id, "n": attempt_ref - 1},
+                )
+            ).first()
     if row is None:
-        raise NotFound(f"No attempt #{attempt_ref}.")
+        raise NotFound(f"No attempt #{attempt_ref} in the current round (see /bounty log).")
     if row.status == "won":
         raise InvalidArgument("A winning attempt cannot be refunded.")
     if row.status == "refunded":
@@ -136,7 +143,8 @@ async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
         raise InvalidArgument(f"Attempt #{attempt_ref} changed meanwhile; look again.")
     async with app.uow() as uow:
         mod = await ensure_player(uow.conn, actor)
-        await audit(uow.conn, mod, actor, "refund", f"attempt #{row.id}", {"amount": row.fee, "reason": reason[:500]})
+        await audit(uow.conn, mod, actor, "refund", f"attempt #{attempt_ref} (id {row.id})",
+                    {"amount": row.fee, "reason": reason[:500]})
     return row.fee
 
 

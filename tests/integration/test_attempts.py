@@ -13,6 +13,7 @@ from core.errors import (
     InsufficientFunds,
     InvalidArgument,
     LimitReached,
+    NotFound,
     NotPermitted,
     RoundNotActive,
 )
@@ -309,3 +310,23 @@ async def test_one_open_round_at_a_time_and_audit_is_append_only(app):
         assert (await conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'bounty.new'"))).scalar_one() == 1
         with pytest.raises(Exception, match="append-only"):
             await conn.execute(text("UPDATE audit_log SET action = 'x'"))
+
+
+async def test_moderator_refunds_an_attempt_by_its_number_once(app):
+    await open_round(app)
+    a = player("a")
+    await fund(app, a, 50 * USDC)
+    for msg in ("one", "two"):
+        await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, msg)).id)
+    assert await admin.refund(app, CONSOLE_MOD, 2, "guardian misbehaved") == 10_078_000
+    assert (await views.balance(app, a))[0] == 40 * USDC
+    with pytest.raises(InvalidArgument, match="already refunded"):
+        await admin.refund(app, CONSOLE_MOD, 2, "again")
+    with pytest.raises(NotFound, match="No attempt #9"):
+        await admin.refund(app, CONSOLE_MOD, 9, "nope")
+    with pytest.raises(NotPermitted):
+        await admin.refund(app, player("a", "discord"), 1, "I want my money")
+    async with app.engine.connect() as conn:
+        details = (await conn.execute(text("SELECT target, details FROM audit_log WHERE action = 'refund'"))).one()
+    assert details.target.startswith("attempt #2") and details.details["amount"] == 10_078_000
+    await ledger_ok(app)
