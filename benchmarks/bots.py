@@ -74,7 +74,7 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-async def _until(done, what: str) -> bool:
+async def _until(done) -> bool:
     """Look every 20 ms (cheaply: the bot needs the CPU) until ``done()``; False on timeout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ANSWER_TIMEOUT_S
@@ -112,7 +112,7 @@ class TelegramLoad:
         def replied() -> bool:
             return sum(1 for c in tg.calls[mark:] if c.method == "sendMessage" and c.status) >= len(updates)
 
-        await _until(replied, "telegram replies")
+        await _until(replied)
         times, missing = [], 0
         for update in updates:
             call = tg.first_reply(update)
@@ -162,7 +162,7 @@ class DiscordLoad:
             return all(i.acked_at is not None and (answers := dc.answers(i)) and not answers[0]["flags"] & 128
                        for i in interactions)
 
-        await _until(answered, "discord answers")
+        await _until(answered)
         times = [i.acked_at - i.dispatched_at for i in interactions if i.acked_at is not None]
         return times, len(interactions) - len(times)
 
