@@ -100,6 +100,17 @@ class BountyDiscordBot:
         gid = self.settings.DISCORD_GUILD_ID
         return discord.Object(gid) if gid else None
 
+    async def complete(self, interaction: discord.Interaction, source: str, typed: str) -> list[tuple[str, str]]:
+        """Autocomplete from core's sources; a failure offers nothing rather than an error."""
+        from bots.discord.handlers import actor_for
+        from core.commands.completions import complete
+
+        try:
+            return await complete(self.app, actor_for(interaction), source, typed)
+        except Exception:
+            log.exception("autocomplete %s failed", source)
+            return []
+
     async def start(self) -> None:
         """Log in, sync the commands if they changed, connect, and wait until ready."""
         settings = self.settings
@@ -107,7 +118,8 @@ class BountyDiscordBot:
         self._endpoints.enter_context(discord_endpoints(settings.DISCORD_API_BASE_URL, settings.DISCORD_GATEWAY_URL))
         try:
             client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
-            for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None):
+            for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None,
+                                              completer=self.complete):
                 client.tree.add_command(command, guild=self.guild)
             await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
             self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")

@@ -141,11 +141,22 @@ def _group_description(prefix: tuple[str, ...], members: list[SlashCommand]) -> 
     return clip(f"/{' '.join(prefix)} " + " | ".join(children), MAX_DESCRIPTION)
 
 
+Completer = Callable[[discord.Interaction, str, str], Awaitable[list[tuple[str, str]]]]
+
+
+def _autocomplete(completer: Completer, source: str):
+    async def autocomplete(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
+        return [Choice(name=label, value=value) for label, value in await completer(interaction, source, current)]
+
+    return autocomplete
+
+
 def build_app_commands(
-    commands: Sequence[Command], handler: Handler, *, guild_only: bool = False
+    commands: Sequence[Command], handler: Handler, *, guild_only: bool = False, completer: Completer | None = None
 ) -> list[app_commands.Command | app_commands.Group]:
     """discord.py command objects for the whole table; ``handler(interaction, command, raw_args)``
-    runs each. A top-level group or command only moderators may use gets default permissions."""
+    runs each; ``completer(interaction, source, typed)`` answers autocomplete for arguments that name
+    a source. A top-level group or command only moderators may use gets default permissions."""
     slashes = slash_commands(commands)
     groups: dict[tuple[str, ...], app_commands.Group] = {}
     top: list[app_commands.Command | app_commands.Group] = []
@@ -174,6 +185,9 @@ def build_app_commands(
             parent=groups.get(sc.path[:-1]),
             extras={"core": sc.command},
         )
+        for i, arg in enumerate(sc.command.args):
+            if arg.autocomplete and completer is not None and arg.kind != "choice":
+                command.autocomplete(f"arg{i}")(_autocomplete(completer, arg.autocomplete))
         if len(sc.path) == 1:
             if sc.command.moderator:
                 command.default_permissions = MODERATOR_PERMISSIONS

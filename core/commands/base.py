@@ -31,7 +31,7 @@ class Arg:
     max_value: int | None = None
     max_length: int | None = None
     choices: tuple[str, ...] = ()
-    autocomplete: str | None = None  # a completion source name, for platforms that offer it
+    autocomplete: str | None = None  # a source in core/commands/completions.py, for platforms that offer it
 
     def convert(self, raw: Any) -> Any:
         """Check and convert one value; a wrong value raises InvalidArgument naming this argument."""

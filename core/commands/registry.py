@@ -297,7 +297,7 @@ COMMANDS: list[Command] = [
     _cmd("admin resume", admin_resume, moderator=True, private=True),
     _cmd("admin refund", admin_refund,
          Arg("attempt", "int", "the attempt's number in this round, as /bounty log shows it", min_value=1,
-             max_value=2**31 - 1),
+             max_value=2**31 - 1, autocomplete="attempts"),
          Arg("reason", "text", "why", required=False, max_length=500),
          moderator=True, private=True),
     _cmd("admin stats", admin_stats, moderator=True, private=True, slow=True),

@@ -1066,6 +1066,21 @@ class DiscordStandin:
                                             data=data, nick=nick)
         return await self._deliver(interaction)
 
+    async def autocomplete(self, user: dict[str, Any], name: str, focused: str, typed: str, /, *,
+                           roles: tuple[int, ...] | list[int] = (), **options: Any) -> Interaction:
+        """The user is typing ``typed`` into option ``focused`` of ``/name`` (interaction type 4)."""
+        guild_id = next(iter(self.guilds)) if len(self.guilds) == 1 else None
+        data = self.command_payload(name, {**options, focused: typed}, guild_id=guild_id)
+        leaf = data["options"]
+        while leaf and leaf[0].get("options") is not None and leaf[0]["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP):
+            leaf = leaf[0]["options"]
+        for option in leaf:
+            if option["name"] == focused:
+                option["value"], option["focused"] = str(typed), True
+        interaction = self._new_interaction(4, user, guild_id=guild_id, channel_id=self._default_channel(guild_id, user),
+                                            roles=tuple(roles), data=data)
+        return await self._deliver(interaction)
+
     def _default_channel(self, guild_id: int | None, user: dict[str, Any]) -> int:
         if guild_id is None:
             return int(user["id"]) + 1  # a DM channel id

@@ -157,3 +157,26 @@ async def test_bad_option_values_are_answered_with_what_was_wrong(start_bot, dc)
     assert "`name` must be a single word" in word
     missing = message_text(run.answer(await run.slash(ALICE, "attempt")))
     assert "`message` is missing" in missing
+
+
+async def test_autocomplete_offers_this_rounds_attempts_to_moderators_only(start_bot, dc):
+    from core.services import attempts
+    from tests.helpers import player
+
+    run = await start_bot()
+    await open_round(run.app)
+    someone = player("someone")
+    await fund(run.app, someone, 200 * USDC)
+    for i in range(12):
+        await attempts.confirm_attempt(run.app, someone, (await attempts.quote_attempt(run.app, someone, f"m{i}")).id)
+
+    asked = await dc.autocomplete(MONA, "admin refund", "attempt", "1", roles=[MOD_ROLE_ID])
+    await dc.wait_for(lambda c: c.path.endswith(f"/interactions/{asked.id}/{asked.token}/callback"))
+    assert asked.ack_type == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
+    values = [c["value"] for c in asked.ack_data["choices"]]
+    assert values == ["12", "11", "10", "1"]  # numbers starting with what was typed, newest first
+    assert all(c["name"].startswith(f"#{c['value']} Player someone") for c in asked.ack_data["choices"])
+
+    refused = await dc.autocomplete(ALICE, "admin refund", "attempt", "")
+    await dc.wait_for(lambda c: c.path.endswith(f"/interactions/{refused.id}/{refused.token}/callback"))
+    assert refused.ack_data["choices"] == []
