@@ -60,25 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def as_typed(argv: list[str]) -> list[str]:
-    """The bench's arguments in the order they were typed.
-
-    ``bounty bench --attempts 20 --players 4`` reaches us reordered (cli/main.py parses with
-    parse_known_args + a REMAINDER positional, which moves the first option behind the rest:
-    ``20 --players 4 --attempts``); the command line itself still has them in order. A leading
-    ``--`` (``bounty bench -- --attempts 20``) is dropped."""
-    if argv[:1] == ["--"]:
-        return argv[1:]
-    words = sys.argv[1:]
-    if "bench" in words:
-        typed = words[words.index("bench") + 1:]
-        if typed != argv and sorted(typed) == sorted(argv):
-            return typed
-    return argv
-
-
 def main(argv: list[str]) -> int:
-    args = parse_args(as_typed(list(argv)))
+    args = parse_args(list(argv))
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     report = Report()
     settings = env.bench_settings(args.data_dir)
