@@ -15,6 +15,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from bots.telegram.handlers import BountyHandlers, send
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
+from bots.telegram.request import AiohttpRequest
 from bots.telegram.routing import DeepLinks, menu
 from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
@@ -75,6 +76,9 @@ def build_application(
         .base_url(base_url)
         .base_file_url(_file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL)
         .concurrent_updates(tracker or UpdateTracker())
+        .request(AiohttpRequest())
+        # getUpdates long-polls on its own connection, so a slow poll never blocks a reply
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
