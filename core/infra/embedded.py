@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
@@ -67,8 +66,3 @@ class EmbeddedRedis:
                 log.debug("redis shutdown", exc_info=True)
             self._redis = None
 
-
-def postgres_processes(data_dir: Path) -> list[int]:
-    """PIDs of postmasters serving this data dir (for tests of clean shutdown)."""
-    out = subprocess.run(["pgrep", "-f", str((data_dir / "postgres").resolve())], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]

@@ -29,7 +29,6 @@ from core.errors import (
     LimitReached,
     NotFound,
     NotPermitted,
-    RoundNotActive,
 )
 from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
@@ -516,8 +515,3 @@ async def get_outcome(app: App, attempt_id: int) -> Outcome:
     async with app.uow() as uow:
         return await _outcome(uow.conn, attempt_id)
 
-
-def ensure_round(bounty: rounds.BountyRow | None) -> rounds.BountyRow:
-    if bounty is None:
-        raise RoundNotActive("No round has started yet.")
-    return bounty

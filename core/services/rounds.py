@@ -58,7 +58,7 @@ def sequence_name(bounty_id: int) -> str:
     return f"bounty_attempt_numbers_{int(bounty_id)}"
 
 
-async def current_bounty(conn: AsyncConnection, *, lock: str | None = None) -> BountyRow | None:
+async def current_bounty(conn: AsyncConnection) -> BountyRow | None:
     """The open round (active or paused), else the most recent one; None before any round."""
     row = (
         await conn.execute(
@@ -87,17 +87,6 @@ def bounty_from(row) -> BountyRow:
         status=m["bounty_status"], is_demo=m["is_demo"], created_at=m["created_at"], ended_at=m["ended_at"],
         winner_attempt_id=m["winner_attempt_id"],
     )
-
-
-async def lock_round_shared(conn: AsyncConnection, bounty_id: int) -> str:
-    """Payments hold this shared lock, so a win or an expiry (exclusive) never races a payment into a
-    closed pool. Advisory locks live in memory: many payers share it without touching the row."""
-    return (
-        await conn.execute(
-            text("SELECT status FROM bounties WHERE id = :id AND pg_advisory_xact_lock_shared(1, CAST(:id AS int)) IS NOT NULL"),
-            {"id": bounty_id},
-        )
-    ).scalar_one()
 
 
 async def lock_round_exclusive(conn: AsyncConnection, bounty_id: int) -> BountyRow:
@@ -287,6 +276,3 @@ async def end_inactive_rounds(app: App) -> list[int]:
                 ended.append(bounty_id)
     return ended
 
-
-def fee_preview(bounty: BountyRow, start: int, count: int) -> list[tuple[int, int]]:
-    return [(n, bounty.fee(n)) for n in range(start, start + count)]
