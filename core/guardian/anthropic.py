@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import anthropic
 
+from core.guardian.sdk import sdk_call
 from core.ports.guardian import (
     APPROVE_TOOL,
     REJECT_TOOL,
@@ -86,33 +86,16 @@ class AnthropicGuardian(Guardian):
         system: list[dict[str, Any]] = [
             {"type": "text", "text": system_text(request), "cache_control": {"type": "ephemeral"}}
         ]
-        try:
-            # The timeout bounds the whole answer, retries included, not each try.
-            async with asyncio.timeout(self._timeout):
-                message = await self._client.messages.create(
-                    model=self.model,
-                    max_tokens=MAX_TOKENS,
-                    system=system,  # type: ignore[arg-type]
-                    tools=TOOLS,  # type: ignore[arg-type]
-                    messages=alternating_turns(request),  # type: ignore[arg-type]
-                )
-        except anthropic.APIStatusError as exc:
-            if exc.status_code in (401, 403, 404):  # a refused key or unknown model: not an outage
-                log.error(
-                    "anthropic guardian: HTTP %s; check ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
-                    exc.status_code,
-                )
-            else:
-                log.warning("anthropic guardian: HTTP %s (%s)", exc.status_code, type(exc).__name__)
-            raise GuardianUnavailable(
-                f"the Anthropic API answered HTTP {exc.status_code}"
-            ) from None
-        # ValueError: an answer whose body is not JSON (the SDKs let it through).
-        except (anthropic.AnthropicError, TimeoutError, ValueError) as exc:
-            log.warning("anthropic guardian: %s", type(exc).__name__)
-            raise GuardianUnavailable(
-                f"the Anthropic API did not answer ({type(exc).__name__})"
-            ) from None
+        async with sdk_call(api="Anthropic", settings_hint="ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
+                            timeout=self._timeout, status_error=anthropic.APIStatusError,
+                            base_error=anthropic.AnthropicError):
+            message = await self._client.messages.create(
+                model=self.model,
+                max_tokens=MAX_TOKENS,
+                system=system,  # type: ignore[arg-type]
+                tools=TOOLS,  # type: ignore[arg-type]
+                messages=alternating_turns(request),  # type: ignore[arg-type]
+            )
         return self._verdict(message)
 
     def _verdict(self, message: object) -> Verdict:

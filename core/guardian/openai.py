@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
 import openai
 
+from core.guardian.sdk import sdk_call
 from core.ports.guardian import (
     APPROVE_TOOL,
     REJECT_TOOL,
@@ -82,30 +82,14 @@ class OpenAIGuardian(Guardian):
         )
 
     async def judge(self, request: GuardianRequest) -> Verdict:
-        try:
-            # The timeout bounds the whole answer, retries included, not each try.
-            async with asyncio.timeout(self._timeout):
-                completion = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=chat_messages(request),  # type: ignore[arg-type]
-                    tools=TOOLS,  # type: ignore[arg-type]
-                    tool_choice="auto",
-                )
-        except openai.APIStatusError as exc:
-            if exc.status_code in (401, 403, 404):  # a refused key or unknown model: not an outage
-                log.error(
-                    "openai guardian: HTTP %s; check OPENAI_API_KEY and OPENAI_MODEL",
-                    exc.status_code,
-                )
-            else:
-                log.warning("openai guardian: HTTP %s (%s)", exc.status_code, type(exc).__name__)
-            raise GuardianUnavailable(f"the OpenAI API answered HTTP {exc.status_code}") from None
-        # ValueError: an answer whose body is not JSON (the SDKs let it through).
-        except (openai.OpenAIError, TimeoutError, ValueError) as exc:
-            log.warning("openai guardian: %s", type(exc).__name__)
-            raise GuardianUnavailable(
-                f"the OpenAI API did not answer ({type(exc).__name__})"
-            ) from None
+        async with sdk_call(api="OpenAI", settings_hint="OPENAI_API_KEY and OPENAI_MODEL",
+                            timeout=self._timeout, status_error=openai.APIStatusError, base_error=openai.OpenAIError):
+            completion = await self._client.chat.completions.create(
+                model=self.model,
+                messages=chat_messages(request),  # type: ignore[arg-type]
+                tools=TOOLS,  # type: ignore[arg-type]
+                tool_choice="auto",
+            )
         return self._verdict(completion)
 
     def _verdict(self, completion: object) -> Verdict:
