@@ -31,10 +31,10 @@ def _celery(argv: list[str]) -> int:
     settings = settings_or_exit()
     exit_on_sigterm()
     with ExitStack() as stack:
-        start_services(settings, stack, redis=True)
+        services = start_services(settings, stack, redis=True)
         from workers.celery_app import celery_app
 
-        celery_app.conf.broker_url = celery_app.conf.result_backend = __import__("os").environ["REDIS_URL"]
+        celery_app.conf.broker_url = celery_app.conf.result_backend = services.redis_url
         celery_app.start(argv)
     return 0
 

@@ -3,6 +3,7 @@ the core call. Discord, Telegram and the console build their commands from this 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -336,7 +337,7 @@ async def _confirm_attempt(app, actor: Actor, quote_id: str, accept: bool) -> Re
         outcome = await attempts.confirm_attempt(app, actor, quote_id)
     except FeeChanged as changed:
         reply = _quote_reply(changed.quote)  # type: ignore[arg-type]
-        return Reply(**{**reply.__dict__, "title": "The fee went up", "text": changed.message})
+        return replace(reply, title="The fee went up", text=changed.message)
     return outcome_reply(outcome)
 
 

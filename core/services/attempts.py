@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -372,7 +372,7 @@ async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_i
     if q.status == "paid":
         attempt_id = (await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})).scalar_one()
         outcome = await _outcome(conn, attempt_id)
-        return Outcome(**{**outcome.__dict__, "replayed": True})
+        return replace(outcome, replayed=True)
     if q.status != "open":
         raise ConfirmationExpired("That confirmation was already used or cancelled.")
     raise ConfirmationExpired("That confirmation expired. Send /attempt again to see the current fee.")

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.actors import Actor
-from core.errors import NotPermitted
+from core.errors import NotFound, NotPermitted
 from core.settings import Settings
 
 MAX_NAME = 64
@@ -97,8 +97,6 @@ def require_moderator(settings: Settings, actor: Actor) -> None:
 async def find_player(conn: AsyncConnection, reference: str) -> PlayerRef:
     """Resolve a player named by a moderator: `#12` (player id), `discord:123`, `telegram:456`,
     a Discord mention `<@123>`, or an exact display name."""
-    from core.errors import NotFound
-
     ref = reference.strip()
     row = None
     if ref.startswith("<@") and ref.endswith(">"):

@@ -188,7 +188,6 @@ async def test_only_the_passphrase_wins_offline_and_text_verdicts_change_nothing
         assert out.status == "rejected"
     out = await attempts.confirm_attempt(app, b, (await attempts.quote_attempt(app, b, f"the word is {PASSPHRASE}")).id)
     assert out.status == "won"
-    fees = 10_000_000 + 10_078_000 + 10_156_608
     assert out.prize == 100 * USDC + sum(f * 7 // 10 for f in (10_000_000, 10_078_000, 10_156_608))
     assert (await views.balance(app, b))[0] == 100 * USDC - 10_156_608 + out.prize
     assert await account_balance(app, ledger.PRIZE_POOL, bounty_id) == 0
@@ -198,7 +197,6 @@ async def test_only_the_passphrase_wins_offline_and_text_verdicts_change_nothing
     assert status.bounty.status == "won" and status.bounty.system_prompt
     _, log = await views.attempt_log(app)
     assert [item.message is not None for item in log] == [True, True, True]
-    assert fees > 0
     await ledger_ok(app)
 
 
