@@ -131,10 +131,10 @@ async def _bots(app) -> int:
 
 
 async def _console(app, services: Services) -> int:
+    from bots.common.announcer import AnnouncerTask
     from bots.console import run_console, stdin_reader
     from core.actors import Actor
     from core.services.admin import seed_demo
-    from core.services.announcements import run_announcer
 
     user = _local_user()
     actor = Actor("console", user, user)
@@ -146,17 +146,15 @@ async def _console(app, services: Services) -> int:
         sys.stdout.write(text if text.endswith(" ") else text + "\n")
         sys.stdout.flush()
 
-    stop = asyncio.Event()
-
     async def announce(row) -> None:
         write(f"\n*** {row.title} ***\n{row.body}\n")
 
-    announcer = asyncio.create_task(run_announcer(app, "console", announce, stop))
+    announcer = AnnouncerTask(app, "console", announce)
+    announcer.start()
     try:
         await run_console(app, actor, stdin_reader(), write, welcome=_welcome(app, seeded, services))
     finally:
-        stop.set()
-        await announcer
+        await announcer.stop()
     return 0
 
 

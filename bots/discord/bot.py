@@ -14,6 +14,7 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
+from bots.common.announcer import AnnouncerTask
 from bots.discord.buttons import ConfirmButton
 from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
@@ -21,7 +22,7 @@ from bots.discord.handlers import BountyHandlers
 from bots.discord.render import NO_MENTIONS, render
 from core.app import App
 from core.commands import COMMANDS, Command, Reply
-from core.services.announcements import AnnouncementRow, run_announcer
+from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.discord")
 
@@ -92,8 +93,7 @@ class BountyDiscordBot:
         self.runner: asyncio.Task[None] | None = None
         self.synced: bool | None = None  # whether the last start had to PUT the commands
         self._endpoints: contextlib.ExitStack | None = None
-        self._announcer: asyncio.Task[None] | None = None
-        self._stop_announcer = asyncio.Event()
+        self._announcer = AnnouncerTask(app, "discord", self.announce)
 
     @property
     def guild(self) -> discord.Object | None:
@@ -132,8 +132,7 @@ class BountyDiscordBot:
                     self.runner.result()  # the gateway refused us: raise why
                 raise TimeoutError("the Discord gateway did not get ready in time")
             if settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
-                self._announcer = asyncio.create_task(
-                    run_announcer(self.app, "discord", self.announce, self._stop_announcer), name="discord-announcer")
+                self._announcer.start()
             log.info("Discord bot ready as %s", client.user)
         except BaseException:
             await self.stop()
@@ -141,10 +140,7 @@ class BountyDiscordBot:
 
     async def stop(self) -> None:
         """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
-        self._stop_announcer.set()
-        if self._announcer is not None:
-            await self._announcer
-            self._announcer = None
+        await self._announcer.stop()
         await self.handlers.wait_idle(SHUTDOWN_GRACE)
         if self.client is not None and not self.client.is_closed():
             await self.client.close()

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bots.common import confirm as wire
 from bots.discord.render import MAX_LABEL, custom_id
 from core.commands import Confirm
 
@@ -23,7 +24,7 @@ def _handler(interaction: discord.Interaction) -> ConfirmationHandler:
     return interaction.client.bounty  # type: ignore[attr-defined]
 
 
-class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"cf:(?P<token>.{1,90}):(?P<answer>[yn])"):
+class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.PATTERN):
     def __init__(self, token: str, accept: bool, *, label: str | None = None, disabled: bool = False,
                  style: discord.ButtonStyle | None = None) -> None:
         style = style or (discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary)

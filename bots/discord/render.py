@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import discord
 from discord.utils import escape_markdown
 
+from bots.common import confirm as wire
 from bots.common.text import chunk_lines
 from core.commands import Confirm, Reply
 
@@ -28,7 +29,6 @@ MAX_MESSAGES = 3  # a reply needing more messages sends its list as a file inste
 
 COLOURS = {"info": 0x5865F2, "success": 0x57F287, "warning": 0xFEE75C, "danger": 0xED4245}
 NO_MENTIONS = discord.AllowedMentions.none()
-CONFIRM_PREFIX = "cf"
 
 _CODE = re.compile(r"`([^`\n]+)`")
 
@@ -170,17 +170,7 @@ def render_note(text: str, *, tone: str = "info") -> Outgoing:
 
 
 def custom_id(token: str, accept: bool) -> str:
-    value = f"{CONFIRM_PREFIX}:{token}:{'y' if accept else 'n'}"
-    if len(value) > MAX_CUSTOM_ID:
-        raise ValueError(f"confirmation token too long for a Discord custom_id ({len(value)} characters)")
-    return value
+    return wire.encode(token, accept, max_bytes=MAX_CUSTOM_ID, where="a Discord custom_id")
 
 
-def parse_custom_id(value: str | None) -> tuple[str, bool] | None:
-    """``cf:<token>:y|n`` -> (token, accept); anything else -> None."""
-    if not value or not value.startswith(CONFIRM_PREFIX + ":"):
-        return None
-    token, _, answer = value[len(CONFIRM_PREFIX) + 1:].rpartition(":")
-    if not token or answer not in ("y", "n"):
-        return None
-    return token, answer == "y"
+parse_custom_id = wire.decode

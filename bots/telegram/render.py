@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bots.common import confirm as wire
 from bots.common.text import chunk_lines
 from core.commands import Confirm, Reply
 
@@ -16,7 +17,6 @@ MAX_MESSAGE = 4_096  # Telegram's limit, counted in UTF-16 code units after enti
 MAX_PAGES = 4  # a reply longer than this many messages sends its list as a file
 MAX_CALLBACK_DATA = 64  # bytes
 MAX_ALERT = 200  # answerCallbackQuery text
-CALLBACK_PREFIX = "cf"
 
 TONE_MARK = {"info": "", "success": "✅ ", "warning": "⚠️ ", "danger": "⛔ "}
 
@@ -134,20 +134,10 @@ def render_plain(text: str) -> Outgoing:
 
 
 def callback_data(token: str, accept: bool) -> str:
-    data = f"{CALLBACK_PREFIX}:{token}:{'y' if accept else 'n'}"
-    if len(data.encode("utf-8")) > MAX_CALLBACK_DATA:
-        raise ValueError(f"confirmation token too long for Telegram callback data ({len(data)} bytes)")
-    return data
+    return wire.encode(token, accept, max_bytes=MAX_CALLBACK_DATA, where="Telegram callback data")
 
 
-def parse_callback(data: str | None) -> tuple[str, bool] | None:
-    """``cf:<token>:y|n`` -> (token, accept); anything else -> None."""
-    if not data or not data.startswith(CALLBACK_PREFIX + ":"):
-        return None
-    token, _, answer = data[len(CALLBACK_PREFIX) + 1:].rpartition(":")
-    if not token or answer not in ("y", "n"):
-        return None
-    return token, answer == "y"
+parse_callback = wire.decode
 
 
 def confirm_keyboard(confirm: Confirm) -> InlineKeyboardMarkup:

@@ -12,6 +12,7 @@ from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bots.common.announcer import AnnouncerTask
 from bots.telegram.handlers import BountyHandlers, send
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
@@ -21,7 +22,7 @@ from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
 from core.commands import COMMANDS, Reply
-from core.services.announcements import AnnouncementRow, run_announcer
+from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.telegram")
 
@@ -105,8 +106,7 @@ class TelegramBot:
         self.application = build_application(app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit)
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
-        self._announcer: asyncio.Task[None] | None = None
-        self._stop_announcer = asyncio.Event()
+        self._announcer = AnnouncerTask(app, "telegram", self.announce)
 
     @property
     def username(self) -> str:
@@ -124,20 +124,14 @@ class TelegramBot:
                 )
             await self.application.start()
             if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
-                self._announcer = asyncio.create_task(
-                    run_announcer(self.app, "telegram", self.announce, self._stop_announcer),
-                    name="telegram-announcer",
-                )
+                self._announcer.start()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop taking updates, let those in progress finish, close every connection."""
-        self._stop_announcer.set()
-        if self._announcer is not None:
-            await self._announcer
-            self._announcer = None
+        await self._announcer.stop()
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
