@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.standins.local import serve_local
+
 Kind = Literal["tools", "text", "echo", "error", "malformed", "garbage", "hang"]
 ANTHROPIC = "anthropic"
 OPENAI = "openai"
@@ -160,11 +162,7 @@ class LlmStandin:
         app = web.Application()
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/chat/completions", self._openai)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_local(app)
         return self
 
     async def stop(self) -> None:

@@ -28,6 +28,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.standins.local import serve_local
+
 BOT_ID = 7_000_001
 BOT_USERNAME = "BountyTestBot"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -190,11 +192,7 @@ class TelegramStandin:
     async def start(self) -> TelegramStandin:
         app = web.Application(client_max_size=60 << 20)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_local(app)
         return self
 
     async def close(self) -> None:

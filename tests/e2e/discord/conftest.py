@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import pytest
 
 from bots.discord import BountyDiscordBot
 from core.actors import Actor
 from core.app import App
 from tests.standins.discord_server import DiscordStandin, Interaction
+from tests.standins.local import no_leaks
 
 TOKEN = "test-token"
 GUILD_ID = 1_310_000_000_000_000_001
@@ -57,33 +57,20 @@ class Running:
         return answers[-1]
 
 
-def _connections_to(port: int) -> list[Any]:
-    return [c for c in psutil.Process().net_connections("tcp")
-            if c.status == psutil.CONN_ESTABLISHED and port in (c.laddr.port, getattr(c.raddr, "port", None))]
-
-
 @pytest.fixture
 async def dc() -> AsyncIterator[DiscordStandin]:
-    before = asyncio.all_tasks()
-    standin = await DiscordStandin(token=TOKEN).start()
-    standin.add_guild(GUILD_ID)
-    standin.add_role(GUILD_ID, MOD_ROLE_ID, "Moderators")
-    standin.add_role(GUILD_ID, OTHER_ROLE_ID, "Players")
-    standin.add_channel(GUILD_ID, GENERAL_ID, "general")
-    standin.add_channel(GUILD_ID, ANNOUNCE_ID, "announcements")
-    port = standin.port
-    try:
-        yield standin
-    finally:
-        await standin.close()
-    current = asyncio.current_task()
-    for _ in range(50):  # discord.py's own tasks finish right after close; give them a moment
-        leaked = [t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()]
-        if not leaked:
-            break
-        await asyncio.sleep(0.02)
-    assert not leaked, f"tasks left running: {leaked}"
-    assert not _connections_to(port), "sockets to the stand-in left open"
+    standin = DiscordStandin(token=TOKEN)
+    async with no_leaks(lambda: standin.port):
+        await standin.start()
+        standin.add_guild(GUILD_ID)
+        standin.add_role(GUILD_ID, MOD_ROLE_ID, "Moderators")
+        standin.add_role(GUILD_ID, OTHER_ROLE_ID, "Players")
+        standin.add_channel(GUILD_ID, GENERAL_ID, "general")
+        standin.add_channel(GUILD_ID, ANNOUNCE_ID, "announcements")
+        try:
+            yield standin
+        finally:
+            await standin.close()
 
 
 @pytest.fixture

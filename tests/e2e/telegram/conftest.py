@@ -3,17 +3,16 @@ Application started in the test's event loop, stopped (and checked for leaks) af
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import pytest
 
 from bots.telegram import TelegramBot
 from core.actors import Actor
 from core.app import App
+from tests.standins.local import no_leaks
 from tests.standins.telegram_server import TelegramStandin
 
 TOKEN = "123:test"
@@ -58,24 +57,15 @@ class Running:
         return messages[-1]
 
 
-def _connections_to(port: int) -> list[Any]:
-    return [c for c in psutil.Process().net_connections("tcp")
-            if c.status == psutil.CONN_ESTABLISHED and port in (c.laddr.port, getattr(c.raddr, "port", None))]
-
-
 @pytest.fixture
 async def tg() -> AsyncIterator[TelegramStandin]:
-    before = asyncio.all_tasks()
-    standin = await TelegramStandin().start()
-    port = standin.port
-    try:
-        yield standin
-    finally:
-        await standin.close()
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()]
-    assert not leaked, f"tasks left running: {leaked}"
-    assert not _connections_to(port), "sockets to the stand-in left open"
+    standin = TelegramStandin()
+    async with no_leaks(lambda: standin.port):
+        await standin.start()
+        try:
+            yield standin
+        finally:
+            await standin.close()
 
 
 @pytest.fixture
