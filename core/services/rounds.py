@@ -178,29 +178,20 @@ async def create_bounty(
     return bounty
 
 
-async def paid_attempt_count(conn: AsyncConnection, bounty_id: int) -> int:
-    return (
-        await conn.execute(
-            text("SELECT count(*) FROM attempts WHERE bounty_id = :b AND status <> 'refunded'"), {"b": bounty_id}
-        )
-    ).scalar_one()
-
-
-async def last_attempt_at(conn: AsyncConnection, bounty_id: int) -> datetime | None:
-    return (
-        await conn.execute(
-            text("SELECT max(created_at) FROM attempts WHERE bounty_id = :b AND status <> 'refunded'"), {"b": bounty_id}
-        )
-    ).scalar_one()
-
-
 async def expiry_deadline(app: App, conn: AsyncConnection, bounty: BountyRow) -> tuple[datetime | None, int]:
     """When an active round would expire with no further attempt, and how many attempts it has."""
-    count = await paid_attempt_count(conn, bounty.id)
-    if count < app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY:
-        return None, count
-    last = await last_attempt_at(conn, bounty.id)
-    return (last + timedelta(seconds=app.settings.ROUND_INACTIVITY_SECONDS) if last else None), count
+    row = (
+        await conn.execute(
+            text(
+                "SELECT count(*) AS n, max(created_at) AS last FROM attempts "
+                "WHERE bounty_id = :b AND status <> 'refunded'"
+            ),
+            {"b": bounty.id},
+        )
+    ).one()
+    if row.n < app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY or row.last is None:
+        return None, row.n
+    return row.last + timedelta(seconds=app.settings.ROUND_INACTIVITY_SECONDS), row.n
 
 
 def require_active(bounty: BountyRow | None) -> BountyRow:
