@@ -9,7 +9,9 @@ COPY workers workers
 COPY cli cli
 COPY benchmarks benchmarks
 COPY migrations migrations
-RUN pip install . && useradd --create-home bounty
+# The CPU build of torch first (the embedding model runs on the CPU); PyPI's default is a CUDA build of several GB.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install . && useradd --create-home bounty
 USER bounty
 ENTRYPOINT ["bounty"]
 CMD ["run", "--no-workers"]

@@ -3,11 +3,12 @@ unless REDIS_URL), migrations; and stop it all on exit, SIGTERM included."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from core.settings import Settings, SettingsError, load_settings
@@ -23,15 +24,66 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def exit_on_sigterm() -> None:
-    """SIGTERM becomes a normal exit, so embedded servers and children are stopped, not orphaned."""
+    """SIGTERM and SIGHUP (the terminal closed, an SSH session dropped) become a normal exit, so
+    embedded servers and children are stopped, not orphaned. This is for synchronous code (start-up,
+    clean-up); inside the event loop ``stop_on_signals`` takes over."""
 
     def _handler(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, _handler)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, _handler)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _handler)
+
+
+class StopSignals:
+    """Inside the event loop: SIGTERM/SIGHUP (and SIGINT when asked) set ``stop`` instead of raising
+    wherever the loop happens to be (an exception raised inside a library's callback can be turned
+    into an ordinary error there and swallowed, losing the signal). ``signum`` tells which arrived."""
+
+    def __init__(self, *, interrupt: bool = False) -> None:
+        self.stop = asyncio.Event()
+        self.signum: int | None = None
+        self._signals = (*STOP_SIGNALS, *((signal.SIGINT,) if interrupt else ()))
+
+    def __enter__(self) -> StopSignals:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.add_signal_handler(sig, self._received, sig)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held back by ``held``
+        return self
+
+    def _received(self, signum: int) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        if self.signum is None:
+            self.signum = signum
+        self.stop.set()
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        exit_on_sigterm()  # the loop's removal restored the default action; clean-up still needs ours
+        if signal.SIGINT in self._signals:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @staticmethod
+    @contextmanager
+    def held():
+        """Hold stop signals back while the event loop starts, so one that arrives before
+        ``StopSignals`` is entered waits for it instead of raising inside whatever runs then."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.signum is None else 128 + self.signum
 
 
 def setup_logging(settings: Settings) -> None:

@@ -12,7 +12,14 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from cli.runtime import Services, exit_on_sigterm, settings_or_exit, setup_logging, start_services
+from cli.runtime import (
+    Services,
+    StopSignals,
+    exit_on_sigterm,
+    settings_or_exit,
+    setup_logging,
+    start_services,
+)
 from core.settings import Settings
 
 log = logging.getLogger("bounty")
@@ -55,9 +62,20 @@ def serve(*, console_only: bool, workers: bool = True, only: set[str] | None = N
             children = start_children(settings, services)
             stack.callback(stop_children, children)
         try:
-            return asyncio.run(_serve(settings, services, use_console))
+            with StopSignals.held():
+                return asyncio.run(_serve(settings, services, use_console))
         except KeyboardInterrupt:
             return 130
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec (Linux): SIGTERM when we die, even by SIGKILL, so no worker outlives us."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def start_children(settings: Settings, services: Services) -> list[subprocess.Popen]:
@@ -68,7 +86,11 @@ def start_children(settings: Settings, services: Services) -> list[subprocess.Po
     children = []
     for role in ("worker", "beat"):
         out = open(logdir / f"{role}.log", "ab")  # noqa: SIM115 - owned by the child for its life
-        children.append(subprocess.Popen([sys.executable, "-m", "cli", role], env=env, stdout=out, stderr=out))
+        children.append(subprocess.Popen([sys.executable, "-m", "cli", role], env=env, stdout=out, stderr=out,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                         # its own session: the terminal's SIGHUP/SIGINT reach only us, and we
+                                         # stop it cleanly (Celery's worker takes SIGHUP as "restart")
+                                         start_new_session=True))
         log.info("started celery %s (pid %s), log in %s", role, children[-1].pid, logdir / f"{role}.log")
     return children
 
@@ -95,22 +117,40 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
 
         jobs = CeleryJobs(services.redis_url)
     app = bootstrap(settings, services.database_url, jobs=jobs)
-    try:
-        refunded = await recover_stale_attempts(app)
-        if refunded:
-            log.warning("refunded %d attempts interrupted by the last stop", len(refunded))
-        if use_console:
-            return await _console(app, services)
-        return await _bots(app)
-    finally:
-        await app.aclose()
+    # The console reads Ctrl-C itself (KeyboardInterrupt); the bots stop on it like on SIGTERM.
+    with StopSignals(interrupt=not use_console) as signals:
+        try:
+            refunded = await recover_stale_attempts(app)
+            if refunded:
+                log.warning("refunded %d attempts interrupted by the last stop", len(refunded))
+            if use_console:
+                code = await _until(signals.stop, _console(app, services))
+            else:
+                code = await _bots(app, signals.stop)
+        finally:
+            await app.aclose()
+        if signals.signum is not None:
+            log.info("stopped by signal %s", signal.Signals(signals.signum).name)
+            return signals.exit_code or 0
+        return code
 
 
-async def _bots(app) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _until(stop: asyncio.Event, work) -> int:
+    """Run ``work`` until it ends or ``stop`` is set (then it is cancelled, its clean-up runs)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return 0
+    return task.result()
+
+
+async def _bots(app, stop: asyncio.Event) -> int:
     tasks = []
     if app.settings.discord_enabled:
         from bots.discord import run_discord
@@ -131,8 +171,8 @@ async def _bots(app) -> int:
 
 
 async def _console(app, services: Services) -> int:
-    from bots.common.announcer import AnnouncerTask
-    from bots.console import run_console, stdin_reader
+    from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
+    from bots.console import render, run_console, stdin_reader
     from core.actors import Actor
     from core.services.admin import seed_demo
 
@@ -149,12 +189,19 @@ async def _console(app, services: Services) -> int:
     async def announce(row) -> None:
         write(f"\n*** {row.title} ***\n{row.body}\n")
 
-    announcer = AnnouncerTask(app, "console", announce)
-    announcer.start()
+    delivery = DeliveryTask(app, "console")
+    delivery.handle("announcement", announcement_handler(announce))
+
+    async def notice(item) -> None:
+        if item.payload["external_id"] == actor.external_id:
+            write("\n" + render(notice_reply(item)) + "\n")
+
+    delivery.handle("notice", notice)
+    delivery.start()
     try:
         await run_console(app, actor, stdin_reader(), write, welcome=_welcome(app, seeded, services))
     finally:
-        await announcer.stop()
+        await delivery.stop()
     return 0
 
 

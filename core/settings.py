@@ -73,8 +73,15 @@ class Settings(BaseSettings):
     ROUND_INACTIVITY_SECONDS: int = Field(86_400, ge=60)
     ROUND_MIN_ATTEMPTS_FOR_EXPIRY: int = Field(100, ge=1)
 
+    # --- moderation and players across platforms (SPEC §8) ---
     MODERATOR_DISCORD_ROLE_IDS: IdList = ()
     MODERATOR_TELEGRAM_USER_IDS: IdList = ()
+
+    # --- the guardian's memory (SPEC §5) ---
+
+    # --- teams (SPEC §7) ---
+
+    # --- the $100Bs token (SPEC §6) ---
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -70,16 +70,16 @@ def make_settings(**overrides: object) -> Settings:
     return load_settings(**base)
 
 
-TABLES = (
-    "attack_embeddings, announcement_deliveries, announcements, audit_log, entries, transfers, attempts, attempt_quotes, "
-    "bounties, accounts, player_identities, players, game_meta"
-)
-
-
 async def reset_database(app: App) -> None:
+    """Empty every table the migrations made (whatever areas added them) and drop round sequences."""
     async with app.engine.begin() as conn:
+        tables = (
+            await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ).scalars().all()
         await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
         seqs = (
             await conn.execute(text("SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'bounty_attempt_numbers_%'"))

@@ -27,3 +27,15 @@ async def fund(app: App, actor: Actor, amount: int) -> None:
     async with app.uow() as uow:
         p = await ensure_player(uow.conn, actor)
     await admin.grant(app, CONSOLE_MOD, f"#{p.id}", amount, "test funds")
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG, for attachments in tests that do not draw a chart."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b"")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import pkgutil
 
 from celery import Celery
 
-celery_app = Celery("bounty", include=["workers.tasks.rounds"])
+import workers.tasks
+
+# Every module of workers/tasks/ is a job family; a new one is picked up without touching this file.
+TASK_MODULES = sorted(f"workers.tasks.{m.name}" for m in pkgutil.iter_modules(workers.tasks.__path__))
+
+celery_app = Celery("bounty", include=TASK_MODULES)
 celery_app.conf.update(
     broker_url=os.environ.get("REDIS_URL") or "redis://localhost:6379/0",
     result_backend=os.environ.get("REDIS_URL") or "redis://localhost:6379/0",

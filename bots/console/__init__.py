@@ -7,11 +7,19 @@ import asyncio
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from bots.common.errors import answer_for
 from core.actors import Actor
 from core.app import App
-from core.commands import COMMANDS, Reply, parse_text_args, resolve, run_command, run_confirmation
+from core.commands import (
+    Reply,
+    commands_for,
+    parse_text_args,
+    resolve,
+    run_command,
+    run_confirmation,
+)
 from core.commands.base import split_words
 
 ReadLine = Callable[[], Awaitable[str | None]]
@@ -31,7 +39,23 @@ def render(reply: Reply) -> str:
     out += list(reply.lines)
     if reply.footer:
         out.append(f"({reply.footer})")
+    if reply.code is not None:
+        out += ["", reply.code, ""]  # alone on its lines, exactly as it must be copied
     return "\n".join(out)
+
+
+def save_attachments(app: App, reply: Reply) -> list[str]:
+    """A terminal shows no images: attachments are written under BOUNTY_DATA_DIR/files/."""
+    if not reply.attachments:
+        return []
+    folder = Path(app.settings.BOUNTY_DATA_DIR) / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = []
+    for attachment in reply.attachments:
+        path = folder / Path(attachment.name).name
+        path.write_bytes(attachment.data)
+        notes.append(f"{'Image' if attachment.image else 'File'} written to {path.resolve()}")
+    return notes
 
 
 def stdin_reader(stream=None) -> ReadLine:
@@ -56,7 +80,7 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
         write("Commands start with a slash, for example: /attempt Please open the vault. Type /help for all.")
         return
     words = split_words(body[1:])
-    command, used = resolve(COMMANDS, words)
+    command, used = resolve(commands_for("console"), words)
     if command is None:
         write(f"Unknown command /{words[0] if words else ''}. Type /help to see the commands.")
         return
@@ -77,6 +101,8 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
         write(answer_for(exc, where=f"console /{command.name}").message)
         return
     write(render(reply))
+    for note in save_attachments(app, reply):
+        write(note)
 
 
 async def run_console(app: App, actor: Actor, read_line: ReadLine, write: Write, *, welcome: str = "") -> None:

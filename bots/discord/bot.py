@@ -1,5 +1,5 @@
 """Building, starting and stopping the Discord bot: the discord.py client, its slash commands
-(synced only when they changed), the confirmation buttons, and the announcer."""
+(synced only when they changed), the confirmation buttons, and what the game asks it to send."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bots.common.announcer import AnnouncerTask
+from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
 from bots.discord.buttons import ConfirmButton
 from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
 from bots.discord.handlers import BountyHandlers
 from bots.discord.render import NO_MENTIONS, render
 from core.app import App
-from core.commands import COMMANDS, Command, Reply
+from core.commands import Command, Reply, commands_for
+from core.services import outbox
 from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.discord")
@@ -87,13 +88,16 @@ class BountyDiscordBot:
         if token is None or not token.get_secret_value().strip():
             raise ValueError("DISCORD_BOT_TOKEN is not set")
         self.handlers = BountyHandlers(app)
-        self.commands = list(COMMANDS if commands is None else commands)
+        self.commands = commands_for("discord", commands)
         self.client_options = client_options or {}
         self.client: BountyClient | None = None
         self.runner: asyncio.Task[None] | None = None
         self.synced: bool | None = None  # whether the last start had to PUT the commands
         self._endpoints: contextlib.ExitStack | None = None
-        self._announcer = AnnouncerTask(app, "discord", self.announce)
+        self.delivery = DeliveryTask(app, "discord")
+        if self.settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
+            self.delivery.handle("announcement", announcement_handler(self.announce))
+        self.delivery.handle("notice", self.send_notice)
 
     @property
     def guild(self) -> discord.Object | None:
@@ -131,8 +135,7 @@ class BountyDiscordBot:
                 if self.runner.done():
                     self.runner.result()  # the gateway refused us: raise why
                 raise TimeoutError("the Discord gateway did not get ready in time")
-            if settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
-                self._announcer.start()
+            self.delivery.start()
             log.info("Discord bot ready as %s", client.user)
         except BaseException:
             await self.stop()
@@ -140,7 +143,7 @@ class BountyDiscordBot:
 
     async def stop(self) -> None:
         """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
-        await self._announcer.stop()
+        await self.delivery.stop()
         await self.handlers.wait_idle(SHUTDOWN_GRACE)
         if self.client is not None and not self.client.is_closed():
             await self.client.close()
@@ -174,13 +177,26 @@ class BountyDiscordBot:
         self.synced = True
         return True
 
+    async def send_notice(self, item: outbox.OutboxItem) -> None:
+        """A notice to a player, as a direct message; a user who allows none from us is told nothing."""
+        assert self.client is not None
+        try:
+            user = self.client.get_user(int(item.payload["external_id"])) or await self.client.fetch_user(
+                int(item.payload["external_id"]))
+            for message in render(notice_reply(item)).messages:
+                await user.send(embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            raise outbox.Undeliverable(f"Discord user {item.payload['external_id']}: {exc}") from None
+
     async def announce(self, row: AnnouncementRow) -> None:
-        """Post an announcement to DISCORD_ANNOUNCE_CHANNEL_ID (the announcer retries a failure)."""
+        """Post an announcement to DISCORD_ANNOUNCE_CHANNEL_ID (a failure is retried through the outbox)."""
         assert self.client is not None
         channel = self.client.get_partial_messageable(self.settings.DISCORD_ANNOUNCE_CHANNEL_ID)  # type: ignore[arg-type]
         out = render(Reply(title=row.title, text=row.body, tone="success" if row.kind == "round_won" else "info"))
         for message in out.messages:
-            await channel.send(embed=message.embed, allowed_mentions=NO_MENTIONS)
+            files = message.discord_files()
+            await channel.send(embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS,
+                               **({"files": files} if files else {}))
 
 
 async def run_discord(app: App, stop: asyncio.Event) -> None:

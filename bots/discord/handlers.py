@@ -103,10 +103,16 @@ class Responder:
 
     @staticmethod
     def _kwargs(message: OutMessage, *, edit: bool = False) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"embed": message.embed, "allowed_mentions": NO_MENTIONS}
-        file = message.discord_file()
-        if file is not None:
-            kwargs["attachments" if edit else "file"] = [file] if edit else file
+        kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+        if message.embed is not None:
+            kwargs["embed"] = message.embed
+        elif edit:
+            kwargs["embed"] = None
+        if message.content is not None or edit:
+            kwargs["content"] = message.content
+        files = message.discord_files()
+        if files:
+            kwargs["attachments" if edit else "files"] = files
         if message.confirm is not None:
             kwargs["view"] = confirm_view(message.confirm)
         elif edit:

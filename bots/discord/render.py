@@ -13,7 +13,7 @@ from discord.utils import escape_markdown
 
 from bots.common import confirm as wire
 from bots.common.text import chunk_lines
-from core.commands import Confirm, Reply
+from core.commands import Attachment, Confirm, Reply
 
 MAX_TITLE = 256
 MAX_DESCRIPTION = 4_096
@@ -70,17 +70,16 @@ def _clip(text: str, limit: int) -> str:
 
 @dataclass
 class OutMessage:
-    """One Discord message: an embed, maybe a text file, maybe the confirmation buttons."""
+    """One Discord message: an embed (or plain content: a code block to copy), maybe files (a text
+    file, an image the embed shows), maybe the confirmation buttons."""
 
-    embed: discord.Embed
-    file: tuple[str, bytes] | None = None
+    embed: discord.Embed | None
+    files: list[tuple[str, bytes]] = field(default_factory=list)
     confirm: Confirm | None = None
+    content: str | None = None
 
-    def discord_file(self) -> discord.File | None:
-        if self.file is None:
-            return None
-        name, data = self.file
-        return discord.File(io.BytesIO(data), filename=name)
+    def discord_files(self) -> list[discord.File]:
+        return [discord.File(io.BytesIO(data), filename=name) for name, data in self.files]
 
 
 @dataclass
@@ -147,9 +146,39 @@ def render(reply: Reply, *, file_name: str = "list.txt") -> Outgoing:
         footer = (reply.footer + "\n" if reply.footer else "") + note
         short = replace(reply, lines=(), footer=footer)
         head, _ = _head(short, text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…", colour)
-        messages = [OutMessage(head, file=(file_name, reply.as_text().encode("utf-8")))]
+        messages = [OutMessage(head, files=[(file_name, reply.as_text().encode("utf-8"))])]
     messages[-1].confirm = reply.confirm
+    _attach(messages[0], reply.attachments)
+    if reply.code is not None:
+        messages.append(code_message(reply.code))
     return Outgoing(messages, private=reply.private)
+
+
+def _attach(message: OutMessage, attachments: tuple[Attachment, ...]) -> None:
+    """Files go with the first message; the first image is shown in its embed."""
+    shown = False
+    for attachment in attachments:
+        name = _file_name(attachment.name)
+        message.files.append((name, attachment.data))
+        if attachment.image and not shown and message.embed is not None:
+            message.embed.set_image(url=f"attachment://{name}")
+            shown = True
+
+
+def _file_name(name: str) -> str:
+    # attachment:// references need a plain name: letters, digits, dot, dash, underscore
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "file"
+
+
+MAX_CONTENT = 2_000
+
+
+def code_message(code: str) -> OutMessage:
+    """Text to copy exactly, alone in a code block (a message of its own, so a tap copies it all)."""
+    fence = "```"
+    body = code.replace(fence, "`\u200b``")
+    room = MAX_CONTENT - 2 * len(fence) - 2
+    return OutMessage(None, content=f"{fence}\n{body[:room]}\n{fence}")
 
 
 def render_error(message: str, *, usage: str | None = None) -> Outgoing:

@@ -36,7 +36,14 @@ from bots.telegram.render import (
 from bots.telegram.routing import CommandLine, DeepLinks, Routed, route, split_command
 from core.actors import Actor
 from core.app import App
-from core.commands import COMMANDS, Command, Reply, parse_text_args, run_command, run_confirmation
+from core.commands import (
+    Command,
+    Reply,
+    commands_for,
+    parse_text_args,
+    run_command,
+    run_confirmation,
+)
 from core.errors import InvalidArgument
 from core.services.players import is_moderator
 
@@ -91,6 +98,11 @@ async def send(bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = 
     if out.document is not None:
         name, data = out.document
         sent.append(await bot.send_document(chat_id, document=data, filename=name))
+    for attachment in out.attachments:
+        if attachment.image:
+            sent.append(await bot.send_photo(chat_id, photo=attachment.data, filename=attachment.name))
+        else:
+            sent.append(await bot.send_document(chat_id, document=attachment.data, filename=attachment.name))
     return sent
 
 
@@ -131,7 +143,7 @@ class BountyHandlers:
         if line.name == "start":
             await self._start(where, actor, line.rest.strip())
             return
-        routed = route(COMMANDS, line.name, line.rest)
+        routed = route(commands_for("telegram"), line.name, line.rest)
         if routed.command is None:
             await self._not_a_command(where, actor, line, routed)
             return
@@ -168,7 +180,7 @@ class BountyHandlers:
         if not payload:
             await self.deliver(where, render(Reply(title="Welcome to Billions Bounty", text=WELCOME)), private=False)
             return
-        link = self.deep_links.route(COMMANDS, payload)
+        link = self.deep_links.route(commands_for("telegram"), payload)
         if link.error is not None:
             await self.deliver(where, render_error(link.error), private=False)
             return
@@ -276,8 +288,8 @@ class BountyHandlers:
             if "not modified" not in exc.message.lower():
                 log.info("could not edit message %s in %s (%s); sending it anew", message_id, chat_id, exc.message)
                 await send(bot, chat_id, Outgoing((first,), keyboard))
-        if rest or out.document is not None:
-            await send(bot, chat_id, Outgoing(rest, out.keyboard, out.document))
+        if rest or out.document is not None or out.attachments:
+            await send(bot, chat_id, Outgoing(rest, out.keyboard, out.document, out.attachments))
 
     async def _answer(self, query, text: str | None, *, alert: bool = False) -> None:
         try:

@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.common import confirm as wire
 from bots.common.text import chunk_lines
-from core.commands import Confirm, Reply
+from core.commands import Attachment, Confirm, Reply
 
 MAX_MESSAGE = 4_096  # Telegram's limit, counted in UTF-16 code units after entity parsing
 MAX_PAGES = 4  # a reply longer than this many messages sends its list as a file
@@ -31,7 +31,8 @@ class Outgoing:
 
     pages: tuple[str, ...]
     keyboard: InlineKeyboardMarkup | None = None
-    document: tuple[str, bytes] | None = None  # (file name, content)
+    document: tuple[str, bytes] | None = None  # (file name, content): a list too long for messages
+    attachments: tuple[Attachment, ...] = ()  # the reply's own files: images as photos
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,18 @@ def render(reply: Reply, *, limit: int = MAX_MESSAGE, file_name: str = "list.txt
     """The Telegram form of a reply: HTML pages, the confirm keyboard, a file for very long lists."""
     keyboard = confirm_keyboard(reply.confirm) if reply.confirm is not None else None
     pages = _pages(_blocks(reply), limit)
+    code = (code_page(reply.code, limit),) if reply.code is not None else ()
     if len(pages) > MAX_PAGES and reply.lines:
         note = f"The full list ({len(reply.lines):,} entries) is attached as {file_name}."
         head = replace(reply, lines=(), footer=(reply.footer + "\n" if reply.footer else "") + note)
         document = (file_name, reply.as_text().encode("utf-8"))
-        return Outgoing(tuple(_pages(_blocks(head), limit)), keyboard, document)
-    return Outgoing(tuple(pages), keyboard)
+        return Outgoing((*_pages(_blocks(head), limit), *code), keyboard, document, reply.attachments)
+    return Outgoing((*pages, *code), keyboard, attachments=reply.attachments)
+
+
+def code_page(code: str, limit: int = MAX_MESSAGE) -> str:
+    """Text to copy exactly, alone in its own message as preformatted text (a tap copies it)."""
+    return f"<pre>{esc(code[: max(16, limit - 11)])}</pre>"
 
 
 _CODE = re.compile(r"`([^`\n]+)`")

@@ -1,5 +1,5 @@
 """Building, starting and stopping the Telegram bot: long polling by default, a webhook when
-TELEGRAM_WEBHOOK_URL is set, the command menu, and the announcer."""
+TELEGRAM_WEBHOOK_URL is set, the command menu, and what the game asks it to send."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import secrets
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bots.common.announcer import AnnouncerTask
+from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
 from bots.telegram.handlers import BountyHandlers, send
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
@@ -21,7 +21,8 @@ from bots.telegram.routing import DeepLinks, menu
 from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
-from core.commands import COMMANDS, Reply
+from core.commands import Reply, commands_for
+from core.services import outbox
 from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.telegram")
@@ -106,7 +107,10 @@ class TelegramBot:
         self.application = build_application(app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit)
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
-        self._announcer = AnnouncerTask(app, "telegram", self.announce)
+        self.delivery = DeliveryTask(app, "telegram")
+        if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
+            self.delivery.handle("announcement", announcement_handler(self.announce))
+        self.delivery.handle("notice", self.send_notice)
 
     @property
     def username(self) -> str:
@@ -123,15 +127,14 @@ class TelegramBot:
                     poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
                 )
             await self.application.start()
-            if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
-                self._announcer.start()
+            self.delivery.start()
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop taking updates, let those in progress finish, close every connection."""
-        await self._announcer.stop()
+        await self.delivery.stop()
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
@@ -154,8 +157,8 @@ class TelegramBot:
     async def sync_commands(self) -> None:
         """The command menu from core's commands: everyone's, and with /admin for each moderator's
         private chat (BotCommandScopeChat). Set only when it differs from what Telegram has."""
-        await self._set_commands(menu(COMMANDS, moderator=False), BotCommandScopeDefault())
-        moderator_menu = menu(COMMANDS, moderator=True)
+        await self._set_commands(menu(commands_for("telegram"), moderator=False), BotCommandScopeDefault())
+        moderator_menu = menu(commands_for("telegram"), moderator=True)
         for user_id in self.settings.MODERATOR_TELEGRAM_USER_IDS:
             await self._set_commands(moderator_menu, BotCommandScopeChat(int(user_id)))
 
@@ -170,9 +173,23 @@ class TelegramBot:
             log.warning("could not set the command menu for %s: %s", scope.type, exc)
 
     async def announce(self, row: AnnouncementRow) -> None:
-        """Post an announcement to TELEGRAM_ANNOUNCE_CHAT_ID (paced, retried by the announcer)."""
+        """Post an announcement to TELEGRAM_ANNOUNCE_CHAT_ID (paced; a failure is retried through the outbox)."""
         out = render(Reply(title=row.title, text=row.body))
         await self.broadcast([self.settings.TELEGRAM_ANNOUNCE_CHAT_ID], out, raise_errors=True)
+
+    async def send_notice(self, item: outbox.OutboxItem) -> None:
+        """A notice to a player in their private chat; one who never started it (or blocked the bot)
+        cannot be written to, and is told nothing."""
+        chat_id = int(item.payload["external_id"])
+        try:
+            await self.pacer.wait(chat_id)
+            await send(self.application.bot, chat_id, render(notice_reply(item)))
+        except Forbidden as exc:
+            raise outbox.Undeliverable(f"Telegram user {chat_id}: {exc.message}") from None
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                raise outbox.Undeliverable(f"Telegram user {chat_id}: {exc.message}") from None
+            raise
 
     async def broadcast(self, chat_ids: list[int], out: Outgoing, *, raise_errors: bool = False) -> list[int]:
         """Send to many chats, each paced to about one message a second; the chats that failed."""

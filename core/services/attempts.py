@@ -34,7 +34,7 @@ from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
 from core.rules import apply_discount, split_payment
 from core.services import rounds
-from core.services.players import PlayerRef, resolve_player
+from core.services.players import PlayerRef, check_ban, resolve_player
 
 if TYPE_CHECKING:
     from core.app import App
@@ -100,8 +100,7 @@ async def _spent_today(conn: AsyncConnection, player_id: int, now: datetime) -> 
 
 
 def _check_standing(app: App, row, now: datetime) -> None:
-    if row.banned_until is not None and row.banned_until > now:
-        raise NotPermitted(f"You are banned until {row.banned_until:%Y-%m-%d %H:%M} UTC: {row.ban_reason or 'no reason given'}.")
+    check_ban(row.banned_until, row.ban_reason, now)
     if row.excluded_until is not None and row.excluded_until > now:
         raise LimitReached(f"You excluded yourself from paying until {row.excluded_until:%Y-%m-%d %H:%M} UTC.")
     cooldown = app.settings.ATTEMPT_COOLDOWN_SECONDS
@@ -354,6 +353,8 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
                 },
             )
         ).one()
+        if discount:
+            await app.discounts.record_use(conn, row.id, player.id, discount)
         turns: list[Turn] = []
         for message, reply in reversed(state.history or []):
             turns += [Turn("player", message), Turn("guardian", reply or "")]

@@ -78,6 +78,21 @@ async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
     return ref
 
 
+async def require_not_banned(app, actor: Actor) -> None:
+    """Refuse a banned player, saying until when and why (bans end on their own)."""
+    async with app.uow() as uow:
+        player = await resolve_player(app, uow.conn, actor)
+        row = (
+            await uow.conn.execute(text("SELECT banned_until, ban_reason FROM players WHERE id = :id"), {"id": player.id})
+        ).one()
+    check_ban(row.banned_until, row.ban_reason, app.clock())
+
+
+def check_ban(banned_until, reason: str | None, now) -> None:
+    if banned_until is not None and banned_until > now:
+        raise NotPermitted(f"You are banned until {banned_until:%Y-%m-%d %H:%M} UTC: {reason or 'no reason given'}.")
+
+
 def is_moderator(settings: Settings, actor: Actor) -> bool:
     """Moderators: Discord roles and Telegram user ids from settings; the local console's user."""
     if actor.platform == "console":

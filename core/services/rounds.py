@@ -17,8 +17,6 @@ from core.rules import attempt_fee, expiry_shares
 if TYPE_CHECKING:
     from core.app import App
 
-ANNOUNCE_CHANNEL = "bounty_announcements"
-
 DEFAULT_BASE_FEE = 10_000_000  # 10 USDC
 DEFAULT_GROWTH_BPS = 78
 DEFAULT_FEE_CAP = 4_500_000_000  # 4,500 USDC
@@ -109,13 +107,11 @@ async def prize_pool(app: App, conn: AsyncConnection, bounty_id: int) -> int:
     return await ledger.balance(conn, acc)
 
 
-async def announce(conn: AsyncConnection, kind: str, title: str, body: str) -> None:
-    """Write to the outbox in the caller's transaction; NOTIFY wakes the adapters at commit."""
-    await conn.execute(
-        text("INSERT INTO announcements (kind, title, body) VALUES (:k, :t, :b)"),
-        {"k": kind, "t": title, "b": body},
-    )
-    await conn.execute(text(f"NOTIFY {ANNOUNCE_CHANNEL}"))
+async def announce(conn: AsyncConnection, kind: str, title: str, body: str) -> int:
+    """News for every announcement channel, written in the caller's transaction (see announcements)."""
+    from core.services.announcements import publish
+
+    return await publish(conn, kind, title, body)
 
 
 def validate_fee_rules(base_fee: int, growth_bps: int, fee_cap: int) -> None:

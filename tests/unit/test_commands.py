@@ -48,3 +48,19 @@ def test_bad_arguments_are_named(name, raw, needle):
 def test_too_many_words_for_a_command():
     with pytest.raises(InvalidArgument, match="Too many arguments"):
         parse_text_args(find("balance"), "extra words")
+
+
+async def test_a_command_limited_to_a_platform_is_offered_and_run_only_there():
+    from core.actors import Actor
+    from core.commands import Command, Reply, commands_for, run_command
+    from core.errors import NotPermitted
+
+    async def local(ctx, args):
+        return Reply(title="local")
+
+    only_console = Command(("sign",), "Read a local file.", local, platforms=("console",))
+    table = [*COMMANDS, only_console]
+    assert only_console in commands_for("console", table)
+    assert only_console not in commands_for("discord", table) and only_console not in commands_for("telegram", table)
+    with pytest.raises(NotPermitted, match="works only on console"):
+        await run_command(None, Actor("telegram", "1", "x"), only_console, {})

@@ -1,6 +1,6 @@
 """Delivery on Discord: redelivered and repeated presses charge once, presses by others or after
 expiry are answered only to the presser, nobody is pinged, Discord's 429/500/404 on follow-ups
-never lose a paid attempt, unexpected errors carry an error id, long replies stay within limits."""
+never lose a paid attempt, unexpected errors carry an error id, long replies stay within limits, text to copy comes alone in a code block, images are shown."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import re
 from datetime import timedelta
 
 from core.app import utcnow
-from core.commands import COMMANDS, Command, CommandContext, Field, Reply
+from core.commands import COMMANDS, Attachment, Command, CommandContext, Field, Reply
 from tests.e2e.discord.conftest import ALICE, BOB, GUILD_ID, actor
 from tests.e2e.discord.test_round import GateGuardian, balance, quote
-from tests.helpers import USDC, fund, open_round
+from tests.helpers import USDC, fund, open_round, tiny_png
 from tests.standins.discord_server import (
     DEFERRED_MESSAGE,
     EPHEMERAL,
@@ -249,3 +249,51 @@ async def test_stop_waits_for_an_attempt_in_progress(start_bot, dc):
     guardian.release.set()
     await stopping
     assert "The guardian refuses" in message_text(dc.message(press.original_id))
+
+
+async def test_text_to_copy_comes_alone_in_a_code_block_and_an_image_is_shown(start_bot, dc):
+    async def sign(ctx: CommandContext, args: dict) -> Reply:
+        return Reply(title="Sign this", text="Sign the message below with your wallet.",
+                     code="Billions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**",
+                     attachments=(Attachment("chart.png", tiny_png(), image=True),), private=True)
+
+    run = await start_bot(commands=[*COMMANDS, Command(("sign",), "Show a challenge.", sign)])
+    head, code = dc.answers(await run.slash(ALICE, "sign"))
+    assert head["embeds"][0]["title"] == "Sign this"
+    (attachment,) = head["attachments"]
+    assert head["embeds"][0]["image"]["url"] == "attachment://chart.png"
+    assert dc.attachment_data[attachment["id"]] == tiny_png()
+    assert not code["embeds"]
+    assert code["content"] == "```\nBillions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**\n```"
+
+
+async def _outbox_settled(app, topic: str) -> list:
+    from sqlalchemy import text as sql
+
+    for _ in range(300):
+        async with app.engine.connect() as conn:
+            rows = (await conn.execute(sql("SELECT * FROM outbox WHERE topic = :t ORDER BY id"), {"t": topic})).all()
+        if rows and all(r.done_at or r.failed_at for r in rows):
+            return rows
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{topic} rows never settled")
+
+
+async def test_a_notice_reaches_the_player_as_a_direct_message(start_bot, dc):
+    from core.services import notices
+    from core.services.players import ensure_player
+
+    run = await start_bot()
+    dc.add_user(ALICE)
+    dc.add_user(BOB, accepts_dms=False)
+    async with run.app.uow() as uow:
+        alice = await ensure_player(uow.conn, actor(ALICE))
+        bob = await ensure_player(uow.conn, actor(BOB))
+        await notices.notify(uow.conn, alice.id, "Your share", "You got 12 USDC from your team's win.")
+        await notices.notify(uow.conn, bob.id, "Your share", "You got 1 USDC.")
+    rows = await _outbox_settled(run.app, "notice")
+    (dm,) = dc.dms_to(int(ALICE["id"]))
+    assert dm["embeds"][0]["title"] == "Your share" and "12 USDC" in dm["embeds"][0]["description"]
+    assert dc.dms_to(int(BOB["id"])) == []
+    assert [r.done_at is not None for r in rows] == [True, False]
+    assert "undeliverable" in rows[1].last_error  # Bob allows no DMs: not retried forever

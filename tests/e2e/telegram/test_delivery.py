@@ -1,5 +1,6 @@
 """Delivery under Telegram's conditions: replayed updates, presses by the wrong person, 429s, a
-blocked bot or a vanished chat after payment, long replies, broadcasts, webhooks, shutdown."""
+blocked bot or a vanished chat after payment, long replies, text to copy and images, broadcasts,
+webhooks, shutdown."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import pytest
 from bots.telegram import run_telegram
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import render
-from core.commands import COMMANDS, Command, Reply
+from core.commands import COMMANDS, Attachment, Command, Reply
 from core.services import views
 from tests.e2e.telegram.conftest import ALICE, BOB, GROUP_ID, TOKEN, actor
-from tests.helpers import USDC, fund, open_round
+from tests.helpers import USDC, fund, open_round, tiny_png
 
 
 async def balance(app, user) -> int:
@@ -136,6 +137,28 @@ def long_commands():
         COMMANDS.remove(cmd)
 
 
+async def test_text_to_copy_comes_alone_as_preformatted_text_and_an_image_as_a_photo(start_bot, tg):
+    async def sign(ctx, args):
+        return Reply(title="Sign this", text="Sign the message below with your wallet.",
+                     code="Billions Bounty wallet link\nplayer: #1\nnonce: <abc> & co",
+                     attachments=(Attachment("chart.png", tiny_png(), image=True),), private=True)
+
+    added = Command(("sign",), "Show a challenge.", sign)
+    COMMANDS.append(added)
+    try:
+        run = await start_bot()
+        mark = tg.mark()
+        await run.say(ALICE, tg.private_chat(ALICE), "/sign")
+    finally:
+        COMMANDS.remove(added)
+    head, code = tg.calls_to("sendMessage", after=mark)
+    assert head.result["text"].startswith("Sign this")
+    assert code.params["text"] == "<pre>Billions Bounty wallet link\nplayer: #1\nnonce: &lt;abc&gt; &amp; co</pre>"
+    assert code.result["text"] == "Billions Bounty wallet link\nplayer: #1\nnonce: <abc> & co"
+    (photo,) = tg.calls_to("sendPhoto", after=mark)
+    assert photo.ok and photo.files["photo"][1] == tiny_png()
+
+
 async def test_long_replies_are_split_or_attached(start_bot, tg, long_commands):
     run = await start_bot()
     chat = tg.private_chat(ALICE)
@@ -241,3 +264,29 @@ async def test_fifty_players_at_once_are_all_answered(start_bot, tg):
         assert reply is not None and reply.params["chat_id"] == player["id"]
         assert "Round #1: Test" in reply.result["text"]
         assert reply.at >= tg.pushed_at[update["update_id"]]
+
+
+async def test_a_notice_reaches_the_player_in_the_private_chat(start_bot, tg):
+    from sqlalchemy import text as sql
+
+    from core.services import notices
+    from core.services.players import ensure_player
+    from tests.e2e.telegram.conftest import CAROL
+
+    run = await start_bot()
+    tg.start_private(ALICE)
+    async with run.app.uow() as uow:
+        alice = await ensure_player(uow.conn, actor(ALICE))
+        carol = await ensure_player(uow.conn, actor(CAROL))  # never pressed Start
+        await notices.notify(uow.conn, alice.id, "Payout paid", "100 USDC went to your wallet.")
+        await notices.notify(uow.conn, carol.id, "Payout paid", "1 USDC.")
+    message = await tg.wait_sent(ALICE["id"], contains="Payout paid")
+    assert "100 USDC went to your wallet." in message["text"]
+    for _ in range(300):
+        async with run.app.engine.connect() as conn:
+            rows = (await conn.execute(sql("SELECT * FROM outbox WHERE topic = 'notice' ORDER BY id"))).all()
+        if all(r.done_at or r.failed_at for r in rows):
+            break
+        await asyncio.sleep(0.02)
+    assert [r.done_at is not None for r in rows] == [True, False]
+    assert "undeliverable" in rows[1].last_error

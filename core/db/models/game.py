@@ -1,10 +1,9 @@
-"""The schema. Alembic migrations are written from this; tests build their database by migrating."""
+"""The game's tables: players, the ledger, rounds, attempts, the audit log, announcements."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -13,29 +12,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Text,
     UniqueConstraint,
-    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-def _now() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+from core.db.models.base import Base
+from core.db.models.base import now_column as _now
 
 
 class Player(Base):
@@ -183,22 +167,6 @@ class Attempt(Base):
     )
 
 
-class AttackEmbedding(Base):
-    """An attack's embedding for the guardian's semantic memory (pgvector, HNSW, cosine)."""
-
-    __tablename__ = "attack_embeddings"
-    attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), primary_key=True)
-    bounty_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    embedding: Mapped[list[float]] = mapped_column(Vector(384))
-    created_at: Mapped[datetime] = _now()
-    __table_args__ = (
-        Index(
-            "ix_attack_embeddings_hnsw", "embedding", postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64}, postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
-    )
-
-
 class AuditLog(Base):
     """Append-only record of every moderator action (a trigger refuses UPDATE and DELETE)."""
 
@@ -221,13 +189,6 @@ class Announcement(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
-
-
-class AnnouncementDelivery(Base):
-    __tablename__ = "announcement_deliveries"
-    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"), primary_key=True)
-    platform: Mapped[str] = mapped_column(Text, primary_key=True)
-    delivered_at: Mapped[datetime] = _now()
 
 
 class GameMeta(Base):

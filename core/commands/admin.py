@@ -1,0 +1,111 @@
+"""Moderator commands (SPEC §8): the moderator right is checked again in core's services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
+from core.errors import InvalidArgument
+from core.money import parse_amount, usdc
+from core.services import admin
+
+
+async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Credit a player (audited)."""
+    player, new_balance, demo = await admin.grant(ctx.app, ctx.actor, args["player"], args["amount"], args["reason"])
+    return Reply(
+        title="Granted",
+        text=f"{usdc(args['amount'], demo=demo)} to {player.display_name} (#{player.id}). Their balance: {usdc(new_balance, demo=demo)}.",
+        private=True, tone="success",
+    )
+
+
+async def admin_bounty_new(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Open a new round with a seed prize and the guardian's secret prompt."""
+    b = await admin.new_bounty(ctx.app, ctx.actor, name=args["name"], prompt=args["prompt"], seed=args["seed"],
+                               base_fee=None, growth_bps=None, fee_cap=None)
+    return Reply(
+        title=f"Round #{b.id} {b.name} is open",
+        fields=(Field("Seed", usdc(b.seed, demo=b.is_demo)), Field("First fee", usdc(b.base_fee, demo=b.is_demo)),
+                Field("Commitment", b.prompt_sha256, inline=False)),
+        private=True, tone="success",
+    )
+
+
+async def admin_bounty_set(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Change a rule of the open round: name, base_fee, growth_bps or fee_cap."""
+    field, raw = args["field"], args["value"]
+    value: Any
+    if field in ("base_fee", "fee_cap"):
+        value = parse_amount(raw)
+    elif field == "growth_bps":
+        if not raw.isdigit() or len(raw) > 6:
+            raise InvalidArgument("growth_bps must be a whole number of basis points, like 78.")
+        value = int(raw)
+    else:
+        value = raw
+    b = await admin.set_bounty(ctx.app, ctx.actor, field, value)
+    return Reply(title=f"Round {b.name} updated",
+                 text=f"base fee {usdc(b.base_fee)}, growth {b.growth_bps} bps, cap {usdc(b.fee_cap)}", private=True)
+
+
+async def admin_pause(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Pause the round: no attempts until it resumes."""
+    b = await admin.set_paused(ctx.app, ctx.actor, True)
+    return Reply(title=f"Round {b.name} paused", private=True)
+
+
+async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Resume a paused round."""
+    b = await admin.set_paused(ctx.app, ctx.actor, False)
+    return Reply(title=f"Round {b.name} resumed", private=True)
+
+
+async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Refund an attempt of this round in full (audited)."""
+    amount = await admin.refund(ctx.app, ctx.actor, args["attempt"], args.get("reason") or "no reason given")
+    return Reply(title="Refunded", text=f"Attempt #{args['attempt']}: {usdc(amount)} returned to its payer.", private=True)
+
+
+async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """The round's numbers: attempts, players, pool, revenue, success rate, attempts per day."""
+    s = await admin.stats(ctx.app, ctx.actor)
+    if s.bounty is None:
+        return Reply(title="Stats", text="No round yet.", private=True)
+    demo = s.bounty.is_demo
+    return Reply(
+        title=f"Stats, round {s.bounty.name}",
+        fields=(
+            Field("Attempts", f"{s.attempts:,}"), Field("Players", f"{s.players:,}"), Field("Refunded", f"{s.refunded:,}"),
+            Field("Prize pool", usdc(s.pool, demo=demo)), Field("Revenue", usdc(s.revenue, demo=demo)),
+            Field("Success rate", f"{s.success_rate_bps / 100:.2f} %"),
+        ),
+        lines=tuple(f"{day}: {n} attempts, {usdc(fees, demo=demo)}" for day, n, fees in s.by_day),
+        private=True,
+    )
+
+
+COMMANDS: list[Command] = [
+    command("admin grant", admin_grant,
+         Arg("player", "word", "the player: #id, discord:<id>, telegram:<id> or a mention", max_length=64),
+         Arg("amount", "amount", "how much, in USDC"),
+         Arg("reason", "text", "why (kept in the audit log)", max_length=500),
+         moderator=True, private=True),
+    command("admin bounty new", admin_bounty_new,
+         Arg("name", "word", "the round's name, one word", max_length=64),
+         Arg("seed", "amount", "the seed prize, in USDC"),
+         Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000),
+         moderator=True, private=True),
+    command("admin bounty set", admin_bounty_set,
+         Arg("field", "choice", "what to change", choices=admin.BOUNTY_SETTABLE),
+         Arg("value", "word", "the new value (amounts in USDC, growth in bps)", max_length=64),
+         moderator=True, private=True),
+    command("admin pause", admin_pause, moderator=True, private=True),
+    command("admin resume", admin_resume, moderator=True, private=True),
+    command("admin refund", admin_refund,
+         Arg("attempt", "int", "the attempt's number in this round, as /bounty log shows it", min_value=1,
+             max_value=2**31 - 1, autocomplete="attempts"),
+         Arg("reason", "text", "why", required=False, max_length=500),
+         moderator=True, private=True),
+    command("admin stats", admin_stats, moderator=True, private=True, slow=True),
+]

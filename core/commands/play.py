@@ -1,0 +1,215 @@
+"""The player's commands: the round, attempts, history, leaderboard, balance, limits, help."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC
+from typing import Any
+
+from core.actors import Actor
+from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
+from core.errors import FeeChanged
+from core.money import usdc
+from core.services import attempts, limits, views
+from core.services.players import is_moderator
+
+
+async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Show the round: prize pool, your next fee, attempts so far, the prompt's commitment hash, time left."""
+    s = await views.status(ctx.app, ctx.actor)
+    if s.bounty is None:
+        return Reply(title="No round yet", text="No round has started. Moderators open one with /admin bounty new.")
+    b = s.bounty
+    demo = b.is_demo
+    fields = [Field("Prize pool", usdc(s.pool, demo=demo)), Field("Attempts", f"{s.attempts:,}")]
+    if s.next_fee is not None:
+        fee = usdc(s.next_fee, demo=demo)
+        if s.discount_bps:
+            fee += f" (list {usdc(s.list_fee or 0, demo=demo)}, your discount {s.discount_bps / 100:g} %)"
+        fields.append(Field("Your next attempt", fee))
+    if b.open:
+        if s.deadline is not None:
+            left = s.deadline - ctx.app.clock()
+            hours, rem = divmod(max(0, int(left.total_seconds())), 3600)
+            fields.append(Field("Time left", f"{hours} h {rem // 60} min without a new attempt"))
+        else:
+            fields.append(Field("Time left", f"no deadline until {s.attempts_to_deadline} more attempts"))
+    fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
+    text = f"Status: {b.status}."
+    if not b.open:
+        text += f"\nThe guardian's prompt, revealed:\n{b.system_prompt}"
+    title = f"Round #{b.id}: {b.name}" + (" (demo)" if demo else "")
+    return Reply(title=title, text=text, fields=tuple(fields), footer=f"Guardian: {ctx.app.guardian.description}")
+
+
+async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """List every attempt of the round with its time, player and the SHA-256 of its text."""
+    bounty, items = await views.attempt_log(ctx.app)
+    if bounty is None:
+        return Reply(title="No round yet", text="Nothing to list.")
+    lines = []
+    for it in items:
+        line = f"#{it.number + 1} {it.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} {it.player} sha256:{it.sha256} {it.status}"
+        if it.message is not None:
+            line += f"\n    text: {it.message}\n    reply: {it.reply or '-'}"
+        lines.append(line)
+    note = "Texts and replies are public now that the round has ended." if not bounty.open else (
+        "Texts stay secret until the round ends; each hash commits to one.")
+    return Reply(title=f"Attempt log, round {bounty.name} ({len(items)} attempts)", text=note, lines=tuple(lines))
+
+
+async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Pay to send a message to the guardian; you confirm the exact fee first."""
+    quote = await attempts.quote_attempt(ctx.app, ctx.actor, args["message"])
+    return _quote_reply(quote)
+
+
+def _quote_reply(quote: attempts.Quote) -> Reply:
+    fee = usdc(quote.fee, demo=quote.is_demo)
+    detail = f"Attempt #{quote.number + 1} in round {quote.bounty_name} costs {fee} now."
+    if quote.discount_bps:
+        detail += f" (list {usdc(quote.list_fee, demo=quote.is_demo)}, holder discount {quote.discount_bps / 100:g} %)"
+    if quote.max_fee > quote.fee:
+        detail += (
+            f"\nYou confirm paying at most {usdc(quote.max_fee, demo=quote.is_demo)}: you pay the fee at the moment "
+            "of payment, and are asked again if others' attempts raise it past that first."
+        )
+    else:
+        detail += "\nIf others' attempts raise the fee before you confirm, you will be asked again."
+    return Reply(
+        title="Confirm your attempt",
+        text=detail,
+        private=True,
+        tone="warning",
+        confirm=Confirm(
+            token=f"attempt:{quote.id}",
+            prompt=f"Pay {fee} (at most {usdc(quote.max_fee, demo=quote.is_demo)}) and send your message?",
+            accept_label=f"Pay {fee}",
+            cancel_label="Cancel",
+            expires_at=quote.expires_at,
+        ),
+    )
+
+
+def outcome_reply(o: attempts.Outcome) -> Reply:
+    fee = usdc(o.fee, demo=o.is_demo)
+    similar = (
+        f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
+        if o.similar_count else "The guardian has not seen this exact attempt before."
+    )
+    if o.status == "won":
+        return Reply(
+            title="The guardian released the prize pool!",
+            text=(o.reply or "") + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance.",
+            fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee", fee)),
+            tone="success",
+            private=True,
+        )
+    if o.status == "refunded":
+        return Reply(
+            title="Attempt refunded",
+            text=f"The guardian did not answer in time, so your {fee} was refunded in full. Try again.",
+            tone="warning",
+            private=True,
+        )
+    if o.status == "pending":
+        return Reply(title="Still waiting", text="The guardian is still answering this attempt. See /history.", private=True)
+    title = "The guardian refuses" if o.status == "rejected" else "Too late: the round already ended"
+    return Reply(
+        title=title,
+        text=o.reply or "",
+        fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee paid", fee)),
+        footer=similar + (" (Shown again: this confirmation was already paid.)" if o.replayed else ""),
+        tone="danger" if o.status == "rejected" else "warning",
+        private=True,
+    )
+
+
+async def history(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Your last attempts with their fees and the guardian's replies."""
+    items = await views.history(ctx.app, ctx.actor)
+    if not items:
+        return Reply(title="Your history", text="No attempts yet. Try /attempt <message>.", private=True)
+    lines = []
+    for it in items:
+        lines.append(
+            f"{it.created_at.astimezone(UTC):%m-%d %H:%M} {it.bounty_name} #{it.number + 1} "
+            f"{usdc(it.fee, demo=it.is_demo)} {it.status}\n  you: {_clip(it.message, 200)}\n  guardian: {_clip(it.reply or '-', 300)}"
+        )
+    return Reply(title="Your history", lines=tuple(lines), private=True)
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+async def leaderboard(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """The most active players of this round and the past winners."""
+    lb = await views.leaderboard(ctx.app)
+    demo = bool(lb.bounty and lb.bounty.is_demo)
+    lines = ["Most attempts this round:"]
+    lines += [f"{i}. {name}: {n} attempts, {usdc(paid, demo=demo)}" for i, (name, n, paid) in enumerate(lb.most_attempts, 1)] or ["  nobody yet"]
+    lines.append("Winners:")
+    lines += [f"  {name} won {rnd} ({usdc(prize, demo=demo)})" for name, rnd, prize in lb.winners] or ["  nobody yet"]
+    return Reply(title="Leaderboard", lines=tuple(lines))
+
+
+async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Your balance."""
+    amount, demo = await views.balance(ctx.app, ctx.actor)
+    text = "Demo credits for trying the game locally; they are not real money." if demo else ""
+    return Reply(title="Your balance", fields=(Field("Balance", usdc(amount, demo=demo)),), text=text, private=True)
+
+
+async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """List the commands you can use."""
+    mod = is_moderator(ctx.app.settings, ctx.actor)
+    from core.commands.registry import commands_for
+
+    lines = [f"{c.usage} — {c.help}" for c in commands_for(ctx.actor.platform) if mod or not c.moderator]
+    return Reply(title="Billions Bounty commands", text="Convince the guardian to release the prize pool.", lines=tuple(lines), private=True)
+
+
+async def limits_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """Show your responsible-play limits."""
+    return Reply(title="Your limits", text=await limits.show(ctx.app, ctx.actor), private=True)
+
+
+async def limits_daily(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Cap what you can spend on attempts per day; raising it waits 24 hours."""
+    return Reply(title="Daily limit set", text=await limits.set_daily_limit(ctx.app, ctx.actor, args["amount"]), private=True)
+
+
+async def limits_exclude(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Exclude yourself from paying for attempts for some days; it cannot be undone early."""
+    return Reply(title="Self-exclusion", text=await limits.exclude(ctx.app, ctx.actor, args["days"]), private=True)
+
+
+COMMANDS: list[Command] = [
+    command("bounty", bounty_status, bare_name="status"),
+    command("bounty log", bounty_log, slow=True),
+    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length=4_000), private=True, slow=True),
+    command("history", history, private=True),
+    command("leaderboard", leaderboard),
+    command("balance", balance, private=True),
+    command("limits", limits_show, private=True, bare_name="show"),
+    command("limits daily", limits_daily, Arg("amount", "amount", "the most you may spend per UTC day, in USDC"), private=True),
+    command("limits exclude", limits_exclude, Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650), private=True),
+    command("help", help_, private=True),
+]
+
+
+async def _confirm_attempt(app, actor: Actor, quote_id: str, accept: bool) -> Reply:
+    if not accept:
+        await attempts.cancel_quote(app, actor, quote_id)
+        return Reply(title="Cancelled", text="Nothing was charged.", private=True)
+    try:
+        outcome = await attempts.confirm_attempt(app, actor, quote_id)
+    except FeeChanged as changed:
+        reply = _quote_reply(changed.quote)  # type: ignore[arg-type]
+        return replace(reply, title="The fee went up", text=changed.message)
+    return outcome_reply(outcome)
+
+
+CONFIRMATIONS = {"attempt": _confirm_attempt}
