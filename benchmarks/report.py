@@ -13,7 +13,8 @@ from typing import Any
 
 # Always present in ``figures``: a number, or null with a note saying why.
 REQUIRED = (
-    "attempts_per_s", "attempt_p50_ms", "attempt_p99_ms", "hot_pool_debits_per_s", "hot_pool_overdrafts",
+    "attempts_per_s", "db_ceiling_attempts_per_s", "attempts_vs_ceiling", "attempt_p50_ms", "attempt_p99_ms",
+    "db_ceiling_attempt_p99_ms", "hot_pool_debits_per_s", "hot_pool_overdrafts",
     "ledger_sum", "search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms",
     "context_p99_ms", "discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb",
 )
@@ -21,6 +22,7 @@ REQUIRED = (
 # figure -> (comparison, target) from the issue
 TARGETS: dict[str, tuple[str, float]] = {
     "attempts_per_s": (">=", 600),
+    "attempts_vs_ceiling": (">=", 0.8),
     "attempt_p99_ms": ("<=", 25),
     "hot_pool_debits_per_s": (">=", 200),
     "hot_pool_overdrafts": ("==", 0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -13,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks import env
+from benchmarks.diagnose import diagnosed
 from benchmarks.report import Report, table
 
 PARTS = ("attempts", "hot_pool", "search", "context", "bots", "memory")
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries also run as an exact scan (recall's ground truth, exact latency)")
     p.add_argument("--bot-users", type=int, default=50, help="concurrent interactions per bot burst")
     p.add_argument("--bot-bursts", type=int, default=10, help="bursts of interactions per bot")
+    p.add_argument("--profile-attempts", metavar="PATH",
+                   help="write cProfile stats of the saturated attempts to PATH (read with python -m pstats)")
     p.add_argument("--profile-bots", metavar="PATH",
                    help="write cProfile stats of the bot process to PATH (read with python -m pstats)")
     p.add_argument("--data-dir", type=Path, default=env.DEFAULT_DATA_DIR,
@@ -83,6 +87,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def profiled(path: Path | None):
+    """cProfile around a block when ``path`` is given (the figures of a profiled run are slower)."""
+    if path is None:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(str(path))
+
+
 def _load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -105,20 +126,30 @@ async def _run(settings, services, args: argparse.Namespace, report: Report) -> 
 async def _parts(app, services, args: argparse.Namespace, report: Report) -> None:
     parts = set(args.parts)
     if "attempts" in parts:
-        from benchmarks import attempts
+        from benchmarks import attempts, ceiling
 
+        _say(f"attempts: the bare-database ceiling ({args.attempts} raw asyncpg attempts, {args.players} at once)")
+        ceiling_figures, ceiling_parameters = await ceiling.measure(
+            services.database_url, pool_size=app.db.max_size, players=args.players, total=args.attempts,
+            rate_per_s=args.rate, duration=args.duration)
+        report.add("ceiling", ceiling_figures, ceiling_parameters)
         _say(f"attempts: {args.attempts} saturated with {args.players} players, then {args.rate:g}/s for {args.duration:g} s")
         actors = await attempts.prepare(app, args.players, args.attempts, args.rate, args.duration)
-        figures, parameters = await attempts.saturated(app, actors, args.attempts)
+        async with diagnosed(services.database_url) as diagnosis:
+            with profiled(args.profile_attempts):
+                figures, parameters = await attempts.saturated(app, actors, args.attempts)
+        parameters["where_time_went"] = diagnosis.as_parameters()
         report.add("attempts", figures, {"saturated": parameters})
         figures, parameters = await attempts.open_loop(app, actors, args.rate, args.duration)
-        report.add("attempts", figures, {"open_loop": parameters}, [
+        report.add("attempts", figures, {"open_loop": parameters})
+        report.add("attempts", ceiling.ratios(report.figures), notes=[
             "attempts: latency = completion - scheduled arrival of quote + confirm (re-confirmed on FeeChanged) "
             "with the offline guardian, i.e. everything but the LLM; cooldown 0; default fee rules "
             "(fees grow 0.78 % per attempt up to the cap, so early attempts often see FeeChanged).",
         ])
     else:
-        report.missing(("attempts_per_s", "attempt_p50_ms", "attempt_p99_ms"), "attempts: not run (--only).")
+        report.missing(("attempts_per_s", "db_ceiling_attempts_per_s", "attempts_vs_ceiling", "attempt_p50_ms",
+                        "attempt_p99_ms", "db_ceiling_attempt_p99_ms"), "attempts: not run (--only).")
 
     if "hot_pool" in parts:
         from benchmarks import hot_pool

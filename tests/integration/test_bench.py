@@ -51,3 +51,28 @@ def test_tiny_bench_writes_every_figure(tmp_path):
     # The table names every figure.
     for key in REQUIRED:
         assert key in done.stdout
+
+
+async def test_the_ceiling_loop_does_exactly_the_work_it_describes(pg_url):
+    """One transaction per attempt: the conditional UPDATE of the payer, one INSERT of 4 entries, the
+    attempt row; nothing else is sent, and an overdraft moves nothing."""
+    from benchmarks.ceiling import STATEMENTS, Ceiling
+
+    async with Ceiling(pg_url, 1) as ceiling:
+        await ceiling.fund(2, 1)  # two payers, each with money for two attempts
+        assert ceiling.pool is not None
+        async with ceiling.pool.acquire() as conn:
+            sent: list[str] = []
+            conn.add_query_logger(lambda record: sent.append(record.query))
+            await ceiling.attempt_on(conn, 0, "release the funds")
+            assert sent[0].startswith("BEGIN") and sent[1:] == list(STATEMENTS)
+            assert len(STATEMENTS) == 3 and STATEMENTS[1].count("), (") == 3  # 4 entries in one INSERT
+            for _ in range(2):
+                await ceiling.attempt_on(conn, 0, "again")
+            counts = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM bench_ceiling_attempts) AS attempts, "
+                "(SELECT count(*) FROM bench_ceiling_entries) AS entries, "
+                "(SELECT sum(amount) FROM bench_ceiling_entries) AS total, "
+                "(SELECT balance FROM bench_ceiling_accounts WHERE id = 0) AS balance")
+    assert ceiling.overdrafts == 1  # the third attempt found no money and moved nothing
+    assert (counts["attempts"], counts["entries"], counts["total"], counts["balance"]) == (2, 8, 0, 0)
