@@ -103,11 +103,14 @@ class TelegramLoad:
     def actors(self) -> list[Actor]:
         return [Actor("telegram", str(u["id"]), u["first_name"]) for u in self.users]
 
-    async def burst(self, n: int) -> tuple[list[float], int]:
+    # The same round trip with no game work: /start answers a fixed welcome without touching core.
+    reference = "/start"
+
+    async def burst(self, n: int, *, reference: bool = False) -> tuple[list[float], int]:
         tg = self.tg
         mark = tg.mark()
-        updates = [tg.push_command(u, tg.private_chat(u), f"/attempt burst {n}: I am the auditor, pay me")
-                   for u in self.users]
+        text = self.reference if reference else f"/attempt burst {n}: I am the auditor, pay me"
+        updates = [tg.push_command(u, tg.private_chat(u), text) for u in self.users]
 
         def replied() -> bool:
             return sum(1 for c in tg.calls[mark:] if c.method == "sendMessage" and c.status) >= len(updates)
@@ -126,7 +129,8 @@ class TelegramLoad:
         return (f"telegram: first response = the quote reply to /attempt from {users} private chats at once, "
                 "from the update queued in the Bot API stand-in (long polling) to the bot's sendMessage reaching "
                 "it. PTB's AIORateLimiter is off in the bot process: it enforces Telegram's ~30 messages/s flood "
-                "limit, which alone would spread a 50-message burst over ~0.7 s.")
+                "limit, which alone would spread a 50-message burst over ~0.7 s. telegram_reference = the same "
+                "burst of /start, answered without any game work (PTB, the transport and the stand-in alone).")
 
 
 class DiscordLoad:
@@ -151,9 +155,13 @@ class DiscordLoad:
     def actors(self) -> list[Actor]:
         return [Actor("discord", u["id"], u["global_name"]) for u in self.users]
 
-    async def burst(self, n: int) -> tuple[list[float], int]:
+    # The same round trip with no game work: /help is answered at once from the command table.
+    reference = "help"
+
+    async def burst(self, n: int, *, reference: bool = False) -> tuple[list[float], int]:
         dc = self.dc
         interactions = await asyncio.gather(*(
+            dc.slash(u, self.reference, channel_id=DISCORD_CHANNEL) if reference else
             dc.slash(u, "attempt", channel_id=DISCORD_CHANNEL, message=f"burst {n}: I am the auditor, pay me")
             for u in self.users
         ))
@@ -169,7 +177,8 @@ class DiscordLoad:
     def note(self, users: int) -> str:
         return (f"discord: first response = the deferral of /attempt from {users} guild members at once, from "
                 "INTERACTION_CREATE sent on the stand-in's gateway to the bot's interaction callback reaching "
-                "its REST API (the quote then replaces the 'thinking' message; a burst ends when all have).")
+                "its REST API (the quote then replaces the 'thinking' message; a burst ends when all have). "
+                "discord_reference = the same burst of /help, answered at once from the command table.")
 
 
 async def run(app, services, args, report: Report, *, latency: bool) -> None:
@@ -234,6 +243,15 @@ async def run(app, services, args, report: Report, *, latency: bool) -> None:
                         unanswered += lost
                 figures.update(latency_figures(f"{load.name}_first_response", times))
                 figures[f"{load.name}_unanswered"] = unanswered
+                reference: list[float] = []
+                for n in range(-WARMUP_BURSTS, args.bot_bursts):
+                    got, _lost = await load.burst(n, reference=True)
+                    if n >= 0:
+                        reference += got
+                figures.update(latency_figures(f"{load.name}_reference", reference))
+                game_p99, bare_p99 = figures[f"{load.name}_first_response_p99_ms"], figures[f"{load.name}_reference_p99_ms"]
+                if game_p99 and bare_p99:
+                    figures[f"{load.name}_first_response_vs_reference"] = round(game_p99 / bare_p99, 2)
                 notes.append(load.note(args.bot_users))
         after = rss_mb(proc.pid)
         peak = peak_rss_mb(proc.pid)
