@@ -98,9 +98,12 @@ class Connection:
         self._hooks = hooks
 
     def after_commit(self, hook) -> None:
-        """Run ``hook`` once this connection's unit of work has committed (never on rollback)."""
+        """Run ``hook`` once this connection's unit of work has committed (never on rollback); on an
+        autocommit connection what was done has committed already, so it runs now (sync hooks only)."""
         if self._hooks is not None:
             self._hooks.append(hook)
+        elif hook() is not None:
+            raise TypeError("an autocommit connection runs only synchronous after-commit hooks")
 
     async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Result:
         sql, names = compile_named(getattr(statement, "text", statement))

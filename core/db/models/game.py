@@ -129,6 +129,7 @@ class AttemptQuote(Base):
     message: Mapped[str] = mapped_column(Text)
     max_fee: Mapped[int] = mapped_column(BigInteger)
     discount_bps: Mapped[int] = mapped_column(Integer, default=0)
+    first_number: Mapped[int] = mapped_column(BigInteger, server_default="0")  # the attempt number quoted
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
