@@ -13,6 +13,7 @@ from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.guardian import Guardian
 from core.ports.jobs import JobQueue, NoJobs
+from core.services.pace import AttemptPace
 from core.settings import Settings
 
 
@@ -32,6 +33,7 @@ class App:
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
     quote_terms: dict = field(default_factory=dict)  # quote id -> what paying it needs (attempts._Terms)
+    pace: AttemptPace = field(default_factory=AttemptPace)
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""

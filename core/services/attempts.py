@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -170,6 +171,7 @@ class _Terms:
     first_number: int
     max_fee: int
     discount_bps: int
+    quoted_at: float | None = None  # time.monotonic() in the process that quoted
 
 
 async def _new_quote(
@@ -191,20 +193,26 @@ async def _new_quote(
         raise InsufficientFunds(
             f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and {whose} {usdc(state.balance, demo=bounty.is_demo)}."
         )
-    # The player confirms a maximum: the current fee plus a small, visible tolerance for attempts
-    # others make meanwhile. They pay the actual fee; past the maximum they are asked again.
-    max_fee = fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000
+    # The player confirms a maximum: the current fee plus a small, visible tolerance, or, when many
+    # attempt at once, the fee after the attempts others will likely pay first (core/services/pace).
+    # They pay the actual fee; past the maximum they are asked again.
+    app.pace.saw_number(bounty.id, number)
+    max_fee = max(fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000,
+                  apply_discount(bounty.fee(number + app.pace.expected_others(bounty.id)), discount))
     quote_id = secrets.token_urlsafe(12)
     expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
     await conn.execute(
         text(
+            # A quote binds nothing: losing the last ones in a crash only means asking again, so its
+            # commit does not wait for the disk (synchronous_commit off, for this statement alone).
             "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
-            "discount_bps, first_number, expires_at, status) VALUES (:id, :p, :b, :a, :t, :m, :f, :d, :n, :e, 'open')"
+            "discount_bps, first_number, expires_at, status) SELECT :id, :p, :b, :a, :t, :m, :f, :d, :n, :e, 'open' "
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
         ),
         {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
          "m": msg, "f": max_fee, "d": discount, "n": number, "e": expires},
     )
-    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount))
+    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount, time.monotonic()))
     return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
 
 
@@ -371,6 +379,9 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
                 raise
             return await _refused(app, conn, player, quote_id, bounty, exc, now)
     app.quote_terms.pop(quote_id, None)
+    app.pace.saw_number(bounty.id, row.number)
+    if terms.quoted_at is not None:
+        app.pace.confirmed_after(time.monotonic() - terms.quoted_at)
     turns: list[Turn] = []
     for message, reply in reversed(row.history or []):
         turns += [Turn("player", message), Turn("guardian", reply or "")]
@@ -461,9 +472,11 @@ async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[s
 
     now = app.clock()
     if not verdict.approved:
-        # A rejection is one row's update: no transaction of its own needed.
+        # A rejection is one row's update, moving no money: no transaction of its own, and a commit
+        # that does not wait for the disk. Lost in a database crash, it leaves the attempt pending,
+        # which the recovery refunds (the player keeps the reply, and gets the fee back).
         async with app.db.autocommit() as conn:
-            updated = (await conn.execute(_RECORD, _record_params(attempt_id, "rejected", verdict, now))).first()
+            updated = (await conn.execute(_RECORD_REJECTION, _record_params(attempt_id, "rejected", verdict, now))).first()
         return ("rejected", 0) if updated is not None else ("refunded", 0)
     async with app.uow() as uow:
         conn = uow.conn
@@ -479,6 +492,11 @@ async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[s
 
 _RECORD = text(
     "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
+    "WHERE id = :id AND status = 'pending' RETURNING id"
+)
+_RECORD_REJECTION = text(
+    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS rejection_commit "
     "WHERE id = :id AND status = 'pending' RETURNING id"
 )
 

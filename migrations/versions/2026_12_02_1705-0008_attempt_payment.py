@@ -55,10 +55,24 @@ DECLARE
     similar_n integer;
     digest text;
 BEGIN
-    UPDATE attempt_quotes AS aq SET status = 'paid'
-        WHERE aq.id = p_quote AND aq.status = 'open' AND aq.player_id = p_player AND aq.expires_at > p_now
-        RETURNING aq.bounty_id, aq.payer_account_id, aq.team_id, aq.message, aq.max_fee, aq.discount_bps,
-                  aq.first_number INTO q;
+    -- Every refusal that needs no lock is decided before anything is written, so a refused payment
+    -- (the fee moved past the maximum under load) costs reads only.
+    SELECT aq.bounty_id, aq.payer_account_id, aq.team_id, aq.message, aq.max_fee, aq.discount_bps,
+           aq.first_number INTO q
+        FROM attempt_quotes aq
+        WHERE aq.id = p_quote AND aq.status = 'open' AND aq.player_id = p_player AND aq.expires_at > p_now;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'quote not claimable' USING ERRCODE = 'BB001';
+    END IF;
+    -- Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
+    seq := ('bounty_attempt_numbers_' || q.bounty_id)::regclass;
+    last_number := pg_sequence_last_value(seq);
+    n := coalesce(last_number + 1, 0);
+    IF n - q.first_number >= coalesce(array_length(p_fees, 1), 0) AND p_tail_fee IS NULL THEN
+        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006';
+    END IF;
+    -- Claimed once, whatever the retries: the row lock makes a concurrent claim or cancel wait.
+    UPDATE attempt_quotes AS aq SET status = 'paid' WHERE aq.id = p_quote AND aq.status = 'open';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'quote not claimable' USING ERRCODE = 'BB001';
     END IF;
@@ -89,13 +103,6 @@ BEGIN
     IF NOT cooled THEN
         RAISE EXCEPTION 'cooldown' USING ERRCODE = 'BB005',
             DETAIL = extract(epoch FROM p.last_attempt_at + make_interval(secs => p_cooldown_s) - p_now)::text;
-    END IF;
-    -- Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
-    seq := ('bounty_attempt_numbers_' || q.bounty_id)::regclass;
-    last_number := pg_sequence_last_value(seq);
-    n := coalesce(last_number + 1, 0);
-    IF n - q.first_number >= coalesce(array_length(p_fees, 1), 0) AND p_tail_fee IS NULL THEN
-        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006';
     END IF;
     n := nextval(seq);
     IF n - q.first_number < coalesce(array_length(p_fees, 1), 0) THEN
@@ -131,10 +138,12 @@ BEGIN
             (q.payer_account_id, -f), (p_shared[1], prize), (p_shared[2], staking), (p_shared[3], buyback),
             (p_shared[4], revenue - staking - buyback)) AS leg(account, amount)
         WHERE leg.amount <> 0;
-    SELECT json_agg(json_build_array(h.message, h.reply)) INTO turns FROM (
-        SELECT a.message, a.reply FROM attempts a
-        WHERE a.bounty_id = q.bounty_id AND a.player_id = p_player AND a.status IN ('rejected', 'late')
-        ORDER BY a.id DESC LIMIT p_turns) h;
+    -- The player's last exchanges of the round (the plain conversation), newest first, read through
+    -- the (player_id, created_at) index without touching the rest of the player's history.
+    SELECT json_agg(json_build_array(h.message, h.reply) ORDER BY h.created_at DESC) INTO turns FROM (
+        SELECT a.message, a.reply, a.created_at FROM attempts a
+        WHERE a.player_id = p_player AND a.bounty_id = q.bounty_id AND a.status IN ('rejected', 'late')
+        ORDER BY a.created_at DESC LIMIT p_turns) h;
     digest := encode(sha256(convert_to(q.message, 'UTF8')), 'hex');
     INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message,
                           message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at)
