@@ -228,7 +228,9 @@ COMMANDS: list[Command] = [
             refuses_banned=True, private=True),
     command("team code", team_code, Arg("action", "choice", "show it, or rotate it", required=False,
                                         choices=("show", "rotate")), refuses_banned=True, private=True),
-    command("team disband", team_disband, refuses_banned=True, private=True),
+    # slow: answered after a deferral, like /attempt. (A private first answer carrying buttons makes
+    # discord.py keep a 15-minute timer for the view, which outlives a bot that stops sooner.)
+    command("team disband", team_disband, refuses_banned=True, private=True, slow=True),
     command("team link", team_link, refuses_banned=True),
     command("team chat", team_chat, Arg("text", "text", "what to tell your team", max_length=2_000),
             refuses_banned=True, private=True),

@@ -14,6 +14,7 @@ from core.services.teams.chats import (  # noqa: F401
     ChatRow,
     ChatState,
     active_chat_states,
+    chat_lock,
     chat_state,
     link_checked,
     may_join_chat,

@@ -5,6 +5,8 @@ the platform work (channels, overwrites, invite links, removals) and report back
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -248,3 +250,16 @@ async def request_sync(app: App, team_ids: list[int], platform: str, reason: str
     async with app.uow() as uow:
         for team_id in team_ids:
             await tell_platforms(uow.conn, team_id, "repair", platforms=(platform,), extra={"reason": reason})
+
+
+@asynccontextmanager
+async def chat_lock(app: App, key: int) -> AsyncIterator[None]:
+    """Held while a bot reshapes a team's chat (or places new channels: ``key`` 0), so two bot
+    processes never make two channels for one team nor overfill one category."""
+    pool = await app.db.pool()
+    async with pool.acquire() as con:
+        await con.execute("SELECT pg_advisory_lock(7, $1)", int(key))
+        try:
+            yield
+        finally:
+            await con.execute("SELECT pg_advisory_unlock(7, $1)", int(key))
