@@ -8,16 +8,19 @@ from sqlalchemy import text
 
 from core.app import App
 
+TOPICS = ["team_sync", "relay", "notice"]  # (announcements wait for a channel these tests do not set)
+
 
 async def settled(app: App, *channels: str, timeout: float = 30.0) -> None:
-    """Wait until every outbox row for these bot channels is done (or given up): what core asked
-    the bots to do has been done. Fails if a row failed for good."""
+    """Wait until every team sync, relay and notice row for these bot channels is done (or given up):
+    what core asked the bots to do has been done."""
 
     async def waiting() -> int:
         async with app.engine.connect() as conn:
             return (await conn.execute(text(
-                "SELECT count(*) FROM outbox WHERE channel = ANY(:c) AND done_at IS NULL AND failed_at IS NULL "
-                "AND (expires_at IS NULL OR expires_at > now())"), {"c": list(channels)})).scalar_one()
+                "SELECT count(*) FROM outbox WHERE channel = ANY(:c) AND topic = ANY(:t) AND done_at IS NULL "
+                "AND failed_at IS NULL AND (expires_at IS NULL OR expires_at > now())"),
+                {"c": list(channels), "t": TOPICS})).scalar_one()
 
     async def poll() -> None:
         while await waiting():

@@ -492,3 +492,18 @@ async def test_banned_players_are_refused_team_commands_that_change_things(app):
             await cmd(app, A, name, **raw)
     assert await snapshot(app) == before
     assert (await cmd(app, A, "team info")).title == "Team Outlaws"  # read-only still answers
+
+
+async def test_help_lists_every_team_command_on_every_platform(app):
+    names = [c.name for c in teams_commands()]
+    assert len(names) == 16
+    for platform in ("discord", "telegram", "console"):
+        shown = "\n".join((await cmd(app, player("h", platform), "help")).lines)
+        for name in names:
+            assert f"/{name}" in shown, (platform, name)
+
+
+def teams_commands():
+    from core.commands import teams as team_commands
+
+    return team_commands.COMMANDS
