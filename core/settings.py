@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     # --- the guardian's memory (SPEC §5) ---
 
     # --- teams (SPEC §7) ---
+    TEAM_MAX_MEMBERS: int = Field(5, ge=1, le=100)
+    TEAM_INVITATION_DAYS: int = Field(7, ge=1, le=90)
+    # Discord: team channels go under "<TEAM_DISCORD_CATEGORY>", "… 2", "… 3" (50 channels each);
+    # from TEAM_DISCORD_THREADS_AT channels in the server (Discord's cap is 500) new teams get a
+    # private thread in TEAM_DISCORD_THREAD_CHANNEL_ID (unset: a "team-threads" channel the bot makes).
+    TEAM_DISCORD_CATEGORY: str = Field("Teams", min_length=1, max_length=90)
+    TEAM_DISCORD_THREADS_AT: int = Field(490, ge=1, le=500)
+    TEAM_DISCORD_THREAD_CHANNEL_ID: int | None = None
+    TEAM_DISCORD_CHECK_SECONDS: int = Field(600, ge=5, le=86_400)  # the periodic drift check
+    # Reading the team channels (the bridge) needs Discord's privileged Message Content intent.
+    TEAM_DISCORD_BRIDGE: bool = True
 
     # --- the $100Bs token (SPEC §6) ---
 

@@ -20,6 +20,7 @@ from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
 from bots.discord.handlers import BountyHandlers
 from bots.discord.render import NO_MENTIONS, render
+from bots.discord.teams import DiscordTeams, intents_for
 from core.app import App
 from core.commands import Command, Reply, commands_for
 from core.services import outbox
@@ -28,7 +29,8 @@ from core.services.announcements import AnnouncementRow
 log = logging.getLogger("bounty.discord")
 
 # Slash commands and buttons arrive as interactions whatever the intents; "guilds" keeps the
-# server's roles and channels cached. No privileged intent (members, message content) is needed.
+# server's roles and channels cached. The team chat bridge adds guild messages and the privileged
+# Message Content intent (bots.discord.teams.intents_for; TEAM_DISCORD_BRIDGE=false leaves them out).
 INTENTS = discord.Intents(guilds=True)
 # The bot never joins voice: discord.py's warnings about missing voice libraries would only mislead.
 discord.VoiceClient.warn_nacl = False
@@ -49,8 +51,9 @@ class BountyClient(discord.AutoShardedClient):
     """discord.py's client with the game's command tree; ``bounty`` answers every interaction."""
 
     def __init__(self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any) -> None:
-        super().__init__(intents=INTENTS, allowed_mentions=NO_MENTIONS, **options)
+        super().__init__(intents=intents_for(bot.settings), allowed_mentions=NO_MENTIONS, **options)
         self.bot = bot
+        bot.teams.attach(self)
         self.bounty = bot.handlers
         self.tree = BountyTree(self)
         # AutoShardedClient connects to the URL GET /gateway/bot names; a configured one wins. Off
@@ -98,6 +101,8 @@ class BountyDiscordBot:
         if self.settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.teams = DiscordTeams(self)
+        self.teams.install(self.delivery)
 
     @property
     def guild(self) -> discord.Object | None:
@@ -136,6 +141,7 @@ class BountyDiscordBot:
                     self.runner.result()  # the gateway refused us: raise why
                 raise TimeoutError("the Discord gateway did not get ready in time")
             self.delivery.start()
+            self.teams.start()
             log.info("Discord bot ready as %s", client.user)
         except BaseException:
             await self.stop()
@@ -143,6 +149,7 @@ class BountyDiscordBot:
 
     async def stop(self) -> None:
         """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
+        await self.teams.stop()
         await self.delivery.stop()
         await self.handlers.wait_idle(SHUTDOWN_GRACE)
         if self.client is not None and not self.client.is_closed():

@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 
 from core.commands import Arg, Command
-from core.commands.base import MAX_TEXT
+from core.commands.base import MAX_PLAYER_REF, MAX_TEXT
 
 MAX_DESCRIPTION = 100  # Discord: command, group and option descriptions
 MAX_CHOICES = 25
@@ -91,6 +91,8 @@ def _annotation(arg: Arg) -> Any:
         low = max(arg.min_value, -DISCORD_INT) if arg.min_value is not None else None
         high = min(arg.max_value, DISCORD_INT) if arg.max_value is not None else None
         return int if low is None and high is None else Range[int, low, high]
+    if arg.kind == "player":  # kept as typed (a mention, @name, #id); core resolves it
+        return Range[str, None, arg.max_length or MAX_PLAYER_REF]
     if arg.kind in ("amount", "token_amount"):
         return Range[str, None, AMOUNT_MAX_LENGTH]
     if arg.kind == "choice":

@@ -13,7 +13,7 @@ from tests.e2e.discord.conftest import ALICE, BOB, GUILD_ID, MOD_ROLE_ID, MONA, 
 from tests.helpers import USDC, fund, open_round
 from tests.standins.discord_server import EPHEMERAL, INTEGER, STRING, message_text
 
-SAMPLE = {"text": "some words here", "word": "one", "int": 7, "amount": "2.5", "token_amount": "3"}
+SAMPLE = {"text": "some words here", "word": "one", "int": 7, "amount": "2.5", "token_amount": "3", "player": "#1"}
 
 
 def discord_path(cmd: Command, commands: list[Command]) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ def sample(arg: Arg) -> str:
         "int": str(arg.min_value if arg.min_value is not None else 1),
         "amount": "1.5",
         "token_amount": "2",
+        "player": "#1",
         "choice": arg.choices[0] if arg.choices else "x",
     }[arg.kind]
 
