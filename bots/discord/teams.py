@@ -74,11 +74,11 @@ def webhook_name(author: str, label: str) -> str:
     return re.sub(r"(?i)(d)(iscord)|(c)(lyde)", lambda m: (m[1] or m[3]) + "\u200b" + (m[2] or m[4]), name)[:80]
 
 
-def intents_for(settings: Any) -> discord.Intents:
+def intents_for(read_team_chat: bool) -> discord.Intents:
     """Guilds (channels, roles) always; the team chat bridge also reads the team channels' messages,
     which needs the privileged Message Content intent (enable it in the Developer Portal)."""
     intents = discord.Intents(guilds=True)
-    if settings.TEAM_DISCORD_BRIDGE:
+    if read_team_chat:
         intents.guild_messages = True
         intents.message_content = True
     return intents
@@ -145,7 +145,7 @@ class DiscordTeams:
         client.on_guild_channel_update = self.on_channel_update  # type: ignore[attr-defined]
         client.on_raw_thread_delete = self.on_raw_thread_delete  # type: ignore[attr-defined]
         client.on_thread_update = self.on_channel_update  # type: ignore[attr-defined]
-        if self.settings.TEAM_DISCORD_BRIDGE:
+        if self.bot.reads_team_chat:
             client.on_message = self.on_message  # type: ignore[attr-defined]
             client.on_raw_message_edit = self.on_raw_message_edit  # type: ignore[attr-defined]
 

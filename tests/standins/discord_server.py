@@ -54,6 +54,9 @@ PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 1, 4, 5, 6, 7
 ACKS = {MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, 8, 9}
 
 
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -289,6 +292,8 @@ class DiscordStandin:
         self.messages: dict[int, dict[str, Any]] = {}
         self.attachment_data: dict[str, bytes] = {}
         self.users: dict[int, dict[str, Any]] = {}
+        # Whether the application may use privileged intents (Developer Portal switches).
+        self.privileged_intents = True
         self.no_dms: set[int] = set()  # users whose privacy settings refuse the bot's direct messages  # attachment id -> the bytes uploaded
         self.interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
@@ -1080,6 +1085,9 @@ class DiscordStandin:
         elif op == 2:
             if d.get("token") != self.token:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            if int(d.get("intents") or 0) & PRIVILEGED_INTENTS and not self.privileged_intents:
+                await session.ws.close(code=4014, message=b"Disallowed intent(s).")
                 return
             shard = d.get("shard") or [0, 1]
             session.shard = (int(shard[0]), int(shard[1]))
