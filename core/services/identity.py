@@ -67,7 +67,7 @@ async def _money_and_history(conn: AsyncConnection, player_id: int) -> list[str]
         reasons.append(f"a balance of {usdc(row.balance, demo=row.demo)}")
     if row.attempts:
         reasons.append(f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}")
-    elif row.entries:
+    elif row.entries and not row.balance:
         reasons.append("money history (grants, refunds or winnings)")
     return reasons
 

@@ -219,7 +219,7 @@ def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     parts = []
     for k in keys:
         b, a = (before or {}).get(k), (after or {}).get(k)
-        if k == "balance":
+        if k in ("balance", "daily_limit"):
             b, a = (usdc(b) if b is not None else None), (usdc(a) if a is not None else None)
         parts.append(f"{k}: {b} -> {a}" if before else f"{k}: {a}")
     return " [" + "; ".join(str(p) for p in parts) + "]"

@@ -307,7 +307,7 @@ async def _by_display_name(conn: AsyncConnection, name: str) -> list[_Candidate]
 
 def _one(found: list[_Candidate], reference: str) -> _Candidate | None:
     distinct: dict[int, _Candidate] = {}
-    for c in found:
+    for c in sorted(found, key=lambda c: c.id):
         distinct.setdefault(c.id, c)
     if len(distinct) > 1:
         listed = ", ".join(f"#{c.id} ({c.where})" for c in list(distinct.values())[:4])
