@@ -146,14 +146,18 @@ async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | 
     msg = clean_message(app, message)
     now = app.clock()
     async with app.uow() as uow:
-        conn = uow.conn
+        return await _quote_for(app, uow.conn, actor, msg, now, payer)
+
+
+async def _quote_for(app: App, conn: AsyncConnection, actor: Actor, msg: str, now: datetime,
+                     payer: Payer | None) -> Quote:
+    player = await resolve_player(app, conn, actor)
+    try:
+        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+    except StaleIdentity:  # linked or unlinked by another process since this one cached it
+        forget_identity(app, actor)
         player = await resolve_player(app, conn, actor)
-        try:
-            return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
-        except StaleIdentity:  # linked or unlinked by another process since this one cached it
-            forget_identity(app, actor)
-            player = await resolve_player(app, conn, actor)
-            return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
 
 
 _QUOTE_STATE = text(
@@ -217,7 +221,12 @@ async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
         if row is None:
             raise ConfirmationExpired("That confirmation is unknown or expired.")
         if row.player_id != player.id:
-            raise NotPermitted("This button is not for you.")
+            if not await owner_changed(uow.conn, actor, player.id):
+                raise NotPermitted("This button is not for you.")
+            forget_identity(app, actor)  # a stale cache: the identity belongs to another player now
+            player = await resolve_player(app, uow.conn, actor)
+            if row.player_id != player.id:
+                raise NotPermitted("This button is not for you.")
         if row.status != "open":
             raise ConfirmationExpired("That confirmation was already used.")
         await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE id = :id"), {"id": quote_id})
@@ -255,9 +264,7 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
     except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
         async with app.uow() as uow:
-            player = await resolve_player(app, uow.conn, actor)
-            new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock(), moved.payer,
-                                         actor=actor)
+            new_quote = await _quote_for(app, uow.conn, actor, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,

@@ -207,6 +207,11 @@ async def test_another_process_acts_on_the_joined_player_at_its_next_command(app
     outcome = await attempts.confirm_attempt(discord, DC, quote.id)
     assert outcome.status == "rejected" and not outcome.replayed
 
+    # Cancelling from a stale cache is the owner cancelling, not "not for you".
+    quote = await attempts.quote_attempt(discord, DC, "third")
+    discord.player_cache[("discord", DC.external_id)] = stale
+    await attempts.cancel_quote(discord, DC, quote.id)
+
     # And the ban check of another process sees the joined player's ban.
     await moderation.ban(telegram, Actor("console", "operator", "Operator"), "telegram:1001", None, "enough")
     discord.player_cache[("discord", DC.external_id)] = stale

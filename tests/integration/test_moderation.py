@@ -12,7 +12,7 @@ from core import ledger
 from core.actors import Actor
 from core.commands import find, run_command
 from core.errors import InvalidArgument, NotFound, NotPermitted
-from core.services import attempts, moderation, players, stats
+from core.services import attempts, moderation, players, stats, views
 from core.services.players import PERMANENT, ensure_player, find_player, note_identity
 from tests.helpers import CONSOLE_MOD, USDC, fund, open_round
 
@@ -334,3 +334,13 @@ async def test_the_ledger_stays_clean(mod_app):
     await fund(mod_app, ALICE_TG, 10 * USDC)
     async with mod_app.engine.connect() as conn:
         assert all(r.ok for r in await ledger.check_invariants(conn))
+
+
+async def test_a_quote_made_before_the_ban_cannot_be_paid_after_it(mod_app):
+    await open_round(mod_app)
+    await fund(mod_app, ALICE_TG, 50 * USDC)
+    quote = await attempts.quote_attempt(mod_app, ALICE_TG, "quick, before they notice")
+    await moderation.ban(mod_app, MONA, "@alice_tg", timedelta(days=1), "ban evasion")
+    with pytest.raises(NotPermitted, match="ban evasion"):
+        await attempts.confirm_attempt(mod_app, ALICE_TG, quote.id)
+    assert (await views.balance(mod_app, ALICE_TG))[0] == 50 * USDC
