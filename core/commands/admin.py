@@ -81,7 +81,7 @@ async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     )
     chart = await asyncio.to_thread(
         stats_chart, f"Round #{s.bounty.id}: {s.bounty.name}" + (" (demo)" if demo else ""), s.by_day,
-        s.pool_over_time, demo=demo,
+        s.pool_over_time, now=ctx.app.clock(), demo=demo,
     )
     return Reply(
         title=f"Stats, round {s.bounty.name}",

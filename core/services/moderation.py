@@ -19,7 +19,7 @@ from core.errors import InvalidArgument, NotPermitted
 from core.money import usdc
 from core.services import notices, rounds
 from core.services.admin import audit
-from core.services.identity import PLATFORM_NAMES, identities
+from core.services.identity import identities
 from core.services.players import (
     PERMANENT,
     PlayerRef,
@@ -316,6 +316,3 @@ def _audit_line(r) -> str:
         line += f" — {r.reason}"
     return line + ("" if r.action in ("note",) else _change(r.before, r.after))
 
-
-def platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)

@@ -214,11 +214,13 @@ async def test_a_banned_account_cannot_escape_by_linking(world):
     await tg_say(telegram, log, t.ALICE, "/balance")
     await tg_say(telegram, log, t.MOD, "/admin ban @alice spamming")  # no duration: until unbanned
     await dc_slash(discord, log, d.ALICE, "balance", "/balance")
-    await dc_slash(discord, log, d.MONA, "admin grant", "/admin grant", player=d.ALICE["id"], amount="20",
+    await dc_slash(discord, log, d.MONA, "admin grant", f"/admin grant player:{d.ALICE['id']} amount:20 "
+                   "reason:clean account", player=d.ALICE["id"], amount="20",
                    reason="clean account", roles=(d.MOD_ROLE_ID,))
     code = code_in(await tg_say(telegram, log, t.ALICE, "/link"))  # the banned, empty side
     await dc_slash(discord, log, d.ALICE, "link", f"/link code:{code}", code=code)
-    refused = (await dc_slash(discord, log, d.ALICE, "attempt", "/attempt", message="fresh start"))[0]
+    refused = (await dc_slash(discord, log, d.ALICE, "attempt", "/attempt message:fresh start",
+                              message="fresh start"))[0]
     assert refused == "You are banned until a moderator lifts the ban: spamming."
     log.keep("ban-escape-refused.txt")
 
