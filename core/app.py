@@ -31,11 +31,13 @@ class App:
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
+    seen_identities: dict = field(default_factory=dict)  # (platform, external id) -> names last stored
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
         self.accounts.forget()
         self.player_cache.clear()
+        self.seen_identities.clear()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)

@@ -152,7 +152,7 @@ class BountyDiscordBot:
         settings = self.settings
         client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
         for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None,
-                                          completer=self.complete):
+                                          completer=self.complete, settings=settings):
             client.tree.add_command(command, guild=self.guild)
         await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
         self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")

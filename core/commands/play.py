@@ -189,7 +189,7 @@ async def limits_exclude(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 COMMANDS: list[Command] = [
     command("bounty", bounty_status, bare_name="status"),
     command("bounty log", bounty_log, slow=True),
-    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length=4_000), private=True, slow=True),
+    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length_setting="ATTEMPT_MAX_CHARS"), private=True, slow=True),
     command("history", history, private=True),
     command("leaderboard", leaderboard),
     command("balance", balance, private=True),

@@ -34,7 +34,16 @@ from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
 from core.rules import apply_discount, split_payment
 from core.services import rounds
-from core.services.players import PlayerRef, check_ban, resolve_player
+from core.services.players import (
+    IDENTITY_CURRENT,
+    PlayerRef,
+    StaleIdentity,
+    check_ban,
+    forget_identity,
+    identity_params,
+    owner_changed,
+    resolve_player,
+)
 
 if TYPE_CHECKING:
     from core.app import App
@@ -137,16 +146,26 @@ async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | 
     msg = clean_message(app, message)
     now = app.clock()
     async with app.uow() as uow:
-        conn = uow.conn
+        return await _quote_for(app, uow.conn, actor, msg, now, payer)
+
+
+async def _quote_for(app: App, conn: AsyncConnection, actor: Actor, msg: str, now: datetime,
+                     payer: Payer | None) -> Quote:
+    player = await resolve_player(app, conn, actor)
+    try:
+        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+    except StaleIdentity:  # linked or unlinked by another process since this one cached it
+        forget_identity(app, actor)
         player = await resolve_player(app, conn, actor)
-        return await _new_quote(app, conn, player, msg, now, payer)
+        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
 
 
 _QUOTE_STATE = text(
     "SELECT p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
     "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
     "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
-    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number "
+    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
+    f"{IDENTITY_CURRENT} AS identity_current "
     "FROM players p JOIN accounts a ON a.id = :payer "
     "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
     "LIMIT 1) b ON true WHERE p.id = :player"
@@ -154,12 +173,17 @@ _QUOTE_STATE = text(
 
 
 async def _new_quote(
-    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None
+    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None,
+    *, actor: Actor | None = None,
 ) -> Quote:
     if payer_ is not None and not payer_.account.guarded:
         raise ValueError("attempts are paid from player or team accounts only")
     payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
-    state = (await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id})).one()
+    state = (
+        await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id, **identity_params(actor)})
+    ).one()
+    if not state.identity_current:
+        raise StaleIdentity(player.id)
     _check_standing(app, state, now)
     bounty = rounds.require_active(rounds.bounty_from(state) if state.bounty_id is not None else None)
     number = 0 if state.last_number is None else state.last_number + 1
@@ -197,7 +221,12 @@ async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
         if row is None:
             raise ConfirmationExpired("That confirmation is unknown or expired.")
         if row.player_id != player.id:
-            raise NotPermitted("This button is not for you.")
+            if not await owner_changed(uow.conn, actor, player.id):
+                raise NotPermitted("This button is not for you.")
+            forget_identity(app, actor)  # a stale cache: the identity belongs to another player now
+            player = await resolve_player(app, uow.conn, actor)
+            if row.player_id != player.id:
+                raise NotPermitted("This button is not for you.")
         if row.status != "open":
             raise ConfirmationExpired("That confirmation was already used.")
         await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE id = :id"), {"id": quote_id})
@@ -227,12 +256,15 @@ class _Paid:
 async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
     """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer."""
     try:
-        paid = await _pay(app, actor, quote_id)
+        try:
+            paid = await _pay(app, actor, quote_id)
+        except StaleIdentity:  # this process cached the player before a link or unlink elsewhere
+            forget_identity(app, actor)
+            paid = await _pay(app, actor, quote_id)
     except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
         async with app.uow() as uow:
-            player = await resolve_player(app, uow.conn, actor)
-            new_quote = await _new_quote(app, uow.conn, player, moved.message, app.clock(), moved.payer)
+            new_quote = await _quote_for(app, uow.conn, actor, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,
@@ -304,7 +336,7 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         player = await resolve_player(app, conn, actor)
         q = (await conn.execute(_CLAIM_QUOTE, {"id": quote_id, "p": player.id, "now": now})).first()
         if q is None:
-            return await _explain_unclaimable(conn, player, quote_id, now)
+            return await _explain_unclaimable(conn, actor, player, quote_id, now)
         payer = app.accounts.known(q.payer_account_id) or await ledger.account_by_id(conn, q.payer_account_id)
         state = (
             await conn.execute(
@@ -361,7 +393,8 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         return _Paid(row.id, bounty, number, fee, tuple(turns), row.similar_count, player, q.message)
 
 
-async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_id: str, now: datetime) -> Outcome:
+async def _explain_unclaimable(conn: AsyncConnection, actor: Actor, player: PlayerRef, quote_id: str,
+                               now: datetime) -> Outcome:
     """Why a confirmation could not be claimed; a replay of a paid one returns its outcome instead."""
     q = (
         await conn.execute(text("SELECT player_id, status, expires_at FROM attempt_quotes WHERE id = :id"), {"id": quote_id})
@@ -369,6 +402,8 @@ async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_i
     if q is None:
         raise ConfirmationExpired("That confirmation is unknown or expired. Send /attempt again.")
     if q.player_id != player.id:
+        if await owner_changed(conn, actor, player.id):
+            raise StaleIdentity(player.id)
         raise NotPermitted("This button is not for you.")
     if q.status == "paid":
         attempt_id = (await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})).scalar_one()

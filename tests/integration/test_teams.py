@@ -507,3 +507,21 @@ def teams_commands():
     from core.commands import teams as team_commands
 
     return team_commands.COMMANDS
+
+
+async def test_stats_count_active_players_in_teams_and_a_team_place_stops_a_link(app):
+    from core.services import identity, stats
+    from tests.helpers import CONSOLE_MOD
+
+    await open_round(app)
+    for actor in (A, B, C):
+        await fund(app, actor, 50 * USDC)
+        quote = await attempts.quote_attempt(app, actor, f"{actor.external_id} tries")
+        await attempts.confirm_attempt(app, actor, quote.id)
+    await cmd(app, A, "team create", name="Crew")
+    s = await stats.round_stats(app, CONSOLE_MOD)
+    assert dict(s.measures)["Active players in teams"] == 3_333  # one of the three players, in bps
+    async with app.uow() as uow:
+        assert await identity.has_state(uow.conn, await pid(app, D)) == []
+        reasons = await identity.has_state(uow.conn, await pid(app, A))
+    assert "a place in team Crew" in reasons  # so /link refuses to join A with another player that has state

@@ -277,12 +277,26 @@ class TelegramStandin:
         """A message of any shape: ``text=...``, ``sticker={...}``, ``photo=[...]``..."""
         return self.push("message", self.new_message(user, chat, **fields))
 
-    def push_command(self, user: dict[str, Any], chat: dict[str, Any], text: str) -> dict[str, Any]:
-        """A text message as a client sends it: ``/attempt hello`` gets its bot_command entity."""
+    def push_command(self, user: dict[str, Any], chat: dict[str, Any], text: str, *,
+                     reply_to: dict[str, Any] | None = None, mention: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A text message as a client sends it: ``/attempt hello`` gets its bot_command entity.
+
+        ``reply_to``: the message it answers (a client's reply). ``mention``: a user picked from the
+        member list, for the first occurrence of their first name in ``text`` (a text_mention entity,
+        as clients send for people without a username)."""
         fields: dict[str, Any] = {"text": text}
+        entities = []
         match = COMMAND_IN_TEXT.match(text)
         if match:
-            fields["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))}]
+            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))})
+        if mention is not None:
+            at = text.index(mention["first_name"])
+            entities.append({"type": "text_mention", "offset": utf16_len(text[:at]),
+                             "length": utf16_len(mention["first_name"]), "user": mention})
+        if entities:
+            fields["entities"] = entities
+        if reply_to is not None:
+            fields["reply_to_message"] = _public(reply_to)
         return self.push_message(user, chat, **fields)
 
     def press(self, user: dict[str, Any], message: dict[str, Any], callback_data: str) -> dict[str, Any]:

@@ -17,4 +17,5 @@ from core.db.models.game import (  # noqa: F401
     Transfer,
 )
 from core.db.models.memory import AttackEmbedding  # noqa: F401
+from core.db.models.moderation import LinkCode, PlayerBan, PlayerNote  # noqa: F401
 from core.db.models.outbox import OutboxMessage  # noqa: F401

@@ -25,7 +25,17 @@ def sample(arg: Arg) -> str:
         "token_amount": "2",
         "player": "#1",
         "choice": arg.choices[0] if arg.choices else "x",
+        "duration": "7d",
     }[arg.kind]
+
+
+def typed(cmd: Command, raw: dict) -> str:
+    """The arguments as a person types them: a text argument before the last in quotes."""
+    words = []
+    for i, arg in enumerate(cmd.args):
+        value = raw[arg.name]
+        words.append(f'"{value}"' if arg.kind == "text" and i < len(cmd.args) - 1 else value)
+    return " ".join(words)
 
 
 @pytest.fixture
@@ -53,7 +63,7 @@ async def test_every_core_command_is_reachable(start_bot, tg, core_commands):
         raw = {a.name: sample(a) for a in cmd.args}
         for form in forms:
             ran.clear()
-            await run.say(MOD, chat, f"/{form} " + " ".join(raw.values()))
+            await run.say(MOD, chat, f"/{form} " + typed(cmd, raw))
             assert run.last(MOD["id"])["text"] == f"ran {cmd.name}", form
             assert ran == [(cmd.name, cmd.convert(raw))], form
 
