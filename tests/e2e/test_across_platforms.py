@@ -248,8 +248,8 @@ async def test_two_bot_processes_per_platform_deliver_each_announcement_once(wor
                                                  TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
                                                  TELEGRAM_WEBHOOK_SECRET="replica-secret", **announce))
     assert [s.bot.client.shard_ids for s in shards] == [[0], [1]]
-    assert all(r.bot.delivery.topics == ("announcement", "notice") for r in replicas)
-    assert all(s.bot.delivery.topics == ("announcement", "notice") for s in shards)
+    assert all({"announcement", "notice"} <= set(r.bot.delivery.topics) for r in replicas)
+    assert all({"announcement", "notice"} <= set(s.bot.delivery.topics) for s in shards)
 
     texts = [f"Maintenance window number {i} at 03:00 UTC." for i in range(5)]
     for body in texts:
