@@ -105,6 +105,12 @@ class RpcSolana(Solana):
             raise SolanaUnavailable(f"{what}: the Solana RPC did not answer in time") from None
         except Exception as exc:  # httpx errors, RPC errors, answers that do not parse
             raise SolanaUnavailable(f"{what}: {_describe(exc)}") from None
+        except BaseException as exc:
+            # solders' parsers panic (pyo3's PanicException, a BaseException) on some answers that are
+            # not quite mainnet's shape, e.g. an RPC error without its "data".
+            if type(exc).__name__ == "PanicException":
+                raise SolanaUnavailable(f"{what}: an answer the Solana client cannot parse") from None
+            raise
 
     async def token_balance(self, owner: str, mint: str) -> TokenBalance:
         from solana.rpc.models import TokenAccountOpts

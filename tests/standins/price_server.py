@@ -22,6 +22,7 @@ class PriceStandIn:
     faults: list[str] = field(default_factory=list)  # "500", "hang", "garbage", "missing"
     requests: int = 0
     _runner: web.AppRunner | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -38,6 +39,7 @@ class PriceStandIn:
         return self
 
     async def stop(self) -> None:
+        self._release.set()  # hanging handlers finish, so the shutdown does not wait for them
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -48,7 +50,8 @@ class PriceStandIn:
         if fault == "500":
             return web.Response(status=500, text="upstream error")
         if fault == "hang":
-            await asyncio.sleep(60)
+            await self._release.wait()
+            return web.Response(status=503)
         if fault == "garbage":
             return web.Response(text="<html>rate limited</html>", content_type="application/json")
         ids = request.query.get("ids", "")

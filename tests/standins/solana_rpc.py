@@ -87,7 +87,7 @@ class StoredTx:
 
 @dataclass
 class Fault:
-    kind: str  # "500", "hang", "garbage", "malformed", "rpc_error"
+    kind: str  # "500", "hang", "garbage", "malformed", "rpc_error", "odd_error"
     method: str | None = None
 
 
@@ -105,6 +105,7 @@ class SolanaStandIn:
     finality_lag: int = 0  # status queries a landed transaction stays "confirmed" before "finalized"
     drop_sends: int = 0  # the next n sent transactions are accepted but never land
     _runner: web.AppRunner | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -117,6 +118,7 @@ class SolanaStandIn:
         return self
 
     async def stop(self) -> None:
+        self._release.set()  # hanging handlers finish, so the shutdown does not wait for them
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -175,13 +177,16 @@ class SolanaStandIn:
             if fault.kind == "500":
                 return web.Response(status=500, text="Internal Server Error")
             if fault.kind == "hang":
-                await asyncio.sleep(60)
+                await self._release.wait()
+                return web.Response(status=503)
             if fault.kind == "garbage":
                 return web.Response(status=200, text="<html>gateway</html>", content_type="application/json")
             if fault.kind == "malformed":
                 return web.json_response({"jsonrpc": "2.0", "id": rid, "result": {"unexpected": [1, 2, 3]}})
             if fault.kind == "rpc_error":
-                return _error(rid, -32005, "Node is behind by 1024 slots")
+                return _error(rid, -32005, "Node is behind by 1024 slots", {"numSlotsBehind": 1024})
+            if fault.kind == "odd_error":  # an error in a shape mainnet does not use (no "data")
+                return _error(rid, -32005, "Node is behind")
         handler = getattr(self, f"_rpc_{method}", None)
         if handler is None:
             return _error(rid, -32601, "Method not found")

@@ -131,7 +131,7 @@ async def _open_challenge(conn: AsyncConnection, player_id: int, now: datetime, 
     row = (
         await conn.execute(
             text("SELECT nonce, address, message, expires_at FROM wallet_challenges WHERE player_id = :p "
-                 "AND used_at IS NULL ORDER BY created_at DESC, nonce LIMIT 1" + (" FOR UPDATE" if lock else "")),
+                 "AND used_at IS NULL ORDER BY expires_at DESC, created_at DESC LIMIT 1" + (" FOR UPDATE" if lock else "")),
             {"p": player_id},
         )
     ).first()
