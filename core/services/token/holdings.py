@@ -111,12 +111,8 @@ async def refresh(app: App, address: str) -> Holdings:
         return await of_address(uow.conn, address)
 
 
-async def refresh_if_stale(app: App, address: str) -> Holdings:
-    """Fresh holdings when the chain answers, else the last known ones (with their failure noted)."""
-    async with app.uow() as uow:
-        known = await of_address(uow.conn, address)
-    if known.fresh(app.clock(), app.settings):
-        return known
+async def refresh_or_known(app: App, address: str) -> Holdings:
+    """Holdings read now when the chain answers, else the last known ones (with the failure noted)."""
     try:
         return await refresh(app, address)
     except SolanaUnavailable:

@@ -152,7 +152,7 @@ async def stake(app: App, actor: Actor, amount: int, lock_days: int) -> tuple[St
         held = await holdings_.cached(uow.conn, player.id)
     if held.address is None:
         raise NotFound("Link your wallet first (/wallet link <address>): stakes are tokens your wallet holds.")
-    held = await holdings_.refresh_if_stale(app, held.address)
+    held = await holdings_.refresh_or_known(app, held.address)  # a stake is rare: read it now
     if held.amount is None:
         raise ChainUnavailable("Your wallet's holdings could not be read yet; try again shortly.")
     async with app.uow() as uow:
