@@ -149,7 +149,8 @@ class SolanaStandIn:
 
     @property
     def landed(self) -> list[str]:
-        return [s for s in self.sent if s in self.transactions and not self.transactions[s].dropped]
+        """Distinct signatures sent that are on chain (a signature lands at most once)."""
+        return [s for s in dict.fromkeys(self.sent) if s in self.transactions and not self.transactions[s].dropped]
 
     def sends_of(self, signature: str) -> int:
         return Counter(self.sent)[signature]
@@ -314,7 +315,7 @@ class SolanaStandIn:
                 payer, ata, owner, mint = accounts[:4]
                 exists = any(a.pubkey == ata for a in [*self.token_accounts, *created])
                 if exists and data == b"":
-                    raise _preflight({"InstructionError": [index, {"Custom": 0}]}, f"Error processing Instruction {index}: custom program error: 0x0")
+                    raise _instruction_error(index, {"Custom": 0})
                 if not exists:
                     created.append(TokenAccount(ata, owner, mint, 0, 6))
             elif program == TOKEN_PROGRAM and data[:1] == b"\x0c" and len(data) == 10:
@@ -323,25 +324,25 @@ class SolanaStandIn:
                 pool = [*self.token_accounts, *created]
                 src = next((a for a in pool if a.pubkey == source), None)
                 dst = next((a for a in pool if a.pubkey == dest), None)
-                problem = None
+                problem: Any = None
                 if authority not in signers:
-                    problem = "missing required signature for instruction"
+                    problem = "MissingRequiredSignature"
                 elif src is None or dst is None:
-                    problem = "invalid account data for instruction"
+                    problem = "InvalidAccountData"
                 elif src.owner != authority or src.mint != mint or dst.mint != mint:
-                    problem = "custom program error: 0x4"  # owner does not match / mint mismatch
+                    problem = {"Custom": 4}  # owner does not match / mint mismatch
                 elif decimals != src.decimals:
-                    problem = "custom program error: 0x12"  # mint decimals mismatch
+                    problem = {"Custom": 18}  # mint decimals mismatch
                 elif src.amount < amount + sum(t.amount for t in planned if t.source == source):
-                    problem = "custom program error: 0x1"  # insufficient funds
-                if problem:
-                    raise _preflight({"InstructionError": [index, problem]}, f"Error processing Instruction {index}: {problem}")
+                    problem = {"Custom": 1}  # insufficient funds
+                if problem is not None:
+                    raise _instruction_error(index, problem)
                 planned.append(Transfer(source, dest, authority, mint, amount, decimals, True,
                                         src.owner, dst.owner))
             elif program == COMPUTE_BUDGET:
                 continue
             else:
-                raise _preflight({"InstructionError": [index, "UnsupportedProgramId"]}, "Unsupported program id")
+                raise _instruction_error(index, "UnsupportedProgramId")
         self.token_accounts.extend(created)
         for t in planned:
             self.account(t.source).amount -= t.amount
@@ -364,6 +365,17 @@ def _preflight(err: Any, message: str) -> _RpcError:
     return _RpcError(-32002, f"Transaction simulation failed: {message}", {
         "accounts": None, "err": err, "innerInstructions": None, "logs": [], "replacementBlockhash": None,
         "returnData": None, "unitsConsumed": 0})
+
+
+_TEXT = {"MissingRequiredSignature": "missing required signature for instruction",
+         "InvalidAccountData": "invalid account data for instruction",
+         "UnsupportedProgramId": "Unsupported program id"}
+
+
+def _instruction_error(index: int, problem: Any) -> _RpcError:
+    """A failed instruction as mainnet's preflight reports it (``custom program error: 0x1``...)."""
+    words = f"custom program error: {problem['Custom']:#x}" if isinstance(problem, dict) else _TEXT[problem]
+    return _preflight({"InstructionError": [index, problem]}, f"Error processing Instruction {index}: {words}")
 
 
 def _error(rid: Any, code: int, message: str, data: Any = None) -> web.Response:

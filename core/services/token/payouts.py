@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -212,21 +213,25 @@ async def mark_paid(app: App, actor: Actor, payout_id: int, signature_text: str)
     signature = parse_signature(signature_text, "transaction signature")
     async with app.uow() as uow:
         row = await _get(uow.conn, payout_id)
+        used = (await uow.conn.execute(text("SELECT id FROM payouts WHERE tx_signature = :s"), {"s": signature})).first()
+    if used is not None:
+        raise InvalidArgument(f"That transaction already paid payout #{used.id}.")
     if row.status != "approved":
         raise InvalidArgument(f"Payout #{payout_id} is {row.status}" + (
             ": approve it first." if row.status == "requested" else
             f": the worker is paying it (transaction {row.tx_signature})." if row.status == "sending" else "."))
     await _check_paid_on_chain(app, row, signature)
-    async with app.uow() as uow:
-        conn = uow.conn
-        label, mod_id = await _moderator(conn, actor)
-        used = (await conn.execute(text("SELECT id FROM payouts WHERE tx_signature = :s"), {"s": signature})).first()
-        if used is not None:
-            raise InvalidArgument(f"That transaction already paid payout #{used.id}.")
-        await _settle(app, conn, payout_id, signature, paid_by=label, from_status="approved")
-        await audit(conn, actor=label, player_id=mod_id, action="payout.mark_paid", target=f"payout #{payout_id}",
-                    details={"amount": row.amount, "tx": signature})
-        return await _get(conn, payout_id)
+    try:
+        async with app.uow() as uow:
+            conn = uow.conn
+            label, mod_id = await _moderator(conn, actor)
+            if not await _settle(app, conn, payout_id, signature, paid_by=label, from_status="approved"):
+                raise InvalidArgument(f"Payout #{payout_id} changed meanwhile; look again (/admin payouts).")
+            await audit(conn, actor=label, player_id=mod_id, action="payout.mark_paid", target=f"payout #{payout_id}",
+                        details={"amount": row.amount, "tx": signature})
+            return await _get(conn, payout_id)
+    except asyncpg.UniqueViolationError:
+        raise InvalidArgument("That transaction already paid another payout.") from None
 
 
 async def _check_paid_on_chain(app: App, row: PayoutRow, signature: str) -> None:
@@ -253,7 +258,7 @@ async def _check_paid_on_chain(app: App, row: PayoutRow, signature: str) -> None
     owned = {keys[b["accountIndex"]] for b in balances if b.get("owner") == row.wallet_address} | {destination}
     paid = sum(m.amount for m in moves if m.mint == app.settings.USDC_MINT and m.destination in owned)
     if paid < row.amount:
-        raise InvalidArgument(f"That transaction sends {usdc(paid)} of USDC to {row.wallet_address}; the payout is "
+        raise InvalidArgument(f"That transaction sends {usdc(paid)} to {row.wallet_address}; the payout is "
                               f"{usdc(row.amount)}. Not marked paid.")
 
 
@@ -390,7 +395,9 @@ async def _pay_locked(app: App, payout_id: int) -> str:
         return await _confirm_and_settle(app, payout_id, signature)
     except SolanaUnavailable as exc:
         await _later(app, payout_id, str(exc))
-        return "sending" if row.tx_signature else row.status
+        async with app.uow() as uow:
+            return (await uow.conn.execute(text("SELECT status FROM payouts WHERE id = :id"),
+                                           {"id": payout_id})).scalar_one()
 
 
 async def _send(app: App, payout_id: int, wire: bytes, signature: str, *, again: bool) -> None:
