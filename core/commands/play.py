@@ -161,7 +161,7 @@ async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
     amount, demo = await views.balance(ctx.app, ctx.actor)
     text = "Demo credits for trying the game locally; they are not real money." if demo else ""
-    fields = [Field("Credits", usdc(amount, demo=demo))]
+    fields = [Field("Balance", usdc(amount, demo=demo))]  # your credits
     t = await views.token_balance(ctx.app, ctx.actor)
     held, s, now = t.holdings, ctx.app.settings, ctx.app.clock()
     if held.address is None:

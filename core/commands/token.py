@@ -47,15 +47,32 @@ async def wallet_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         return Reply(title="Your wallet", text=text, private=True)
     bps = tier_bps(view.holdings.amount, ctx.app.settings)
     recent = await payouts.mine(ctx.app, ctx.actor)
+    deposit_to = _deposit_address(ctx)
     lines = tuple(f"Payout #{p.id}: {usdc(p.amount)} {p.status}" + (f" (tx {p.tx_signature})" if p.tx_signature else "")
                   for p in recent)
     return Reply(
         title="Your wallet",
         fields=(Field("Address", view.address, inline=False), Field("Verified", when(view.verified_at)),  # type: ignore[arg-type]
                 Field("Holdings", _holdings_line(ctx, view.holdings), inline=False),
-                Field("Holder discount", percent(bps) if bps else "none")),
+                Field("Holder discount", percent(bps) if bps else "none"))
+               + ((Field("Deposit USDC to", deposit_to, inline=False),) if deposit_to else ()),
         lines=lines, private=True,
     )
+
+
+def _deposit_address(ctx: CommandContext) -> str | None:
+    """Where players send USDC: the treasury wallet (wallet apps pay its USDC account) or the account."""
+    from core.errors import NotConfigured
+    from core.services.token.common import associated_account, treasury_usdc_account
+
+    s = ctx.app.settings
+    try:
+        account = treasury_usdc_account(s)
+    except NotConfigured:
+        return None
+    if s.TREASURY_WALLET and account == associated_account(s.TREASURY_WALLET, s.USDC_MINT):
+        return f"{s.TREASURY_WALLET} (its USDC account {account}), then /deposit <signature>"
+    return f"the USDC account {account}, then /deposit <signature>"
 
 
 async def wallet_link(ctx: CommandContext, args: dict[str, Any]) -> Reply:

@@ -183,7 +183,7 @@ async def test_balance_shows_credits_holdings_tier_next_tier_and_value_with_the_
     assert await price.record_price(app) == Decimal("0.00004217")  # exact: never through a float
     clock.advance(minutes=3)
     shown = await run(app, me, "/balance")
-    assert "Credits:" in shown and "25.00 USDC" in shown
+    assert "Balance:" in shown and "25.00 USDC" in shown
     assert "12,500,000 $100Bs" in shown
     assert "25 % off attempts" in shown
     assert "Next tier:" in shown and "50 % with 87,500,000 $100Bs more" in shown
