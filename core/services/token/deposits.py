@@ -121,6 +121,11 @@ async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
     treasury = treasury_usdc_account(settings)
     async with app.uow() as uow:
         conn = uow.conn
+        from core.services.views import is_demo_install
+
+        if await is_demo_install(conn):
+            raise DepositRefused("demo", "This is a demo game with demo credits: real USDC deposits are not "
+                                         "accepted here, and could never be withdrawn.")
         player = await ensure_player(conn, actor)
         wallet = (
             await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),

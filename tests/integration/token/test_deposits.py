@@ -173,3 +173,15 @@ async def test_deposits_need_the_treasury_configured(app_factory, chain):
             await deposits.deposit(app, player("x"), random_signature())
     finally:
         await app.aclose()
+
+
+async def test_a_demo_game_takes_no_real_deposit(token_app, chain, treasury):
+    app = await token_app()
+    me = player("demo")
+    kp = await link(app, me)
+    sig = chain.add_transfer(send(kp, usdc_account(chain, kp, 5 * USDC), treasury.usdc_account, 5 * USDC))
+    async with app.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true')"))
+    with pytest.raises(deposits.DepositRefused) as err:
+        await deposits.deposit(app, me, sig)
+    assert err.value.reason == "demo" and await _balance(app, me) == 0

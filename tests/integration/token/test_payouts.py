@@ -5,6 +5,7 @@ also when the worker dies between sending and marking) or marked paid with a che
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from solders.keypair import Keypair
@@ -284,3 +285,21 @@ async def test_a_pending_payout_keeps_the_wallet_linked(token_app, chain):
     assert "stays linked" in await run(app, me, "/wallet unlink")
     await payouts.reject(app, CONSOLE_MOD, row.id, "testing")
     assert "no longer linked" in await run(app, me, "/wallet unlink")
+
+
+async def test_a_bad_treasury_keypair_is_reported_by_its_path_only(token_app, chain, tmp_path):
+    from core.errors import NotConfigured
+
+    secret = tmp_path / "treasury.json"
+    secret.write_text('[1, 2, "SECRET-KEY-MATERIAL"]')
+    app = await token_app(TREASURY_KEYPAIR_PATH=str(secret))
+    _, _, row = await requested(app, "k1")
+    await payouts.approve(app, CONSOLE_MOD, row.id)
+    with pytest.raises(NotConfigured) as err:
+        await payouts.pay(app, row.id)
+    assert str(secret) in err.value.message and "SECRET" not in err.value.message
+    other = await token_app(reset=False, TREASURY_KEYPAIR_PATH=str(tmp_path / "treasury-other.json"))
+    (tmp_path / "treasury-other.json").write_text(json.dumps(list(bytes(Keypair()))))
+    with pytest.raises(NotConfigured, match="another wallet"):
+        await payouts.pay(other, row.id)
+    assert chain.sent == []
