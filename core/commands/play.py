@@ -176,7 +176,9 @@ async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
             bps, needed = t.next_tier
             fields.append(Field("Next tier", f"{percent(bps)} with {tokens(needed, s)} more"))
         if t.usd_value is not None and t.price.price is not None:
-            stale = " — stale: the price source is not answering" if t.price.stale else ""
+            stale = ""
+            if t.price.stale:
+                stale = " — stale: the price source is not answering" if t.price.last_error else " — stale: no newer reading"
             fields.append(Field("Worth", f"{usd(t.usd_value)} at {price_text(t.price.price)} per token "
                                          f"(price from {age(t.price.observed_at, now)}{stale})", inline=False))
         else:
