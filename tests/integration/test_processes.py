@@ -84,6 +84,14 @@ async def test_celery_worker_runs_round_upkeep(app_factory, pg_url, redis_url, t
     await app.aclose()
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line, or "" for one that exited (or is a zombie) while we looked."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def postmasters(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
@@ -139,7 +147,7 @@ async def test_a_stop_signal_stops_everything(tmp_path, stop_signal):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             kids = psutil.Process(proc.pid).children(recursive=True)
-            roles = " ".join(" ".join(k.cmdline()) for k in kids if k.is_running())
+            roles = " ".join(_cmdline(k) for k in kids)
             if "cli worker" in roles and "cli beat" in roles and postmasters(data):
                 break
             await asyncio.sleep(0.5)
