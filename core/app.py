@@ -13,6 +13,8 @@ from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.guardian import Guardian
 from core.ports.jobs import JobQueue, NoJobs
+from core.ports.prices import HttpJsonPriceSource, NoPriceSource, PriceSource
+from core.ports.solana import RpcSolana, Solana
 from core.settings import Settings
 
 
@@ -28,6 +30,8 @@ class App:
     guardian: Guardian
     jobs: JobQueue = field(default_factory=NoJobs)
     discounts: DiscountPolicy = field(default_factory=NoDiscounts)
+    solana: Solana | None = None  # the $100Bs token's chain (bootstrap sets the RPC client)
+    prices: PriceSource = field(default_factory=NoPriceSource)
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
@@ -44,6 +48,9 @@ class App:
 
     async def aclose(self) -> None:
         await self.guardian.aclose()
+        if self.solana is not None:
+            await self.solana.aclose()
+        await self.prices.aclose()
         await self.db.close()
         await self.engine.dispose()
 
@@ -92,6 +99,8 @@ def bootstrap(
     discounts: DiscountPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     pool_size: int = 20,
+    solana: Solana | None = None,
+    prices: PriceSource | None = None,
 ) -> App:
     """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own."""
     return App(
@@ -100,6 +109,21 @@ def bootstrap(
         db=Database(database_url, max_size=pool_size),
         guardian=guardian or make_guardian(settings),
         jobs=jobs or NoJobs(),
-        discounts=discounts or NoDiscounts(),
+        discounts=discounts or _holder_discounts(settings),
+        solana=solana or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),
+        prices=prices or _price_source(settings),
         clock=clock or utcnow,
     )
+
+
+def _holder_discounts(settings: Settings) -> DiscountPolicy:
+    from core.services.token.holdings import HoldingsDiscounts
+
+    return HoldingsDiscounts(settings)
+
+
+def _price_source(settings: Settings) -> PriceSource:
+    if settings.TOKEN_PRICE_URL is None:
+        return NoPriceSource()
+    return HttpJsonPriceSource(settings.TOKEN_PRICE_URL, settings.TOKEN_PRICE_JSON_PATH,
+                               timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS)

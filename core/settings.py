@@ -93,6 +93,45 @@ class Settings(BaseSettings):
     TEAM_DISCORD_BRIDGE: bool = True
 
     # --- the $100Bs token (SPEC §6) ---
+    TOKEN_MINT: str = "5ic4A4scnqeAT2XkwvWCUYjZoxjVLvoTz4njbmAhbonk"
+    TOKEN_DECIMALS: int = Field(8, ge=0, le=12)
+    USDC_MINT: str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    TREASURY_WALLET: str | None = None  # the treasury's owner address (its USDC account derives from it)
+    TREASURY_USDC_ACCOUNT: str | None = None  # deposits go here; unset: TREASURY_WALLET's associated account
+    TREASURY_KEYPAIR_PATH: Path | None = None  # set: the worker pays approved payouts itself
+    SOLANA_RPC_TIMEOUT_SECONDS: float = Field(10.0, gt=0, le=120)
+    SOLANA_CONFIRM_SECONDS: float = Field(90.0, gt=0, le=600)  # how long a payout waits for finality per try
+    SOLANA_POLL_SECONDS: float = Field(2.0, gt=0, le=60)
+    TOKEN_PRICE_URL: str | None = None  # an HTTP JSON price endpoint; unset: no price is recorded
+    TOKEN_PRICE_JSON_PATH: str = "price"  # where the number is in its answer: keys and list indexes by dots
+    TOKEN_PRICE_STALE_SECONDS: int = Field(900, ge=60)
+    HOLDINGS_CACHE_SECONDS: int = Field(300, ge=0, le=86_400)
+    WALLET_CHALLENGE_SECONDS: int = Field(600, ge=60, le=3_600)
+    WALLET_RELINK_SECONDS: int = Field(86_400, ge=0)  # a wallet unlinked from one player waits this long
+    # whole tokens in circulation, for the staked share of supply in /admin stats (default: all 100 billion)
+    TOKEN_CIRCULATING_SUPPLY: int = Field(100_000_000_000, gt=0, le=100_000_000_000)
+
+    @field_validator("TREASURY_WALLET", "TREASURY_USDC_ACCOUNT", "TREASURY_KEYPAIR_PATH", "TOKEN_PRICE_URL",
+                     mode="before")
+    @classmethod
+    def _token_blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("TOKEN_MINT", "USDC_MINT", "TREASURY_WALLET", "TREASURY_USDC_ACCOUNT")
+    @classmethod
+    def _solana_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from core.services.token.codec import decode_base58
+
+        value = value.strip()
+        try:
+            raw = decode_base58(value)
+        except ValueError:
+            raise ValueError("must be a base58 Solana address") from None
+        if len(raw) != 32:
+            raise ValueError("must be a base58 Solana address (32 bytes)")
+        return value
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

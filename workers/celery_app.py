@@ -6,6 +6,7 @@ import os
 import pkgutil
 
 from celery import Celery
+from celery.schedules import crontab
 
 import workers.tasks
 
@@ -28,5 +29,12 @@ celery_app.conf.update(
     beat_schedule={
         "recover-stale-attempts": {"task": "bounty.attempts.recover_stale", "schedule": 60.0},
         "end-inactive-rounds": {"task": "bounty.rounds.end_inactive", "schedule": 60.0},
+        # the $100Bs token: holdings older than the cache, the price, payouts, and the month's staking
+        # pool every hour of the 1st (a no-op once last month is distributed)
+        "token-refresh-holdings": {"task": "bounty.token.refresh_holdings", "schedule": 60.0},
+        "token-record-price": {"task": "bounty.token.record_price", "schedule": 300.0},
+        "token-resume-payouts": {"task": "bounty.token.resume_payouts", "schedule": 120.0},
+        "token-distribute-staking": {"task": "bounty.token.distribute",
+                                     "schedule": crontab(minute=5, hour="*", day_of_month="1")},
     },
 )

@@ -156,10 +156,34 @@ async def leaderboard(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
-    """Your balance."""
+    """Your credits, your $100Bs holdings and holder tier, and what they are worth."""
+    from core.services.token.common import age, percent, price_text, tokens, usd
+
     amount, demo = await views.balance(ctx.app, ctx.actor)
     text = "Demo credits for trying the game locally; they are not real money." if demo else ""
-    return Reply(title="Your balance", fields=(Field("Balance", usdc(amount, demo=demo)),), text=text, private=True)
+    fields = [Field("Balance", usdc(amount, demo=demo))]  # your credits
+    t = await views.token_balance(ctx.app, ctx.actor)
+    held, s, now = t.holdings, ctx.app.settings, ctx.app.clock()
+    if held.address is None:
+        fields.append(Field("$100Bs", "no wallet linked: /wallet link <address> for holder discounts", inline=False))
+    elif held.amount is None:
+        fields.append(Field("$100Bs", "holdings not read yet", inline=False))
+    else:
+        note = f"read {age(held.checked_at, now)}" + (", last refresh failed: last known value" if held.failing else "")
+        fields.append(Field("$100Bs", f"{tokens(held.amount, s)} ({note})", inline=False))
+        fields.append(Field("Holder tier", f"{percent(t.discount_bps)} off attempts" if t.discount_bps else "none"))
+        if t.next_tier is not None:
+            bps, needed = t.next_tier
+            fields.append(Field("Next tier", f"{percent(bps)} with {tokens(needed, s)} more"))
+        if t.usd_value is not None and t.price.price is not None:
+            stale = ""
+            if t.price.stale:
+                stale = " — stale: the price source is not answering" if t.price.last_error else " — stale: no newer reading"
+            fields.append(Field("Worth", f"{usd(t.usd_value)} at {price_text(t.price.price)} per token "
+                                         f"(price from {age(t.price.observed_at, now)}{stale})", inline=False))
+        else:
+            fields.append(Field("Worth", "no token price recorded yet", inline=False))
+    return Reply(title="Your balance", fields=tuple(fields), text=text, private=True)
 
 
 async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:

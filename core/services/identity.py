@@ -83,7 +83,15 @@ async def _team_membership(conn: AsyncConnection, player_id: int) -> list[str]:
     return [f"a place in team {name}"] if name else []
 
 
-STATE_CHECKS: list[StateCheck] = [_money_and_history, _team_membership]
+async def _wallet(conn: AsyncConnection, player_id: int) -> list[str]:
+    address = (
+        await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
+                           {"p": player_id})
+    ).scalar_one_or_none()
+    return [f"the linked wallet {address[:8]}…"] if address else []
+
+
+STATE_CHECKS: list[StateCheck] = [_money_and_history, _team_membership, _wallet]
 
 
 async def has_state(conn: AsyncConnection, player_id: int) -> list[str]:

@@ -39,8 +39,12 @@ async def success_rate_enhanced_off(app: App, conn: AsyncConnection, bounty: rou
 
 
 async def staked_share_of_supply(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
-    """Staked $100Bs over the circulating supply (bps) (token)."""
-    return None
+    """$100Bs in active stakes over the circulating supply (TOKEN_CIRCULATING_SUPPLY), in bps."""
+    staked = (
+        await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE unstaked_at IS NULL"))
+    ).scalar_one()
+    supply = app.settings.TOKEN_CIRCULATING_SUPPLY * 10 ** app.settings.TOKEN_DECIMALS
+    return int(staked) * 10_000 // supply
 
 
 async def active_players_in_teams(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:

@@ -268,9 +268,9 @@ async def test_stats_show_measures_not_available_yet_and_a_chart_that_decodes(mo
     reply = await run_command(mod_app, MONA, find("admin stats"), {})
     fields = {f.name: f.value for f in reply.fields}
     assert fields["Attempts"] == "1" and fields["Prize pool"] == "507.00 USDC"
-    for name in ("Success rate, enhanced context on", "Success rate, enhanced context off",
-                 "Staked share of supply"):
+    for name in ("Success rate, enhanced context on", "Success rate, enhanced context off"):
         assert fields[name] == "not available yet"
+    assert fields["Staked share of supply"] == "0.00 %"  # nobody staked
     assert fields["Active players in teams"] == "0.00 %"  # Alice played, in no team
     (chart,) = reply.attachments
     assert chart.image and chart.name == "stats-round-1.png" and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -345,3 +345,17 @@ async def test_a_quote_made_before_the_ban_cannot_be_paid_after_it(mod_app):
     with pytest.raises(NotPermitted, match="ban evasion"):
         await attempts.confirm_attempt(mod_app, ALICE_TG, quote.id)
     assert (await views.balance(mod_app, ALICE_TG))[0] == 50 * USDC
+
+
+async def test_the_staked_share_of_supply_counts_active_stakes(app_factory):
+    app = await app_factory(TOKEN_CIRCULATING_SUPPLY=1_000_000_000)  # 1 billion tokens in circulation
+    await open_round(app)
+    async with app.uow() as uow:
+        pid = (await ensure_player(uow.conn, ALICE_TG)).id
+        for amount, unstaked in ((20_000_000, None), (5_000_000, None), (70_000_000, "now()")):
+            await uow.conn.execute(text(
+                "INSERT INTO stakes (player_id, wallet_address, amount, lock_days, started_at, unlocks_at, unstaked_at) "
+                f"VALUES (:p, 'w', CAST(:a AS bigint) * 100000000, 30, now(), now() + interval '30 days', {unstaked or 'NULL'})"),
+                {"p": pid, "a": amount})
+    s = await stats.round_stats(app, CONSOLE_MOD)
+    assert dict(s.measures)["Staked share of supply"] == 250  # 25M of 1B active; the unstaked 70M not counted
