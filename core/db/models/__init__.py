@@ -16,5 +16,5 @@ from core.db.models.game import (  # noqa: F401
     PlayerIdentity,
     Transfer,
 )
-from core.db.models.memory import AttackEmbedding  # noqa: F401
+from core.db.models.memory import AttackEmbedding, AttemptMemory, MemorySummary, PatternStat  # noqa: F401
 from core.db.models.outbox import OutboxMessage  # noqa: F401
