@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import time
 
-from benchmarks.history import History
+from benchmarks.history import SYNTHETIC_MODEL, History
 from benchmarks.stats import latency_figures
 from core.app import App
 from core.memory.store import similar_attacks
@@ -26,7 +26,7 @@ async def measure(app: App, history: History, samples: int, ef_search: int) -> t
         started = time.perf_counter()
         async with app.uow() as uow:
             exchanges = await _history(uow.conn, history.bounty_id, player_id, AFTER_EVERYTHING)
-            found = await similar_attacks(uow.conn, query, k=K, ef_search=ef_search)
+            found = await similar_attacks(uow.conn, query, k=K, model=SYNTHETIC_MODEL, ef_search=ef_search)
         times.append(time.perf_counter() - started)
         turns += len(exchanges)
         similar += len(found)

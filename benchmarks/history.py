@@ -25,6 +25,7 @@ VARIANTS_PER_TOPIC = 20
 VARIANT_SPREAD = 0.6  # a variant's offset from its topic, per dimension (topic components are N(0, 1))
 ATTACK_NOISE = 0.4  # an attack's offset from its variant, per dimension
 SEED = 0.4242  # setseed(): the same data set on every run
+SYNTHETIC_MODEL = "synthetic/clustered-384"  # the model name the generated vectors are stored under
 
 INDEX = "ix_attack_embeddings_hnsw"
 INDEX_DDL = (
@@ -76,9 +77,9 @@ async def load(app: App, rows: int, queries: int) -> History:
         await conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
         await _centroids(conn)
         await conn.execute(
-            "INSERT INTO attack_embeddings (attempt_id, bounty_id, embedding) "
-            f"SELECT id, bounty_id, {_normalised('v')} FROM ("
-            f"  SELECT a.id, a.bounty_id, va.v + {_noise(ATTACK_NOISE, 'a.id')} AS v "
+            "INSERT INTO attack_embeddings (attempt_id, model, bounty_id, player_id, embedding) "
+            f"SELECT id, '{SYNTHETIC_MODEL}', bounty_id, player_id, {_normalised('v')} FROM ("
+            f"  SELECT a.id, a.bounty_id, a.player_id, va.v + {_noise(ATTACK_NOISE, 'a.id')} AS v "
             "  FROM attempts a JOIN bench_variants va ON va.id = a.number % $2 WHERE a.bounty_id = $1) s",
             bounty_id, TOPICS * VARIANTS_PER_TOPIC,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from benchmarks.history import History
+from benchmarks.history import SYNTHETIC_MODEL, History
 from benchmarks.stats import latency_figures, ms, percentile
 from core.app import App
 from core.memory.store import similar_attacks
@@ -19,7 +19,7 @@ EF_STEPS = (40, 64, 100, 160, 250, 400)  # hnsw.ef_search values tried, smallest
 async def _search(app: App, query: Sequence[float], *, ef_search: int = 64, exact: bool = False) -> tuple[float, list[int]]:
     started = time.perf_counter()
     async with app.db.transaction() as conn:  # similar_attacks sets its options for one transaction
-        found = await similar_attacks(conn, query, k=K, ef_search=ef_search, exact=exact)
+        found = await similar_attacks(conn, query, k=K, model=SYNTHETIC_MODEL, ef_search=ef_search, exact=exact)
     return time.perf_counter() - started, [f.attempt_id for f in found]
 
 
