@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db.engine import Database, UnitOfWork, make_engine
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
+from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
-from core.ports.jobs import JobQueue, NoJobs
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.memory.service import Memory
 
 
 def utcnow() -> datetime:
@@ -26,11 +30,11 @@ class App:
     engine: AsyncEngine  # SQLAlchemy: migrations, and tests that look at the database independently
     db: Database  # asyncpg: everything the game does
     guardian: Guardian
-    jobs: JobQueue = field(default_factory=NoJobs)
     discounts: DiscountPolicy = field(default_factory=NoDiscounts)
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
+    memory: Memory | None = None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
@@ -42,6 +46,8 @@ class App:
 
     async def aclose(self) -> None:
         await self.guardian.aclose()
+        if self.memory is not None:
+            await self.memory.embedder.aclose()
         await self.db.close()
         await self.engine.dispose()
 
@@ -86,18 +92,26 @@ def bootstrap(
     database_url: str,
     *,
     guardian: Guardian | None = None,
-    jobs: JobQueue | None = None,
+    embedder: Embedder | None = None,
     discounts: DiscountPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     pool_size: int = 20,
 ) -> App:
-    """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own."""
+    """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own.
+    The memory (and its embedding model) exists only with ENABLE_ENHANCED_CONTEXT; the model itself
+    is loaded on first use or by ``app.memory.warm_up()``, so building an App never imports torch."""
+    memory = None
+    if settings.ENABLE_ENHANCED_CONTEXT:
+        from core.memory.embedders import make_embedder
+        from core.memory.service import Memory
+
+        memory = Memory(settings, embedder or make_embedder(settings))
     return App(
         settings=settings,
         engine=make_engine(database_url),
         db=Database(database_url, max_size=pool_size),
         guardian=guardian or make_guardian(settings),
-        jobs=jobs or NoJobs(),
+        memory=memory,
         discounts=discounts or NoDiscounts(),
         clock=clock or utcnow,
     )
