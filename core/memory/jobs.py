@@ -97,7 +97,7 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
             total = await _missing_vectors(app, embedder.model, count=True)
             if total:
                 log.info("memory: %d answered attempts have no %s vector yet; embedding them", total, embedder.model)
-            while time.monotonic() < deadline:
+            while True:  # at least one batch per run, however short the run
                 batch = await _missing_vectors(app, embedder.model)
                 if not batch:
                     break
@@ -107,7 +107,9 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
                         result.embedded += await store_embedding(uow.conn, r.id, r.bounty_id, v, model=embedder.model,
                                                                  player_id=r.player_id)
                 log.info("memory: embedded %d of %d for %s", result.embedded, total, embedder.model)
-            while time.monotonic() < deadline:
+                if time.monotonic() >= deadline:
+                    break
+            while True:
                 ids = await _unclassified(app)
                 if not ids:
                     break
@@ -115,6 +117,8 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
                     if await classify_attempt(app, detector, attempt_id) is not None:
                         result.classified += 1
                 log.info("memory: classified %d attempts", result.classified)
+                if time.monotonic() >= deadline:
+                    break
             result.remaining = await _missing_vectors(app, embedder.model, count=True)
             if result.remaining == 0:
                 async with app.uow() as uow:
