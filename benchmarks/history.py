@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from core.app import App
+from core.memory.embedders import LOCAL_MODEL
 from core.memory.store import DIMENSIONS
 
 HISTORY_PLAYERS = 1_000
@@ -25,7 +26,9 @@ VARIANTS_PER_TOPIC = 20
 VARIANT_SPREAD = 0.6  # a variant's offset from its topic, per dimension (topic components are N(0, 1))
 ATTACK_NOISE = 0.4  # an attack's offset from its variant, per dimension
 SEED = 0.4242  # setseed(): the same data set on every run
-SYNTHETIC_MODEL = "synthetic/clustered-384"  # the model name the generated vectors are stored under
+# The generated vectors are stored as the local model's, so that the memory's own search (which
+# compares one model's vectors) runs over all of them next to the real-model vectors the bench adds.
+SYNTHETIC_MODEL = LOCAL_MODEL
 
 INDEX = "ix_attack_embeddings_hnsw"
 INDEX_DDL = (

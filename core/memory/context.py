@@ -79,6 +79,7 @@ class Built:
     tokens: int
     confidential: list[str] = field(default_factory=list)
     sections: dict[str, int] = field(default_factory=dict)  # tokens used per tier
+    similar_shown: int = 0
 
 
 def _status(a: PastAttack) -> str:
@@ -152,6 +153,7 @@ def build(inputs: Inputs, budget: int) -> Built:
         for a in shown[:len(kept)]:
             note_confidential(a)
     sections["similar"] = used
+    similar_shown = len(kept)
     spare = allow - used
 
     # all-time: pattern statistics
@@ -227,7 +229,7 @@ def build(inputs: Inputs, budget: int) -> Built:
         text_out = HEADER + "\n\n" + "\n\n".join(blocks)
         context_tokens = tokens(text_out)
     history_tokens = sum(tokens(t.text) + 4 for t in kept_turns)
-    return Built(text_out, tuple(kept_turns), context_tokens + history_tokens, confidential, sections)
+    return Built(text_out, tuple(kept_turns), context_tokens + history_tokens, confidential, sections, similar_shown)
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -47,6 +47,7 @@ class Recall:
     model: str | None  # None: the embedding failed, no similar attacks were searched
     confidential: tuple[str, ...]
     tokens: int
+    similar_shown: int = 0  # similar past attacks put in the context
 
 
 _DETAILS = text(
@@ -127,7 +128,7 @@ class Memory:
         )
         count = sum(s.similarity >= threshold for s in similar)
         return Recall(built.text, built.history, count, threshold, self.embedder.model if vector else None,
-                      tuple(built.confidential), built.tokens)
+                      tuple(built.confidential), built.tokens, built.similar_shown)
 
     async def note(self, conn: AsyncConnection, recall: Recall, *, attempt_id: int, bounty_id: int, player_id: int,
                    number: int, history_turns: int) -> None:
