@@ -1,7 +1,8 @@
 """The stored history that search and context are measured on: a closed round holding N synthetic
 attempts from a thousand players, each with a synthetic 384-d attack embedding.
 
-The local embedding model is not installed yet, so the vectors are generated, in SQL: a few hundred
+Embedding 100,000 texts with the local model would take the bench many minutes, so the bulk is
+generated, in SQL (the bench adds real-model vectors beside it for search_recall_at_5_real): a few hundred
 random topics, variants of each topic (paraphrase families), and every stored attack a variant plus
 noise, normalised. Real attack texts cluster like this; uniform random 384-d vectors would be a
 pathological worst case for HNSW and say nothing about the game. Everything is bulk-loaded with
