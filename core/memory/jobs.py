@@ -4,7 +4,8 @@ ids and is idempotent: run twice, it leaves the same rows.
 - ``embed_attempt``: the attack's vector by the current model, stored once (concurrent runs of the
   same job wait for each other on an advisory lock and the second finds the row).
 - ``classify_attempt``: rules, prototypes, an LLM's second opinion when keyed; stored and counted once.
-- ``catch_up``: everything answered that the memory has not learned yet: attempts made with the
+- ``catch_up``: everything answered that the memory has not learned yet (rules and prototypes, no
+  LLM opinion: that would cost a call per attempt of the history): attempts made with the
   enhanced context off (their path enqueues nothing), and the whole history again after
   EMBEDDINGS_PROVIDER changed. Resumable by construction (it works on what is missing, oldest
   first), one at a time (a session advisory lock), with its progress in the log; when the current
@@ -110,12 +111,15 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
                 if time.monotonic() >= deadline:
                     break
             while True:
-                ids = await _unclassified(app)
-                if not ids:
+                rows = await _unclassified(app)
+                if not rows:
                     break
-                for attempt_id in ids:
-                    if await classify_attempt(app, detector, attempt_id) is not None:
-                        result.classified += 1
+                # Rules and prototypes only: an LLM's opinion on a whole history would cost a call each.
+                found = await detector.classify_many([r.message for r in rows], attack=True)
+                async with app.uow() as uow:
+                    for r, categories in zip(rows, found, strict=True):
+                        await record_categories(uow.conn, r.id, categories, rules=categories)
+                result.classified += len(rows)
                 log.info("memory: classified %d attempts", result.classified)
                 if time.monotonic() >= deadline:
                     break
@@ -151,9 +155,9 @@ async def _missing_vectors(app: App, model: str, *, count: bool = False):
             {"m": model, "n": BATCH})).all()
 
 
-async def _unclassified(app: App) -> list[int]:
+async def _unclassified(app: App) -> list:
     async with app.uow() as uow:
         return (await uow.conn.execute(
-            text("SELECT a.id FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
+            text("SELECT a.id, a.message FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
                  "WHERE a.status IN ('rejected','won','late') AND m.counted_at IS NULL ORDER BY a.id LIMIT :n"),
-            {"n": BATCH})).scalars().all()
+            {"n": BATCH})).all()

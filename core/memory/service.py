@@ -171,6 +171,8 @@ def _past(r, similarity: float | None) -> ctx.PastAttack:
 
 def similar_phrase(count: int, threshold: float) -> str:
     """How an outcome tells the player what the guardian recognised (semantic similarity)."""
+    if count == 0:
+        return f"The guardian recognised no similar earlier attempt (cosine similarity of at least {threshold:.2f})."
     shown = f"{COUNT_CAP} or more" if count >= COUNT_CAP else str(count)
     what = "similar earlier attempt" + ("" if count == 1 else "s")
     return f"The guardian recognised {shown} {what} (cosine similarity of at least {threshold:.2f})."
