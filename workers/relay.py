@@ -47,6 +47,7 @@ class Relay:
         self.celery = celery_app
         self.database_url = database_url or os.environ["DATABASE_URL"]
         self.sent = 0
+        self.broker_down = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -111,9 +112,7 @@ class Relay:
                     broker_wait = min(BROKER_WAIT_MAX, max(1.0, broker_wait * 2))
                     await _wait(stop, None, broker_wait)
                     continue
-                if broker_wait:
-                    log.info("Redis is back: the outbox relay hands jobs over again")
-                    broker_wait = 0.0
+                broker_wait = 0.0
                 if claimed == BATCH:
                     continue
                 await _wait(stop, wake, POLL_SECONDS)
@@ -135,11 +134,16 @@ class Relay:
                 await asyncio.to_thread(self._send, item)
             except errors as exc:
                 await outbox.unclaim(app, items[i:])
-                log.warning("Redis is unavailable (%s: %s); %d jobs wait in the outbox", type(exc).__name__, exc,
-                            len(items) - i)
+                if not self.broker_down:  # once per outage, not once per retry
+                    log.warning("Redis is unavailable (%s: %s); jobs wait in the outbox until it is back",
+                                type(exc).__name__, exc)
+                self.broker_down = True
                 return len(items), True
             await outbox.complete(app, item.id)
             self.sent += 1
+            if self.broker_down:
+                log.info("Redis is back: the outbox relay hands jobs over again")
+                self.broker_down = False
         return len(items), False
 
 
