@@ -7,9 +7,15 @@ from __future__ import annotations
 import pytest
 
 from core.memory.embedders.local import shared_local_embedder
-from core.memory.patterns import classify
+from core.memory.patterns import CATEGORIES, classify
 from core.memory.prototypes import PrototypeDetector
-from tests.unit.pattern_unseen import FRESH_JAILBREAKS, FRESH_ORDINARY, JAILBREAKS, ORDINARY
+from tests.unit.pattern_unseen import (
+    FRESH_JAILBREAKS,
+    FRESH_LABELS,
+    FRESH_ORDINARY,
+    JAILBREAKS,
+    ORDINARY,
+)
 
 SETS = {"written after the rules": (JAILBREAKS, ORDINARY), "fresh": (FRESH_JAILBREAKS, FRESH_ORDINARY)}
 
@@ -38,3 +44,22 @@ async def test_unseen_jailbreaks_are_tagged_and_ordinary_chat_is_not(name, capsy
 async def test_an_attempt_nothing_matches_is_other():
     detector = PrototypeDetector(shared_local_embedder())
     assert await detector.classify_many(["the weather is nice today"], attack=True) == [["other"]]
+
+
+async def test_per_category_precision_and_recall_on_the_fresh_set(capsys):
+    """Printed, not held to a floor: a few texts per category only."""
+    assert len(FRESH_LABELS) == len(FRESH_JAILBREAKS)
+    detector = PrototypeDetector(shared_local_embedder())
+    got = await detector.classify_many(FRESH_JAILBREAKS + FRESH_ORDINARY)
+    truth = FRESH_LABELS + [set()] * len(FRESH_ORDINARY)
+    lines = [f"{'category':<26} {'precision':>9} {'recall':>7} {'cases':>6}"]
+    for c in CATEGORIES:
+        tp = sum(c in g and c in t for g, t in zip(got, truth, strict=True))
+        fp = sum(c in g and c not in t for g, t in zip(got, truth, strict=True))
+        fn = sum(c not in g and c in t for g, t in zip(got, truth, strict=True))
+        p = f"{tp / (tp + fp):.2f}" if tp + fp else "-"
+        r = f"{tp / (tp + fn):.2f}" if tp + fn else "-"
+        lines.append(f"{c:<26} {p:>9} {r:>7} {tp + fn:>6}")
+    with capsys.disabled():
+        print("\nfresh set, rules + prototypes:\n" + "\n".join(lines))
+    assert any(got)
