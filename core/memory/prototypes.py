@@ -214,18 +214,15 @@ class PrototypeDetector:
         """Rules and prototypes together for each text; ``vectors``: the texts' embeddings when the
         caller has them already."""
         texts = list(texts)
-        if not texts:
-            return []
-        prototypes = await self._prototype_vectors()
-        if vectors is None:
-            vectors = await self.embedder.embed(texts)
-        out = []
-        for text, vector in zip(texts, vectors, strict=True):
-            # The rules are more precise: the prototypes speak only where the rules named no technique.
-            found = classify(text)
-            if found in ([], [OTHER]):
-                found = self.nearest(vector, prototypes) or found
-            if not found and attack:
-                found = [OTHER]
-            out.append(known(found))
-        return out
+        found = [classify(t) for t in texts]
+        # The rules are more precise: the prototypes speak only where the rules named no technique.
+        open_ = [i for i, f in enumerate(found) if f in ([], [OTHER])]
+        if open_:
+            prototypes = await self._prototype_vectors()
+            if vectors is None:
+                embedded = await self.embedder.embed([texts[i] for i in open_])
+            else:
+                embedded = [vectors[i] for i in open_]
+            for i, vector in zip(open_, embedded, strict=True):
+                found[i] = self.nearest(vector, prototypes) or found[i]
+        return [known(f) if f or not attack else [OTHER] for f in found]

@@ -112,6 +112,7 @@ class LocalEmbedder(Embedder):
         self._net: MiniLM | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._queue: list[tuple[list[str], asyncio.Future[list[list[float]]]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,32 +139,30 @@ class LocalEmbedder(Embedder):
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed in this thread (batches of BATCH, similar lengths together); cached texts are free."""
         texts = list(texts)
-        missing = sorted({t for t in texts if t not in self._cache}, key=len)
+        with self._cache_lock:
+            known = {t: self._cache[t] for t in set(texts) if t in self._cache}
+            for t in known:
+                self._cache.move_to_end(t)
+        missing = sorted({t for t in texts if t not in known}, key=len)
         if missing:
             net = self._load()
-            fresh: dict[str, list[float]] = {}
             with self._run_lock:
                 for start in range(0, len(missing), BATCH):
                     chunk = missing[start:start + BATCH]
-                    fresh.update(zip(chunk, net.encode(chunk), strict=True))
-            vectors = [fresh.get(t) or self._cache[t] for t in texts]
-            for t, v in fresh.items():
-                self._remember(t, v)
-            return vectors
-        vectors = [self._cache[t] for t in texts]
-        for t in texts:
-            self._cache.move_to_end(t)
-        return vectors
-
-    def _remember(self, text: str, vector: list[float]) -> None:
-        self._cache[text] = vector
-        if len(self._cache) > CACHE:
-            self._cache.popitem(last=False)
+                    known.update(zip(chunk, net.encode(chunk), strict=True))
+            with self._cache_lock:
+                for t in missing:
+                    self._cache[t] = known[t]
+                while len(self._cache) > CACHE:
+                    self._cache.popitem(last=False)
+        return [known[t] for t in texts]
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         texts = list(texts)
-        if all(t in self._cache for t in texts):
-            return self.embed_sync(texts)
+        with self._cache_lock:
+            cached = all(t in self._cache for t in texts)
+        if cached:
+            return self.embed_sync(texts)  # no forward pass: answered here
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (a worker runs one per task): old state is void
             self._loop, self._queue, self._draining = loop, [], False
