@@ -168,7 +168,6 @@ def settings_with_memory(settings):
 
 async def _memory_parts(app, memory_app, services, args: argparse.Namespace, report: Report, parts: set[str]) -> None:
     history = None
-    ef_search = 64
     if parts & {"search", "context"}:
         from benchmarks import history as history_module
 
@@ -179,13 +178,12 @@ async def _memory_parts(app, memory_app, services, args: argparse.Namespace, rep
 
         _say("search: exact scans, ef_search tuning, timed HNSW queries")
         figures, parameters, notes = await search.measure(app, history, args.exact_queries)
-        ef_search = figures["search_ef_search"]
         report.add("search", figures, parameters, notes)
         from benchmarks import memory
 
         _say(f"search: {args.real_rows} attacks embedded by the real model, recall@5 of real queries")
         figures, parameters = await memory.real_recall(app, history, memory_app.memory.embedder, args.real_rows,
-                                                       args.real_queries, ef_search)
+                                                       args.real_queries)
         report.add("search", figures, {"real": parameters})
     else:
         report.missing(("search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms",
