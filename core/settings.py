@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     OPENAI_MODEL: str = "gpt-4o"
     GUARDIAN_PROVIDER: Literal["anthropic", "openai", "offline"] = "offline"
     GUARDIAN_TIMEOUT_SECONDS: float = Field(60.0, gt=0, le=600)
-    EMBEDDINGS_PROVIDER: Literal["openai", "local"] = "local"
+    EMBEDDINGS_PROVIDER: Literal["openai", "local"] | None = None  # unset: openai with a key, else local
     SOLANA_RPC_URL: str = "https://api.mainnet-beta.solana.com"
     ENABLE_ENHANCED_CONTEXT: bool = False
     OFFLINE_GUARDIAN_PASSPHRASE: SecretStr | None = None
@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     MODERATOR_TELEGRAM_USER_IDS: IdList = ()
 
     # --- the guardian's memory (SPEC §5) ---
+    OPENAI_EMBEDDINGS_MODEL: str = "text-embedding-3-small"
+    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # torch threads of the local model per process
+    MEMORY_CONTEXT_TOKENS: int = Field(1_500, ge=200, le=50_000)  # budget of history + context
+    MEMORY_SIMILAR_K: int = Field(5, ge=1, le=50)  # similar past attacks shown to the guardian
+    MEMORY_SIMILARITY_THRESHOLD: float = Field(0.80, gt=0, lt=1)  # cosine similarity of "similar"
+    MEMORY_SUMMARIES: Literal["auto", "anthropic", "extractive"] = "auto"  # auto: Claude when keyed
+    MEMORY_PATTERN_LLM: bool = True  # an LLM second opinion on patterns when a key is set
+    JOB_VISIBILITY_TIMEOUT_SECONDS: int = Field(900, ge=2, le=86_400)  # unacked job redelivered after
 
     # --- teams (SPEC §7) ---
     TEAM_MAX_MEMBERS: int = Field(5, ge=1, le=100)
@@ -143,7 +151,7 @@ class Settings(BaseSettings):
     @field_validator(
         "DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
         "TELEGRAM_API_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "TELEGRAM_WEBHOOK_URL",
-        mode="before",
+        "EMBEDDINGS_PROVIDER", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -77,7 +77,8 @@ async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         return Reply(title="Stats", text="No round yet.", private=True)
     demo = s.bounty.is_demo
     measures = tuple(
-        Field(name, "not available yet" if value is None else f"{value / 100:.2f} %") for name, value in s.measures
+        Field(name, "not available yet" if value is None else value if isinstance(value, str) else f"{value / 100:.2f} %")
+        for name, value in s.measures
     )
     chart = await asyncio.to_thread(
         stats_chart, f"Round #{s.bounty.id}: {s.bounty.name}" + (" (demo)" if demo else ""), s.by_day,

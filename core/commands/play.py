@@ -34,6 +34,9 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
             fields.append(Field("Time left", f"{hours} h {rem // 60} min without a new attempt"))
         else:
             fields.append(Field("Time left", f"no deadline until {s.attempts_to_deadline} more attempts"))
+    if s.patterns:
+        fields.append(Field("Most used attack patterns", ", ".join(
+            f"{p.label} ({p.attempts:,})" for p in s.patterns), inline=False))
     fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
     text = f"Status: {b.status}."
     if not b.open:
@@ -93,10 +96,15 @@ def _quote_reply(quote: attempts.Quote) -> Reply:
 
 def outcome_reply(o: attempts.Outcome) -> Reply:
     fee = usdc(o.fee, demo=o.is_demo)
-    similar = (
-        f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
-        if o.similar_count else "The guardian has not seen this exact attempt before."
-    )
+    if o.similar_kind == "semantic":
+        from core.memory.service import similar_phrase
+
+        similar = similar_phrase(o.similar_count, o.similarity_threshold or 0.0)
+    else:
+        similar = (
+            f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
+            if o.similar_count else "The guardian has not seen this exact attempt before."
+        )
     if o.status == "won":
         return Reply(
             title="The guardian released the prize pool!",

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -81,6 +82,10 @@ class Outcome:
     is_demo: bool
     prize: int = 0
     replayed: bool = False
+    # "identical": earlier attempts with exactly this text (enhanced context off); "semantic":
+    # earlier attempts at least ``similarity_threshold`` similar by embedding (the memory on).
+    similar_kind: str = "identical"
+    similarity_threshold: float | None = None
 
 
 def clean_message(app: App, message: str | None) -> str:
@@ -271,11 +276,16 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
         ) from None
     if isinstance(paid, Outcome):
         return paid  # a replay: already paid, nothing charged again
+    recall = None
+    if app.memory is not None:  # ENABLE_ENHANCED_CONTEXT: embed the attack, build its context
+        recall = await app.memory.recall(app, bounty_id=paid.bounty.id, player_id=paid.player.id,
+                                         message=paid.message, history=paid.history)
     request = GuardianRequest(
         system_prompt=paid.bounty.system_prompt,
         message=paid.message,
-        history=paid.history,
+        history=paid.history if recall is None else recall.history,
         player_name=paid.player.display_name,
+        context=None if recall is None else recall.context,
     )
     try:
         verdict = await asyncio.wait_for(app.guardian.judge(request), app.settings.GUARDIAN_TIMEOUT_SECONDS)
@@ -287,13 +297,27 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
         log.exception("guardian crashed on attempt %s", paid.attempt_id)
         await refund_attempt(app, paid.attempt_id, "the guardian failed")
         return await get_outcome(app, paid.attempt_id)
-    status, prize = await record_verdict(app, paid.attempt_id, verdict)
+    note = None
+    if recall is not None:
+        from core.memory.context import redact
+
+        # Other players' unrevealed attempts were in the context: none of their wording reaches a player.
+        verdict = replace(verdict, reply=redact(verdict.reply, recall.confidential))
+        memory, history_turns = app.memory, len(paid.history)
+
+        async def note(conn: AsyncConnection) -> None:
+            await memory.note(conn, recall, attempt_id=paid.attempt_id, bounty_id=paid.bounty.id,
+                              player_id=paid.player.id, number=paid.number, history_turns=history_turns)
+
+    status, prize = await record_verdict(app, paid.attempt_id, verdict, note=note)
     if status == "refunded":
         return await get_outcome(app, paid.attempt_id)
     return Outcome(
         attempt_id=paid.attempt_id, bounty_id=paid.bounty.id, number=paid.number, fee=paid.fee, status=status,
-        reply=verdict.reply, guardian=verdict.provider, similar_count=paid.similar, is_demo=paid.bounty.is_demo,
-        prize=prize,
+        reply=verdict.reply, guardian=verdict.provider, is_demo=paid.bounty.is_demo, prize=prize,
+        similar_count=paid.similar if recall is None else recall.similar_count,
+        similar_kind="identical" if recall is None else "semantic",
+        similarity_threshold=None if recall is None else recall.threshold,
     )
 
 
@@ -432,9 +456,12 @@ async def _history(conn: AsyncConnection, bounty_id: int, player_id: int, before
     return tuple(turns)
 
 
-async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[str, int]:
+async def record_verdict(
+    app: App, attempt_id: int, verdict: Verdict, *, note: Callable[[AsyncConnection], Awaitable[None]] | None = None
+) -> tuple[str, int]:
     """Store the guardian's answer; a real approve_transfer call wins the round.
-    Returns the attempt's status and the prize it won (0 unless won)."""
+    Returns the attempt's status and the prize it won (0 unless won). ``note`` runs in the same
+    transaction once the answer is stored (the memory's note and jobs)."""
     from core.services.wins import settle_win
 
     now = app.clock()
@@ -458,6 +485,8 @@ async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[s
         if updated is None:
             return "refunded", 0  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
         prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" else 0
+        if note is not None:
+            await note(conn)
     return status, prize
 
 
@@ -523,7 +552,9 @@ async def _outcome(conn: AsyncConnection, attempt_id: int) -> Outcome:
         await conn.execute(
             text(
                 "SELECT a.id, a.bounty_id, a.number, a.fee, a.status, a.reply, a.guardian, a.similar_count, b.is_demo, "
-                "b.winner_attempt_id FROM attempts a JOIN bounties b ON b.id = a.bounty_id WHERE a.id = :id"
+                "b.winner_attempt_id, m.similar_count AS semantic_count, m.similarity_threshold "
+                "FROM attempts a JOIN bounties b ON b.id = a.bounty_id "
+                "LEFT JOIN attempt_memory m ON m.attempt_id = a.id AND m.enhanced_context WHERE a.id = :id"
             ),
             {"id": attempt_id},
         )
@@ -541,9 +572,12 @@ async def _outcome(conn: AsyncConnection, attempt_id: int) -> Outcome:
                 {"k": f"win:{row.bounty_id}"},
             )
         ).scalar_one()
+    semantic = row.semantic_count is not None
     return Outcome(
         attempt_id=row.id, bounty_id=row.bounty_id, number=row.number, fee=row.fee, status=row.status,
-        reply=row.reply, guardian=row.guardian, similar_count=row.similar_count, is_demo=row.is_demo, prize=prize,
+        reply=row.reply, guardian=row.guardian, is_demo=row.is_demo, prize=prize,
+        similar_count=row.semantic_count if semantic else row.similar_count,
+        similar_kind="semantic" if semantic else "identical", similarity_threshold=row.similarity_threshold,
     )
 
 

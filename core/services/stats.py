@@ -25,17 +25,27 @@ from core.services.players import ensure_player, require_moderator
 if TYPE_CHECKING:
     from core.app import App
 
-Measure = Callable[["App", AsyncConnection, rounds.BountyRow], Awaitable[int | None]]
+# A measure: basis points, a sentence, or None while the feature behind it is not there.
+Measure = Callable[["App", AsyncConnection, rounds.BountyRow], Awaitable[int | str | None]]
 
 
-async def success_rate_enhanced_on(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
-    """Wins per attempt (bps) among the round's attempts answered with enhanced context (memory)."""
-    return None
+async def _success_rate(conn: AsyncConnection, bounty: rounds.BountyRow, mode: str) -> str:
+    from core.memory.stats import success_by_context
+
+    s = (await success_by_context(conn, bounty.id))[mode]
+    if not s.attempts:
+        return "no attempt answered this way yet"
+    return f"{s.wins * 10_000 // s.attempts / 100:.2f} % ({s.wins:,} of {s.attempts:,} answered attempts)"
 
 
-async def success_rate_enhanced_off(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
-    """Wins per attempt (bps) among the round's attempts answered with the plain conversation (memory)."""
-    return None
+async def success_rate_enhanced_on(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> str:
+    """Wins among the round's attempts answered with the enhanced context (the guardian's memory)."""
+    return await _success_rate(conn, bounty, "on")
+
+
+async def success_rate_enhanced_off(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> str:
+    """Wins among the round's attempts answered with the plain conversation."""
+    return await _success_rate(conn, bounty, "off")
 
 
 async def staked_share_of_supply(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
@@ -81,7 +91,7 @@ class RoundStats:
     success_rate_bps: int
     by_day: list[tuple[str, int, int]]  # day, attempts, fees
     pool_over_time: list[tuple[datetime, int]]  # after each hour with a movement: the pool's balance
-    measures: list[tuple[str, int | None]]
+    measures: list[tuple[str, int | str | None]]
 
 
 async def pool_over_time(conn: AsyncConnection, pool_account_id: int) -> list[tuple[datetime, int]]:

@@ -27,6 +27,7 @@ class Status:
     discount_bps: int
     deadline: datetime | None
     attempts_to_deadline: int
+    patterns: tuple = ()  # the round's most used attack patterns (core.memory.stats.PatternCount)
 
 
 async def status(app: App, actor: Actor) -> Status:
@@ -47,7 +48,10 @@ async def status(app: App, actor: Actor) -> Status:
             discount = await app.discounts.discount_bps(conn, player.id)
             next_fee = apply_discount(list_fee, discount)
         remaining = max(0, app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY - count)
-        return Status(bounty, pool, count, next_fee, list_fee, discount, deadline, remaining)
+        from core.memory.stats import pattern_counts
+
+        patterns = tuple(await pattern_counts(conn, bounty.id, limit=3))  # counts only, never texts
+        return Status(bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns)
 
 
 async def balance(app: App, actor: Actor) -> tuple[int, bool]:

@@ -268,8 +268,8 @@ async def test_stats_show_measures_not_available_yet_and_a_chart_that_decodes(mo
     reply = await run_command(mod_app, MONA, find("admin stats"), {})
     fields = {f.name: f.value for f in reply.fields}
     assert fields["Attempts"] == "1" and fields["Prize pool"] == "507.00 USDC"
-    for name in ("Success rate, enhanced context on", "Success rate, enhanced context off"):
-        assert fields[name] == "not available yet"
+    assert fields["Success rate, enhanced context on"] == "no attempt answered this way yet"
+    assert fields["Success rate, enhanced context off"] == "0.00 % (0 of 1 answered attempts)"
     assert fields["Staked share of supply"] == "0.00 %"  # nobody staked
     assert fields["Active players in teams"] == "0.00 %"  # Alice played, in no team
     (chart,) = reply.attachments

@@ -139,7 +139,7 @@ async def test_the_stats_chart_arrives_as_a_photo(start_bot, tg):
     await run.say(MOD, tg.private_chat(MOD), "/admin stats")
     (head,) = [c for c in tg.calls_to("sendMessage", after=mark) if c.params["chat_id"] == MOD["id"]]
     assert "Stats, round Vault" in head.result["text"]
-    assert "Success rate, enhanced context on: not available yet" in head.result["text"]
+    assert "Success rate, enhanced context on: no attempt answered this way yet" in head.result["text"]
     assert "Staked share of supply: 0.00 %" in head.result["text"]
     (photo,) = tg.calls_to("sendPhoto", after=mark)
     assert photo.ok and photo.params["chat_id"] == MOD["id"]
