@@ -41,6 +41,8 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
+        if app.memory is not None:  # as `bounty run` does: the model is loaded before the bot answers
+            await asyncio.to_thread(app.memory.warm_up)
         if settings.telegram_enabled:
             from bots.telegram import TelegramBot
 

@@ -181,7 +181,7 @@ class DiscordLoad:
                 "discord_reference = the same burst of /help, answered at once from the command table.")
 
 
-async def run(app, services, args, report: Report, *, latency: bool) -> None:
+async def run(app, services, args, report: Report, *, latency: bool, enhanced: bool = False) -> None:
     loads: list[Any] = []
     missing: dict[str, str] = {}
     for load_cls, adapter, standin in (
@@ -210,63 +210,11 @@ async def run(app, services, args, report: Report, *, latency: bool) -> None:
         for load in loads:
             child_env.update(await load.start(stack))
             await env.fund(app, load.actors(), 50 * fee)
-        log_path = Path(args.data_dir) / "bot-process.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = stack.enter_context(log_path.open("ab"))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.bot_process", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=log_file, env=child_env, cwd=str(ROOT),
-        )
-        stack.push_async_callback(_stop, proc)
-        try:
-            hello = json.loads(await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S) or b"{}")
-        except (TimeoutError, ValueError):
-            hello = {}
-        if "ready" not in hello:
-            why = hello.get("error") or f"no ready line (see {log_path})"
-            report.missing(("discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb"),
-                           f"bots: the bot process did not start: {why}")
-            return
-        await asyncio.sleep(IDLE_SETTLE_S)
-        idle = rss_mb(proc.pid)
-
-        figures: dict[str, Any] = {}
-        notes: list[str] = []
-        if latency:
-            for load in loads:
-                times: list[float] = []
-                unanswered = 0
-                for n in range(-WARMUP_BURSTS, args.bot_bursts):
-                    got, lost = await load.burst(n)
-                    if n >= 0:
-                        times += got
-                        unanswered += lost
-                figures.update(latency_figures(f"{load.name}_first_response", times))
-                figures[f"{load.name}_unanswered"] = unanswered
-                reference: list[float] = []
-                for n in range(-WARMUP_BURSTS, args.bot_bursts):
-                    got, _lost = await load.burst(n, reference=True)
-                    if n >= 0:
-                        reference += got
-                figures.update(latency_figures(f"{load.name}_reference", reference))
-                game_p99, bare_p99 = figures[f"{load.name}_first_response_p99_ms"], figures[f"{load.name}_reference_p99_ms"]
-                if game_p99 and bare_p99:
-                    figures[f"{load.name}_first_response_vs_reference"] = round(game_p99 / bare_p99, 2)
-                notes.append(load.note(args.bot_users))
-        after = rss_mb(proc.pid)
-        peak = peak_rss_mb(proc.pid)
-        adapters = [load.name for load in loads]
-        if adapters:
-            figures.update({"bot_rss_mb": peak if peak is not None else max(idle, after),
-                            "bot_idle_rss_mb": idle, "bot_rss_after_run_mb": after})
-            notes.append(f"memory: bot_rss_mb = peak RSS (VmHWM) of the bot process with {' and '.join(adapters)} "
-                         f"connected, idle then through the run; idle {idle} MB, after the run {after} MB.")
-        else:
-            figures["app_rss_mb"] = idle
-        report.add("bots", figures, {
-            "adapters": adapters, "process": "python -m benchmarks.bot_process", "concurrent": args.bot_users,
-            "bursts": args.bot_bursts, "warmup_bursts": WARMUP_BURSTS, "command": "/attempt <message>",
-        }, notes)
+        modes = [("off", {})] + ([("on", {"ENABLE_ENHANCED_CONTEXT": "1"})] if enhanced else [])
+        for mode, extra in modes:
+            if not await _one_process(app, args, report, loads, {**child_env, **extra}, stack,
+                                      latency=latency and mode == "off", suffix="" if mode == "off" else "_enhanced"):
+                return
 
     for name, why in missing.items():
         report.missing((f"{name}_first_response_p99_ms",), f"{name}: not measured: {why}.")
@@ -276,6 +224,80 @@ async def run(app, services, args, report: Report, *, latency: bool) -> None:
     if not loads:
         report.missing(("bot_rss_mb",), "memory: no adapter could be started, so app_rss_mb is the RSS of the "
                                         "game process alone (pool open, no bot).")
+
+
+async def _one_process(app, args, report: Report, loads: list, env_: dict, stack: AsyncExitStack, *, latency: bool,
+                       suffix: str) -> bool:
+    """One bot process: start, settle, bursts, RSS. False if it did not start."""
+    log_path = Path(args.data_dir) / "bot-process.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = stack.enter_context(log_path.open("ab"))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.bot_process", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=log_file, env=env_, cwd=str(ROOT),
+    )
+    try:
+        return await _measure(proc, args, report, loads, latency=latency, suffix=suffix, log_path=log_path)
+    finally:
+        await _stop(proc)  # before another bot process polls the same stand-ins
+
+
+async def _measure(proc, args, report: Report, loads: list, *, latency: bool, suffix: str, log_path: Path) -> bool:
+    try:
+        hello = json.loads(await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S) or b"{}")
+    except (TimeoutError, ValueError):
+        hello = {}
+    if "ready" not in hello:
+        why = hello.get("error") or f"no ready line (see {log_path})"
+        report.missing((f"bot_rss{suffix}_mb",) + (("discord_first_response_p99_ms", "telegram_first_response_p99_ms")
+                       if not suffix else ()), f"bots: the bot process{suffix} did not start: {why}")
+        return False
+    await asyncio.sleep(IDLE_SETTLE_S)
+    idle = rss_mb(proc.pid)
+
+    figures: dict[str, Any] = {}
+    notes: list[str] = []
+    if latency or suffix:
+        for load in loads:
+            times: list[float] = []
+            unanswered = 0
+            for n in range(-WARMUP_BURSTS, args.bot_bursts):
+                got, lost = await load.burst(n)
+                if n >= 0:
+                    times += got
+                    unanswered += lost
+            if latency:
+                figures.update(latency_figures(f"{load.name}_first_response", times))
+                figures[f"{load.name}_unanswered"] = unanswered
+                reference: list[float] = []
+                for n in range(-WARMUP_BURSTS, args.bot_bursts):
+                    got, _lost = await load.burst(n, reference=True)
+                    if n >= 0:
+                        reference += got
+                figures.update(latency_figures(f"{load.name}_reference", reference))
+                game, bare = figures[f"{load.name}_first_response_p99_ms"], figures[f"{load.name}_reference_p99_ms"]
+                if game and bare:
+                    figures[f"{load.name}_first_response_vs_reference"] = round(game / bare, 2)
+                notes.append(load.note(args.bot_users))
+    after = rss_mb(proc.pid)
+    peak = peak_rss_mb(proc.pid)
+    adapters = [load.name for load in loads]
+    if adapters:
+        figures.update({f"bot_rss{suffix}_mb": peak if peak is not None else max(idle, after),
+                        f"bot_idle_rss{suffix}_mb": idle, f"bot_rss_after_run{suffix}_mb": after})
+        what = "with the enhanced context ON (embedding model loaded at start)" if suffix else \
+            "with the enhanced context off"
+        notes.append(f"memory: bot_rss{suffix}_mb = peak RSS (VmHWM) of the bot process {what}, with "
+                     f"{' and '.join(adapters)} connected, idle then through the run; idle {idle} MB, after the run "
+                     f"{after} MB.")
+    else:
+        figures["app_rss_mb"] = idle
+    report.add("bots" + suffix, figures, {
+        "adapters": adapters, "process": "python -m benchmarks.bot_process", "concurrent": args.bot_users,
+        "bursts": args.bot_bursts, "warmup_bursts": WARMUP_BURSTS, "command": "/attempt <message>",
+    }, notes)
+
+    return True
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:

@@ -1,5 +1,7 @@
-"""Part 4: what an attempt's context costs today, on the stored history: the player's recent
-exchanges (what the attempt path reads) plus the top-5 similar attacks for the new message."""
+"""Part 4: building an attempt's context on the stored history with the memory on, the new attack's
+embedding by the real local model included: the player's recent exchanges (what the attempt path
+reads) and ``Memory.recall`` (embedding, similar attacks, statistics, the round's recent attempts,
+summaries, the token budget)."""
 
 from __future__ import annotations
 
@@ -7,39 +9,42 @@ import random
 import time
 
 from benchmarks.history import History
+from benchmarks.memory import real_texts
 from benchmarks.stats import latency_figures
 from core.app import App
-from core.memory.store import similar_attacks
+from core.memory.service import Memory
 from core.services.attempts import _history
 
-K = 5
 AFTER_EVERYTHING = 2**62  # attempt id bound: the player's latest exchanges
 
 
-async def measure(app: App, history: History, samples: int, ef_search: int) -> tuple[dict, dict, list[str]]:
+async def measure(app: App, memory: Memory, history: History, samples: int) -> tuple[dict, dict, list[str]]:
     rng = random.Random(5)
+    texts = real_texts(samples, seed=21)
     times: list[float] = []
-    turns = similar = 0
+    turns = similar = used = 0
     for i in range(samples):
         player_id = rng.choice(history.player_ids)
-        query = history.queries[i % len(history.queries)]
         started = time.perf_counter()
         async with app.uow() as uow:
             exchanges = await _history(uow.conn, history.bounty_id, player_id, AFTER_EVERYTHING)
-            found = await similar_attacks(uow.conn, query, k=K, ef_search=ef_search)
+        recall = await memory.recall(app, bounty_id=history.bounty_id, player_id=player_id, message=texts[i],
+                                     history=exchanges)
         times.append(time.perf_counter() - started)
-        turns += len(exchanges)
-        similar += len(found)
+        turns += len(recall.history)
+        similar += recall.similar_shown
+        used += recall.tokens
     figures = {
         **latency_figures("context", times),
         "context_turns_avg": round(turns / samples, 1) if samples else None,
         "context_similar_avg": round(similar / samples, 1) if samples else None,
+        "context_tokens_avg": round(used / samples) if samples else None,
     }
-    parameters = {"samples": samples, "ef_search": ef_search, "history_rows": history.rows}
+    parameters = {"samples": samples, "history_rows": history.rows, "model": memory.embedder.model,
+                  "budget_tokens": memory.settings.MEMORY_CONTEXT_TOKENS}
     notes = [
-        "context: no context builder exists yet (memory issue); measured = the player's recent exchanges "
-        "(core.services.attempts._history) + the top-5 similar attacks search, in one transaction. "
-        "Embedding the new attack is NOT included yet (no local embedding model installed); a synthetic "
-        "query embedding is used.",
+        "context: per attempt = the player's recent exchanges + Memory.recall: the new attack embedded by the real "
+        "local model (one call, texts never seen before), the top similar attacks over the stored history, "
+        "pattern statistics, the round's last 50 attempts, summaries, within the token budget.",
     ]
     return figures, parameters, notes

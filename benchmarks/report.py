@@ -17,6 +17,8 @@ REQUIRED = (
     "db_ceiling_attempt_p99_ms", "hot_pool_debits_per_s", "hot_pool_overdrafts",
     "ledger_sum", "search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms",
     "context_p99_ms", "discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb",
+    "embed_p50_ms", "embed_p99_ms", "search_recall_at_5_real", "bot_rss_enhanced_mb", "attempts_per_s_enhanced",
+    "attempts_enhanced_ratio",
 )
 
 # figure -> (comparison, target) from the issue
@@ -35,6 +37,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "discord_first_response_p99_ms": ("<=", 100),
     "telegram_first_response_p99_ms": ("<=", 100),
     "bot_rss_mb": ("<=", 400),
+    "embed_p99_ms": ("<=", 30),
+    "search_recall_at_5_real": (">=", 0.95),
+    "bot_rss_enhanced_mb": ("<=", 400),
+    "attempts_enhanced_ratio": (">=", 0.5),
 }
 
 

@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=500, help="search queries (and context samples)")
     p.add_argument("--exact-queries", type=int, default=500,
                    help="queries also run as an exact scan (recall's ground truth, exact latency)")
+    p.add_argument("--embed-samples", type=int, default=200, help="single attacks embedded by the local model")
+    p.add_argument("--real-rows", type=int, default=1000,
+                   help="attacks embedded by the real model and stored beside the synthetic ones (recall on real vectors)")
+    p.add_argument("--real-queries", type=int, default=100, help="real-model queries for that recall")
+    p.add_argument("--enhanced-attempts", type=int, default=1000,
+                   help="saturated attempts with the enhanced context off, then on (same players, same history)")
     p.add_argument("--bot-users", type=int, default=50, help="concurrent interactions per bot burst")
     p.add_argument("--bot-bursts", type=int, default=10, help="bursts of interactions per bot")
     p.add_argument("--profile-attempts", metavar="PATH",
@@ -56,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--only takes some of {','.join(PARTS)}; got {args.only!r}")
     args.parts = [part for part in PARTS if part in only]
     for name in ("attempts", "players", "team_players", "hot_rounds", "search_rows", "queries", "bot_users",
-                 "bot_bursts"):
+                 "bot_bursts", "embed_samples", "real_rows", "real_queries", "enhanced_attempts"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.rate <= 0 or args.duration <= 0 or args.exact_queries < 1:
@@ -166,8 +172,33 @@ async def _parts(app, services, args: argparse.Namespace, report: Report) -> Non
     figures, parameters = await ledger_figures(app)
     report.add("ledger", figures, parameters)
 
+    memory_app = None
+    if parts & {"search", "context"}:
+        memory_app = env.make_app(settings_with_memory(app.settings), services.database_url)
+        _say("memory: loading the local embedding model")
+        await asyncio.to_thread(memory_app.memory.warm_up)
+    try:
+        await _memory_parts(app, memory_app, services, args, report, parts)
+    finally:
+        if memory_app is not None:
+            await memory_app.aclose()
+
+    if parts & {"bots", "memory"}:
+        from benchmarks import bots
+
+        _say("bots: starting the bot process against the local stand-ins")
+        await bots.run(app, services, args, report, latency="bots" in parts, enhanced="memory" in parts)
+    else:
+        report.missing(("discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb",
+                        "bot_rss_enhanced_mb"), "bots, memory: not run (--only).")
+
+
+def settings_with_memory(settings):
+    return settings.model_copy(update={"ENABLE_ENHANCED_CONTEXT": True})
+
+
+async def _memory_parts(app, memory_app, services, args: argparse.Namespace, report: Report, parts: set[str]) -> None:
     history = None
-    ef_search = 64
     if parts & {"search", "context"}:
         from benchmarks import history as history_module
 
@@ -178,28 +209,33 @@ async def _parts(app, services, args: argparse.Namespace, report: Report) -> Non
 
         _say("search: exact scans, ef_search tuning, timed HNSW queries")
         figures, parameters, notes = await search.measure(app, history, args.exact_queries)
-        ef_search = figures["search_ef_search"]
         report.add("search", figures, parameters, notes)
+        from benchmarks import memory
+
+        _say(f"search: {args.real_rows} attacks embedded by the real model, recall@5 of real queries")
+        figures, parameters = await memory.real_recall(app, history, memory_app.memory.embedder, args.real_rows,
+                                                       args.real_queries)
+        report.add("search", figures, {"real": parameters})
     else:
-        report.missing(("search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms"),
-                       "search: not run (--only).")
+        report.missing(("search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms",
+                        "search_recall_at_5_real"), "search: not run (--only).")
     if "context" in parts:
-        from benchmarks import context
+        from benchmarks import context, memory
 
-        _say("context: recent exchanges + similar attacks per attempt")
-        figures, parameters, notes = await context.measure(app, history, args.queries, ef_search)
+        _say(f"context: {args.embed_samples} single embeddings, then recall per attempt on the history")
+        figures, parameters = await memory.embed_latency(memory_app.memory.embedder, args.embed_samples)
+        report.add("embed", figures, parameters)
+        figures, parameters, notes = await context.measure(memory_app, memory_app.memory, history, args.queries)
         report.add("context", figures, parameters, notes)
+        _say(f"context: {args.enhanced_attempts} saturated attempts with the enhanced context off, then on")
+        figures, parameters = await memory.enhanced_attempts(app, memory_app, args.players, args.enhanced_attempts)
+        report.add("enhanced_attempts", figures, parameters, [
+            "enhanced attempts: the saturated run (offline guardian) with the enhanced context off, then on, back to "
+            "back on the loaded history; attempts_enhanced_ratio = on / off of this run. With it on every attempt "
+            "embeds its text with the real model (batched across concurrent attempts) and builds its context."])
     else:
-        report.missing(("context_p99_ms",), "context: not run (--only).")
-
-    if parts & {"bots", "memory"}:
-        from benchmarks import bots
-
-        _say("bots: starting the bot process against the local stand-ins")
-        await bots.run(app, services, args, report, latency="bots" in parts)
-    else:
-        report.missing(("discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb"),
-                       "bots, memory: not run (--only).")
+        report.missing(("context_p99_ms", "embed_p50_ms", "embed_p99_ms", "attempts_per_s_enhanced"),
+                       "context: not run (--only).")
 
 
 if __name__ == "__main__":

@@ -98,15 +98,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     """Tag attack texts (one per line on stdin) with pattern categories, one JSON object per line."""
-    try:
-        from core.memory.patterns import classify
-    except ImportError:
-        print("The pattern detector comes with the guardian's memory (SPEC §5); it is not built yet.", file=sys.stderr)
-        return 2
-    for line in sys.stdin:
-        text = line.rstrip("\n")
-        if text.strip():
-            print(json.dumps({"text": text, "categories": classify(text)}, ensure_ascii=False))
+    from core.memory.patterns import classify
+
+    lines = (line.rstrip("\n") for line in sys.stdin)
+    texts = (text for text in lines if text.strip())
+    if args.rules:
+        for text in texts:
+            print(json.dumps({"text": text, "categories": classify(text)}, ensure_ascii=False), flush=True)
+        return 0
+    return asyncio.run(_classify_hybrid(texts))
+
+
+async def _classify_hybrid(texts) -> int:
+    """Rules and the nearest labelled prototypes (the local model), in batches, in input order."""
+    from core.memory.embedders.local import shared_local_embedder
+    from core.memory.prototypes import PrototypeDetector
+
+    detector = PrototypeDetector(shared_local_embedder())
+    batch: list[str] = []
+
+    async def flush() -> None:
+        for text, categories in zip(batch, await detector.classify_many(batch), strict=True):
+            print(json.dumps({"text": text, "categories": categories}, ensure_ascii=False), flush=True)
+        batch.clear()
+
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= 64:
+            await flush()
+    if batch:
+        await flush()
     return 0
 
 
@@ -138,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-workers", action="store_true",
                            help="do not start a Celery worker and beat here (they run as their own services)")
             p.add_argument("--only", metavar="discord,telegram", help="start only these bots")
+        if name == "classify":
+            p.add_argument("--rules", action="store_true",
+                           help="rules only: starts at once, without the embedding model (less recall on unseen wordings)")
         if name == "check":
             p.add_argument("--json", action="store_true", help="also print the results as JSON")
     return parser

@@ -111,12 +111,10 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
     from core.app import bootstrap
     from core.services.attempts import recover_stale_attempts
 
-    jobs = None
-    if services.redis_url:
-        from workers.jobs import CeleryJobs
-
-        jobs = CeleryJobs(services.redis_url)
-    app = bootstrap(settings, services.database_url, jobs=jobs)
+    # Background jobs are outbox rows written with what caused them; the worker hands them to Celery.
+    app = bootstrap(settings, services.database_url)
+    if app.memory is not None:  # load the embedding model now, not on the first player's attempt
+        await asyncio.to_thread(app.memory.warm_up)
     # The console reads Ctrl-C itself (KeyboardInterrupt); the bots stop on it like on SIGTERM.
     with StopSignals(interrupt=not use_console) as signals:
         try:

@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db.engine import Database, UnitOfWork, make_engine
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
+from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
-from core.ports.jobs import JobQueue, NoJobs
+from core.ports.prices import HttpJsonPriceSource, NoPriceSource, PriceSource
+from core.ports.solana import RpcSolana, Solana
 from core.services.pace import AttemptPace
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.memory.service import Memory
 
 
 def utcnow() -> datetime:
@@ -27,25 +33,34 @@ class App:
     engine: AsyncEngine  # SQLAlchemy: migrations, and tests that look at the database independently
     db: Database  # asyncpg: everything the game does
     guardian: Guardian
-    jobs: JobQueue = field(default_factory=NoJobs)
     discounts: DiscountPolicy = field(default_factory=NoDiscounts)
+    solana: Solana | None = None  # the $100Bs token's chain (bootstrap sets the RPC client)
+    prices: PriceSource = field(default_factory=NoPriceSource)
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
     quote_terms: dict = field(default_factory=dict)  # quote id -> what paying it needs (attempts._Terms)
     pace: AttemptPace = field(default_factory=AttemptPace)
+    seen_identities: dict = field(default_factory=dict)  # (platform, external id) -> names last stored
+    memory: Memory | None = None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
         self.accounts.forget()
         self.player_cache.clear()
         self.quote_terms.clear()
+        self.seen_identities.clear()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db)
 
     async def aclose(self) -> None:
         await self.guardian.aclose()
+        if self.solana is not None:
+            await self.solana.aclose()
+        await self.prices.aclose()
+        if self.memory is not None:
+            await self.memory.embedder.aclose()
         await self.db.close()
         await self.engine.dispose()
 
@@ -90,18 +105,43 @@ def bootstrap(
     database_url: str,
     *,
     guardian: Guardian | None = None,
-    jobs: JobQueue | None = None,
+    embedder: Embedder | None = None,
     discounts: DiscountPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     pool_size: int = 20,
+    solana: Solana | None = None,
+    prices: PriceSource | None = None,
 ) -> App:
-    """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own."""
+    """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own.
+    The memory (and its embedding model) exists only with ENABLE_ENHANCED_CONTEXT; the model itself
+    is loaded on first use or by ``app.memory.warm_up()``, so building an App never imports torch."""
+    memory = None
+    if settings.ENABLE_ENHANCED_CONTEXT:
+        from core.memory.embedders import make_embedder
+        from core.memory.service import Memory
+
+        memory = Memory(settings, embedder or make_embedder(settings))
     return App(
         settings=settings,
         engine=make_engine(database_url),
         db=Database(database_url, max_size=pool_size),
         guardian=guardian or make_guardian(settings),
-        jobs=jobs or NoJobs(),
-        discounts=discounts or NoDiscounts(),
+        discounts=discounts or _holder_discounts(settings),
+        solana=solana or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),
+        prices=prices or _price_source(settings),
+        memory=memory,
         clock=clock or utcnow,
     )
+
+
+def _holder_discounts(settings: Settings) -> DiscountPolicy:
+    from core.services.token.holdings import HoldingsDiscounts
+
+    return HoldingsDiscounts(settings)
+
+
+def _price_source(settings: Settings) -> PriceSource:
+    if settings.TOKEN_PRICE_URL is None:
+        return NoPriceSource()
+    return HttpJsonPriceSource(settings.TOKEN_PRICE_URL, settings.TOKEN_PRICE_JSON_PATH,
+                               timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS)

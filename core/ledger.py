@@ -68,16 +68,26 @@ class AccountBook:
 
     async def _create(self, conn: AsyncConnection, kind: str, owner_id: int | None, currency: str) -> AccountRef:
         guarded = kind in GUARDED_KINDS
+        # DO NOTHING, then read: an upsert's DO UPDATE would lock the account row until commit, and a
+        # payment holding that lock while another (whose cache already knew the account) holds the
+        # payer's row and waits to reference it deadlocks (100 concurrent first team attempts did).
         row = (
             await conn.execute(
                 text(
                     "INSERT INTO accounts (kind, owner_id, currency, guarded) VALUES (:k, :o, :c, :g) "
-                    "ON CONFLICT (kind, owner_id, currency) DO UPDATE SET kind = EXCLUDED.kind "
-                    "RETURNING id"
+                    "ON CONFLICT (kind, owner_id, currency) DO NOTHING RETURNING id"
                 ),
                 {"k": kind, "o": owner_id, "c": currency, "g": guarded},
             )
-        ).one()
+        ).first()
+        if row is None:
+            row = (
+                await conn.execute(
+                    text("SELECT id FROM accounts WHERE kind = :k AND owner_id IS NOT DISTINCT FROM :o "
+                         "AND currency = :c"),
+                    {"k": kind, "o": owner_id, "c": currency},
+                )
+            ).one()
         return AccountRef(row.id, kind, owner_id, guarded)
 
     def known(self, account_id: int) -> AccountRef | None:
@@ -273,4 +283,17 @@ async def check_invariants(conn: AsyncConnection) -> list[CheckResult]:
         )
     ).scalar_one()
     results.append(CheckResult("every refunded attempt was refunded", refunded_unpaid == 0, f"{refunded_unpaid} refunds missing"))
+
+    # What foreign keys would check, without the locks they take on rows every payment shares.
+    orphans = (
+        await conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id)) "
+                "+ (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)) "
+                "+ (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = a.bounty_id)) "
+                "+ (SELECT count(*) FROM attempt_quotes q WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = q.bounty_id))"
+            )
+        )
+    ).scalar_one()
+    results.append(CheckResult("entries, attempts and quotes reference what exists", orphans == 0, f"{orphans} dangling"))
     return results

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     OPENAI_MODEL: str = "gpt-4o"
     GUARDIAN_PROVIDER: Literal["anthropic", "openai", "offline"] = "offline"
     GUARDIAN_TIMEOUT_SECONDS: float = Field(60.0, gt=0, le=600)
-    EMBEDDINGS_PROVIDER: Literal["openai", "local"] = "local"
+    EMBEDDINGS_PROVIDER: Literal["openai", "local"] | None = None  # unset: openai with a key, else local
     SOLANA_RPC_URL: str = "https://api.mainnet-beta.solana.com"
     ENABLE_ENHANCED_CONTEXT: bool = False
     OFFLINE_GUARDIAN_PASSPHRASE: SecretStr | None = None
@@ -78,10 +78,68 @@ class Settings(BaseSettings):
     MODERATOR_TELEGRAM_USER_IDS: IdList = ()
 
     # --- the guardian's memory (SPEC §5) ---
+    OPENAI_EMBEDDINGS_MODEL: str = "text-embedding-3-small"
+    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # torch threads of the local model per process
+    MEMORY_CONTEXT_TOKENS: int = Field(1_500, ge=200, le=50_000)  # budget of history + context
+    MEMORY_SIMILAR_K: int = Field(5, ge=1, le=50)  # similar past attacks shown to the guardian
+    MEMORY_SIMILARITY_THRESHOLD: float = Field(0.80, gt=0, lt=1)  # cosine similarity of "similar"
+    MEMORY_SUMMARIES: Literal["auto", "anthropic", "extractive"] = "auto"  # auto: Claude when keyed
+    MEMORY_PATTERN_LLM: bool = True  # an LLM second opinion on patterns when a key is set
+    JOB_VISIBILITY_TIMEOUT_SECONDS: int = Field(900, ge=2, le=86_400)  # unacked job redelivered after
 
     # --- teams (SPEC §7) ---
+    TEAM_MAX_MEMBERS: int = Field(5, ge=1, le=100)
+    TEAM_INVITATION_DAYS: int = Field(7, ge=1, le=90)
+    # Discord: team channels go under "<TEAM_DISCORD_CATEGORY>", "… 2", "… 3" (50 channels each);
+    # from TEAM_DISCORD_THREADS_AT channels in the server (Discord's cap is 500) new teams get a
+    # private thread in TEAM_DISCORD_THREAD_CHANNEL_ID (unset: a "team-threads" channel the bot makes).
+    TEAM_DISCORD_CATEGORY: str = Field("Teams", min_length=1, max_length=90)
+    TEAM_DISCORD_THREADS_AT: int = Field(490, ge=1, le=500)
+    TEAM_DISCORD_THREAD_CHANNEL_ID: int | None = None
+    TEAM_DISCORD_CHECK_SECONDS: int = Field(600, ge=5, le=86_400)  # the periodic drift check
+    # Reading the team channels (the bridge) needs Discord's privileged Message Content intent.
+    TEAM_DISCORD_BRIDGE: bool = True
 
     # --- the $100Bs token (SPEC §6) ---
+    TOKEN_MINT: str = "5ic4A4scnqeAT2XkwvWCUYjZoxjVLvoTz4njbmAhbonk"
+    TOKEN_DECIMALS: int = Field(8, ge=0, le=12)
+    USDC_MINT: str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    TREASURY_WALLET: str | None = None  # the treasury's owner address (its USDC account derives from it)
+    TREASURY_USDC_ACCOUNT: str | None = None  # deposits go here; unset: TREASURY_WALLET's associated account
+    TREASURY_KEYPAIR_PATH: Path | None = None  # set: the worker pays approved payouts itself
+    SOLANA_RPC_TIMEOUT_SECONDS: float = Field(10.0, gt=0, le=120)
+    SOLANA_CONFIRM_SECONDS: float = Field(90.0, gt=0, le=600)  # how long a payout waits for finality per try
+    SOLANA_POLL_SECONDS: float = Field(2.0, gt=0, le=60)
+    TOKEN_PRICE_URL: str | None = None  # an HTTP JSON price endpoint; unset: no price is recorded
+    TOKEN_PRICE_JSON_PATH: str = "price"  # where the number is in its answer: keys and list indexes by dots
+    TOKEN_PRICE_STALE_SECONDS: int = Field(900, ge=60)
+    HOLDINGS_CACHE_SECONDS: int = Field(300, ge=0, le=86_400)
+    WALLET_CHALLENGE_SECONDS: int = Field(600, ge=60, le=3_600)
+    WALLET_RELINK_SECONDS: int = Field(86_400, ge=0)  # a wallet unlinked from one player waits this long
+    # whole tokens in circulation, for the staked share of supply in /admin stats (default: all 100 billion)
+    TOKEN_CIRCULATING_SUPPLY: int = Field(100_000_000_000, gt=0, le=100_000_000_000)
+
+    @field_validator("TREASURY_WALLET", "TREASURY_USDC_ACCOUNT", "TREASURY_KEYPAIR_PATH", "TOKEN_PRICE_URL",
+                     mode="before")
+    @classmethod
+    def _token_blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("TOKEN_MINT", "USDC_MINT", "TREASURY_WALLET", "TREASURY_USDC_ACCOUNT")
+    @classmethod
+    def _solana_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from core.services.token.codec import decode_base58
+
+        value = value.strip()
+        try:
+            raw = decode_base58(value)
+        except ValueError:
+            raise ValueError("must be a base58 Solana address") from None
+        if len(raw) != 32:
+            raise ValueError("must be a base58 Solana address (32 bytes)")
+        return value
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -93,7 +151,7 @@ class Settings(BaseSettings):
     @field_validator(
         "DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
         "TELEGRAM_API_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "TELEGRAM_WEBHOOK_URL",
-        mode="before",
+        "EMBEDDINGS_PROVIDER", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from core.app import App, bootstrap
 from core.db.migrate import upgrade
+from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
 from core.settings import Settings, load_settings
 from tests.helpers import PASSPHRASE
@@ -94,8 +95,9 @@ async def app_factory(pg_url: str):
     """Build Apps on the clean test database; ``await app_factory(guardian=..., **settings)``."""
     made: list[App] = []
 
-    async def factory(*, guardian: Guardian | None = None, reset: bool = True, **overrides: object) -> App:
-        app = bootstrap(make_settings(**overrides), pg_url, guardian=guardian, pool_size=10)
+    async def factory(*, guardian: Guardian | None = None, embedder: Embedder | None = None, reset: bool = True,
+                      **overrides: object) -> App:
+        app = bootstrap(make_settings(**overrides), pg_url, guardian=guardian, embedder=embedder, pool_size=10)
         if reset and not made:
             await reset_database(app)
         made.append(app)

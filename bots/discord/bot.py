@@ -20,6 +20,7 @@ from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
 from bots.discord.handlers import BountyHandlers
 from bots.discord.render import NO_MENTIONS, render
+from bots.discord.teams import DiscordTeams, intents_for
 from core.app import App
 from core.commands import Command, Reply, commands_for
 from core.services import outbox
@@ -28,7 +29,8 @@ from core.services.announcements import AnnouncementRow
 log = logging.getLogger("bounty.discord")
 
 # Slash commands and buttons arrive as interactions whatever the intents; "guilds" keeps the
-# server's roles and channels cached. No privileged intent (members, message content) is needed.
+# server's roles and channels cached. The team chat bridge adds guild messages and the privileged
+# Message Content intent (bots.discord.teams.intents_for; TEAM_DISCORD_BRIDGE=false leaves them out).
 INTENTS = discord.Intents(guilds=True)
 # The bot never joins voice: discord.py's warnings about missing voice libraries would only mislead.
 discord.VoiceClient.warn_nacl = False
@@ -49,8 +51,9 @@ class BountyClient(discord.AutoShardedClient):
     """discord.py's client with the game's command tree; ``bounty`` answers every interaction."""
 
     def __init__(self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any) -> None:
-        super().__init__(intents=INTENTS, allowed_mentions=NO_MENTIONS, **options)
+        super().__init__(intents=intents_for(bot.reads_team_chat), allowed_mentions=NO_MENTIONS, **options)
         self.bot = bot
+        bot.teams.attach(self)
         self.bounty = bot.handlers
         self.tree = BountyTree(self)
         # AutoShardedClient connects to the URL GET /gateway/bot names; a configured one wins. Off
@@ -98,6 +101,11 @@ class BountyDiscordBot:
         if self.settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        # Reading the team channels needs the privileged Message Content intent; refused, the bot runs
+        # without it (channels are still kept, Telegram's messages still reach them) and says why.
+        self.reads_team_chat = self.settings.TEAM_DISCORD_BRIDGE
+        self.teams = DiscordTeams(self)
+        self.teams.install(self.delivery)
 
     @property
     def guild(self) -> discord.Object | None:
@@ -121,30 +129,42 @@ class BountyDiscordBot:
         self._endpoints = contextlib.ExitStack()
         self._endpoints.enter_context(discord_endpoints(settings.DISCORD_API_BASE_URL, settings.DISCORD_GATEWAY_URL))
         try:
-            client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
-            for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None,
-                                              completer=self.complete):
-                client.tree.add_command(command, guild=self.guild)
-            await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
-            self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
-            ready = asyncio.create_task(client.wait_until_ready())
-            done, _ = await asyncio.wait({ready, self.runner}, timeout=READY_TIMEOUT,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if ready not in done:
-                ready.cancel()
-                if self.runner.done():
-                    self.runner.result()  # the gateway refused us: raise why
-                raise TimeoutError("the Discord gateway did not get ready in time")
+            try:
+                await self._connect()
+            except discord.PrivilegedIntentsRequired:
+                if not self.reads_team_chat:
+                    raise
+                log.error("Discord refused the Message Content intent, which reading the team channels needs: "
+                          "enable it under Developer Portal -> Bot -> Privileged Gateway Intents (or set "
+                          "TEAM_DISCORD_BRIDGE=false). Running without it: team channels are kept and Telegram's "
+                          "team chat still reaches them, but Discord's team chat is not relayed.")
+                await self._disconnect()
+                self.reads_team_chat = False
+                await self._connect()
             self.delivery.start()
-            log.info("Discord bot ready as %s", client.user)
+            self.teams.start()
+            log.info("Discord bot ready as %s", self.client.user if self.client else None)
         except BaseException:
             await self.stop()
             raise
 
-    async def stop(self) -> None:
-        """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
-        await self.delivery.stop()
-        await self.handlers.wait_idle(SHUTDOWN_GRACE)
+    async def _connect(self) -> None:
+        settings = self.settings
+        client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
+        for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None,
+                                          completer=self.complete, settings=settings):
+            client.tree.add_command(command, guild=self.guild)
+        await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
+        self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self.runner}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self.runner.done():
+                self.runner.result()  # the gateway refused us: raise why
+            raise TimeoutError("the Discord gateway did not get ready in time")
+
+    async def _disconnect(self) -> None:
         if self.client is not None and not self.client.is_closed():
             await self.client.close()
         if self.runner is not None:
@@ -154,6 +174,13 @@ class BountyDiscordBot:
                 except Exception as exc:
                     log.info("Discord gateway ended with %s", type(exc).__name__)
             self.runner = None
+
+    async def stop(self) -> None:
+        """Stop announcing, let interactions in progress finish, close the gateway and HTTP session."""
+        await self.teams.stop()
+        await self.delivery.stop()
+        await self.handlers.wait_idle(SHUTDOWN_GRACE)
+        await self._disconnect()
         if self._endpoints is not None:
             self._endpoints.close()
             self._endpoints = None

@@ -15,7 +15,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 
 from core.commands import Arg, Command
-from core.commands.base import MAX_TEXT
+from core.commands.base import MAX_PLAYER_REF, MAX_TEXT
 
 MAX_DESCRIPTION = 100  # Discord: command, group and option descriptions
 MAX_CHOICES = 25
@@ -84,13 +84,16 @@ def slash_commands(commands: Sequence[Command]) -> list[SlashCommand]:
     return out
 
 
-def _annotation(arg: Arg) -> Any:
-    if arg.kind in ("text", "word"):
-        return Range[str, None, min(arg.max_length or MAX_TEXT, MAX_TEXT)]
+def _annotation(arg: Arg, settings: Any = None) -> Any:
+    if arg.kind in ("text", "word", "player", "duration"):
+        # A player is typed (a mention, an id, @username, #12): a user option could not take telegram:<id>.
+        return Range[str, None, min(arg.limit(settings), MAX_TEXT)]
     if arg.kind == "int":
         low = max(arg.min_value, -DISCORD_INT) if arg.min_value is not None else None
         high = min(arg.max_value, DISCORD_INT) if arg.max_value is not None else None
         return int if low is None and high is None else Range[int, low, high]
+    if arg.kind == "player":  # kept as typed (a mention, @name, #id); core resolves it
+        return Range[str, None, arg.max_length or MAX_PLAYER_REF]
     if arg.kind in ("amount", "token_amount"):
         return Range[str, None, AMOUNT_MAX_LENGTH]
     if arg.kind == "choice":
@@ -100,7 +103,7 @@ def _annotation(arg: Arg) -> Any:
     raise ValueError(f"`{arg.name}`: no Discord option type for {arg.kind!r}")
 
 
-def _callback(slash: SlashCommand, handler: Handler) -> Callable[..., Awaitable[None]]:
+def _callback(slash: SlashCommand, handler: Handler, settings: Any = None) -> Callable[..., Awaitable[None]]:
     """A callback whose signature discord.py reads as the command's options.
 
     Python parameters are ``arg0``, ``arg1``…, renamed to core's argument names, so any core name
@@ -117,7 +120,7 @@ def _callback(slash: SlashCommand, handler: Handler) -> Callable[..., Awaitable[
         if not NAME.match(arg.name) or arg.name != arg.name.lower():
             raise ValueError(f"/{cmd.name}: {arg.name!r} is not a Discord option name")
         default = inspect.Parameter.empty if arg.required else None
-        params.append(inspect.Parameter(f"arg{i}", inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(arg),
+        params.append(inspect.Parameter(f"arg{i}", inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(arg, settings),
                                         default=default))
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     callback.__name__ = callback.__qualname__ = "_".join(slash.path)
@@ -152,11 +155,13 @@ def _autocomplete(completer: Completer, source: str):
 
 
 def build_app_commands(
-    commands: Sequence[Command], handler: Handler, *, guild_only: bool = False, completer: Completer | None = None
+    commands: Sequence[Command], handler: Handler, *, guild_only: bool = False, completer: Completer | None = None,
+    settings: Any = None,
 ) -> list[app_commands.Command | app_commands.Group]:
     """discord.py command objects for the whole table; ``handler(interaction, command, raw_args)``
     runs each; ``completer(interaction, source, typed)`` answers autocomplete for arguments that name
-    a source. A top-level group or command only moderators may use gets default permissions."""
+    a source. A top-level group or command only moderators may use gets default permissions. Limits
+    that come from a setting (``Arg.max_length_setting``) are read from ``settings``."""
     slashes = slash_commands(commands)
     groups: dict[tuple[str, ...], app_commands.Group] = {}
     top: list[app_commands.Command | app_commands.Group] = []
@@ -181,7 +186,7 @@ def build_app_commands(
         command = app_commands.Command(
             name=sc.path[-1],
             description=clip(sc.command.help or sc.name, MAX_DESCRIPTION),
-            callback=_callback(sc, handler),
+            callback=_callback(sc, handler, settings),
             parent=groups.get(sc.path[:-1]),
             extras={"core": sc.command},
         )

@@ -41,6 +41,7 @@ def actor_for(interaction: discord.Interaction) -> Actor:
         roles=frozenset(roles),
         chat_id=str(interaction.channel_id) if interaction.channel_id is not None else None,
         private_chat=interaction.guild_id is None,
+        username=user.name,
     )
 
 

@@ -34,6 +34,7 @@ from bots.telegram.render import (
     render_plain,
 )
 from bots.telegram.routing import CommandLine, DeepLinks, Routed, route, split_command
+from bots.telegram.targets import reply_target, with_mentions
 from core.actors import Actor
 from core.app import App
 from core.commands import (
@@ -64,6 +65,7 @@ def actor_for(user: User, chat: Chat | None) -> Actor:
         user.full_name or user.username or str(user.id),
         chat_id=str(chat.id) if chat is not None else None,
         private_chat=chat is None or chat.type == ChatType.PRIVATE,
+        username=user.username,
     )
 
 
@@ -133,7 +135,7 @@ class BountyHandlers:
         message, user, chat = update.message, update.effective_user, update.effective_chat
         if message is None or user is None or chat is None or user.is_bot or not message.text:
             return
-        line = split_command(message.text)
+        line = split_command(with_mentions(message))
         if line is None:
             return
         if line.addressee and line.addressee.lower() != (context.bot.username or "").lower():
@@ -147,7 +149,7 @@ class BountyHandlers:
         if routed.command is None:
             await self._not_a_command(where, actor, line, routed)
             return
-        await self._run(where, actor, routed.command, routed.args_text)
+        await self._run(where, actor, routed.command, reply_target(routed.command, routed.args_text, message, context.bot.id))
 
     async def _run(self, where: Where, actor: Actor, command: Command, args_text: str) -> None:
         try:

@@ -18,6 +18,7 @@ from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
 from bots.telegram.request import AiohttpRequest
 from bots.telegram.routing import DeepLinks, menu
+from bots.telegram.teams import TelegramTeams
 from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
@@ -111,6 +112,8 @@ class TelegramBot:
         if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.teams = TelegramTeams(self)
+        self.teams.install(self.application, self.delivery)
 
     @property
     def username(self) -> str:

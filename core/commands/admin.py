@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
+from core.charts import stats_chart
+from core.commands.base import Arg, Attachment, Command, CommandContext, Field, Reply, command
+from core.commands.moderation import COMMANDS as MODERATION
 from core.errors import InvalidArgument
 from core.money import parse_amount, usdc
-from core.services import admin
+from core.services import admin, stats
 
 
 async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -43,7 +46,7 @@ async def admin_bounty_set(ctx: CommandContext, args: dict[str, Any]) -> Reply:
             raise InvalidArgument("growth_bps must be a whole number of basis points, like 78.")
         value = int(raw)
     else:
-        value = raw
+        value = raw[1:-1].strip() if len(raw) > 1 and raw[0] == raw[-1] == '"' else raw
     b = await admin.set_bounty(ctx.app, ctx.actor, field, value)
     return Reply(title=f"Round {b.name} updated",
                  text=f"base fee {usdc(b.base_fee)}, growth {b.growth_bps} bps, cap {usdc(b.fee_cap)}", private=True)
@@ -68,37 +71,47 @@ async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 
 
 async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
-    """The round's numbers: attempts, players, pool, revenue, success rate, attempts per day."""
-    s = await admin.stats(ctx.app, ctx.actor)
+    """The round's numbers and success measures, with a chart of attempts per day and the prize pool."""
+    s = await stats.round_stats(ctx.app, ctx.actor)
     if s.bounty is None:
         return Reply(title="Stats", text="No round yet.", private=True)
     demo = s.bounty.is_demo
+    measures = tuple(
+        Field(name, "not available yet" if value is None else value if isinstance(value, str) else f"{value / 100:.2f} %")
+        for name, value in s.measures
+    )
+    chart = await asyncio.to_thread(
+        stats_chart, f"Round #{s.bounty.id}: {s.bounty.name}" + (" (demo)" if demo else ""), s.by_day,
+        s.pool_over_time, now=ctx.app.clock(), demo=demo,
+    )
     return Reply(
         title=f"Stats, round {s.bounty.name}",
         fields=(
             Field("Attempts", f"{s.attempts:,}"), Field("Players", f"{s.players:,}"), Field("Refunded", f"{s.refunded:,}"),
             Field("Prize pool", usdc(s.pool, demo=demo)), Field("Revenue", usdc(s.revenue, demo=demo)),
             Field("Success rate", f"{s.success_rate_bps / 100:.2f} %"),
+            *measures,
         ),
         lines=tuple(f"{day}: {n} attempts, {usdc(fees, demo=demo)}" for day, n, fees in s.by_day),
+        attachments=(Attachment(f"stats-round-{s.bounty.id}.png", chart, image=True),),
         private=True,
     )
 
 
 COMMANDS: list[Command] = [
     command("admin grant", admin_grant,
-         Arg("player", "word", "the player: #id, discord:<id>, telegram:<id> or a mention", max_length=64),
+         Arg("player", "player", "the player: @username, a mention, their user id, #<player id> or telegram:<id>"),
          Arg("amount", "amount", "how much, in USDC"),
          Arg("reason", "text", "why (kept in the audit log)", max_length=500),
          moderator=True, private=True),
     command("admin bounty new", admin_bounty_new,
-         Arg("name", "word", "the round's name, one word", max_length=64),
+         Arg("name", "text", 'the round\'s name (in quotes if it has spaces: "Demo round")', max_length=64),
          Arg("seed", "amount", "the seed prize, in USDC"),
          Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000),
          moderator=True, private=True),
     command("admin bounty set", admin_bounty_set,
          Arg("field", "choice", "what to change", choices=admin.BOUNTY_SETTABLE),
-         Arg("value", "word", "the new value (amounts in USDC, growth in bps)", max_length=64),
+         Arg("value", "text", "the new value (amounts in USDC, growth in bps)", max_length=64),
          moderator=True, private=True),
     command("admin pause", admin_pause, moderator=True, private=True),
     command("admin resume", admin_resume, moderator=True, private=True),
@@ -108,4 +121,5 @@ COMMANDS: list[Command] = [
          Arg("reason", "text", "why", required=False, max_length=500),
          moderator=True, private=True),
     command("admin stats", admin_stats, moderator=True, private=True, slow=True),
+    *MODERATION,
 ]

@@ -18,10 +18,17 @@ if TYPE_CHECKING:
 
 # "player": someone a command names (a moderator's target, a team invitee). Kept as typed; the
 # service resolves it (players.find_player), since what a person types depends on the platform.
-ArgKind = Literal["text", "word", "int", "amount", "token_amount", "choice", "player"]
+# "duration": 30m, 12h, 7d (core/durations.py), converted to a timedelta.
+ArgKind = Literal["text", "word", "int", "amount", "token_amount", "choice", "player", "duration"]
 
 MAX_TEXT = 4_000  # nothing longer is ever accepted as an argument, whatever a command allows
 MAX_PLAYER_REF = 100
+MAX_DURATION = 16
+# Quotes that group words into one argument on the text platforms ("Demo round"; phones type “ ”).
+QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb"}
+# Optional arguments of these kinds, before the last argument, are told apart from the next one by
+# their first character: a digit or a sign starts them (and then they must be valid).
+NUMERIC_KINDS = frozenset({"int", "amount", "token_amount", "duration"})
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,27 @@ class Arg:
     min_value: int | None = None
     max_value: int | None = None
     max_length: int | None = None
+    # A setting that decides the maximum length (``"ATTEMPT_MAX_CHARS"``): read from the settings in
+    # force when the argument is checked and when a platform registers the command.
+    max_length_setting: str | None = None
     choices: tuple[str, ...] = ()
     autocomplete: str | None = None  # a source in core/commands/completions.py, for platforms that offer it
 
-    def convert(self, raw: Any) -> Any:
+    def limit(self, settings: Any = None) -> int:
+        """The most characters this argument takes, under ``settings`` (the settings in force)."""
+        if self.max_length_setting is not None and settings is not None:
+            return min(int(getattr(settings, self.max_length_setting)), MAX_TEXT)
+        if self.max_length is not None:
+            return self.max_length
+        return {"player": MAX_PLAYER_REF, "duration": MAX_DURATION}.get(self.kind, MAX_TEXT)
+
+    def could_be(self, word: str) -> bool:
+        """Whether ``word`` is meant for this (optional) argument, rather than for the next one."""
+        if self.kind in NUMERIC_KINDS:
+            return bool(word) and (word[0].isdigit() or word[0] in "+-.")
+        return True
+
+    def convert(self, raw: Any, settings: Any = None) -> Any:
         """Check and convert one value; a wrong value raises InvalidArgument naming this argument."""
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if self.required:
@@ -44,12 +68,19 @@ class Arg:
             return None
         if self.kind in ("text", "word", "player"):
             value = str(raw).strip()
-            limit = self.max_length or (MAX_PLAYER_REF if self.kind == "player" else MAX_TEXT)
+            limit = self.limit(settings)
             if len(value) > limit:
                 raise InvalidArgument(f"`{self.name}` is too long: {len(value):,} characters, at most {limit:,}.")
             if self.kind == "word" and any(ch.isspace() for ch in value):
                 raise InvalidArgument(f"`{self.name}` must be a single word.")
             return value
+        if self.kind == "duration":
+            from core.durations import parse_duration
+
+            text = str(raw).strip()
+            if len(text) > self.limit(settings):
+                raise InvalidArgument(f"`{self.name}` must be like 30m, 12h or 7d, not {text[:20]!r}.")
+            return parse_duration(text, name=self.name)
         if self.kind == "int":
             text = str(raw).strip()
             if len(text) > 20 or not text.lstrip("-+").isdigit():
@@ -185,17 +216,21 @@ class Command:
             parts.append(f"<{a.name}>" if a.required else f"[{a.name}]")
         return " ".join(parts)
 
-    def convert(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def convert(self, raw: dict[str, Any], settings: Any = None) -> dict[str, Any]:
+        """Every argument checked and converted (limits from ``settings`` where an Arg names one)."""
         unknown = set(raw) - {a.name for a in self.args}
         if unknown:
             raise InvalidArgument(f"Unknown option {sorted(unknown)[0]!r}. Usage: {self.usage}")
-        return {a.name: a.convert(raw.get(a.name)) for a in self.args}
+        return {a.name: a.convert(raw.get(a.name), settings) for a in self.args}
 
 
 def parse_text_args(command: Command, rest: str) -> dict[str, Any]:
     """Split the text after a command name into its arguments (Telegram, console).
 
     Words fill arguments in order; a final ``text`` argument takes the rest of the line verbatim.
+    Quotes group words into one argument (``/admin bounty new "Demo round" 1000 ...``). An optional
+    numeric or duration argument before the last one is taken only when its word starts with a digit
+    or a sign (``/admin ban @bob 7d spam`` and ``/admin ban @bob spam`` both work); then it must be valid.
     """
     rest = rest.strip()
     if len(rest) > MAX_TEXT * 2:
@@ -205,13 +240,26 @@ def parse_text_args(command: Command, rest: str) -> dict[str, Any]:
     for i, arg in enumerate(args):
         if not rest:
             break
-        if arg.kind == "text" and i == len(args) - 1:
+        last = i == len(args) - 1
+        if arg.kind == "text" and last:
             values[arg.name] = rest
             rest = ""
             break
-        word, _, rest = rest.partition(" ")
-        values[arg.name] = word
-        rest = rest.strip()
+        if rest[0] in QUOTES:
+            close = rest.find(QUOTES[rest[0]], 1)
+            if close < 0:
+                raise InvalidArgument(f"`{arg.name}`: a quote is not closed. Usage: {command.usage}")
+            word, after = rest[1:close], rest[close + 1:]
+            if after and not after[0].isspace():
+                raise InvalidArgument(f"`{arg.name}`: put a space after the closing quote. Usage: {command.usage}")
+            values[arg.name] = word
+            rest = after.strip()
+            continue
+        parts = rest.split(None, 1)
+        if not arg.required and not last and not arg.could_be(parts[0]):
+            continue  # not this optional argument: the word is the next one's
+        values[arg.name] = parts[0]
+        rest = parts[1].strip() if len(parts) > 1 else ""
     if rest:
         raise InvalidArgument(f"Too many arguments. Usage: {command.usage}")
     return values

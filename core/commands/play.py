@@ -34,6 +34,9 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
             fields.append(Field("Time left", f"{hours} h {rem // 60} min without a new attempt"))
         else:
             fields.append(Field("Time left", f"no deadline until {s.attempts_to_deadline} more attempts"))
+    if s.patterns:
+        fields.append(Field("Most used attack patterns", ", ".join(
+            f"{p.label} ({p.attempts:,})" for p in s.patterns), inline=False))
     fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
     text = f"Status: {b.status}."
     if not b.open:
@@ -93,10 +96,15 @@ def _quote_reply(quote: attempts.Quote) -> Reply:
 
 def outcome_reply(o: attempts.Outcome) -> Reply:
     fee = usdc(o.fee, demo=o.is_demo)
-    similar = (
-        f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
-        if o.similar_count else "The guardian has not seen this exact attempt before."
-    )
+    if o.similar_kind == "semantic":
+        from core.memory.service import similar_phrase
+
+        similar = similar_phrase(o.similar_count, o.similarity_threshold or 0.0)
+    else:
+        similar = (
+            f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
+            if o.similar_count else "The guardian has not seen this exact attempt before."
+        )
     if o.status == "won":
         return Reply(
             title="The guardian released the prize pool!",
@@ -156,10 +164,34 @@ async def leaderboard(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
-    """Your balance."""
+    """Your credits, your $100Bs holdings and holder tier, and what they are worth."""
+    from core.services.token.common import age, percent, price_text, tokens, usd
+
     amount, demo = await views.balance(ctx.app, ctx.actor)
     text = "Demo credits for trying the game locally; they are not real money." if demo else ""
-    return Reply(title="Your balance", fields=(Field("Balance", usdc(amount, demo=demo)),), text=text, private=True)
+    fields = [Field("Balance", usdc(amount, demo=demo))]  # your credits
+    t = await views.token_balance(ctx.app, ctx.actor)
+    held, s, now = t.holdings, ctx.app.settings, ctx.app.clock()
+    if held.address is None:
+        fields.append(Field("$100Bs", "no wallet linked: /wallet link <address> for holder discounts", inline=False))
+    elif held.amount is None:
+        fields.append(Field("$100Bs", "holdings not read yet", inline=False))
+    else:
+        note = f"read {age(held.checked_at, now)}" + (", last refresh failed: last known value" if held.failing else "")
+        fields.append(Field("$100Bs", f"{tokens(held.amount, s)} ({note})", inline=False))
+        fields.append(Field("Holder tier", f"{percent(t.discount_bps)} off attempts" if t.discount_bps else "none"))
+        if t.next_tier is not None:
+            bps, needed = t.next_tier
+            fields.append(Field("Next tier", f"{percent(bps)} with {tokens(needed, s)} more"))
+        if t.usd_value is not None and t.price.price is not None:
+            stale = ""
+            if t.price.stale:
+                stale = " — stale: the price source is not answering" if t.price.last_error else " — stale: no newer reading"
+            fields.append(Field("Worth", f"{usd(t.usd_value)} at {price_text(t.price.price)} per token "
+                                         f"(price from {age(t.price.observed_at, now)}{stale})", inline=False))
+        else:
+            fields.append(Field("Worth", "no token price recorded yet", inline=False))
+    return Reply(title="Your balance", fields=tuple(fields), text=text, private=True)
 
 
 async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -189,7 +221,7 @@ async def limits_exclude(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 COMMANDS: list[Command] = [
     command("bounty", bounty_status, bare_name="status"),
     command("bounty log", bounty_log, slow=True),
-    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length=4_000), private=True, slow=True),
+    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length_setting="ATTEMPT_MAX_CHARS"), private=True, slow=True),
     command("history", history, private=True),
     command("leaderboard", leaderboard),
     command("balance", balance, private=True),

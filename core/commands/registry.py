@@ -11,7 +11,7 @@ from core.actors import Actor
 from core.commands import admin, identity, play, teams, token
 from core.commands.base import Command, CommandContext, Reply
 from core.errors import ConfirmationExpired, NotPermitted
-from core.services.players import is_moderator, require_not_banned
+from core.services.players import is_moderator, note_identity, require_not_banned
 
 COMMANDS: list[Command] = [*play.COMMANDS, *teams.COMMANDS, *token.COMMANDS, *identity.COMMANDS, *admin.COMMANDS]
 
@@ -37,7 +37,8 @@ async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, A
         raise NotPermitted(f"/{command.name} works only on {', '.join(command.platforms or ())}.")
     if command.moderator and not is_moderator(app.settings, actor):
         raise NotPermitted("Only moderators can do that.")
-    args = command.convert(raw_args)
+    args = command.convert(raw_args, app.settings)
+    await note_identity(app, actor)  # usernames as the platform shows them now (no statement if unchanged)
     if command.refuses_banned:
         await require_not_banned(app, actor)
     return await command.handler(CommandContext(app, actor), args)

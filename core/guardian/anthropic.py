@@ -29,11 +29,15 @@ TOOLS = [
 ]
 
 
-def system_text(request: GuardianRequest) -> str:
-    """The round's secret prompt, plus the enhanced context (memory) when there is one."""
+def system_blocks(request: GuardianRequest) -> list[dict[str, Any]]:
+    """The round's secret prompt as its own cached block (the same bytes on every attempt of the
+    round, so the cache holds), then the enhanced context (memory), new on each attempt, after it."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "text", "text": request.system_prompt, "cache_control": {"type": "ephemeral"}}
+    ]
     if request.context:
-        return f"{request.system_prompt}\n\n{request.context}"
-    return request.system_prompt
+        blocks.append({"type": "text", "text": request.context})
+    return blocks
 
 
 def alternating_turns(request: GuardianRequest) -> list[dict[str, str]]:
@@ -83,9 +87,7 @@ class AnthropicGuardian(Guardian):
         )
 
     async def judge(self, request: GuardianRequest) -> Verdict:
-        system: list[dict[str, Any]] = [
-            {"type": "text", "text": system_text(request), "cache_control": {"type": "ephemeral"}}
-        ]
+        system = system_blocks(request)
         async with sdk_call(api="Anthropic", settings_hint="ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
                             timeout=self._timeout, status_error=anthropic.APIStatusError,
                             base_error=anthropic.AnthropicError):

@@ -1,4 +1,12 @@
-"""Attack embeddings in pgvector behind an HNSW index (cosine distance)."""
+"""Attack embeddings in pgvector behind an HNSW index (cosine distance), one row per attempt and model.
+
+pgvector 0.6 applies WHERE clauses after the HNSW scan, and a scan yields at most
+``hnsw.ef_search`` rows: a filtered ``ORDER BY embedding <=> q LIMIT k`` can return fewer than k rows
+although enough matching rows exist. So the index is asked for the nearest ``n`` candidates of all
+models (``n`` a few times k), the filters (model, round, player) apply to those, and when fewer than
+k survive, ``n`` grows (bounded by pgvector's maximum ef_search); past that bound the exact scan,
+served by the (model, bounty_id) B-tree, answers instead.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-DIMENSIONS = 384  # all-MiniLM-L6-v2
+from core.ports.embeddings import DIMENSIONS
+
+MAX_CANDIDATES = 1_000  # pgvector's largest hnsw.ef_search
+OVERFETCH = 4  # candidates per wanted row at first, and the growth factor of each retry
 
 
 def vector_literal(embedding: Sequence[float]) -> str:
@@ -22,35 +33,82 @@ class SimilarAttack:
     attempt_id: int
     distance: float  # cosine distance: 0 identical, 2 opposite
 
+    @property
+    def similarity(self) -> float:
+        return 1.0 - self.distance
 
-async def store_embedding(conn: AsyncConnection, attempt_id: int, bounty_id: int, embedding: Sequence[float]) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO attack_embeddings (attempt_id, bounty_id, embedding) VALUES (:a, :b, CAST(:e AS vector)) "
-            "ON CONFLICT (attempt_id) DO NOTHING"
-        ),
-        {"a": attempt_id, "b": bounty_id, "e": vector_literal(embedding)},
-    )
+
+async def store_embedding(
+    conn: AsyncConnection, attempt_id: int, bounty_id: int, embedding: Sequence[float], *,
+    model: str, player_id: int,
+) -> bool:
+    """Store one attack's vector by ``model``; False if it was stored already (idempotent)."""
+    row = (
+        await conn.execute(
+            text(
+                "INSERT INTO attack_embeddings (attempt_id, model, bounty_id, player_id, embedding) "
+                "VALUES (:a, :m, :b, :p, CAST(:e AS vector)) ON CONFLICT (attempt_id, model) DO NOTHING RETURNING 1"
+            ),
+            {"a": attempt_id, "m": model, "b": bounty_id, "p": player_id, "e": vector_literal(embedding)},
+        )
+    ).first()
+    return row is not None
+
+
+_FILTERS = (
+    "model = :m AND (CAST(:b AS bigint) IS NULL OR bounty_id = :b) "
+    "AND (CAST(:xp AS bigint) IS NULL OR player_id <> :xp) "
+    "AND NOT (attempt_id = ANY(CAST(:xa AS bigint[])))"
+)
 
 
 async def similar_attacks(
-    conn: AsyncConnection, embedding: Sequence[float], k: int = 5, *, ef_search: int = 64, exact: bool = False
+    conn: AsyncConnection,
+    embedding: Sequence[float],
+    k: int = 5,
+    *,
+    model: str,
+    bounty_id: int | None = None,
+    exclude_player: int | None = None,
+    exclude_attempts: Sequence[int] = (),
+    ef_search: int = 64,
+    exact: bool = False,
 ) -> list[SimilarAttack]:
-    """The k nearest stored attacks. Uses the HNSW index (approximate) unless ``exact``.
+    """The k nearest stored attacks by ``model`` (optionally of one round, not of one player).
 
-    Call inside a transaction: ``ef_search`` is set for this transaction only."""
-    if exact:
-        # Disabling index scans forces the exact sequential scan (the benchmark's reference).
-        await conn.execute(text("SET LOCAL enable_indexscan = off"))
-    else:
-        await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(k, int(ef_search))}"))
+    Uses the HNSW index (approximate) unless ``exact``. Call inside a transaction: the search
+    options are set for this transaction only."""
+    params = {"q": vector_literal(embedding), "k": k, "m": model, "b": bounty_id, "xp": exclude_player,
+              "xa": list(exclude_attempts)}
+    if not exact:
+        wanted = k * OVERFETCH
+        while True:
+            n = min(wanted, MAX_CANDIDATES)
+            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(n, int(ef_search))}"))
+            rows = (
+                await conn.execute(
+                    text(
+                        f"SELECT c.attempt_id, c.d, ({_FILTERS}) AS kept FROM ("
+                        "  SELECT attempt_id, model, bounty_id, player_id, embedding <=> CAST(:q AS vector) AS d "
+                        "  FROM attack_embeddings ORDER BY embedding <=> CAST(:q AS vector) LIMIT :n) c ORDER BY c.d"
+                    ),
+                    {**params, "n": n},
+                )
+            ).all()
+            kept = [SimilarAttack(r.attempt_id, float(r.d)) for r in rows if r.kept]
+            if len(kept) >= k or len(rows) < n:  # enough, or the whole table was seen
+                return kept[:k]
+            if n >= MAX_CANDIDATES:
+                break
+            wanted = n * OVERFETCH
+    # The exact scan: "+ 0" keeps the planner off the HNSW index; a round filter uses the B-tree.
     rows = (
         await conn.execute(
             text(
                 "SELECT attempt_id, embedding <=> CAST(:q AS vector) AS d FROM attack_embeddings "
-                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k"
+                f"WHERE {_FILTERS} ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k"
             ),
-            {"q": vector_literal(embedding), "k": k},
+            params,
         )
     ).all()
     return [SimilarAttack(r.attempt_id, float(r.d)) for r in rows]

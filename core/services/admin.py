@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -19,10 +18,20 @@ if TYPE_CHECKING:
     from core.app import App
 
 
-async def audit(conn: AsyncConnection, moderator: PlayerRef, actor: Actor, action: str, target: str | None, details: dict[str, Any]) -> None:
+async def audit(
+    conn: AsyncConnection, moderator: PlayerRef, actor: Actor, action: str, target: str | None,
+    details: dict[str, Any], *, target_player_id: int | None = None, reason: str | None = None,
+    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+) -> None:
+    """One append-only audit row: who (``actor``), what (``action``), about whom (``target``, and
+    ``target_player_id`` when it is a player), why, and the state before and after."""
     await conn.execute(
-        text("INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, :d)"),
-        {"p": moderator.id, "a": f"{actor.label} ({moderator.display_name})", "act": action, "t": target, "d": details},
+        text(
+            "INSERT INTO audit_log (actor_player_id, actor, action, target, details, target_player_id, reason, "
+            "before, after) VALUES (:p, :a, :act, :t, :d, :tp, :r, :b, :af)"
+        ),
+        {"p": moderator.id, "a": f"{actor.label} ({moderator.display_name})", "act": action, "t": target,
+         "d": details, "tp": target_player_id, "r": reason, "b": before, "af": after},
     )
 
 
@@ -34,15 +43,19 @@ async def grant(app: App, actor: Actor, player_ref: str, amount: int, reason: st
     async with app.uow() as uow:
         conn = uow.conn
         mod = await ensure_player(conn, actor)
-        target = await find_player(conn, player_ref)
+        target = await find_player(conn, player_ref, platform=actor.platform)
         source = await app.accounts.get(conn, ledger.GRANTS)
         dest = await app.accounts.get(conn, ledger.PLAYER, target.id)
+        before = await ledger.balance(conn, dest)
         key = f"grant:{secrets.token_hex(8)}"
         await ledger.transfer(conn, key, "grant", [(source, -amount), (dest, amount)], memo=reason[:500])
-        await audit(conn, mod, actor, "grant", f"#{target.id}", {"amount": amount, "reason": reason[:500], "transfer": key})
+        after = await ledger.balance(conn, dest)
+        await audit(conn, mod, actor, "grant", f"#{target.id}", {"amount": amount, "reason": reason[:500], "transfer": key},
+                    target_player_id=target.id, reason=reason[:500], before={"balance": before},
+                    after={"balance": after})
         from core.services.views import is_demo_install
 
-        return target, await ledger.balance(conn, dest), await is_demo_install(conn)
+        return target, after, await is_demo_install(conn)
 
 
 async def new_bounty(app: App, actor: Actor, *, name: str, prompt: str, seed: int, base_fee: int | None,
@@ -90,7 +103,8 @@ async def set_bounty(app: App, actor: Actor, field: str, value: Any) -> rounds.B
             text("UPDATE bounties SET name = :name, base_fee = :base_fee, growth_bps = :growth_bps, fee_cap = :fee_cap WHERE id = :id"),
             {**new, "id": bounty.id},
         )
-        await audit(conn, mod, actor, "bounty.set", f"round #{bounty.id}", {"field": field, "old": getattr(bounty, field), "new": value})
+        await audit(conn, mod, actor, "bounty.set", f"round #{bounty.id}", {"field": field, "old": getattr(bounty, field), "new": value},
+                    before={field: getattr(bounty, field)}, after={field: value})
         return await rounds.get_bounty(conn, bounty.id)
 
 
@@ -107,7 +121,8 @@ async def set_paused(app: App, actor: Actor, paused: bool) -> rounds.BountyRow:
         if bounty.status != have:
             raise InvalidArgument(f"Round {bounty.name} is already {bounty.status}.")
         await conn.execute(text("UPDATE bounties SET status = :s WHERE id = :id"), {"s": want, "id": bounty.id})
-        await audit(conn, mod, actor, "pause" if paused else "resume", f"round #{bounty.id}", {})
+        await audit(conn, mod, actor, "pause" if paused else "resume", f"round #{bounty.id}", {},
+                    before={"status": bounty.status}, after={"status": want})
         await rounds.announce(
             conn, "round_paused" if paused else "round_resumed",
             f"Round {bounty.name} {'paused' if paused else 'resumed'}",
@@ -128,7 +143,7 @@ async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
         if bounty is not None:
             row = (
                 await uow.conn.execute(
-                    text("SELECT id, fee, status FROM attempts WHERE bounty_id = :b AND number = :n"),
+                    text("SELECT id, fee, status, player_id FROM attempts WHERE bounty_id = :b AND number = :n"),
                     {"b": bounty.id, "n": attempt_ref - 1},
                 )
             ).first()
@@ -144,60 +159,9 @@ async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
     async with app.uow() as uow:
         mod = await ensure_player(uow.conn, actor)
         await audit(uow.conn, mod, actor, "refund", f"attempt #{attempt_ref} (id {row.id})",
-                    {"amount": row.fee, "reason": reason[:500]})
+                    {"amount": row.fee, "reason": reason[:500]}, target_player_id=row.player_id,
+                    reason=reason[:500], before={"status": row.status}, after={"status": "refunded"})
     return row.fee
-
-
-@dataclass(frozen=True)
-class Stats:
-    bounty: rounds.BountyRow | None
-    pool: int
-    attempts: int
-    players: int
-    refunded: int
-    revenue: int
-    success_rate_bps: int
-    by_day: list[tuple[str, int, int]]  # day, attempts, fees
-
-
-async def stats(app: App, actor: Actor) -> Stats:
-    require_moderator(app.settings, actor)
-    async with app.uow() as uow:
-        conn = uow.conn
-        mod = await ensure_player(conn, actor)
-        bounty = await rounds.current_bounty(conn)
-        if bounty is None:
-            return Stats(None, 0, 0, 0, 0, 0, 0, [])
-        agg = (
-            await conn.execute(
-                text(
-                    "SELECT count(*) FILTER (WHERE status <> 'refunded') AS n, count(DISTINCT player_id) FILTER (WHERE status <> 'refunded') AS players, "
-                    "count(*) FILTER (WHERE status = 'refunded') AS refunded, "
-                    "COALESCE(SUM(fee) FILTER (WHERE status <> 'refunded'), 0) AS fees, "
-                    "count(*) FILTER (WHERE status = 'won') AS won FROM attempts WHERE bounty_id = :b"
-                ),
-                {"b": bounty.id},
-            )
-        ).one()
-        by_day = [
-            (str(r.day), r.n, int(r.fees))
-            for r in (
-                await conn.execute(
-                    text(
-                        "SELECT date_trunc('day', created_at)::date AS day, count(*) AS n, SUM(fee) AS fees FROM attempts "
-                        "WHERE bounty_id = :b AND status <> 'refunded' GROUP BY 1 ORDER BY 1"
-                    ),
-                    {"b": bounty.id},
-                )
-            ).all()
-        ]
-        pool = await rounds.prize_pool(app, conn, bounty.id)
-        await audit(conn, mod, actor, "stats", None, {})
-    from core.rules import split_payment
-
-    revenue = int(agg.fees) - split_payment(int(agg.fees)).prize
-    rate = (agg.won * 10_000 // agg.n) if agg.n else 0
-    return Stats(bounty, pool, agg.n, agg.players, agg.refunded, revenue, rate, by_day)
 
 
 async def seed_demo(app: App, actor: Actor, *, credits: int, prompt: str) -> bool:

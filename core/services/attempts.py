@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,7 +35,16 @@ from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
 from core.rules import BUYBACK_SHARE_BPS, PRIZE_SHARE_BPS, STAKING_SHARE_BPS, apply_discount
 from core.services import rounds
-from core.services.players import PlayerRef, check_ban, resolve_player
+from core.services.players import (
+    IDENTITY_CURRENT,
+    PlayerRef,
+    StaleIdentity,
+    check_ban,
+    forget_identity,
+    identity_params,
+    owner_changed,
+    resolve_player,
+)
 
 if TYPE_CHECKING:
     from core.app import App
@@ -73,6 +82,10 @@ class Outcome:
     is_demo: bool
     prize: int = 0
     replayed: bool = False
+    # "identical": earlier attempts with exactly this text (enhanced context off); "semantic":
+    # earlier attempts at least ``similarity_threshold`` similar by embedding (the memory on).
+    similar_kind: str = "identical"
+    similarity_threshold: float | None = None
 
 
 def clean_message(app: App, message: str | None) -> str:
@@ -137,10 +150,19 @@ async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | 
     checking that this player may spend it."""
     msg = clean_message(app, message)
     now = app.clock()
-    player = await _player(app, actor)
-    # A quote binds nothing (paying re-checks everything), so it needs no transaction of its own.
-    async with app.db.autocommit() as conn:
-        return await _new_quote(app, conn, player, msg, now, payer)
+    return await _quote_for(app, actor, msg, now, payer)
+
+
+async def _quote_for(app: App, actor: Actor, msg: str, now: datetime, payer: Payer | None) -> Quote:
+    """A quote binds nothing (paying re-checks everything), so it needs no transaction of its own."""
+    for _ in range(2):
+        player = await _player(app, actor)
+        async with app.db.autocommit() as conn:
+            try:
+                return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+            except StaleIdentity:  # linked or unlinked by another process since this one cached it
+                forget_identity(app, actor)
+    raise StaleIdentity(player.id)
 
 
 async def _player(app: App, actor: Actor) -> PlayerRef:
@@ -156,7 +178,8 @@ _QUOTE_STATE = text(
     "SELECT p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
     "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
     "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
-    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number "
+    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
+    f"{IDENTITY_CURRENT} AS identity_current "
     "FROM players p JOIN accounts a ON a.id = :payer "
     "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
     "LIMIT 1) b ON true WHERE p.id = :player"
@@ -171,16 +194,20 @@ class _Terms:
     first_number: int
     max_fee: int
     discount_bps: int
-    quoted_at: float | None = None  # time.monotonic() in the process that quoted
 
 
 async def _new_quote(
-    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None
+    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None,
+    *, actor: Actor | None = None,
 ) -> Quote:
     if payer_ is not None and not payer_.account.guarded:
         raise ValueError("attempts are paid from player or team accounts only")
     payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
-    state = (await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id})).one()
+    state = (
+        await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id, **identity_params(actor)})
+    ).one()
+    if not state.identity_current:
+        raise StaleIdentity(player.id)
     _check_standing(app, state, now)
     bounty = rounds.require_active(rounds.bounty_from(state) if state.bounty_id is not None else None)
     number = 0 if state.last_number is None else state.last_number + 1
@@ -196,7 +223,6 @@ async def _new_quote(
     # The player confirms a maximum: the current fee plus a small, visible tolerance, or, when many
     # attempt at once, the fee after the attempts others will likely pay first (core/services/pace).
     # They pay the actual fee; past the maximum they are asked again.
-    app.pace.saw_number(bounty.id, number)
     max_fee = max(fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000,
                   apply_discount(bounty.fee(number + app.pace.expected_others(bounty.id)), discount))
     quote_id = secrets.token_urlsafe(12)
@@ -212,7 +238,7 @@ async def _new_quote(
         {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
          "m": msg, "f": max_fee, "d": discount, "n": number, "e": expires},
     )
-    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount, time.monotonic()))
+    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount))
     return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
 
 
@@ -236,7 +262,12 @@ async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
         if row is None:
             raise ConfirmationExpired("That confirmation is unknown or expired.")
         if row.player_id != player.id:
-            raise NotPermitted("This button is not for you.")
+            if not await owner_changed(uow.conn, actor, player.id):
+                raise NotPermitted("This button is not for you.")
+            forget_identity(app, actor)  # a stale cache: the identity belongs to another player now
+            player = await resolve_player(app, uow.conn, actor)
+            if row.player_id != player.id:
+                raise NotPermitted("This button is not for you.")
         if row.status != "open":
             raise ConfirmationExpired("That confirmation was already used.")
         await uow.conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE id = :id"), {"id": quote_id})
@@ -263,26 +294,34 @@ class _Paid:
     message: str
 
 
-async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
-    """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer."""
+async def confirm_attempt(app: App, actor: Actor, quote_id: str, *, team_checked: bool = False) -> Outcome:
+    """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer.
+    A team's quote is paid only with ``team_checked``: its caller checked the player may spend the pool."""
     try:
-        paid = await _pay(app, actor, quote_id)
+        try:
+            paid = await _pay(app, actor, quote_id, team_checked=team_checked)
+        except StaleIdentity:  # this process cached the player before a link or unlink elsewhere
+            forget_identity(app, actor)
+            paid = await _pay(app, actor, quote_id, team_checked=team_checked)
     except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
-        player = await _player(app, actor)
-        async with app.db.autocommit() as conn:
-            new_quote = await _new_quote(app, conn, player, moved.message, app.clock(), moved.payer)
+        new_quote = await _quote_for(app, actor, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,
         ) from None
     if isinstance(paid, Outcome):
         return paid  # a replay: already paid, nothing charged again
+    recall = None
+    if app.memory is not None:  # ENABLE_ENHANCED_CONTEXT: embed the attack, build its context
+        recall = await app.memory.recall(app, bounty_id=paid.bounty.id, player_id=paid.player.id,
+                                         message=paid.message, history=paid.history)
     request = GuardianRequest(
         system_prompt=paid.bounty.system_prompt,
         message=paid.message,
-        history=paid.history,
+        history=paid.history if recall is None else recall.history,
         player_name=paid.player.display_name,
+        context=None if recall is None else recall.context,
     )
     try:
         verdict = await asyncio.wait_for(app.guardian.judge(request), app.settings.GUARDIAN_TIMEOUT_SECONDS)
@@ -294,13 +333,27 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
         log.exception("guardian crashed on attempt %s", paid.attempt_id)
         await refund_attempt(app, paid.attempt_id, "the guardian failed")
         return await get_outcome(app, paid.attempt_id)
-    status, prize = await record_verdict(app, paid.attempt_id, verdict)
+    note = None
+    if recall is not None:
+        from core.memory.context import redact
+
+        # Other players' unrevealed attempts were in the context: none of their wording reaches a player.
+        verdict = replace(verdict, reply=redact(verdict.reply, recall.confidential))
+        memory, history_turns = app.memory, len(paid.history)
+
+        async def note(conn: AsyncConnection) -> None:
+            await memory.note(conn, recall, attempt_id=paid.attempt_id, bounty_id=paid.bounty.id,
+                              player_id=paid.player.id, number=paid.number, history_turns=history_turns)
+
+    status, prize = await record_verdict(app, paid.attempt_id, verdict, note=note)
     if status == "refunded":
         return await get_outcome(app, paid.attempt_id)
     return Outcome(
         attempt_id=paid.attempt_id, bounty_id=paid.bounty.id, number=paid.number, fee=paid.fee, status=status,
-        reply=verdict.reply, guardian=verdict.provider, similar_count=paid.similar, is_demo=paid.bounty.is_demo,
-        prize=prize,
+        reply=verdict.reply, guardian=verdict.provider, is_demo=paid.bounty.is_demo, prize=prize,
+        similar_count=paid.similar if recall is None else recall.similar_count,
+        similar_kind="identical" if recall is None else "semantic",
+        similarity_threshold=None if recall is None else recall.threshold,
     )
 
 
@@ -323,7 +376,7 @@ def acceptable_fees(bounty: rounds.BountyRow, first: int, max_fee: int, discount
 
 _PAY = text(
     "SELECT * FROM bounty_pay_attempt(:quote, :player, :now, :cooldown, :day_start, :base, :growth, :cap, "
-    ":fees, :tail, :shared, :split, :guardian, :turns)"
+    ":fees, :tail, :shared, :split, :guardian, :turns, :team_checked)"
 )
 
 _TERMS = text(
@@ -342,7 +395,7 @@ async def _read_terms(conn: AsyncConnection, quote_id: str) -> _Terms | None:
     return _Terms(rounds.bounty_from(row), row.first_number, row.max_fee, row.discount_bps)
 
 
-async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
+async def _pay(app: App, actor: Actor, quote_id: str, *, team_checked: bool = False) -> _Paid | Outcome:
     """Pay a confirmed quote in one statement (``bounty_pay_attempt``, migration 0008): claim it,
     take the cooldown and the round's shared lock, take the attempt number, debit the payer, write the
     ledger entries and the pending attempt. Idempotent: a paid quote is never paid again."""
@@ -353,7 +406,7 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         if terms is None:
             terms = await _read_terms(conn, quote_id)
             if terms is None:
-                return await _explain_unclaimable(conn, player, quote_id, now)
+                return await _explain_unclaimable(conn, actor, player, quote_id, now)
         bounty = terms.bounty
         fees, tail = acceptable_fees(bounty, terms.first_number, terms.max_fee, terms.discount_bps)
         shared = [(await app.accounts.get(conn, kind, owner)).id for kind, owner in (
@@ -364,7 +417,7 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
             "day_start": now.replace(hour=0, minute=0, second=0, microsecond=0), "base": bounty.base_fee,
             "growth": bounty.growth_bps, "cap": bounty.fee_cap, "fees": fees, "tail": tail, "shared": shared,
             "split": [PRIZE_SHARE_BPS, STAKING_SHARE_BPS, BUYBACK_SHARE_BPS],  # core/rules.split_payment
-            "guardian": app.guardian.name, "turns": HISTORY_TURNS // 2 * 2,
+            "guardian": app.guardian.name, "turns": HISTORY_TURNS // 2 * 2, "team_checked": team_checked,
         }
         try:
             if terms.discount_bps:
@@ -377,27 +430,29 @@ async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
         except asyncpg.PostgresError as exc:
             if not str(getattr(exc, "sqlstate", "")).startswith("BB"):
                 raise
-            return await _refused(app, conn, player, quote_id, bounty, exc, now)
+            if exc.sqlstate == "BB006" and str(getattr(exc, "detail", "") or "").isdigit():
+                app.pace.drifted(bounty.id, terms.first_number, int(exc.detail))  # the fee outran this one
+            return await _refused(app, conn, actor, player, quote_id, bounty, exc, now)
     app.quote_terms.pop(quote_id, None)
-    app.pace.saw_number(bounty.id, row.number)
-    if terms.quoted_at is not None:
-        app.pace.confirmed_after(time.monotonic() - terms.quoted_at)
+    app.pace.drifted(bounty.id, terms.first_number, row.number)
     turns: list[Turn] = []
     for message, reply in reversed(row.history or []):
         turns += [Turn("player", message), Turn("guardian", reply or "")]
     return _Paid(row.attempt_id, bounty, row.number, row.fee, tuple(turns), row.similar_count, player, row.message)
 
 
-async def _refused(app: App, conn: AsyncConnection, player: PlayerRef, quote_id: str, bounty: rounds.BountyRow,
-                   exc: asyncpg.PostgresError, now: datetime) -> Outcome:
+async def _refused(app: App, conn: AsyncConnection, actor: Actor, player: PlayerRef, quote_id: str,
+                   bounty: rounds.BountyRow, exc: asyncpg.PostgresError, now: datetime) -> Outcome:
     """Why ``bounty_pay_attempt`` refused (it changed nothing), in the player's words; a replay of a paid
     quote returns its outcome instead."""
     code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
     demo = bounty.is_demo
     if code == "BB001":
-        return await _explain_unclaimable(conn, player, quote_id, now)
+        return await _explain_unclaimable(conn, actor, player, quote_id, now)
     if code == "BB002":
         rounds.require_active(replace(bounty, status=detail))
+    if code == "BB009":
+        raise NotPermitted("A team attempt is confirmed with its own button (/team attempt).")
     if code in ("BB003", "BB004", "BB005"):
         state = (
             await conn.execute(
@@ -429,7 +484,8 @@ async def _refused(app: App, conn: AsyncConnection, player: PlayerRef, quote_id:
     raise exc
 
 
-async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_id: str, now: datetime) -> Outcome:
+async def _explain_unclaimable(conn: AsyncConnection, actor: Actor, player: PlayerRef, quote_id: str,
+                               now: datetime) -> Outcome:
     """Why a confirmation could not be claimed; a replay of a paid one returns its outcome instead."""
     q = (
         await conn.execute(text("SELECT player_id, status, expires_at FROM attempt_quotes WHERE id = :id"), {"id": quote_id})
@@ -437,6 +493,8 @@ async def _explain_unclaimable(conn: AsyncConnection, player: PlayerRef, quote_i
     if q is None:
         raise ConfirmationExpired("That confirmation is unknown or expired. Send /attempt again.")
     if q.player_id != player.id:
+        if await owner_changed(conn, actor, player.id):
+            raise StaleIdentity(player.id)
         raise NotPermitted("This button is not for you.")
     if q.status == "paid":
         attempt_id = (await conn.execute(text("SELECT id FROM attempts WHERE quote_id = :q"), {"q": quote_id})).scalar_one()
@@ -465,13 +523,16 @@ async def _history(conn: AsyncConnection, bounty_id: int, player_id: int, before
     return tuple(turns)
 
 
-async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[str, int]:
+async def record_verdict(
+    app: App, attempt_id: int, verdict: Verdict, *, note: Callable[[AsyncConnection], Awaitable[None]] | None = None
+) -> tuple[str, int]:
     """Store the guardian's answer; a real approve_transfer call wins the round.
-    Returns the attempt's status and the prize it won (0 unless won)."""
+    Returns the attempt's status and the prize it won (0 unless won). ``note`` runs in the same
+    transaction once the answer is stored (the memory's note and jobs)."""
     from core.services.wins import settle_win
 
     now = app.clock()
-    if not verdict.approved:
+    if not verdict.approved and note is None:
         # A rejection is one row's update, moving no money: no transaction of its own, and a commit
         # that does not wait for the disk. Lost in a database crash, it leaves the attempt pending,
         # which the recovery refunds (the player keeps the reply, and gets the fee back).
@@ -480,13 +541,17 @@ async def record_verdict(app: App, attempt_id: int, verdict: Verdict) -> tuple[s
         return ("rejected", 0) if updated is not None else ("refunded", 0)
     async with app.uow() as uow:
         conn = uow.conn
-        row = (await conn.execute(text("SELECT bounty_id FROM attempts WHERE id = :id"), {"id": attempt_id})).one()
-        bounty = await rounds.lock_round_exclusive(conn, row.bounty_id)
-        status = "won" if bounty.open else "late"
+        status, bounty = "rejected", None
+        if verdict.approved:
+            row = (await conn.execute(text("SELECT bounty_id FROM attempts WHERE id = :id"), {"id": attempt_id})).one()
+            bounty = await rounds.lock_round_exclusive(conn, row.bounty_id)
+            status = "won" if bounty.open else "late"
         updated = (await conn.execute(_RECORD, _record_params(attempt_id, status, verdict, now))).first()
         if updated is None:
             return "refunded", 0  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
-        prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" else 0
+        prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" and bounty else 0
+        if note is not None:
+            await note(conn)
     return status, prize
 
 
@@ -567,7 +632,9 @@ async def _outcome(conn: AsyncConnection, attempt_id: int) -> Outcome:
         await conn.execute(
             text(
                 "SELECT a.id, a.bounty_id, a.number, a.fee, a.status, a.reply, a.guardian, a.similar_count, b.is_demo, "
-                "b.winner_attempt_id FROM attempts a JOIN bounties b ON b.id = a.bounty_id WHERE a.id = :id"
+                "b.winner_attempt_id, m.similar_count AS semantic_count, m.similarity_threshold "
+                "FROM attempts a JOIN bounties b ON b.id = a.bounty_id "
+                "LEFT JOIN attempt_memory m ON m.attempt_id = a.id AND m.enhanced_context WHERE a.id = :id"
             ),
             {"id": attempt_id},
         )
@@ -585,9 +652,12 @@ async def _outcome(conn: AsyncConnection, attempt_id: int) -> Outcome:
                 {"k": f"win:{row.bounty_id}"},
             )
         ).scalar_one()
+    semantic = row.semantic_count is not None
     return Outcome(
         attempt_id=row.id, bounty_id=row.bounty_id, number=row.number, fee=row.fee, status=row.status,
-        reply=row.reply, guardian=row.guardian, similar_count=row.similar_count, is_demo=row.is_demo, prize=prize,
+        reply=row.reply, guardian=row.guardian, is_demo=row.is_demo, prize=prize,
+        similar_count=row.semantic_count if semantic else row.similar_count,
+        similar_kind="semantic" if semantic else "identical", similarity_threshold=row.similarity_threshold,
     )
 
 

@@ -36,6 +36,7 @@ async def set_daily_limit(app: App, actor: Actor, amount: int) -> str:
             text("UPDATE players SET daily_limit = :a, daily_limit_set_at = :now WHERE id = :id"),
             {"a": amount, "now": now, "id": player.id},
         )
+        await _record(uow.conn, player, actor, "limits.daily", {"daily_limit": row.daily_limit}, {"daily_limit": amount})
     return f"Your daily spending limit is now {usdc(amount)} (UTC days). It can be lowered any time, raised after 24 hours."
 
 
@@ -50,7 +51,17 @@ async def exclude(app: App, actor: Actor, days: int) -> str:
         if current is not None and current > until:
             raise InvalidArgument(f"You are already excluded until {current:%Y-%m-%d %H:%M} UTC; that cannot be shortened.")
         await uow.conn.execute(text("UPDATE players SET excluded_until = :u WHERE id = :id"), {"u": until, "id": player.id})
+        await _record(uow.conn, player, actor, "limits.exclude",
+                      {"excluded_until": current.isoformat(timespec="seconds") if current else None},
+                      {"excluded_until": until.isoformat(timespec="seconds")})
     return f"You cannot pay for attempts until {until:%Y-%m-%d %H:%M} UTC. This cannot be undone early."
+
+
+async def _record(conn, player, actor: Actor, action: str, before: dict, after: dict) -> None:
+    """A player's own limit change, kept in the audit log beside moderators' actions (/admin audit)."""
+    from core.services.admin import audit
+
+    await audit(conn, player, actor, action, f"#{player.id}", {}, target_player_id=player.id, before=before, after=after)
 
 
 async def show(app: App, actor: Actor) -> str:

@@ -1,8 +1,12 @@
-"""Players and their platform identities; the moderator right, decided in core."""
+"""Players and their platform identities; the moderator right, decided in core; naming a player the
+way each platform shows people."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,7 +15,13 @@ from core.actors import Actor
 from core.errors import NotFound, NotPermitted
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    from core.app import App
+
 MAX_NAME = 64
+PLATFORMS = ("discord", "telegram", "console")
+# A permanent ban ("until unbanned") is stored as this end, so every check stays one comparison.
+PERMANENT = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -20,9 +30,25 @@ class PlayerRef:
     display_name: str
 
 
+class StaleIdentity(Exception):
+    """A cached (platform, external id) -> player entry is out of date (the identity was linked to,
+    or unlinked from, another player by another process). Callers forget it and look again."""
+
+
 def clean_name(name: str) -> str:
     name = " ".join(name.split())[:MAX_NAME]
     return name or "player"
+
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
+
+
+def clean_username(username: str | None) -> str | None:
+    """A platform username as stored and looked up: without "@", lower-case; None if unusable."""
+    if not username:
+        return None
+    name = username.strip().lstrip("@").lower()
+    return name if _USERNAME.match(name) else None
 
 
 async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
@@ -42,13 +68,15 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
     player_id = (
         await conn.execute(text("INSERT INTO players (display_name) VALUES (:n) RETURNING id"), {"n": name})
     ).scalar_one()
+    username = clean_username(actor.username)
     inserted = (
         await conn.execute(
             text(
-                "INSERT INTO player_identities (player_id, platform, external_id, display_name) "
-                "VALUES (:pid, :p, :e, :n) ON CONFLICT (platform, external_id) DO NOTHING RETURNING player_id"
+                "INSERT INTO player_identities (player_id, platform, external_id, display_name, username, "
+                "username_seen_at) VALUES (:pid, :p, :e, :n, :u, CASE WHEN CAST(:u AS text) IS NULL THEN NULL "
+                "ELSE now() END) ON CONFLICT (platform, external_id) DO NOTHING RETURNING player_id"
             ),
-            {"pid": player_id, "p": actor.platform, "e": actor.external_id, "n": name},
+            {"pid": player_id, "p": actor.platform, "e": actor.external_id, "n": name, "u": username},
         )
     ).first()
     if inserted is None:  # another request created it first: use theirs, drop ours
@@ -58,8 +86,9 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
 
 
 async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
-    """ensure_player with a per-process cache: a platform account's player never changes
-    (account linking, when it lands, must call ``app.forget_cached``). A player created in this
+    """ensure_player with a per-process cache. An identity's player changes only through /link and
+    /admin unlink; a process that cached the old player finds out in the statement that reads the
+    player's standing (``identity_current``) and calls ``forget_identity``. A player created in this
     transaction is cached only once it commits."""
     key = (actor.platform, actor.external_id)
     ref = app.player_cache.get(key)
@@ -78,19 +107,89 @@ async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
     return ref
 
 
+def forget_identity(app, actor: Actor) -> None:
+    app.player_cache.pop((actor.platform, actor.external_id), None)
+
+
+# In a statement reading the player ``p`` for ``actor``: whether that identity still belongs to it.
+IDENTITY_CURRENT = (
+    "(CAST(:identity_platform AS text) IS NULL OR EXISTS (SELECT 1 FROM player_identities ci "
+    "WHERE ci.player_id = p.id AND ci.platform = :identity_platform AND ci.external_id = :identity_external))"
+)
+
+
+def identity_params(actor: Actor | None) -> dict[str, str | None]:
+    return {"identity_platform": actor.platform if actor else None,
+            "identity_external": actor.external_id if actor else None}
+
+
+async def owner_changed(conn: AsyncConnection, actor: Actor, player_id: int) -> bool:
+    """Whether ``actor``'s identity now belongs to a player other than ``player_id`` (a stale cache)."""
+    owner = (
+        await conn.execute(
+            text("SELECT player_id FROM player_identities WHERE platform = :p AND external_id = :e"),
+            {"p": actor.platform, "e": actor.external_id},
+        )
+    ).scalar_one_or_none()
+    return owner is not None and owner != player_id
+
+
+async def note_identity(app: App, actor: Actor) -> None:
+    """Store what the platform shows of this person now (display name, @username, moderator or not)
+    when it changed since this process last stored it; the newest holder of a username keeps it.
+    Costs no statement for someone seen before with the same names."""
+    key = (actor.platform, actor.external_id)
+    seen = (clean_name(actor.display_name), clean_username(actor.username), is_moderator(app.settings, actor))
+    if app.seen_identities.get(key) == seen:
+        return
+    name, username, moderator = seen
+    async with app.uow() as uow:
+        row = (
+            await uow.conn.execute(
+                text(
+                    "WITH me AS (UPDATE player_identities SET display_name = :n, username = :u, "
+                    "  username_seen_at = CASE WHEN CAST(:u AS text) IS NULL THEN NULL ELSE now() END, "
+                    "  seen_as_moderator = :m WHERE platform = :p AND external_id = :e RETURNING id, player_id), "
+                    "others AS (UPDATE player_identities SET username = NULL, username_seen_at = NULL "
+                    "  WHERE platform = :p AND username = :u AND external_id <> :e AND EXISTS (SELECT 1 FROM me) "
+                    "  RETURNING id), "
+                    "named AS (UPDATE players SET display_name = :n WHERE id = (SELECT player_id FROM me) "
+                    "  AND display_name <> :n RETURNING id) "
+                    "SELECT (SELECT id FROM me) AS id, (SELECT count(*) FROM others) AS others"
+                ),
+                {"n": name, "u": username, "m": moderator, "p": actor.platform, "e": actor.external_id},
+            )
+        ).one()
+    if row.id is not None:  # not yet a player: ensure_player stores the names when it creates them
+        if len(app.seen_identities) > 100_000:
+            app.seen_identities.clear()
+        app.seen_identities[key] = seen
+
+
 async def require_not_banned(app, actor: Actor) -> None:
     """Refuse a banned player, saying until when and why (bans end on their own)."""
+    sql = text(
+        f"SELECT p.banned_until, p.ban_reason, {IDENTITY_CURRENT} AS identity_current FROM players p WHERE p.id = :id"
+    )
     async with app.uow() as uow:
         player = await resolve_player(app, uow.conn, actor)
-        row = (
-            await uow.conn.execute(text("SELECT banned_until, ban_reason FROM players WHERE id = :id"), {"id": player.id})
-        ).one()
+        row = (await uow.conn.execute(sql, {"id": player.id, **identity_params(actor)})).one()
+        if not row.identity_current:
+            forget_identity(app, actor)
+            player = await resolve_player(app, uow.conn, actor)
+            row = (await uow.conn.execute(sql, {"id": player.id, **identity_params(actor)})).one()
     check_ban(row.banned_until, row.ban_reason, app.clock())
+
+
+def ban_end_text(banned_until: datetime) -> str:
+    if banned_until >= PERMANENT:
+        return "until a moderator lifts the ban"
+    return f"until {banned_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def check_ban(banned_until, reason: str | None, now) -> None:
     if banned_until is not None and banned_until > now:
-        raise NotPermitted(f"You are banned until {banned_until:%Y-%m-%d %H:%M} UTC: {reason or 'no reason given'}.")
+        raise NotPermitted(f"You are banned {ban_end_text(banned_until)}: {reason or 'no reason given'}.")
 
 
 def is_moderator(settings: Settings, actor: Actor) -> bool:
@@ -109,33 +208,138 @@ def require_moderator(settings: Settings, actor: Actor) -> None:
         raise NotPermitted("Only moderators can do that.")
 
 
-async def find_player(conn: AsyncConnection, reference: str) -> PlayerRef:
-    """Resolve a player named by a moderator: `#12` (player id), `discord:123`, `telegram:456`,
-    a Discord mention `<@123>`, or an exact display name."""
-    ref = reference.strip()
-    row = None
-    if ref.startswith("<@") and ref.endswith(">"):
-        ref = "discord:" + ref.strip("<@!>")
-    if ref.startswith("#") and ref[1:].isdigit():
-        row = (await conn.execute(text("SELECT id, display_name FROM players WHERE id = :id"), {"id": int(ref[1:])})).first()
-    elif ":" in ref:
-        platform, _, ext = ref.partition(":")
+async def player_is_moderator(conn: AsyncConnection, settings: Settings, player_id: int) -> bool:
+    """Whether a player is a moderator on any platform they play from (by the settings, or as the
+    platform showed them when last seen: Discord roles are known only from their interactions)."""
+    rows = (
+        await conn.execute(
+            text("SELECT platform, external_id, seen_as_moderator FROM player_identities WHERE player_id = :p"),
+            {"p": player_id},
+        )
+    ).all()
+    for r in rows:
+        if r.seen_as_moderator or r.platform == "console":
+            return True
+        if r.platform == "telegram" and r.external_id in settings.MODERATOR_TELEGRAM_USER_IDS:
+            return True
+    return False
+
+
+# --- naming a player ------------------------------------------------------------------------------
+
+_MENTION = re.compile(r"^<@!?(\d{1,20})>$")
+_PLATFORM_REF = re.compile(r"^(discord|telegram|console):(\S{1,64})$", re.I)
+_PLAYER_ID = re.compile(r"^#(\d{1,18})$")
+_DIGITS = re.compile(r"^\d{1,20}$")
+
+FORMS = {
+    "telegram": "@username, their numeric Telegram id, a reply to one of their messages, #<player id> or "
+                "discord:<id> (for example @alice or 4242)",
+    "discord": "a mention, their Discord user id, @username, #<player id> or telegram:<id> "
+               "(for example @alice or 1320000000000000001)",
+    "console": "#<player id>, @username, telegram:<id> or discord:<id> (for example #12 or telegram:4242)",
+}
+
+
+def naming_help(platform: str | None) -> str:
+    return FORMS.get(platform or "console", FORMS["console"])
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: int
+    display_name: str
+    where: str  # "telegram @alice"
+
+
+async def _final(conn: AsyncConnection, player_id: int) -> _Candidate | None:
+    """The player, following /link's merges to the player that holds the identities now."""
+    for _ in range(8):
         row = (
-            await conn.execute(
-                text(
-                    "SELECT p.id, p.display_name FROM player_identities i JOIN players p ON p.id = i.player_id "
-                    "WHERE i.platform = :p AND i.external_id = :e"
-                ),
-                {"p": platform.lower(), "e": ext},
-            )
+            await conn.execute(text("SELECT id, display_name, merged_into FROM players WHERE id = :id"), {"id": player_id})
         ).first()
-    else:
-        rows = (
-            await conn.execute(text("SELECT id, display_name FROM players WHERE display_name = :n LIMIT 2"), {"n": ref})
-        ).all()
-        if len(rows) > 1:
-            raise NotFound(f"Several players are called {ref[:40]!r}; use their id like #12.")
-        row = rows[0] if rows else None
-    if row is None:
-        raise NotFound(f"No player {reference[:40]!r}. Use #id, discord:<id>, telegram:<id> or a mention.")
-    return PlayerRef(row.id, row.display_name)
+        if row is None:
+            return None
+        if row.merged_into is None:
+            return _Candidate(row.id, row.display_name, f"#{row.id}")
+        player_id = row.merged_into
+    return None
+
+
+async def _by_identity(conn: AsyncConnection, platform: str | None, external_id: str) -> list[_Candidate]:
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT p.id, p.display_name, i.platform FROM player_identities i JOIN players p ON p.id = i.player_id "
+                "WHERE i.external_id = :e AND (CAST(:p AS text) IS NULL OR i.platform = :p) ORDER BY i.id"
+            ),
+            {"p": platform, "e": external_id},
+        )
+    ).all()
+    return [_Candidate(r.id, r.display_name, f"{r.platform}:{external_id}") for r in rows]
+
+
+async def _by_username(conn: AsyncConnection, platform: str | None, username: str) -> list[_Candidate]:
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT DISTINCT ON (i.platform) p.id, p.display_name, i.platform FROM player_identities i "
+                "JOIN players p ON p.id = i.player_id WHERE i.username = :u "
+                "AND (CAST(:p AS text) IS NULL OR i.platform = :p) "
+                "ORDER BY i.platform, i.username_seen_at DESC NULLS LAST, i.id DESC"
+            ),
+            {"p": platform, "u": username},
+        )
+    ).all()
+    return [_Candidate(r.id, r.display_name, f"{r.platform} @{username}") for r in rows]
+
+
+async def _by_display_name(conn: AsyncConnection, name: str) -> list[_Candidate]:
+    rows = (
+        await conn.execute(
+            text("SELECT id, display_name FROM players WHERE display_name = :n AND merged_into IS NULL "
+                 "ORDER BY id LIMIT 5"),
+            {"n": name},
+        )
+    ).all()
+    return [_Candidate(r.id, r.display_name, f"#{r.id}") for r in rows]
+
+
+def _one(found: list[_Candidate], reference: str) -> _Candidate | None:
+    distinct: dict[int, _Candidate] = {}
+    for c in sorted(found, key=lambda c: c.id):
+        distinct.setdefault(c.id, c)
+    if len(distinct) > 1:
+        listed = ", ".join(f"#{c.id} ({c.where})" for c in list(distinct.values())[:4])
+        raise NotFound(f"{reference[:40]!r} could be several players: {listed}. Name one by its #<player id>.")
+    return next(iter(distinct.values()), None)
+
+
+async def find_player(conn: AsyncConnection, reference: str, *, platform: str | None = None) -> PlayerRef:
+    """Resolve a player named by a moderator typing on ``platform``: ``#12`` (player id),
+    ``discord:123`` / ``telegram:456``, a Discord mention ``<@123>``, a numeric id of the moderator's
+    platform (on the console: of any platform), ``@username`` (the moderator's platform first), or a
+    username / exact display name. Unknown or ambiguous names are answered with the forms that work."""
+    ref = reference.strip()
+    here = platform if platform in ("discord", "telegram") else None
+    found: _Candidate | None = None
+    if match := _MENTION.match(ref):
+        found = _one(await _by_identity(conn, "discord", match[1]), ref)
+    elif match := _PLAYER_ID.match(ref):
+        found = await _final(conn, int(match[1]))
+    elif match := _PLATFORM_REF.match(ref):
+        found = _one(await _by_identity(conn, match[1].lower(), match[2]), ref)
+    elif _DIGITS.match(ref):
+        found = _one(await _by_identity(conn, here, ref), ref)
+    elif (username := clean_username(ref)) is not None:
+        candidates = await _by_username(conn, here, username) if here else []
+        if not candidates:
+            candidates = await _by_username(conn, None, username)
+        if not candidates and not ref.startswith("@"):
+            candidates = await _by_display_name(conn, ref)
+        found = _one(candidates, ref)
+    elif ref:
+        found = _one(await _by_display_name(conn, ref), ref)
+    if found is None:
+        raise NotFound(f"No player {reference.strip()[:40]!r}. Name a player by {naming_help(platform)}.")
+    return PlayerRef(found.id, found.display_name)

@@ -27,6 +27,7 @@ class Status:
     discount_bps: int
     deadline: datetime | None
     attempts_to_deadline: int
+    patterns: tuple = ()  # the round's most used attack patterns (core.memory.stats.PatternCount)
 
 
 async def status(app: App, actor: Actor) -> Status:
@@ -47,7 +48,10 @@ async def status(app: App, actor: Actor) -> Status:
             discount = await app.discounts.discount_bps(conn, player.id)
             next_fee = apply_discount(list_fee, discount)
         remaining = max(0, app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY - count)
-        return Status(bounty, pool, count, next_fee, list_fee, discount, deadline, remaining)
+        from core.memory.stats import pattern_counts
+
+        patterns = tuple(await pattern_counts(conn, bounty.id, limit=3))  # counts only, never texts
+        return Status(bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns)
 
 
 async def balance(app: App, actor: Actor) -> tuple[int, bool]:
@@ -168,3 +172,31 @@ async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]
                 r.message if revealed else None, r.reply if revealed else None)
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    """What /balance shows of the $100Bs: the linked wallet's holdings, tier, and their USD value."""
+
+    holdings: object  # core.services.token.holdings.Holdings
+    discount_bps: int
+    next_tier: tuple[int, int] | None  # (its discount, base units still needed)
+    price: object  # core.services.token.price.PriceView
+    usd_value: int | None  # micro-dollars
+
+
+async def token_balance(app: App, actor: Actor) -> TokenBalance:
+    from core.services.token import price as price_
+    from core.services.token.common import next_tier, tier_bps, usd_value
+    from core.services.token.holdings import ask_refresh, cached
+
+    async with app.uow() as uow:
+        player = await ensure_player(uow.conn, actor)
+        held = await cached(uow.conn, player.id)
+        if held.address is not None and not held.fresh(app.clock(), app.settings):
+            await ask_refresh(uow.conn, app, held.address)  # the worker reads it; never the RPC here
+        quote = await price_.latest(uow.conn, app)
+    value = None
+    if held.amount is not None and quote.price is not None:
+        value = usd_value(held.amount, quote.price, app.settings)
+    return TokenBalance(held, tier_bps(held.amount, app.settings), next_tier(held.amount, app.settings), quote, value)

@@ -22,7 +22,7 @@ PAY = r"""
 CREATE FUNCTION bounty_pay_attempt(
     p_quote text, p_player bigint, p_now timestamptz, p_cooldown_s integer, p_day_start timestamptz,
     p_base bigint, p_growth integer, p_cap bigint, p_fees bigint[], p_tail_fee bigint,
-    p_shared bigint[], p_split integer[], p_guardian text, p_turns integer)
+    p_shared bigint[], p_split integer[], p_guardian text, p_turns integer, p_team_checked boolean)
 RETURNS TABLE (attempt_id bigint, bounty_id bigint, number bigint, fee bigint, list_fee bigint,
                discount_bps integer, message text, similar_count integer, history json,
                payer_account_id bigint, team_id bigint)
@@ -33,7 +33,8 @@ LANGUAGE plpgsql AS $$
 -- than the quote's maximum. p_shared: the prize pool, staking pool, buyback reserve and operations
 -- accounts; p_split: the prize, staking and buyback shares in basis points (core/rules.split_payment,
 -- whose rounding this repeats: prize of the fee, staking and buyback of the rest, operations the remainder). Errors: BB001 quote not claimable, BB002 round not active, BB003 banned, BB004 excluded,
--- BB005 cooldown, BB006 fee moved past the maximum, BB007 daily limit, BB008 insufficient funds.
+-- BB005 cooldown, BB006 fee moved past the maximum, BB007 daily limit, BB008 insufficient funds,
+-- BB009 a team's quote confirmed without the team's checks (p_team_checked: the caller made them).
 DECLARE
     q record;
     b record;
@@ -64,12 +65,15 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'quote not claimable' USING ERRCODE = 'BB001';
     END IF;
+    IF q.team_id IS NOT NULL AND NOT p_team_checked THEN
+        RAISE EXCEPTION 'team quote' USING ERRCODE = 'BB009';
+    END IF;
     -- Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
     seq := ('bounty_attempt_numbers_' || q.bounty_id)::regclass;
     last_number := pg_sequence_last_value(seq);
     n := coalesce(last_number + 1, 0);
     IF n - q.first_number >= coalesce(array_length(p_fees, 1), 0) AND p_tail_fee IS NULL THEN
-        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006';
+        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006', DETAIL = n::text;
     END IF;
     -- Claimed once, whatever the retries: the row lock makes a concurrent claim or cancel wait.
     UPDATE attempt_quotes AS aq SET status = 'paid' WHERE aq.id = p_quote AND aq.status = 'open';
@@ -110,11 +114,11 @@ BEGIN
     ELSIF p_tail_fee IS NOT NULL THEN
         lf := p_tail_fee;
     ELSE
-        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006';
+        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006', DETAIL = n::text;
     END IF;
     f := lf - lf * q.discount_bps / 10000;
     IF f > q.max_fee THEN
-        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006';
+        RAISE EXCEPTION 'fee moved' USING ERRCODE = 'BB006', DETAIL = n::text;
     END IF;
     IF p.daily_limit IS NOT NULL THEN
         SELECT coalesce(sum(a.fee), 0) INTO paid FROM attempts a
@@ -164,5 +168,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION bounty_pay_attempt(text, bigint, timestamptz, integer, timestamptz, bigint, integer, "
-               "bigint, bigint[], bigint, bigint[], integer[], text, integer)")
+               "bigint, bigint[], bigint, bigint[], integer[], text, integer, boolean)")
     op.drop_column("attempt_quotes", "first_number")

@@ -17,6 +17,7 @@ TINY = [
     "--team-players", "10", "--hot-rounds", "2",
     "--search-rows", "600", "--queries", "20", "--exact-queries", "20",
     "--bot-users", "3", "--bot-bursts", "1",
+    "--embed-samples", "5", "--real-rows", "40", "--real-queries", "5", "--enhanced-attempts", "8",
 ]
 
 
@@ -24,13 +25,14 @@ def test_tiny_bench_writes_every_figure(tmp_path):
     out = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "cli", "bench", *TINY, "--data-dir", str(tmp_path / "data"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, capture_output=True, text=True, timeout=480,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(out.read_text())
     assert set(data) == {"commit", "cores", "started_at", "parameters", "notes", "figures"}
     assert isinstance(data["cores"], int) and data["started_at"]
-    assert {"attempts", "hot_pool", "search", "context", "bots", "run"} <= set(data["parameters"])
+    assert {"attempts", "hot_pool", "search", "context", "embed", "enhanced_attempts", "bots", "bots_enhanced",
+            "run"} <= set(data["parameters"])
     figures = data["figures"]
     assert set(REQUIRED) <= set(figures)
     for key, value in figures.items():
@@ -45,7 +47,10 @@ def test_tiny_bench_writes_every_figure(tmp_path):
     assert figures["hot_pool_debits"] + figures["hot_pool_ran_dry"] == 20  # each attempt paid or ran dry
     assert figures["hot_pool_ran_dry"] > 0  # the pool is sized to run out: the no-overdraft claim is tested
     assert 0 <= figures["search_recall_at_5"] <= 1
-    assert figures["context_turns_avg"] > 0 and figures["context_similar_avg"] == 5
+    assert figures["context_turns_avg"] > 0 and figures["context_similar_avg"] > 0
+    assert 0 <= figures["search_recall_at_5_real"] <= 1 and figures["context_tokens_avg"] <= 1_500
+    assert data["parameters"]["enhanced_attempts"]["on"]["paid"] == 8  # every enhanced attempt paid, none crashed
+    assert figures["bot_rss_enhanced_mb"] > figures["bot_rss_mb"]  # the model is in that process
     assert figures["telegram_unanswered"] == 0 and figures["discord_unanswered"] == 0
     assert data["parameters"]["bots"]["adapters"] == ["telegram", "discord"]
     # The table names every figure.

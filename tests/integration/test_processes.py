@@ -84,6 +84,14 @@ async def test_celery_worker_runs_round_upkeep(app_factory, pg_url, redis_url, t
     await app.aclose()
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line, or "" for one that exited (or is a zombie) while we looked."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def postmasters(data_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
@@ -113,14 +121,6 @@ async def test_console_round_on_a_fresh_machine(tmp_path, command):
     assert postmasters(data) == []  # the embedded PostgreSQL stopped with the program
     if command == "run":
         assert (data / "worker.log").exists() and (data / "beat.log").exists()  # both children were started
-
-
-def _cmdline(process: psutil.Process) -> str:
-    """A process's command line; empty for one that just ended (a zombie has none)."""
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return ""
 
 
 def redis_servers(data) -> list[psutil.Process]:

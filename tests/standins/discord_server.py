@@ -54,6 +54,9 @@ PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 1, 4, 5, 6, 7
 ACKS = {MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, 8, 9}
 
 
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -289,10 +292,16 @@ class DiscordStandin:
         self.messages: dict[int, dict[str, Any]] = {}
         self.attachment_data: dict[str, bytes] = {}
         self.users: dict[int, dict[str, Any]] = {}
+        # Whether the application may use privileged intents (Developer Portal switches).
+        self.privileged_intents = True
         self.no_dms: set[int] = set()  # users whose privacy settings refuse the bot's direct messages  # attachment id -> the bytes uploaded
         self.interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
+        # Team chats: MESSAGE_CREATE/UPDATE for messages posted in guild channels (by the bot, a
+        # webhook or a user) are dispatched only when a test asks, as the Message Content bridge does.
+        self.dispatch_messages = False
+        self.thread_members: dict[int, set[int]] = {}
         self._faults: list[_Fault] = []
         self._sessions: list[_Session] = []
         self._resumable: dict[str, _Session] = {}  # session id -> its latest connection
@@ -525,6 +534,9 @@ class DiscordStandin:
     async def _route(self, method: str, path: str, query: Any, body: Any, files: dict[str, Any]) -> tuple[Any, int]:
         parts = path.strip("/").split("/")
         app = str(self.APP_ID)
+        team_route = await self._route_team_chats(method, parts, query, body or {}, files)
+        if team_route is not None:
+            return team_route
         match (method, parts):
             case ("GET", ["gateway"]):
                 return {"url": self.gateway_url}, 200
@@ -831,6 +843,7 @@ class DiscordStandin:
         if channel.get("type") == 1 and int(channel["recipients"][0]["id"]) in self.no_dms:
             raise ApiError(403, 50007, "Cannot send messages to this user")
         message = self._new_message(channel["id"], body, files)
+        await self._dispatch_message("MESSAGE_CREATE", message)
         await self._notify()
         return message
 
@@ -881,6 +894,12 @@ class DiscordStandin:
             channel["permission_overwrites"] = [
                 {"id": str(o["id"]), "type": o.get("type", 0), "allow": str(o.get("allow", 0)),
                  "deny": str(o.get("deny", 0))} for o in body["permission_overwrites"]]
+        if channel.get("type") in (11, 12):
+            for key in ("archived", "locked", "auto_archive_duration", "invitable"):
+                if key in body:
+                    channel["thread_metadata"][key] = body[key]
+            await self.dispatch("THREAD_UPDATE", channel)
+            return channel
         await self.dispatch("CHANNEL_UPDATE", channel)
         return channel
 
@@ -889,6 +908,11 @@ class DiscordStandin:
         if channel.get("guild_id"):
             guild = self.guilds[int(channel["guild_id"])]
             guild["channels"] = [c for c in guild["channels"] if c["id"] != channel["id"]]
+            if channel.get("type") in (11, 12):
+                guild["threads"] = [c for c in guild["threads"] if c["id"] != channel["id"]]
+                await self.dispatch("THREAD_DELETE", {"id": channel["id"], "guild_id": channel["guild_id"],
+                                                      "parent_id": channel["parent_id"], "type": channel["type"]})
+                return channel
         await self.dispatch("CHANNEL_DELETE", channel)
         return channel
 
@@ -912,10 +936,129 @@ class DiscordStandin:
         if hook is None or hook["token"] != token:
             raise ApiError(404, 10015, "Unknown Webhook")
         check_message(body)
-        author = self.user(wid, body.get("username") or hook["name"], bot=True)
-        message = self._new_message(hook["channel_id"], body, files, author=author, webhook_id=wid)
+        username = body.get("username") or hook["name"]
+        if not 1 <= len(username) <= 80 or re.search(r"(?i)discord|clyde", username):
+            raise invalid("username", "Username cannot contain \"discord\" or \"clyde\" and has 1-80 characters")
+        channel_id = hook["channel_id"]
+        if query.get("thread_id"):
+            thread = self._channel(query["thread_id"])
+            if thread.get("parent_id") != hook["channel_id"]:
+                raise ApiError(400, 50035, "Invalid Form Body")
+            channel_id = thread["id"]
+        author = self.user(wid, username, bot=True)
+        message = self._new_message(channel_id, body, files, author=author, webhook_id=wid)
+        await self._dispatch_message("MESSAGE_CREATE", message)
         await self._notify()
         return (message, 200) if query.get("wait") in ("true", "True", "1") else (None, 204)
+
+    # --- team chats: threads, users' messages, the bot's permissions -------------------------
+
+    async def _route_team_chats(self, method: str, parts: list[str], query: Any, body: dict[str, Any],
+                                files: dict[str, Any]) -> tuple[Any, int] | None:
+        match (method, parts):
+            case ("POST", ["channels", cid, "threads"]):
+                return await self._start_thread(self._channel(cid), body), 201
+            case ("PUT", ["channels", cid, "thread-members", uid]):
+                thread = self._thread(cid)
+                self.thread_members.setdefault(int(thread["id"]), set()).add(int(uid))
+                return None, 204
+            case ("DELETE", ["channels", cid, "thread-members", uid]):
+                self.thread_members.get(int(self._thread(cid)["id"]), set()).discard(int(uid))
+                return None, 204
+            case ("GET", ["channels", cid, "thread-members"]):
+                thread = self._thread(cid)
+                return [{"id": thread["id"], "user_id": str(u), "join_timestamp": _now_iso(), "flags": 0}
+                        for u in sorted(self.thread_members.get(int(thread["id"]), set()))], 200
+            case ("PATCH", ["webhooks", wid, token, "messages", mid]) if wid != str(self.APP_ID):
+                hook = self.webhooks.get(int(wid))
+                message = self.messages.get(int(mid))
+                if hook is None or hook["token"] != token or message is None \
+                        or message.get("webhook_id") != str(hook["id"]):
+                    raise ApiError(404, 10008, "Unknown Message")
+                check_message(body)
+                updated = self._update_message(message, body, files)
+                await self._dispatch_message("MESSAGE_UPDATE", updated)
+                await self._notify()
+                return updated, 200
+        return None
+
+    def _thread(self, cid: str) -> dict[str, Any]:
+        thread = self._channel(cid)
+        if thread.get("type") not in (11, 12):
+            raise ApiError(400, 50024, "Cannot execute action on this channel type")
+        return thread
+
+    async def _start_thread(self, parent: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if parent.get("type") != 0:
+            raise ApiError(400, 50024, "Cannot execute action on this channel type")
+        name = body.get("name") or ""
+        if not 1 <= len(name) <= 100:
+            raise invalid("name", "Must be between 1 and 100 in length.")
+        tid = self.new_id()
+        thread: dict[str, Any] = {
+            "id": str(tid), "type": body.get("type", 11), "name": name, "guild_id": parent["guild_id"],
+            "parent_id": parent["id"], "owner_id": str(self.BOT_ID), "last_message_id": None,
+            "rate_limit_per_user": 0, "message_count": 0, "member_count": 1, "flags": 0, "total_message_sent": 0,
+            "thread_metadata": {"archived": False, "auto_archive_duration": body.get("auto_archive_duration", 4320),
+                                "archive_timestamp": _now_iso(), "locked": False,
+                                "invitable": body.get("invitable", True), "create_timestamp": _now_iso()},
+        }
+        self.channels[tid] = thread
+        self.guilds[int(parent["guild_id"])]["threads"].append(thread)
+        self.thread_members[tid] = {self.BOT_ID}
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread
+
+    def threads_in(self, guild_id: int) -> list[dict[str, Any]]:
+        return list(self.guilds[guild_id]["threads"])
+
+    def restrict_bot(self, guild_id: int, permissions: int) -> None:
+        """The bot is no longer the server's owner: it has only ``permissions`` (a role given to it).
+        Call before the bot connects (the guild is sent as GUILD_CREATE)."""
+        guild = self.guilds[guild_id]
+        guild["owner_id"] = str(self.BOT_ID + 1)
+        role = self.add_role(guild_id, self.new_id(), "Bounty Bot", permissions=permissions)
+        for member in guild["members"]:
+            if member["user"]["id"] == str(self.BOT_ID):
+                member["roles"] = [role["id"]]
+
+    async def _dispatch_message(self, event: str, message: dict[str, Any]) -> None:
+        if self.dispatch_messages and message.get("guild_id"):
+            await self.dispatch(event, copy.deepcopy(message))
+
+    async def post(self, user: dict[str, Any], channel_id: int | str, content: str, *,
+                   reply_to: int | str | None = None, roles: tuple[int, ...] = ()) -> dict[str, Any]:
+        """A user writes ``content`` in a channel (or thread): stored and dispatched as MESSAGE_CREATE."""
+        channel = self._channel(channel_id)
+        message = self._new_message(channel["id"], {"content": content}, {}, author=user)
+        if reply_to is not None:
+            message["type"] = 19
+            message["message_reference"] = {"message_id": str(reply_to), "channel_id": channel["id"],
+                                            "guild_id": channel.get("guild_id"), "type": 0}
+            message["referenced_message"] = copy.deepcopy(self.messages.get(int(reply_to)))
+        gid = channel.get("guild_id")
+        if gid:
+            message["member"] = {k: v for k, v in self.member(int(gid), user, roles).items() if k != "user"}
+        await self.dispatch("MESSAGE_CREATE", copy.deepcopy(message))
+        await self._notify()
+        return message
+
+    async def edit_post(self, message_id: int | str, content: str) -> dict[str, Any]:
+        """The author edits their message: MESSAGE_UPDATE with the new content."""
+        message = self.messages[int(message_id)]
+        message["content"] = content
+        message["edited_timestamp"] = _now_iso()
+        await self.dispatch("MESSAGE_UPDATE", copy.deepcopy(message))
+        await self._notify()
+        return message
+
+    async def delete_by_hand(self, channel_id: int | str) -> None:
+        """Someone deletes a channel in the Discord client."""
+        await self._delete_channel(self._channel(channel_id))
+
+    async def edit_by_hand(self, channel_id: int | str, **changes: Any) -> dict[str, Any]:
+        """Someone edits a channel (name, overwrites...) in the Discord client."""
+        return await self._modify_channel(self._channel(channel_id), changes)
 
     # --- the gateway --------------------------------------------------------------------------
 
@@ -942,6 +1085,9 @@ class DiscordStandin:
         elif op == 2:
             if d.get("token") != self.token:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            if int(d.get("intents") or 0) & PRIVILEGED_INTENTS and not self.privileged_intents:
+                await session.ws.close(code=4014, message=b"Disallowed intent(s).")
                 return
             shard = d.get("shard") or [0, 1]
             session.shard = (int(shard[0]), int(shard[1]))

@@ -2,7 +2,8 @@
 against it.
 
 An aiohttp server on 127.0.0.1 (ephemeral port) answering ``POST /v1/messages`` in Anthropic's shape
-and ``POST /v1/chat/completions`` in OpenAI's. Tests script what the "model" does next, one
+and ``POST /v1/chat/completions`` in OpenAI's, plus ``POST /v1/embeddings`` (deterministic vectors
+from the words of each input, so texts sharing words are near each other). Tests script what the "model" does next, one
 behaviour per HTTP request (an SDK retry is a new request and takes the next one): call
 approve_transfer or reject_transfer, answer plain text, echo the player's message, fail with HTTP
 500 or 529 (in each API's error shape), answer a malformed body, or hang until the stand-in stops.
@@ -146,6 +147,8 @@ class LlmStandin:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    embeddings_fail: int = 0  # answer the next N embedding requests with HTTP 500
+
     def script(self, *behaviours: Behaviour) -> None:
         """Queue what the next requests get, in order."""
         self._queue.extend(behaviours)
@@ -162,6 +165,7 @@ class LlmStandin:
         app = web.Application()
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1/chat/completions", self._openai)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner, self.port = await serve_local(app)
         return self
 
@@ -250,6 +254,28 @@ class LlmStandin:
             }
         )
 
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = {}
+        rec = Recorded(OPENAI, request.path, {k.lower(): v for k, v in request.headers.items()}, body)
+        self.requests.append(rec)
+        if self.embeddings_fail > 0:
+            self.embeddings_fail -= 1
+            return _json({"error": {"message": OPENAI_ERRORS[500][1], "type": OPENAI_ERRORS[500][0],
+                                    "param": None, "code": None}}, status=500)
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dimensions = int(body.get("dimensions") or 1536)
+        return _json({
+            "object": "list",
+            "data": [{"object": "embedding", "index": i, "embedding": word_vector(t, dimensions)}
+                     for i, t in enumerate(inputs)],
+            "model": body.get("model", "unknown"),
+            "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": sum(len(t.split()) for t in inputs)},
+        })
+
     async def _openai(self, request: web.Request) -> web.Response:
         rec, b = await self._take(OPENAI, request)
         if b.kind in ("error", "hang"):
@@ -306,6 +332,19 @@ class LlmStandin:
                 "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
             }
         )
+
+
+def word_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector from the words of ``text`` (hashed into buckets): shared words, near vectors."""
+    import hashlib
+    import math
+
+    v = [0.0] * dimensions
+    for word in text.lower().split():
+        h = hashlib.sha256(word.encode()).digest()
+        v[int.from_bytes(h[:4], "big") % dimensions] += 1.0 if h[4] % 2 else -1.0
+    norm = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / norm for x in v] if any(v) else [1.0] + [0.0] * (dimensions - 1)
 
 
 def _json(payload: dict[str, Any], status: int = 200) -> web.Response:

@@ -174,6 +174,12 @@ class TelegramStandin:
         self._messages: dict[int, list[dict[str, Any]]] = {}
         self._callbacks: dict[str, bool] = {}  # callback query id -> answered
         self._commands: dict[str, list[dict[str, str]]] = {}
+        # Groups for team chats: who is in each, the bot's admin rights, join requests, invite links.
+        self.members: dict[int, dict[int, str]] = {}  # chat id -> user id -> status
+        self._member_users: dict[int, dict[str, Any]] = {}
+        self._admin_rights: dict[int, dict[str, bool]] = {}
+        self.join_requests: dict[int, set[int]] = {}
+        self.invite_links: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[_Fault]] = {}
         self._arrived = asyncio.Event()
         self._activity = asyncio.Event()
@@ -271,12 +277,26 @@ class TelegramStandin:
         """A message of any shape: ``text=...``, ``sticker={...}``, ``photo=[...]``..."""
         return self.push("message", self.new_message(user, chat, **fields))
 
-    def push_command(self, user: dict[str, Any], chat: dict[str, Any], text: str) -> dict[str, Any]:
-        """A text message as a client sends it: ``/attempt hello`` gets its bot_command entity."""
+    def push_command(self, user: dict[str, Any], chat: dict[str, Any], text: str, *,
+                     reply_to: dict[str, Any] | None = None, mention: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A text message as a client sends it: ``/attempt hello`` gets its bot_command entity.
+
+        ``reply_to``: the message it answers (a client's reply). ``mention``: a user picked from the
+        member list, for the first occurrence of their first name in ``text`` (a text_mention entity,
+        as clients send for people without a username)."""
         fields: dict[str, Any] = {"text": text}
+        entities = []
         match = COMMAND_IN_TEXT.match(text)
         if match:
-            fields["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))}]
+            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))})
+        if mention is not None:
+            at = text.index(mention["first_name"])
+            entities.append({"type": "text_mention", "offset": utf16_len(text[:at]),
+                             "length": utf16_len(mention["first_name"]), "user": mention})
+        if entities:
+            fields["entities"] = entities
+        if reply_to is not None:
+            fields["reply_to_message"] = _public(reply_to)
         return self.push_message(user, chat, **fields)
 
     def press(self, user: dict[str, Any], message: dict[str, Any], callback_data: str) -> dict[str, Any]:
@@ -564,7 +584,9 @@ class TelegramStandin:
         chat = self._writable_chat(params)
         visible = self._text(params)
         markup = self._keyboard(params)
-        return self._store(chat, text=visible, reply_markup=markup, html=params.get("text"))
+        reply = params.get("reply_parameters") or {}
+        return self._store(chat, text=visible, reply_markup=markup, html=params.get("text"),
+                           reply_to_message_id=reply.get("message_id") if isinstance(reply, dict) else None)
 
     async def _api_sendDocument(self, params, files):
         chat = self._writable_chat(params)
@@ -658,4 +680,142 @@ class TelegramStandin:
 
     async def _api_deleteMyCommands(self, params, files):
         self._commands.pop(self._scope_key(params.get("scope")), None)
+        return True
+
+    # --- groups for team chats: members, the bot's rights, join requests, invite links -------
+
+    ADMIN_RIGHTS = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+                    "can_edit_stories", "can_delete_stories", "can_pin_messages")
+
+    def make_bot_admin(self, chat: dict[str, Any], **rights: bool) -> None:
+        """Make the bot an administrator of ``chat``: every right unless some are given as False."""
+        self._chats.setdefault(chat["id"], chat)
+        self._admin_rights[chat["id"]] = {r: rights.get(r, True) for r in self.ADMIN_RIGHTS}
+        self.members.setdefault(chat["id"], {})[self.bot_user["id"]] = "administrator"
+
+    def add_member(self, chat: dict[str, Any], user: dict[str, Any], status: str = "member") -> None:
+        self._chats.setdefault(chat["id"], chat)
+        self._member_users[user["id"]] = user
+        self.members.setdefault(chat["id"], {})[user["id"]] = status
+
+    def status_in(self, chat: dict[str, Any], user: dict[str, Any]) -> str:
+        return self.members.get(chat["id"], {}).get(user["id"], "left")
+
+    def push_join_request(self, user: dict[str, Any], chat: dict[str, Any]) -> dict[str, Any]:
+        """``user`` asks to join ``chat`` (through a link that needs approval)."""
+        self._member_users[user["id"]] = user
+        self.join_requests.setdefault(chat["id"], set()).add(user["id"])
+        return self.push("chat_join_request", {"chat": chat, "from": user, "user_chat_id": user["id"],
+                                               "date": int(time.time())})
+
+    def push_edit(self, message: dict[str, Any], text: str) -> dict[str, Any]:
+        """The author edits their message: an ``edited_message`` update."""
+        stored = self._find_message(message["chat"]["id"], message["message_id"]) or message
+        stored["text"] = text
+        stored["edit_date"] = int(time.time())
+        return self.push("edited_message", copy.deepcopy(stored))
+
+    def use_invite_link(self, user: dict[str, Any], link: str) -> bool:
+        """``user`` opens an invite link: joins if it is valid (not revoked, expired or used up)."""
+        entry = self.invite_links.get(link)
+        if entry is None or entry["is_revoked"] or entry.get("expire_date", 1 << 62) < time.time():
+            return False
+        if entry.get("member_limit") and entry["uses"] >= entry["member_limit"]:
+            return False
+        if self.status_in({"id": entry["chat_id"]}, user) == "kicked":
+            return False
+        entry["uses"] += 1
+        self.add_member({"id": entry["chat_id"], **self._chats.get(entry["chat_id"], {})}, user)
+        return True
+
+    def _admin(self, chat_id: Any, right: str | None = None) -> None:
+        rights = self._admin_rights.get(chat_id) if isinstance(chat_id, int) else None
+        if rights is None:
+            raise ApiError(400, "Bad Request: not enough rights")
+        if right is not None and not rights.get(right):
+            raise ApiError(400, "Bad Request: not enough rights to " + {
+                "can_invite_users": "manage chat invite link", "can_restrict_members": "restrict/unrestrict chat member",
+            }.get(right, right))
+
+    def _member_payload(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        status = self.members.get(chat_id, {}).get(user_id, "left")
+        user = self.bot_user if user_id == self.bot_user["id"] else self._member_users.get(
+            user_id, {"id": user_id, "is_bot": False, "first_name": "user"})
+        out: dict[str, Any] = {"status": status, "user": user}
+        if status == "administrator":
+            rights = self._admin_rights.get(chat_id) or {r: True for r in self.ADMIN_RIGHTS}
+            out.update({"can_be_edited": False, "is_anonymous": False, **rights})
+        elif status == "creator":
+            out["is_anonymous"] = False
+        elif status == "kicked":
+            out["until_date"] = 0
+        return out
+
+    async def _api_getChatMember(self, params, files):
+        chat_id, user_id = params.get("chat_id"), params.get("user_id")
+        if chat_id not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        return self._member_payload(chat_id, int(user_id))
+
+    async def _api_getChatAdministrators(self, params, files):
+        chat_id = params.get("chat_id")
+        if chat_id not in self._chats:
+            raise ApiError(400, "Bad Request: chat not found")
+        return [self._member_payload(chat_id, uid) for uid, st in self.members.get(chat_id, {}).items()
+                if st in ("administrator", "creator")]
+
+    async def _api_createChatInviteLink(self, params, files):
+        chat_id = params.get("chat_id")
+        self._admin(chat_id, "can_invite_users")
+        limit = params.get("member_limit")
+        if limit is not None and not 1 <= int(limit) <= 99999:
+            raise ApiError(400, "Bad Request: member limit is invalid")
+        if limit is not None and params.get("creates_join_request"):
+            raise ApiError(400, "Bad Request: member limit can't be specified for links requiring administrator approval")
+        link = f"https://t.me/+stand-in-{len(self.invite_links) + 1:06d}"
+        entry = {"invite_link": link, "creator": self.bot_user, "creates_join_request": bool(params.get("creates_join_request")),
+                 "is_primary": False, "is_revoked": False}
+        if limit is not None:
+            entry["member_limit"] = int(limit)
+        if params.get("expire_date") is not None:
+            entry["expire_date"] = int(params["expire_date"])
+        if params.get("name"):
+            entry["name"] = params["name"]
+        self.invite_links[link] = {**entry, "chat_id": chat_id, "uses": 0}
+        return entry
+
+    async def _api_approveChatJoinRequest(self, params, files):
+        return self._answer_join_request(params, approve=True)
+
+    async def _api_declineChatJoinRequest(self, params, files):
+        return self._answer_join_request(params, approve=False)
+
+    def _answer_join_request(self, params: dict[str, Any], *, approve: bool) -> bool:
+        chat_id, user_id = params.get("chat_id"), int(params.get("user_id") or 0)
+        self._admin(chat_id, "can_invite_users")
+        pending = self.join_requests.get(chat_id, set())
+        if user_id not in pending:
+            raise ApiError(400, "Bad Request: HIDE_REQUESTER_MISSING")
+        pending.discard(user_id)
+        if approve:
+            self.members.setdefault(chat_id, {})[user_id] = "member"
+        return True
+
+    async def _api_banChatMember(self, params, files):
+        chat_id, user_id = params.get("chat_id"), int(params.get("user_id") or 0)
+        self._admin(chat_id, "can_restrict_members")
+        if self.members.get(chat_id, {}).get(user_id) in ("creator", "administrator"):
+            raise ApiError(400, "Bad Request: user is an administrator of the chat")
+        self.members.setdefault(chat_id, {})[user_id] = "kicked"
+        return True
+
+    async def _api_unbanChatMember(self, params, files):
+        chat_id, user_id = params.get("chat_id"), int(params.get("user_id") or 0)
+        self._admin(chat_id, "can_restrict_members")
+        status = self.members.get(chat_id, {}).get(user_id, "left")
+        if status == "kicked":
+            self.members[chat_id][user_id] = "left"
+        elif not params.get("only_if_banned") and status == "member":
+            self.members[chat_id][user_id] = "left"
         return True

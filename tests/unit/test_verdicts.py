@@ -1,6 +1,6 @@
 """Verdicts come from tool calls only; the turns sent to each API are valid for it."""
 
-from core.guardian.anthropic import alternating_turns, system_text
+from core.guardian.anthropic import alternating_turns, system_blocks
 from core.guardian.openai import _reason as openai_reason
 from core.guardian.openai import chat_messages
 from core.ports.guardian import (
@@ -83,9 +83,10 @@ def test_anthropic_turns_alternate_user_first_and_last():
     ]
 
 
-def test_anthropic_system_text_appends_the_context_only_when_set():
-    assert system_text(GuardianRequest("prompt", "m")) == "prompt"
-    assert system_text(GuardianRequest("prompt", "m", context="memory")) == "prompt\n\nmemory"
+def test_anthropic_keeps_the_prompt_as_its_cached_block_and_the_context_after_it():
+    cached = {"type": "text", "text": "prompt", "cache_control": {"type": "ephemeral"}}
+    assert system_blocks(GuardianRequest("prompt", "m")) == [cached]
+    assert system_blocks(GuardianRequest("prompt", "m", context="memory")) == [cached, {"type": "text", "text": "memory"}]
 
 
 def test_openai_messages_keep_order_and_drop_empty_turns():

@@ -16,5 +16,19 @@ from core.db.models.game import (  # noqa: F401
     PlayerIdentity,
     Transfer,
 )
-from core.db.models.memory import AttackEmbedding  # noqa: F401
+from core.db.models.memory import AttackEmbedding, AttemptMemory, MemorySummary, PatternStat  # noqa: F401
+from core.db.models.moderation import LinkCode, PlayerBan, PlayerNote  # noqa: F401
 from core.db.models.outbox import OutboxMessage  # noqa: F401
+from core.db.models.token import (  # noqa: F401
+    Buyback,
+    Deposit,
+    DiscountUse,
+    Payout,
+    Stake,
+    StakingDistribution,
+    StakingReward,
+    TokenHoldings,
+    TokenPrice,
+    Wallet,
+    WalletChallenge,
+)

@@ -35,6 +35,8 @@ class Player(Base):
     excluded_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     daily_limit: Mapped[int | None] = mapped_column(BigInteger)
     daily_limit_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when /link joined this player's identities onto another player (moderation migration 0004).
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("players.id"))
 
 
 class PlayerIdentity(Base):
@@ -47,7 +49,16 @@ class PlayerIdentity(Base):
     external_id: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
-    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+    # What the platform shows of this person now (moderation migration 0004): a username without "@",
+    # lower-case (usernames change and are reused: the newest holder keeps it), and whether the
+    # platform made them a moderator when last seen.
+    username: Mapped[str | None] = mapped_column(Text)
+    username_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_as_moderator: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id"),
+        Index("ix_player_identities_username", "platform", "username", postgresql_where="username IS NOT NULL"),
+    )
 
 
 class Account(Base):
@@ -81,10 +92,14 @@ class Transfer(Base):
 
 
 class Entry(Base):
+    """One leg of a transfer. Its transfer and account are checked by ``bounty check``, not by foreign
+    keys: a foreign key check locks the referenced row (KEY SHARE), and every attempt's entries reference
+    the same shared accounts, so every payment would lock them (migration 0009)."""
+
     __tablename__ = "entries"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    transfer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint("amount <> 0", name="nonzero"),
@@ -123,7 +138,7 @@ class AttemptQuote(Base):
     __tablename__ = "attempt_quotes"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
-    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     team_id: Mapped[int | None] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(Text)
@@ -140,7 +155,7 @@ class Attempt(Base):
 
     __tablename__ = "attempts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
     number: Mapped[int] = mapped_column(Integer)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -179,6 +194,14 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = _now()
+    # The player an action was about, why, and the state before and after (moderation migration 0004).
+    target_player_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+    __table_args__ = (
+        Index("ix_audit_log_target_player", "target_player_id", "id", postgresql_where="target_player_id IS NOT NULL"),
+    )
 
 
 class Announcement(Base):

@@ -1,6 +1,7 @@
 """The bot's life: ``run_discord`` (what ``bounty run`` calls) runs until told to stop and restores
 discord.py's endpoints; a dropped gateway connection is resumed and play goes on; a wrong token
-fails the start with discord.py's error, leaving nothing running."""
+fails the start with discord.py's error, leaving nothing running; a refused privileged intent leaves
+the bot running without it, saying why."""
 
 from __future__ import annotations
 
@@ -65,3 +66,14 @@ async def test_an_invalidated_session_identifies_again_at_the_same_server(start_
     await dc.wait_connected()
     assert dc.identifies == 2 and dc.resumes == 0
     assert "No round yet" in message_text(run.answer(await run.slash(ALICE, "bounty status")))
+
+
+async def test_a_refused_message_content_intent_runs_the_bot_without_it_and_says_why(start_bot, dc, caplog):
+    dc.privileged_intents = False  # the Developer Portal switch is off
+    run = await start_bot(TEAM_DISCORD_BRIDGE=True)
+    assert not run.bot.reads_team_chat
+    assert not run.bot.client.intents.message_content
+    assert any("Privileged Gateway Intents" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    await fund(run.app, actor(ALICE), 1 * USDC)
+    assert "1.00 USDC" in message_text(run.answer(await run.slash(ALICE, "balance")))  # the game goes on
+

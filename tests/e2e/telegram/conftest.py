@@ -40,9 +40,10 @@ class Running:
         """Wait until the bot has fully handled ``update`` (``count`` deliveries of it)."""
         return await self.bot.tracker.wait(update["update_id"], count=count)
 
-    async def say(self, user: dict[str, Any], chat: dict[str, Any], text: str) -> dict[str, Any]:
-        """Push a message and wait until the bot has dealt with it (answers included)."""
-        update = self.tg.push_command(user, chat, text)
+    async def say(self, user: dict[str, Any], chat: dict[str, Any], text: str, **options: Any) -> dict[str, Any]:
+        """Push a message and wait until the bot has dealt with it (answers included); ``options``
+        go to ``push_command`` (``reply_to``, ``mention``)."""
+        update = self.tg.push_command(user, chat, text, **options)
         await self.handled(update)
         return update
 
