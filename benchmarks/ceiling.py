@@ -16,7 +16,7 @@ import asyncpg
 
 from benchmarks.diagnose import diagnosed
 from benchmarks.stats import latency_figures, rate
-from core.db.raw import asyncpg_dsn
+from core.db.raw import asyncpg_dsn, keep_session
 
 SCHEMA = (
     "DROP TABLE IF EXISTS bench_ceiling_accounts, bench_ceiling_entries, bench_ceiling_attempts",
@@ -51,6 +51,7 @@ class Ceiling:
     async def __aenter__(self) -> Ceiling:
         self.pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=self.pool_size,
                                               max_size=self.pool_size, statement_cache_size=512,
+                                              reset=keep_session,  # as the game's pool: no reset round trip
                                               server_settings={"application_name": "bounty-ceiling"})
         async with self.pool.acquire() as conn:
             for statement in SCHEMA:

@@ -35,7 +35,8 @@ async def play(app: App, actor: Actor, message: str, tally: Tally, payer: Payer 
         quote = await quote_attempt(app, actor, message, payer=payer)
         for _ in range(MAX_RECONFIRMS):
             try:
-                outcome = await confirm_attempt(app, actor, quote.id)
+                # the bench's team pool pays for whoever plays (the team's checks are not measured here)
+                outcome = await confirm_attempt(app, actor, quote.id, team_checked=payer is not None)
             except FeeChanged as changed:
                 tally.fee_changed += 1
                 quote = changed.quote

@@ -16,6 +16,7 @@ from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
 from core.ports.prices import HttpJsonPriceSource, NoPriceSource, PriceSource
 from core.ports.solana import RpcSolana, Solana
+from core.services.pace import AttemptPace
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class App:
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
+    quote_terms: dict = field(default_factory=dict)  # quote id -> what paying it needs (attempts._Terms)
+    pace: AttemptPace = field(default_factory=AttemptPace)
     seen_identities: dict = field(default_factory=dict)  # (platform, external id) -> names last stored
     memory: Memory | None = None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
 
@@ -45,6 +48,7 @@ class App:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
         self.accounts.forget()
         self.player_cache.clear()
+        self.quote_terms.clear()
         self.seen_identities.clear()
 
     def uow(self) -> UnitOfWork:

@@ -283,4 +283,17 @@ async def check_invariants(conn: AsyncConnection) -> list[CheckResult]:
         )
     ).scalar_one()
     results.append(CheckResult("every refunded attempt was refunded", refunded_unpaid == 0, f"{refunded_unpaid} refunds missing"))
+
+    # What foreign keys would check, without the locks they take on rows every payment shares.
+    orphans = (
+        await conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id)) "
+                "+ (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)) "
+                "+ (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = a.bounty_id)) "
+                "+ (SELECT count(*) FROM attempt_quotes q WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = q.bounty_id))"
+            )
+        )
+    ).scalar_one()
+    results.append(CheckResult("entries, attempts and quotes reference what exists", orphans == 0, f"{orphans} dangling"))
     return results

@@ -246,7 +246,7 @@ async def _confirm_team_attempt(app, actor: Actor, quote_id: str, accept: bool) 
     await require_not_banned(app, actor)
     team = await teams.check_team_quote(app, actor, quote_id)
     try:
-        outcome = await attempts.confirm_attempt(app, actor, quote_id)
+        outcome = await attempts.confirm_attempt(app, actor, quote_id, team_checked=True)
     except FeeChanged as changed:
         reply = _team_quote_reply(changed.quote, team.name)  # type: ignore[arg-type]
         return replace(reply, title="The fee went up", text=changed.message)

@@ -35,6 +35,18 @@ class Database:
         return self._pool
 
     @asynccontextmanager
+    async def autocommit(self):
+        """A pooled connection without an explicit transaction: each statement commits on its own.
+        For a path whose statements need no atomicity between them (a read, then a write that
+        re-checks what it relies on), which saves the BEGIN and COMMIT round trips."""
+        pool = await self.pool()
+        raw = await pool.acquire()
+        try:
+            yield Connection(raw, None)
+        finally:
+            await pool.release(raw)
+
+    @asynccontextmanager
     async def transaction(self):
         """A short transaction of its own: ``async with db.transaction() as conn``."""
         async with UnitOfWork(self) as uow:

@@ -98,9 +98,12 @@ class Connection:
         self._hooks = hooks
 
     def after_commit(self, hook) -> None:
-        """Run ``hook`` once this connection's unit of work has committed (never on rollback)."""
+        """Run ``hook`` once this connection's unit of work has committed (never on rollback); on an
+        autocommit connection what was done has committed already, so it runs now (sync hooks only)."""
         if self._hooks is not None:
             self._hooks.append(hook)
+        elif hook() is not None:
+            raise TypeError("an autocommit connection runs only synchronous after-commit hooks")
 
     async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Result:
         sql, names = compile_named(getattr(statement, "text", statement))
@@ -117,12 +120,20 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def keep_session(con: asyncpg.Connection) -> None:
+    """The pool's reset on release. asyncpg's default sends a reset query (RESET ALL, UNLISTEN *,
+    unlock advisory locks, CLOSE ALL): a round trip on every release. The game leaves no session
+    state behind (its settings and advisory locks are transaction-local; listeners are removed by
+    their owners), and asyncpg still rolls back a transaction left open, so nothing needs resetting."""
+
+
 async def create_pool(url: str, *, max_size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(url),
         min_size=1,
         max_size=max_size,
         init=_init_connection,
+        reset=keep_session,
         record_class=Row,
         statement_cache_size=512,
         max_inactive_connection_lifetime=600,

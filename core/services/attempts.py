@@ -8,7 +8,6 @@ refunds, so an interrupted attempt ends either answered and paid, or refunded.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +33,7 @@ from core.errors import (
 )
 from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
-from core.rules import apply_discount, split_payment
+from core.rules import BUYBACK_SHARE_BPS, PRIZE_SHARE_BPS, STAKING_SHARE_BPS, apply_discount
 from core.services import rounds
 from core.services.players import (
     IDENTITY_CURRENT,
@@ -150,19 +150,28 @@ async def quote_attempt(app: App, actor: Actor, message: str, *, payer: Payer | 
     checking that this player may spend it."""
     msg = clean_message(app, message)
     now = app.clock()
+    return await _quote_for(app, actor, msg, now, payer)
+
+
+async def _quote_for(app: App, actor: Actor, msg: str, now: datetime, payer: Payer | None) -> Quote:
+    """A quote binds nothing (paying re-checks everything), so it needs no transaction of its own."""
+    for _ in range(2):
+        player = await _player(app, actor)
+        async with app.db.autocommit() as conn:
+            try:
+                return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+            except StaleIdentity:  # linked or unlinked by another process since this one cached it
+                forget_identity(app, actor)
+    raise StaleIdentity(player.id)
+
+
+async def _player(app: App, actor: Actor) -> PlayerRef:
+    """The player, from the process's cache, or created atomically in a short transaction of its own."""
+    ref = app.player_cache.get((actor.platform, actor.external_id))
+    if ref is not None:
+        return ref
     async with app.uow() as uow:
-        return await _quote_for(app, uow.conn, actor, msg, now, payer)
-
-
-async def _quote_for(app: App, conn: AsyncConnection, actor: Actor, msg: str, now: datetime,
-                     payer: Payer | None) -> Quote:
-    player = await resolve_player(app, conn, actor)
-    try:
-        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
-    except StaleIdentity:  # linked or unlinked by another process since this one cached it
-        forget_identity(app, actor)
-        player = await resolve_player(app, conn, actor)
-        return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+        return await resolve_player(app, uow.conn, actor)
 
 
 _QUOTE_STATE = text(
@@ -175,6 +184,16 @@ _QUOTE_STATE = text(
     "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
     "LIMIT 1) b ON true WHERE p.id = :player"
 )
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What paying a quote needs besides its row, kept by the process that quoted (else read back)."""
+
+    bounty: rounds.BountyRow
+    first_number: int
+    max_fee: int
+    discount_bps: int
 
 
 async def _new_quote(
@@ -201,20 +220,37 @@ async def _new_quote(
         raise InsufficientFunds(
             f"This attempt costs {usdc(fee, demo=bounty.is_demo)} and {whose} {usdc(state.balance, demo=bounty.is_demo)}."
         )
-    # The player confirms a maximum: the current fee plus a small, visible tolerance for attempts
-    # others make meanwhile. They pay the actual fee; past the maximum they are asked again.
-    max_fee = fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000
+    # The player confirms a maximum: the current fee plus a small, visible tolerance, or, when many
+    # attempt at once, the fee after the attempts others will likely pay first (core/services/pace).
+    # They pay the actual fee; past the maximum they are asked again.
+    max_fee = max(fee + fee * app.settings.ATTEMPT_FEE_TOLERANCE_BPS // 10_000,
+                  apply_discount(bounty.fee(number + app.pace.expected_others(bounty.id)), discount))
     quote_id = secrets.token_urlsafe(12)
     expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
     await conn.execute(
         text(
+            # A quote binds nothing: losing the last ones in a crash only means asking again, so its
+            # commit does not wait for the disk (synchronous_commit off, for this statement alone).
             "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
-            "discount_bps, expires_at, status) VALUES (:id, :p, :b, :a, :t, :m, :f, :d, :e, 'open')"
+            "discount_bps, first_number, expires_at, status) SELECT :id, :p, :b, :a, :t, :m, :f, :d, :n, :e, 'open' "
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
         ),
         {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
-         "m": msg, "f": max_fee, "d": discount, "e": expires},
+         "m": msg, "f": max_fee, "d": discount, "n": number, "e": expires},
     )
+    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount))
     return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
+
+
+MAX_REMEMBERED_QUOTES = 50_000
+
+
+def _remember_terms(app: App, quote_id: str, terms: _Terms) -> None:
+    cache = app.quote_terms
+    if len(cache) >= MAX_REMEMBERED_QUOTES:
+        for key in list(cache)[: MAX_REMEMBERED_QUOTES // 10]:  # the oldest tenth (dicts keep order)
+            del cache[key]
+    cache[quote_id] = terms
 
 
 async def cancel_quote(app: App, actor: Actor, quote_id: str) -> None:
@@ -258,18 +294,18 @@ class _Paid:
     message: str
 
 
-async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
-    """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer."""
+async def confirm_attempt(app: App, actor: Actor, quote_id: str, *, team_checked: bool = False) -> Outcome:
+    """Pay the confirmed quote (once, whatever the retries), ask the guardian, record the answer.
+    A team's quote is paid only with ``team_checked``: its caller checked the player may spend the pool."""
     try:
         try:
-            paid = await _pay(app, actor, quote_id)
+            paid = await _pay(app, actor, quote_id, team_checked=team_checked)
         except StaleIdentity:  # this process cached the player before a link or unlink elsewhere
             forget_identity(app, actor)
-            paid = await _pay(app, actor, quote_id)
+            paid = await _pay(app, actor, quote_id, team_checked=team_checked)
     except _FeeMoved as moved:
         # The payment rolled back; offer the same message at the new fee.
-        async with app.uow() as uow:
-            new_quote = await _quote_for(app, uow.conn, actor, moved.message, app.clock(), moved.payer)
+        new_quote = await _quote_for(app, actor, moved.message, app.clock(), moved.payer)
         raise FeeChanged(
             f"Other attempts raised the fee to {usdc(new_quote.fee, demo=new_quote.is_demo)}. Confirm again to pay it.",
             new_quote,
@@ -321,100 +357,131 @@ async def confirm_attempt(app: App, actor: Actor, quote_id: str) -> Outcome:
     )
 
 
-_CLAIM_QUOTE = text(
-    # Claiming the quote and taking the round's shared lock in one statement; the round's status is
-    # read by the next statement, whose snapshot is taken after the lock is held.
-    "WITH q AS (UPDATE attempt_quotes SET status = 'paid' WHERE id = :id AND status = 'open' "
-    "  AND player_id = :p AND expires_at > :now "
-    "  RETURNING bounty_id, payer_account_id, team_id, message, max_fee) "
-    "SELECT q.*, pg_advisory_xact_lock_shared(1, CAST(q.bounty_id AS int)) IS NOT NULL AS locked FROM q"
+def acceptable_fees(bounty: rounds.BountyRow, first: int, max_fee: int, discount_bps: int) -> tuple[list[int], int | None]:
+    """The list fees a quote accepts, for attempt numbers ``first``, ``first + 1``...: those whose fee
+    after the discount stays within the confirmed maximum. Returns them and the list fee of every
+    later number when it no longer changes (the cap, or no growth), else None."""
+    fees: list[int] = []
+    n = first
+    while len(fees) < 100_000:
+        list_fee = bounty.fee(n)
+        if apply_discount(list_fee, discount_bps) > max_fee:
+            return fees, None
+        if list_fee >= bounty.fee_cap or bounty.growth_bps == 0:
+            return fees, list_fee  # every number from here on costs the same
+        fees.append(list_fee)
+        n += 1
+    return fees, None
+
+
+_PAY = text(
+    "SELECT * FROM bounty_pay_attempt(:quote, :player, :now, :cooldown, :day_start, :base, :growth, :cap, "
+    ":fees, :tail, :shared, :split, :guardian, :turns, :team_checked)"
 )
 
-_PAY_STATE = text(
-    "WITH cd AS (UPDATE players SET last_attempt_at = :now WHERE id = :p "
-    "  AND (last_attempt_at IS NULL OR last_attempt_at <= :cutoff) RETURNING id) "
-    "SELECT b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
-    "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
-    "p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
-    "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
-    "EXISTS (SELECT 1 FROM cd) AS cooled, "
-    "(SELECT json_agg(json_build_array(h.message, h.reply)) FROM (SELECT message, reply FROM attempts "
-    "  WHERE bounty_id = b.id AND player_id = p.id AND status IN ('rejected','late') "
-    "  ORDER BY id DESC LIMIT :turns) h) AS history "
-    "FROM bounties b, players p WHERE b.id = :b AND p.id = :p"
-)
-
-_INSERT_ATTEMPT = text(
-    "INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message, "
-    "message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at) "
-    "VALUES (:b, :n, :p, :a, :t, :q, :m, :h, :f, :lf, :d, 'pending', :g, "
-    "(SELECT count(*) FROM attempts WHERE message_sha256 = :h AND status <> 'refunded'), :now) "
-    "RETURNING id, similar_count"
+_TERMS = text(
+    "SELECT q.message, q.max_fee, q.discount_bps, q.first_number, q.payer_account_id, q.team_id, "
+    "b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
+    "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id "
+    "FROM attempt_quotes q JOIN bounties b ON b.id = q.bounty_id WHERE q.id = :id"
 )
 
 
-async def _pay(app: App, actor: Actor, quote_id: str) -> _Paid | Outcome:
+async def _read_terms(conn: AsyncConnection, quote_id: str) -> _Terms | None:
+    """A quote made by another process (or before a restart): its terms from the database."""
+    row = (await conn.execute(_TERMS, {"id": quote_id})).first()
+    if row is None:
+        return None
+    return _Terms(rounds.bounty_from(row), row.first_number, row.max_fee, row.discount_bps)
+
+
+async def _pay(app: App, actor: Actor, quote_id: str, *, team_checked: bool = False) -> _Paid | Outcome:
+    """Pay a confirmed quote in one statement (``bounty_pay_attempt``, migration 0008): claim it,
+    take the cooldown and the round's shared lock, take the attempt number, debit the payer, write the
+    ledger entries and the pending attempt. Idempotent: a paid quote is never paid again."""
     now = app.clock()
-    async with app.uow() as uow:
-        conn = uow.conn
-        player = await resolve_player(app, conn, actor)
-        q = (await conn.execute(_CLAIM_QUOTE, {"id": quote_id, "p": player.id, "now": now})).first()
-        if q is None:
-            return await _explain_unclaimable(conn, actor, player, quote_id, now)
-        payer = app.accounts.known(q.payer_account_id) or await ledger.account_by_id(conn, q.payer_account_id)
+    player = await _player(app, actor)
+    terms = app.quote_terms.get(quote_id)
+    async with app.db.autocommit() as conn:
+        if terms is None:
+            terms = await _read_terms(conn, quote_id)
+            if terms is None:
+                return await _explain_unclaimable(conn, actor, player, quote_id, now)
+        bounty = terms.bounty
+        fees, tail = acceptable_fees(bounty, terms.first_number, terms.max_fee, terms.discount_bps)
+        shared = [(await app.accounts.get(conn, kind, owner)).id for kind, owner in (
+            (ledger.PRIZE_POOL, bounty.id), (ledger.STAKING_POOL, None), (ledger.BUYBACK_RESERVE, None),
+            (ledger.OPERATIONS, None))]
+        params = {
+            "quote": quote_id, "player": player.id, "now": now, "cooldown": app.settings.ATTEMPT_COOLDOWN_SECONDS,
+            "day_start": now.replace(hour=0, minute=0, second=0, microsecond=0), "base": bounty.base_fee,
+            "growth": bounty.growth_bps, "cap": bounty.fee_cap, "fees": fees, "tail": tail, "shared": shared,
+            "split": [PRIZE_SHARE_BPS, STAKING_SHARE_BPS, BUYBACK_SHARE_BPS],  # core/rules.split_payment
+            "guardian": app.guardian.name, "turns": HISTORY_TURNS // 2 * 2, "team_checked": team_checked,
+        }
+        try:
+            if terms.discount_bps:
+                # The discount's use is recorded in the payment's own transaction.
+                async with conn.raw.transaction():
+                    row = (await conn.execute(_PAY, params)).one()
+                    await app.discounts.record_use(conn, row.attempt_id, player.id, terms.discount_bps)
+            else:
+                row = (await conn.execute(_PAY, params)).one()
+        except asyncpg.PostgresError as exc:
+            if not str(getattr(exc, "sqlstate", "")).startswith("BB"):
+                raise
+            if exc.sqlstate == "BB006" and str(getattr(exc, "detail", "") or "").isdigit():
+                app.pace.drifted(bounty.id, terms.first_number, int(exc.detail))  # the fee outran this one
+            return await _refused(app, conn, actor, player, quote_id, bounty, exc, now)
+    app.quote_terms.pop(quote_id, None)
+    app.pace.drifted(bounty.id, terms.first_number, row.number)
+    turns: list[Turn] = []
+    for message, reply in reversed(row.history or []):
+        turns += [Turn("player", message), Turn("guardian", reply or "")]
+    return _Paid(row.attempt_id, bounty, row.number, row.fee, tuple(turns), row.similar_count, player, row.message)
+
+
+async def _refused(app: App, conn: AsyncConnection, actor: Actor, player: PlayerRef, quote_id: str,
+                   bounty: rounds.BountyRow, exc: asyncpg.PostgresError, now: datetime) -> Outcome:
+    """Why ``bounty_pay_attempt`` refused (it changed nothing), in the player's words; a replay of a paid
+    quote returns its outcome instead."""
+    code, detail = exc.sqlstate, getattr(exc, "detail", None) or ""
+    demo = bounty.is_demo
+    if code == "BB001":
+        return await _explain_unclaimable(conn, actor, player, quote_id, now)
+    if code == "BB002":
+        rounds.require_active(replace(bounty, status=detail))
+    if code == "BB009":
+        raise NotPermitted("A team attempt is confirmed with its own button (/team attempt).")
+    if code in ("BB003", "BB004", "BB005"):
         state = (
             await conn.execute(
-                _PAY_STATE,
-                {"now": now, "p": player.id, "b": q.bounty_id, "turns": HISTORY_TURNS // 2 * 2,
-                 "cutoff": now - timedelta(seconds=app.settings.ATTEMPT_COOLDOWN_SECONDS)},
+                text("SELECT banned_until, ban_reason, excluded_until, last_attempt_at FROM players WHERE id = :id"),
+                {"id": player.id},
             )
         ).one()
-        bounty = rounds.require_active(rounds.bounty_from(state))
         _check_standing(app, state, now)
-        if not state.cooled:
-            raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
-        discount = await app.discounts.discount_bps(conn, player.id)
-        # Refuse before taking a number when the fee has visibly moved past the confirmed maximum.
-        estimate = 0 if state.last_number is None else state.last_number + 1
-        if apply_discount(bounty.fee(estimate), discount) > q.max_fee:
-            raise _FeeMoved(q.message, Payer(payer, q.team_id))
-        number = await rounds.take_attempt_number(conn, bounty.id)
-        list_fee = bounty.fee(number)
-        fee = apply_discount(list_fee, discount)
-        if fee > q.max_fee:
-            raise _FeeMoved(q.message, Payer(payer, q.team_id))
-        await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
-        split = split_payment(fee)
-        legs = [
-            (payer, -fee),
-            (await app.accounts.get(conn, ledger.PRIZE_POOL, bounty.id), split.prize),
-            (await app.accounts.get(conn, ledger.STAKING_POOL), split.staking),
-            (await app.accounts.get(conn, ledger.BUYBACK_RESERVE), split.buyback),
-            (await app.accounts.get(conn, ledger.OPERATIONS), split.operations),
-        ]
-        try:
-            await ledger.transfer(conn, f"attempt:{quote_id}", "attempt", legs)
-        except InsufficientFunds:
-            whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance"
-            raise InsufficientFunds(
-                f"This attempt costs {usdc(fee, demo=bounty.is_demo)}, more than {whose}. Nothing was charged."
-            ) from None
-        row = (
+        raise CooldownActive(f"Slow down: one attempt every {app.settings.ATTEMPT_COOLDOWN_SECONDS} s.")
+    if code in ("BB006", "BB008"):
+        q = (
             await conn.execute(
-                _INSERT_ATTEMPT,
-                {
-                    "b": bounty.id, "n": number, "p": player.id, "a": payer.id, "t": q.team_id, "q": quote_id,
-                    "m": q.message, "h": hashlib.sha256(q.message.encode()).hexdigest(), "f": fee, "lf": list_fee,
-                    "d": discount, "g": app.guardian.name, "now": now,
-                },
+                text("SELECT message, payer_account_id, team_id FROM attempt_quotes WHERE id = :id"), {"id": quote_id}
             )
         ).one()
-        if discount:
-            await app.discounts.record_use(conn, row.id, player.id, discount)
-        turns: list[Turn] = []
-        for message, reply in reversed(state.history or []):
-            turns += [Turn("player", message), Turn("guardian", reply or "")]
-        return _Paid(row.id, bounty, number, fee, tuple(turns), row.similar_count, player, q.message)
+        payer = app.accounts.known(q.payer_account_id) or await ledger.account_by_id(conn, q.payer_account_id)
+        if code == "BB006":
+            raise _FeeMoved(q.message, Payer(payer, q.team_id))
+        whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance"
+        raise InsufficientFunds(
+            f"This attempt costs {usdc(int(detail), demo=demo)}, more than {whose}. Nothing was charged."
+        )
+    if code == "BB007":
+        spent, fee, limit = (int(x) for x in detail.split())
+        raise LimitReached(
+            f"This attempt ({usdc(fee, demo=demo)}) would pass your daily limit of {usdc(limit, demo=demo)} "
+            f"(spent today: {usdc(spent, demo=demo)})."
+        )
+    raise exc
 
 
 async def _explain_unclaimable(conn: AsyncConnection, actor: Actor, player: PlayerRef, quote_id: str,
@@ -465,29 +532,42 @@ async def record_verdict(
     from core.services.wins import settle_win
 
     now = app.clock()
+    if not verdict.approved and note is None:
+        # A rejection is one row's update, moving no money: no transaction of its own, and a commit
+        # that does not wait for the disk. Lost in a database crash, it leaves the attempt pending,
+        # which the recovery refunds (the player keeps the reply, and gets the fee back).
+        async with app.db.autocommit() as conn:
+            updated = (await conn.execute(_RECORD_REJECTION, _record_params(attempt_id, "rejected", verdict, now))).first()
+        return ("rejected", 0) if updated is not None else ("refunded", 0)
     async with app.uow() as uow:
         conn = uow.conn
+        status, bounty = "rejected", None
         if verdict.approved:
             row = (await conn.execute(text("SELECT bounty_id FROM attempts WHERE id = :id"), {"id": attempt_id})).one()
             bounty = await rounds.lock_round_exclusive(conn, row.bounty_id)
             status = "won" if bounty.open else "late"
-        else:
-            status = "rejected"
-        updated = (
-            await conn.execute(
-                text(
-                    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
-                    "WHERE id = :id AND status = 'pending' RETURNING id"
-                ),
-                {"s": status, "r": verdict.reply, "why": verdict.reason, "g": verdict.provider, "now": now, "id": attempt_id},
-            )
-        ).first()
+        updated = (await conn.execute(_RECORD, _record_params(attempt_id, status, verdict, now))).first()
         if updated is None:
             return "refunded", 0  # refunded meanwhile (e.g. recovered as stale): the answer is kept out
-        prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" else 0
+        prize = await settle_win(app, conn, bounty, attempt_id) if status == "won" and bounty else 0
         if note is not None:
             await note(conn)
     return status, prize
+
+
+_RECORD = text(
+    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
+    "WHERE id = :id AND status = 'pending' RETURNING id"
+)
+_RECORD_REJECTION = text(
+    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS rejection_commit "
+    "WHERE id = :id AND status = 'pending' RETURNING id"
+)
+
+
+def _record_params(attempt_id: int, status: str, verdict: Verdict, now: datetime) -> dict:
+    return {"s": status, "r": verdict.reply, "why": verdict.reason, "g": verdict.provider, "now": now, "id": attempt_id}
 
 
 async def refund_attempt(

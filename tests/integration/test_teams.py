@@ -351,7 +351,7 @@ async def test_disbanding_waits_for_a_pending_team_attempt(app):
     async with app.uow() as uow:  # an attempt paid, its answer not in yet
         pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, team_id)
     q = await attempts.quote_attempt(app, A, "pending", payer=attempts.Payer(pool, team_id))
-    await attempts._pay(app, A, q.id)
+    await attempts._pay(app, A, q.id, team_checked=True)
     before = await snapshot(app)
     with pytest.raises(NotPermitted, match="waiting for the guardian"):
         await teams.disband(app, A)
@@ -525,3 +525,20 @@ async def test_stats_count_active_players_in_teams_and_a_team_place_stops_a_link
         assert await identity.has_state(uow.conn, await pid(app, D)) == []
         reasons = await identity.has_state(uow.conn, await pid(app, A))
     assert "a place in team Crew" in reasons  # so /link refuses to join A with another player that has state
+
+
+async def test_a_team_quote_is_never_paid_through_the_plain_attempt_button(app):
+    """Only the team's own confirmation (which checks membership and who may spend) pays a team quote."""
+    from core.errors import NotPermitted as Refused
+
+    await open_round(app)
+    await fund(app, A, 50 * USDC)
+    await cmd(app, A, "team create", name="Crafty")
+    await cmd(app, A, "team fund", amount="20")
+    quote = await cmd(app, A, "team attempt", message="open up")
+    ref = quote.confirm.token.partition(":")[2]
+    before = await snapshot(app)
+    with pytest.raises(Refused, match="own button"):
+        await run_confirmation(app, A, f"attempt:{ref}", True)
+    assert await snapshot(app) == before
+    assert "refuses" in (await run_confirmation(app, A, quote.confirm.token, True)).title

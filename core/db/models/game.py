@@ -92,10 +92,14 @@ class Transfer(Base):
 
 
 class Entry(Base):
+    """One leg of a transfer. Its transfer and account are checked by ``bounty check``, not by foreign
+    keys: a foreign key check locks the referenced row (KEY SHARE), and every attempt's entries reference
+    the same shared accounts, so every payment would lock them (migration 0009)."""
+
     __tablename__ = "entries"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    transfer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint("amount <> 0", name="nonzero"),
@@ -134,12 +138,13 @@ class AttemptQuote(Base):
     __tablename__ = "attempt_quotes"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
-    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     team_id: Mapped[int | None] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(Text)
     max_fee: Mapped[int] = mapped_column(BigInteger)
     discount_bps: Mapped[int] = mapped_column(Integer, default=0)
+    first_number: Mapped[int] = mapped_column(BigInteger, server_default="0")  # the attempt number quoted
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
@@ -150,7 +155,7 @@ class Attempt(Base):
 
     __tablename__ = "attempts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bounty_id: Mapped[int] = mapped_column(ForeignKey("bounties.id"))
+    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
     number: Mapped[int] = mapped_column(Integer)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))

@@ -141,10 +141,10 @@ async def test_a_team_attempt_uses_the_paying_members_holdings(token_app, chain)
                               [(await app.accounts.get(conn, ledger.GRANTS), -50 * USDC), (pool, 50 * USDC)])
     q = await attempts.quote_attempt(app, member, "team push", payer=attempts.Payer(pool, 77))
     assert q.discount_bps == 1_000 and q.fee == 9 * USDC
-    out = await attempts.confirm_attempt(app, member, q.id)
+    out = await attempts.confirm_attempt(app, member, q.id, team_checked=True)
     q2 = await attempts.quote_attempt(app, other, "team push 2", payer=attempts.Payer(pool, 77))
     assert q2.discount_bps == 0
-    await attempts.confirm_attempt(app, other, q2.id)
+    await attempts.confirm_attempt(app, other, q2.id, team_checked=True)
     async with app.uow() as uow:
         left = await ledger.balance(uow.conn, pool)
         member_id = await _player_id(uow.conn, member)
