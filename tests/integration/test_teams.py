@@ -47,8 +47,12 @@ async def snapshot(app) -> dict:
         out["teams_state"] = (await conn.execute(text(
             "SELECT json_agg(t ORDER BY id)::text FROM (SELECT id, name, invite_code, captain_player_id, split_mode, "
             "spend_mode, disbanded_at FROM teams) t"))).scalar_one()
+        # Accounts holding money: a refused command may still open one of the game's shared accounts at
+        # zero (the first payment of a round does), which moves nothing.
         out["balances"] = (await conn.execute(text(
-            "SELECT json_agg(a ORDER BY id)::text FROM (SELECT id, balance FROM accounts) a"))).scalar_one()
+            "SELECT json_agg(a ORDER BY id)::text FROM (SELECT id, balance FROM accounts WHERE balance <> 0) a"
+        ))).scalar_one()
+        out["attempts"] = (await conn.execute(text("SELECT count(*) FROM attempts"))).scalar_one()
     return out
 
 
