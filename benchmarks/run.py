@@ -1,4 +1,4 @@
-"""`bounty bench`: measure the game (SPEC §9) on the embedded services with the offline guardian,
+"""`bounty bench`: measure the game against its targets on the embedded services with the offline guardian,
 print a table with the targets, and write the figures as JSON."""
 
 from __future__ import annotations

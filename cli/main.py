@@ -90,7 +90,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Measure speed and memory (SPEC §9) and write bench-results.json (see `bounty bench --help`)."""
+    """Measure speed and memory against the targets and write bench-results.json (see `bounty bench --help`)."""
     from benchmarks.run import main as bench_main
 
     return bench_main(args.bench_args)

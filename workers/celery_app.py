@@ -54,6 +54,7 @@ celery_app.conf.update(
         "token-distribute-staking": {"task": "bounty.token.distribute",
                                      "schedule": crontab(minute=5, hour="*", day_of_month="1")},
         "memory-catch-up": {"task": "bounty.memory.catch_up", "schedule": 60.0},
+        "purge-outbox": {"task": "bounty.outbox.purge", "schedule": 3600.0},  # rows done over a week ago
     },
 )
 

@@ -74,6 +74,13 @@ async def test_celery_worker_runs_round_upkeep(app_factory, pg_url, redis_url, t
         assert await asyncio.to_thread(recovered.get, timeout=90) == [stale.attempt_id]
         ended = celery_app.send_task("bounty.rounds.end_inactive")
         assert await asyncio.to_thread(ended.get, timeout=60) == [bounty_id]
+        async with app.engine.begin() as conn:  # one notice delivered a month ago, one waiting
+            await conn.execute(text("DELETE FROM outbox"))
+            await conn.execute(text(
+                "INSERT INTO outbox (topic, channel, payload, done_at) VALUES "
+                "('notice', 'discord', '{}', now() - interval '30 days'), ('notice', 'discord', '{}', NULL)"))
+        purged = celery_app.send_task("bounty.outbox.purge")
+        assert await asyncio.to_thread(purged.get, timeout=60) == 1
     finally:
         worker.send_signal(signal.SIGTERM)
         out, _ = await asyncio.to_thread(worker.communicate, timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.services import outbox
 from core.services.attempts import recover_stale_attempts
 from core.services.rounds import end_inactive_rounds
 from workers.celery_app import celery_app
@@ -18,3 +19,9 @@ def end_inactive() -> list[int]:
 def recover_stale() -> list[int]:
     """Refund attempts left pending past the guardian timeout; returns their ids."""
     return run_with_app(recover_stale_attempts)
+
+
+@celery_app.task(name="bounty.outbox.purge", time_limit=300, soft_time_limit=280)
+def purge_outbox() -> int:
+    """Delete outbox rows delivered, failed or expired more than a week ago; returns how many."""
+    return run_with_app(outbox.purge)
