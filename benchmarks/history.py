@@ -34,7 +34,7 @@ SYNTHETIC_MODEL = LOCAL_MODEL
 INDEX = "ix_attack_embeddings_hnsw"
 INDEX_DDL = (
     f"CREATE INDEX {INDEX} ON attack_embeddings USING hnsw (embedding vector_cosine_ops) "
-    "WITH (m = 16, ef_construction = 64)"  # as migration 0002 creates it
+    "WITH (m = 32, ef_construction = 128)"  # as migration 0010 makes it
 )
 
 
@@ -53,7 +53,7 @@ class History:
             "rows": self.rows, "history_players": len(self.player_ids), "dimensions": DIMENSIONS,
             "topics": TOPICS, "variants": TOPICS * VARIANTS_PER_TOPIC, "variant_spread": VARIANT_SPREAD,
             "attack_noise": ATTACK_NOISE, "queries": len(self.queries),
-            "index": "hnsw m=16 ef_construction=64 vector_cosine_ops, rebuilt after the load",
+            "index": "hnsw m=32 ef_construction=128 vector_cosine_ops, rebuilt after the load",
             "maintenance_work_mem": "512MB",
         }
 

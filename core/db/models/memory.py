@@ -37,7 +37,7 @@ class AttackEmbedding(Base):
     __table_args__ = (
         Index(
             "ix_attack_embeddings_hnsw", "embedding", postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64}, postgresql_ops={"embedding": "vector_cosine_ops"},
+            postgresql_with={"m": 32, "ef_construction": 128}, postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
         Index("ix_attack_embeddings_model_bounty", "model", "bounty_id"),
     )
