@@ -115,7 +115,12 @@ def test_the_pace_is_the_recent_drift_between_quoted_and_paid_numbers():
     assert pace.expected_others(1) == 0
     for _ in range(5):
         pace.drifted(1, 0, 10_000)
-    assert pace.expected_others(1) == 200  # capped: past that the player is asked again
+    assert pace.expected_others(1) == 0  # kept for a quarter of a second (every quote asks under load)...
+    now[0] += 0.25
+    assert pace.expected_others(1) == 200  # ...then recomputed; capped: past that the player is asked again
+    for _ in range(45):
+        pace.drifted(1, 0, 0)
+    assert pace.expected_others(1) == 0  # or at once after 16 new payments (here 45 quiet ones of 50)
 
 
 async def test_under_load_the_maximum_covers_others_and_nobody_pays_more_than_confirmed(app):
