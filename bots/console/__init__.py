@@ -19,6 +19,7 @@ from core.commands import (
     resolve,
     run_command,
     run_confirmation,
+    waiting_note,
 )
 from core.commands.base import split_words
 
@@ -95,7 +96,7 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
             answer = await read_line()
             accept = (answer or "").strip().lower() in ("y", "yes")
             if accept:
-                write("The guardian is thinking...")
+                write(waiting_note(reply.confirm.token, accept))
             reply = await run_confirmation(app, actor, reply.confirm.token, accept)
     except Exception as exc:  # the adapter's one error handler
         write(answer_for(exc, where=f"console /{command.name}").message)

@@ -20,7 +20,7 @@ from bots.discord.commands import raw_options
 from bots.discord.render import NO_MENTIONS, Outgoing, OutMessage, render, render_error, render_note
 from core.actors import Actor
 from core.app import App
-from core.commands import Command, Reply, run_command, run_confirmation
+from core.commands import Command, Reply, run_command, run_confirmation, waiting_note
 from core.errors import InvalidArgument, NotFound, NotPermitted
 
 log = logging.getLogger("bounty.discord")
@@ -254,7 +254,7 @@ class BountyHandlers:
                 return
             disabled = pressed_view(message, pressed)
             if not done:
-                await self._show_thinking(responder, message, disabled)
+                await self._show_thinking(responder, message, disabled, waiting_note(token, accept))
                 try:
                     reply = await work
                 except Exception as exc:
@@ -272,9 +272,9 @@ class BountyHandlers:
             await self._replace(responder, out, disabled)
 
     async def _show_thinking(self, responder: Responder, message: discord.Message | None,
-                             disabled: discord.ui.View | None) -> None:
+                             disabled: discord.ui.View | None, note: str) -> None:
         embed = message.embeds[0].copy() if message is not None and message.embeds else discord.Embed()
-        embed.set_footer(text="Sent. The guardian is thinking…")
+        embed.set_footer(text=note)
         try:
             await responder.interaction.edit_original_response(embed=embed, view=disabled,
                                                                allowed_mentions=NO_MENTIONS)

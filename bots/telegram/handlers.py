@@ -44,6 +44,7 @@ from core.commands import (
     parse_text_args,
     run_command,
     run_confirmation,
+    waiting_note,
 )
 from core.errors import InvalidArgument
 from core.services.players import is_moderator
@@ -254,7 +255,7 @@ class BountyHandlers:
             # Refused at once (not the owner, expired, already used): only the presser sees why.
             await self._answer(query, self._error_message(work.exception(), "telegram button"), alert=True)
             return
-        await self._answer(query, None if done else "Sent. The guardian is thinking…")
+        await self._answer(query, None if done else waiting_note(token, accept))
         if done:
             reply = work.result()
         else:

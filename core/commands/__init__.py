@@ -18,4 +18,5 @@ from core.commands.registry import (  # noqa: F401
     find,
     run_command,
     run_confirmation,
+    waiting_note,
 )

@@ -44,6 +44,16 @@ async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, A
     return await command.handler(CommandContext(app, actor), args)
 
 
+ASKS_THE_GUARDIAN = ("attempt", "teamattempt")  # confirmations that pay an attempt
+
+
+def waiting_note(token: str, accept: bool) -> str:
+    """What a player sees while a slow confirmation runs."""
+    if accept and token.partition(":")[0] in ASKS_THE_GUARDIAN:
+        return "Sent. The guardian is thinking…"
+    return "Working on it…"
+
+
 async def run_confirmation(app, actor: Actor, token: str, accept: bool) -> Reply:
     """A confirmation answered (button, inline keyboard, y/n). Only its owner may answer it."""
     kind, _, ref = token.partition(":")

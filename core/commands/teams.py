@@ -63,7 +63,7 @@ async def team_leave(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Leave your team; your contributions stay in its pool."""
     d = await teams.leave(ctx.app, ctx.actor)
     if d.disbanded:
-        back = "".join(f" {usdc(a)} from its pool is back in your balance." for _, a in d.refunds)
+        back = "".join(f" {usdc(a, demo=d.demo)} from its pool is back in your balance." for _, a in d.refunds)
         return Reply(title=f"You left {d.team.name}", private=True,
                      text=f"You were its last member, so the team is disbanded.{back}")
     text = "Your contributions stay in its pool."
@@ -119,8 +119,9 @@ async def team_fund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Put money from your balance into your team's pool (recorded as your contribution)."""
     f = await teams.fund(ctx.app, ctx.actor, args["amount"])
     return Reply(title="Team pool funded", tone="success", private=True,
-                 text=f"You put {usdc(f.amount)} into {f.team.name}'s pool.",
-                 fields=(Field("Pool", usdc(f.pool)), Field("Your contributions", usdc(f.contributed))))
+                 text=f"You put {usdc(f.amount, demo=f.demo)} into the pool of {f.team.name}.",
+                 fields=(Field("Pool", usdc(f.pool, demo=f.demo)),
+                         Field("Your contributions", usdc(f.contributed, demo=f.demo))))
 
 
 def _team_quote_reply(quote: attempts.Quote, team_name: str) -> Reply:
@@ -171,8 +172,9 @@ async def team_disband(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         raise teams_not_captain(i.team.name)
     return Reply(
         title=f"Disband {i.team.name}?", tone="danger", private=True,
-        text=f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} is shared "
-             "back among them in proportion to their contributions.",
+        text=(f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} is shared "
+              "back among them in proportion to their contributions." if len(i.members) > 1 else
+              f"You leave the team and the pool of {usdc(i.pool, demo=i.demo)} comes back to you."),
         confirm=Confirm(token=f"teamdisband:{i.team.id}", prompt=f"Disband {i.team.name} for good?",
                         accept_label="Disband", cancel_label="Keep the team",
                         expires_at=ctx.app.clock() + timedelta(minutes=10)),

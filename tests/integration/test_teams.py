@@ -546,3 +546,27 @@ async def test_a_team_quote_is_never_paid_through_the_plain_attempt_button(app):
         await run_confirmation(app, A, f"attempt:{ref}", True)
     assert await snapshot(app) == before
     assert "refuses" in (await run_confirmation(app, A, quote.confirm.token, True)).title
+
+
+async def test_a_demo_games_team_money_is_labelled_demo(app):
+    """Demo credits are never shown as real USDC: funding, refusals, leaving and disbanding say demo."""
+    await open_round(app)
+    async with app.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true')"))
+    await fund(app, A, 30 * USDC)
+    await cmd(app, A, "team create", name="Owls")
+    funded = await cmd(app, A, "team fund", amount="20")
+    assert "20.00 demo USDC" in funded.text and all("demo USDC" in f.value for f in funded.fields)
+    with pytest.raises(InsufficientFunds, match="demo USDC; you cannot put 500.00 demo USDC"):
+        await cmd(app, A, "team fund", amount="500")
+    asked = await cmd(app, A, "team disband")
+    assert "You leave the team and the pool of 20.00 demo USDC comes back to you." == asked.text
+    left = await cmd(app, A, "team leave")
+    assert "20.00 demo USDC from its pool is back in your balance." in left.text
+
+
+def test_only_attempt_confirmations_say_the_guardian_is_thinking():
+    from core.commands import waiting_note
+
+    assert waiting_note("attempt:abc", True) == waiting_note("teamattempt:abc", True) == "Sent. The guardian is thinking…"
+    assert waiting_note("teamdisband:3", True) == waiting_note("attempt:abc", False) == "Working on it…"

@@ -206,12 +206,19 @@ async def accept(app: App, actor: Actor, team_name: str | None = None) -> TeamRo
         return await _add_member(app, conn, live[0].team_id, player)
 
 
+async def _is_demo(conn: AsyncConnection) -> bool:
+    from core.services.views import is_demo_install  # views reads teams
+
+    return await is_demo_install(conn)
+
+
 @dataclass(frozen=True)
 class Departure:
     team: TeamRow
     new_captain: PlayerRef | None = None
     disbanded: bool = False
     refunds: tuple[tuple[PlayerRef, int], ...] = ()
+    demo: bool = False  # a demo game's credits
 
 
 async def leave(app: App, actor: Actor) -> Departure:
@@ -224,7 +231,7 @@ async def leave(app: App, actor: Actor) -> Departure:
         others = [m for m in current if m.player_id != player.id]
         if not others:
             refunds = await _disband(app, conn, team, reason="its last member left")
-            return Departure(team, disbanded=True, refunds=refunds)
+            return Departure(team, disbanded=True, refunds=refunds, demo=await _is_demo(conn))
         await _end_membership(conn, team, player.id, "left", app.clock())
         new_captain = None
         if team.captain_player_id == player.id:
@@ -296,7 +303,8 @@ async def disband(app: App, actor: Actor) -> Departure:
         team = await my_team(conn, player, lock=True)
         require_captain(team, player)
         refunds = await _disband(app, conn, team, reason=f"{player.display_name} disbanded it")
-    return Departure(team, disbanded=True, refunds=refunds)
+        demo = await _is_demo(conn)
+    return Departure(team, disbanded=True, refunds=refunds, demo=demo)
 
 
 async def _disband(app: App, conn: AsyncConnection, team: TeamRow, *, reason: str) -> tuple[tuple[PlayerRef, int], ...]:
@@ -327,12 +335,14 @@ async def _disband(app: App, conn: AsyncConnection, team: TeamRow, *, reason: st
         await tell_platforms(conn, team.id, "disbanded", players=ids, platforms=("telegram",),
                              extra={"chat_id": chat.chat_id, "reason": reason})
     by_id = {ref.id: amount for ref, amount in refunds}
+    demo = await _is_demo(conn)
     for m in current:
         body = f"Team {team.name} was disbanded ({reason})."
         if by_id.get(m.player_id):
             from core.money import usdc
 
-            body += f" Your share of what was left in its pool, {usdc(by_id[m.player_id])}, is in your balance."
+            body += (f" Your share of what was left in its pool, {usdc(by_id[m.player_id], demo=demo)}, "
+                     "is in your balance.")
         await notices.notify(conn, m.player_id, f"Team {team.name} disbanded", body, key=f"team-disband:{team.id}")
     return refunds
 

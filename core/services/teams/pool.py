@@ -30,6 +30,7 @@ class Funded:
     amount: int
     pool: int
     contributed: int  # this player's contributions in total
+    demo: bool = False  # a demo game's credits
 
 
 async def fund(app: App, actor: Actor, amount: int) -> Funded:
@@ -46,9 +47,12 @@ async def fund(app: App, actor: Actor, amount: int) -> Funded:
             transfer_id = await ledger.transfer(conn, f"team-fund:{secrets.token_hex(12)}", "team_fund",
                                                 [(mine, -amount), (pool, amount)], memo=f"team {team.id}")
         except InsufficientFunds:
-            have = await ledger.balance(conn, mine)
+            from core.services.views import is_demo_install
+
+            have, demo = await ledger.balance(conn, mine), await is_demo_install(conn)
             raise InsufficientFunds(
-                f"You have {usdc(have)}; you cannot put {usdc(amount)} into the pool. Nothing moved."
+                f"You have {usdc(have, demo=demo)}; you cannot put {usdc(amount, demo=demo)} into the pool. "
+                "Nothing moved."
             ) from None
         await conn.execute(
             text("INSERT INTO team_contributions (team_id, player_id, amount, transfer_id) VALUES (:t, :p, :a, :x)"),
@@ -60,7 +64,9 @@ async def fund(app: App, actor: Actor, amount: int) -> Funded:
                 {"t": team.id, "p": player.id},
             )
         ).scalar_one()
-        return Funded(team, amount, await ledger.balance(conn, pool), int(total))
+        from core.services.views import is_demo_install
+
+        return Funded(team, amount, await ledger.balance(conn, pool), int(total), await is_demo_install(conn))
 
 
 async def _may_spend(app: App, conn: AsyncConnection, actor: Actor) -> tuple[TeamRow, PlayerRef]:
