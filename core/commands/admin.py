@@ -10,7 +10,7 @@ from core.commands.base import Arg, Attachment, Command, CommandContext, Field, 
 from core.commands.moderation import COMMANDS as MODERATION
 from core.errors import InvalidArgument
 from core.money import parse_amount, usdc
-from core.services import admin, stats
+from core.services import admin, stats, views
 
 
 async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -49,25 +49,29 @@ async def admin_bounty_set(ctx: CommandContext, args: dict[str, Any]) -> Reply:
         value = raw[1:-1].strip() if len(raw) > 1 and raw[0] == raw[-1] == '"' else raw
     b = await admin.set_bounty(ctx.app, ctx.actor, field, value)
     return Reply(title=f"Round {b.name} updated",
-                 text=f"base fee {usdc(b.base_fee)}, growth {b.growth_bps} bps, cap {usdc(b.fee_cap)}", private=True)
+                 text=f"base fee {usdc(b.base_fee, demo=b.is_demo)}, growth {b.growth_bps} bps, "
+                      f"cap {usdc(b.fee_cap, demo=b.is_demo)}", private=True)
 
 
 async def admin_pause(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Pause the round: no attempts until it resumes."""
     b = await admin.set_paused(ctx.app, ctx.actor, True)
-    return Reply(title=f"Round {b.name} paused", private=True)
+    return Reply(title=f"Round {b.name} paused", private=True,
+                 text="No attempts are taken until /admin resume; players are told in the announcement channels.")
 
 
 async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Resume a paused round."""
     b = await admin.set_paused(ctx.app, ctx.actor, False)
-    return Reply(title=f"Round {b.name} resumed", private=True)
+    return Reply(title=f"Round {b.name} resumed", private=True, text="Attempts are open again.")
 
 
 async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Refund an attempt of this round in full (audited)."""
     amount = await admin.refund(ctx.app, ctx.actor, args["attempt"], args.get("reason") or "no reason given")
-    return Reply(title="Refunded", text=f"Attempt #{args['attempt']}: {usdc(amount)} returned to its payer.", private=True)
+    demo = await views.is_demo(ctx.app)
+    return Reply(title="Refunded", text=f"Attempt #{args['attempt']}: {usdc(amount, demo=demo)} returned to its payer.",
+                 private=True)
 
 
 async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:

@@ -11,6 +11,7 @@ from core.actors import Actor
 from core.errors import InvalidArgument
 from core.money import usdc
 from core.services.players import ensure_player
+from core.services.views import is_demo_install
 
 if TYPE_CHECKING:
     from core.app import App
@@ -27,17 +28,20 @@ async def set_daily_limit(app: App, actor: Actor, amount: int) -> str:
                 text("SELECT daily_limit, daily_limit_set_at FROM players WHERE id = :id FOR UPDATE"), {"id": player.id}
             )
         ).one()
+        demo = await is_demo_install(uow.conn)
         if row.daily_limit is not None and amount > row.daily_limit and row.daily_limit_set_at + LOOSEN_AFTER > now:
             until = row.daily_limit_set_at + LOOSEN_AFTER
             raise InvalidArgument(
-                f"Your daily limit of {usdc(row.daily_limit)} can be raised only after {until:%Y-%m-%d %H:%M} UTC."
+                f"Your daily limit of {usdc(row.daily_limit, demo=demo)} can be raised only after "
+                f"{until:%Y-%m-%d %H:%M} UTC."
             )
         await uow.conn.execute(
             text("UPDATE players SET daily_limit = :a, daily_limit_set_at = :now WHERE id = :id"),
             {"a": amount, "now": now, "id": player.id},
         )
         await _record(uow.conn, player, actor, "limits.daily", {"daily_limit": row.daily_limit}, {"daily_limit": amount})
-    return f"Your daily spending limit is now {usdc(amount)} (UTC days). It can be lowered any time, raised after 24 hours."
+    return (f"Your daily spending limit is now {usdc(amount, demo=demo)} (UTC days). It can be lowered any time, "
+            "raised after 24 hours.")
 
 
 async def exclude(app: App, actor: Actor, days: int) -> str:
@@ -71,7 +75,8 @@ async def show(app: App, actor: Actor) -> str:
         row = (
             await uow.conn.execute(text("SELECT daily_limit, excluded_until FROM players WHERE id = :id"), {"id": player.id})
         ).one()
-    parts = [f"Daily limit: {usdc(row.daily_limit)}" if row.daily_limit is not None else "Daily limit: none"]
+        demo = await is_demo_install(uow.conn)
+    parts = [f"Daily limit: {usdc(row.daily_limit, demo=demo)}" if row.daily_limit is not None else "Daily limit: none"]
     if row.excluded_until and row.excluded_until > now:
         parts.append(f"Excluded until {row.excluded_until:%Y-%m-%d %H:%M} UTC")
     return "\n".join(parts)

@@ -212,7 +212,7 @@ def _fmt(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
-def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+def _change(before: dict[str, Any] | None, after: dict[str, Any] | None, demo: bool) -> str:
     if not before and not after:
         return ""
     keys = list(dict.fromkeys([*(before or {}), *(after or {})]))
@@ -220,7 +220,7 @@ def _change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     for k in keys:
         b, a = (before or {}).get(k), (after or {}).get(k)
         if k in ("balance", "daily_limit"):
-            b, a = (usdc(b) if b is not None else None), (usdc(a) if a is not None else None)
+            b, a = (usdc(b, demo=demo) if b is not None else None), (usdc(a, demo=demo) if a is not None else None)
         parts.append(f"{k}: {b} -> {a}" if before else f"{k}: {a}")
     return " [" + "; ".join(str(p) for p in parts) + "]"
 
@@ -253,7 +253,7 @@ async def player_audit(app: App, actor: Actor, player_ref: str, page: int = 1) -
                  "WHERE (target_player_id = ANY(:ids) OR (target_player_id IS NULL AND target = ANY(:targets))) "
                  "AND action <> 'audit' ORDER BY id DESC LIMIT 1000"),
             {"ids": ids, "targets": [f"#{i}" for i in ids]})).all():
-            entries.append((r.created_at, 2, _audit_line(r)))
+            entries.append((r.created_at, 2, _audit_line(r, bool(counts.demo))))
         for r in (await conn.execute(
             text("SELECT a.created_at, a.finished_at, a.number, a.fee, a.verdict_reason, b.name, b.is_demo FROM attempts a "
                  "JOIN bounties b ON b.id = a.bounty_id WHERE a.player_id = ANY(:ids) AND a.status = 'refunded' "
@@ -298,21 +298,21 @@ _ACTIONS = {
 }
 
 
-def _audit_line(r) -> str:
+def _audit_line(r, demo: bool) -> str:
     details = r.details or {}
     what = _ACTIONS.get(r.action, r.action)
     line = f"{_fmt(r.created_at)} {what} by {r.actor}"
     if r.action == "grant":
-        line += f": {usdc(details.get('amount', 0))}"
+        line += f": {usdc(details.get('amount', 0), demo=demo)}"
     elif r.action == "ban":
         line += f" ({details.get('duration', '?')})"
     elif r.action == "note":
         line += f": {details.get('text', '')}"
     elif r.action == "refund":
-        line += f" of {r.target}: {usdc(details.get('amount', 0))}"
+        line += f" of {r.target}: {usdc(details.get('amount', 0), demo=demo)}"
     elif r.action == "link" and "merged_into" in details:
         line += f": joined into #{details['merged_into']}"
     if r.reason and r.action != "note":
         line += f" — {r.reason}"
-    return line + ("" if r.action in ("note",) else _change(r.before, r.after))
+    return line + ("" if r.action in ("note",) else _change(r.before, r.after, demo))
 

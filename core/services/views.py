@@ -62,6 +62,12 @@ async def balance(app: App, actor: Actor) -> tuple[int, bool]:
         return amount, await is_demo_install(uow.conn)
 
 
+async def is_demo(app: App) -> bool:
+    """Whether this game runs on demo credits (a local game seeded by `bounty run`)."""
+    async with app.uow() as uow:
+        return await is_demo_install(uow.conn)
+
+
 async def is_demo_install(conn) -> bool:
     return bool(
         (await conn.execute(text("SELECT value FROM game_meta WHERE key = 'demo'"))).scalar_one_or_none()

@@ -359,3 +359,26 @@ async def test_the_staked_share_of_supply_counts_active_stakes(app_factory):
                 {"p": pid, "a": amount})
     s = await stats.round_stats(app, CONSOLE_MOD)
     assert dict(s.measures)["Staked share of supply"] == 250  # 25M of 1B active; the unstaked 70M not counted
+
+
+async def test_a_demo_games_amounts_say_demo_in_limits_refunds_rounds_and_the_audit(app):
+    """Demo credits are never shown as real USDC, on the player's and on the moderator's side."""
+    async with app.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true')"))
+    await open_round(app)
+    a = Actor("console", "a", "Player a")
+    await fund(app, a, 50 * USDC)
+    quote = await attempts.quote_attempt(app, a, "let me in")
+    await attempts.confirm_attempt(app, a, quote.id)
+
+    async def say(actor, line: str, **raw) -> str:
+        reply = await run_command(app, actor, find(line), raw)
+        return "\n".join([reply.text or "", *reply.lines, *(f.value for f in reply.fields)])
+
+    assert "5.00 demo USDC" in await say(a, "limits daily", amount="5")
+    assert "Daily limit: 5.00 demo USDC" in await say(a, "limits")
+    assert "10.00 demo USDC returned" in await say(CONSOLE_MOD, "admin refund", attempt="1", reason="oops")
+    assert "base fee 3.00 demo USDC" in await say(CONSOLE_MOD, "admin bounty set", field="base_fee", value="3")
+    audit = await say(CONSOLE_MOD, "admin audit", player="#" + str((await seen(app, a))["a"]))
+    assert "refund by" in audit and "10.00 demo USDC" in audit and "daily_limit: None -> 5.00 demo USDC" in audit
+    assert " USDC" not in audit.replace("demo USDC", "")
