@@ -62,11 +62,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check the ledger's invariants on the live database; exit 1 if any is broken."""
+    """Check the ledger's and the token's invariants on the live database; exit 1 if any is broken."""
     settings = settings_or_exit()
     with ExitStack() as stack:
         services = start_services(settings, stack, redis=False)
         from core.ledger import check_invariants
+        from core.services.token.checks import check_token_invariants
 
         async def run():
             from core.db.engine import make_engine
@@ -74,7 +75,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             engine = make_engine(services.database_url, pool_size=1)
             try:
                 async with engine.connect() as conn:
-                    return await check_invariants(conn)
+                    return await check_invariants(conn) + await check_token_invariants(conn)
             finally:
                 await engine.dispose()
 

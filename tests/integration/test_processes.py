@@ -45,6 +45,7 @@ async def test_bounty_check_passes_then_fails_on_a_broken_ledger(app, pg_url):
     ok = await asyncio.to_thread(run_cli, "check", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "sum of all entries is zero" in ok.stdout and "checks passed" in ok.stdout and "FAIL" not in ok.stdout
+    assert "pending payouts hold exactly the open requests" in ok.stdout  # the token's checks too
     async with app.engine.begin() as conn:
         await conn.execute(text("UPDATE accounts SET balance = balance + 1 WHERE kind = 'player'"))
     bad = await asyncio.to_thread(run_cli, "check", env=env)

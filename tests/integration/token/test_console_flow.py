@@ -15,6 +15,7 @@ from bots.console import handle_line, render
 from core import ledger
 from core.services import outbox
 from core.services.token import payouts, price
+from core.services.token.checks import check_token_invariants
 from core.services.token.common import Month
 from tests.helpers import player
 from tests.integration.token.conftest import USDC, USDC_MINT, Clock, hold, usdc_account
@@ -109,5 +110,22 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token
     assert chain.balance_of(str(wallet.pubkey()), USDC_MINT) == 80 * USDC + 20 * USDC
     async with app.uow() as uow:
         assert all(c.ok for c in await ledger.check_invariants(uow.conn))
+        token_checks = await check_token_invariants(uow.conn)
+    assert len(token_checks) == 4 and all(c.ok for c in token_checks), token_checks
+    # each token check fails when what it guards is broken
+    breakages = {
+        "every deposit was credited once": "UPDATE transfers SET idempotency_key = 'x' || idempotency_key "
+                                           "WHERE kind = 'deposit'",
+        "pending payouts hold exactly the open requests": "UPDATE payouts SET status = 'approved'",
+        "every payout's transfers match its status": "UPDATE payouts SET tx_signature = NULL",
+        "every staking month shared exactly its pool": "UPDATE staking_rewards SET share = share + 1",
+    }
+    for name, sql in breakages.items():
+        async with app.engine.connect() as conn:
+            tx = await conn.begin()
+            await conn.execute(text(sql))
+            failed = [c.name for c in await check_token_invariants(conn) if not c.ok]
+            await tx.rollback()
+        assert name in failed, (name, failed)
     assert CONSOLE_MOD.platform == me.platform  # the console's user is this local game's moderator
     print("\n" + "\n".join(transcript))
