@@ -8,7 +8,7 @@ import time
 
 from benchmarks import env
 from benchmarks.play import Tally, play
-from benchmarks.stats import error_names, latency_figures, rate
+from benchmarks.stats import error_names, latency_figures, open_loop_arrivals, rate
 from core.app import App
 from core.rules import attempt_fee
 
@@ -72,15 +72,7 @@ async def open_loop(app: App, actors: list, rate_per_s: float, duration: float) 
         times.append(loop.time() - scheduled)
         in_flight -= 1
 
-    tasks = []
-    start = loop.time() + 0.05
-    for i in range(arrivals):
-        scheduled = start + i / rate_per_s
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(arrival(i, scheduled)))
-    await asyncio.gather(*tasks)
+    start = await open_loop_arrivals(rate_per_s, duration, arrival)
     wall = loop.time() - start
     figures = {
         **latency_figures("attempt", times),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from benchmarks.diagnose import diagnosed
-from benchmarks.stats import latency_figures, rate
+from benchmarks.stats import latency_figures, open_loop_arrivals, rate
 from core.db.raw import asyncpg_dsn, keep_session
 
 SCHEMA = (
@@ -119,15 +119,7 @@ async def open_loop(ceiling: Ceiling, players: int, rate_per_s: float, duration:
         await ceiling.attempt(i % players, f"ceiling open loop ({i})")
         times.append(loop.time() - scheduled)
 
-    tasks = []
-    start = loop.time() + 0.05
-    for i in range(arrivals):
-        scheduled = start + i / rate_per_s
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(arrival(i, scheduled)))
-    await asyncio.gather(*tasks)
+    await open_loop_arrivals(rate_per_s, duration, arrival)
     figures = latency_figures("db_ceiling_attempt", times)
     return figures, {"rate_per_s": rate_per_s, "duration_s": duration, "arrivals": arrivals}
 

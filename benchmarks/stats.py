@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 
 def percentile(samples: Sequence[float], pct: float) -> float | None:
@@ -31,3 +32,20 @@ def rate(count: int, seconds: float) -> float | None:
 
 def error_names(errors: Counter[str]) -> dict[str, int]:
     return dict(sorted(errors.items()))
+
+
+async def open_loop_arrivals(rate_per_s: float, duration: float,
+                             arrival: Callable[[int, float], Awaitable[None]]) -> float:
+    """Start ``arrival(i, scheduled)`` at fixed times (``rate_per_s`` for ``duration`` seconds), whatever
+    the earlier ones are doing, and wait for all; returns the loop time of the first arrival."""
+    loop = asyncio.get_running_loop()
+    tasks = []
+    start = loop.time() + 0.05
+    for i in range(int(rate_per_s * duration)):
+        scheduled = start + i / rate_per_s
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(arrival(i, scheduled)))
+    await asyncio.gather(*tasks)
+    return start

@@ -52,17 +52,6 @@ async def dc() -> AsyncIterator[DiscordStandin]:
             await standin.close()
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandin]:
-    standin = TelegramStandin()
-    async with no_leaks(lambda: standin.port):
-        await standin.start()
-        try:
-            yield standin
-        finally:
-            await standin.close()
-
-
 @dataclass
 class Bots:
     app: App

@@ -12,7 +12,6 @@ import pytest
 from bots.telegram import TelegramBot
 from core.actors import Actor
 from core.app import App
-from tests.standins.local import no_leaks
 from tests.standins.telegram_server import TelegramStandin
 
 TOKEN = "123:test"
@@ -56,17 +55,6 @@ class Running:
         messages = self.tg.messages_to(chat_id)
         assert messages, f"the bot sent nothing to {chat_id}"
         return messages[-1]
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandin]:
-    standin = TelegramStandin()
-    async with no_leaks(lambda: standin.port):
-        await standin.start()
-        try:
-            yield standin
-        finally:
-            await standin.close()
 
 
 @pytest.fixture
