@@ -178,6 +178,7 @@ class Attempt(Base):
         UniqueConstraint("bounty_id", "number"),
         Index("ix_attempts_bounty_created", "bounty_id", "created_at"),
         Index("ix_attempts_player_created", "player_id", "created_at"),
+        Index("ix_attempts_player_round", "player_id", "bounty_id", "created_at"),
         Index("ix_attempts_pending", "created_at", postgresql_where="status = 'pending'"),
         Index("ix_attempts_message_sha256", "message_sha256"),
     )
