@@ -43,6 +43,7 @@ class App:
     pace: AttemptPace = field(default_factory=AttemptPace)
     seen_identities: dict = field(default_factory=dict)  # (platform, external id) -> names last stored
     memory: Memory | None = None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
+    batches: dict = field(default_factory=dict)  # name -> core.db.batch.Batch of this process's pool
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
@@ -61,6 +62,8 @@ class App:
         await self.prices.aclose()
         if self.memory is not None:
             await self.memory.embedder.aclose()
+        for batch in self.batches.values():
+            await batch.aclose()
         await self.db.close()
         await self.engine.dispose()
 

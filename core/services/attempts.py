@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
 from core.actors import Actor
+from core.db.batch import Batch
 from core.errors import (
     ConfirmationExpired,
     CooldownActive,
@@ -159,9 +161,14 @@ async def _quote_for(app: App, actor: Actor, msg: str, now: datetime, payer: Pay
         player = await _player(app, actor)
         async with app.db.autocommit() as conn:
             try:
-                return await _new_quote(app, conn, player, msg, now, payer, actor=actor)
+                quote, row, terms = await _new_quote(app, conn, player, msg, now, payer, actor=actor)
             except StaleIdentity:  # linked or unlinked by another process since this one cached it
                 forget_identity(app, actor)
+                continue
+        # Written once the read's connection is back in the pool (the batch takes one of its own).
+        await _batch(app, "quotes", _write_quotes).submit(row)
+        _remember_terms(app, quote.id, terms)
+        return quote
     raise StaleIdentity(player.id)
 
 
@@ -174,16 +181,48 @@ async def _player(app: App, actor: Actor) -> PlayerRef:
         return await resolve_player(app, uow.conn, actor)
 
 
-_QUOTE_STATE = text(
+_QUOTE_STATE = (
     "SELECT p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
     "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
     "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
     "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
-    f"{IDENTITY_CURRENT} AS identity_current "
+    f"{IDENTITY_CURRENT} AS identity_current, {{discount}} AS discount_input "
     "FROM players p JOIN accounts a ON a.id = :payer "
     "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
     "LIMIT 1) b ON true WHERE p.id = :player"
 )
+
+
+@lru_cache(maxsize=4)
+def _quote_state(discount_sql: str | None) -> TextClause:
+    """The quote's one read; with the discount's input too when the policy gives it as SQL."""
+    return text(_QUOTE_STATE.format(discount=discount_sql or "NULL"))
+
+
+# A quote binds nothing: losing the last ones in a crash only means asking again, so its commit does
+# not wait for the disk (synchronous_commit off, for this statement alone). Concurrent quotes are
+# written together (core/db/batch), one row per quote.
+_INSERT_QUOTES = text(
+    "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
+    "discount_bps, first_number, expires_at, status) "
+    "SELECT q.id, q.p, q.b, q.a, q.t, q.m, q.f, q.d, q.n, q.e, 'open' FROM unnest(CAST(:id AS text[]), "
+    "CAST(:p AS bigint[]), CAST(:b AS bigint[]), CAST(:a AS bigint[]), CAST(:t AS bigint[]), CAST(:m AS text[]), "
+    "CAST(:f AS bigint[]), CAST(:d AS integer[]), CAST(:n AS bigint[]), CAST(:e AS timestamptz[])) "
+    "AS q(id, p, b, a, t, m, f, d, n, e), (SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
+)
+_QUOTE_COLUMNS = ("id", "p", "b", "a", "t", "m", "f", "d", "n", "e")
+
+
+async def _write_quotes(conn: AsyncConnection, quotes: Sequence[tuple]) -> list[None]:
+    await conn.execute(_INSERT_QUOTES, {name: [q[i] for q in quotes] for i, name in enumerate(_QUOTE_COLUMNS)})
+    return [None] * len(quotes)
+
+
+def _batch(app: App, name: str, run) -> Batch:
+    batch = app.batches.get(name)
+    if batch is None:
+        batch = app.batches[name] = Batch(app.db, run)
+    return batch
 
 
 @dataclass(frozen=True)
@@ -199,19 +238,25 @@ class _Terms:
 async def _new_quote(
     app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None,
     *, actor: Actor | None = None,
-) -> Quote:
+) -> tuple[Quote, tuple, _Terms]:
+    """The quote, the row that records it, and the terms paying it needs; nothing is written yet."""
     if payer_ is not None and not payer_.account.guarded:
         raise ValueError("attempts are paid from player or team accounts only")
     payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
+    policy = app.discounts
     state = (
-        await conn.execute(_QUOTE_STATE, {"payer": payer.id, "player": player.id, **identity_params(actor)})
+        await conn.execute(_quote_state(policy.quote_sql),
+                           {"payer": payer.id, "player": player.id, **identity_params(actor)})
     ).one()
     if not state.identity_current:
         raise StaleIdentity(player.id)
     _check_standing(app, state, now)
     bounty = rounds.require_active(rounds.bounty_from(state) if state.bounty_id is not None else None)
     number = 0 if state.last_number is None else state.last_number + 1
-    discount = await app.discounts.discount_bps(conn, player.id)
+    if policy.quote_sql is not None:
+        discount = policy.from_quote(state.discount_input)
+    else:
+        discount = await policy.discount_bps(conn, player.id)
     list_fee = bounty.fee(number)
     fee = apply_discount(list_fee, discount)
     await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
@@ -227,19 +272,10 @@ async def _new_quote(
                   apply_discount(bounty.fee(number + app.pace.expected_others(bounty.id)), discount))
     quote_id = secrets.token_urlsafe(12)
     expires = now + timedelta(seconds=app.settings.ATTEMPT_CONFIRM_SECONDS)
-    await conn.execute(
-        text(
-            # A quote binds nothing: losing the last ones in a crash only means asking again, so its
-            # commit does not wait for the disk (synchronous_commit off, for this statement alone).
-            "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
-            "discount_bps, first_number, expires_at, status) SELECT :id, :p, :b, :a, :t, :m, :f, :d, :n, :e, 'open' "
-            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
-        ),
-        {"id": quote_id, "p": player.id, "b": bounty.id, "a": payer.id, "t": payer_.team_id if payer_ else None,
-         "m": msg, "f": max_fee, "d": discount, "n": number, "e": expires},
-    )
-    _remember_terms(app, quote_id, _Terms(bounty, number, max_fee, discount))
-    return Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
+    row = (quote_id, player.id, bounty.id, payer.id, payer_.team_id if payer_ else None, msg, max_fee, discount,
+           number, expires)
+    quote = Quote(quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo, msg, max_fee)
+    return quote, row, _Terms(bounty, number, max_fee, discount)
 
 
 MAX_REMEMBERED_QUOTES = 50_000
@@ -535,10 +571,11 @@ async def record_verdict(
     if not verdict.approved and note is None:
         # A rejection is one row's update, moving no money: no transaction of its own, and a commit
         # that does not wait for the disk. Lost in a database crash, it leaves the attempt pending,
-        # which the recovery refunds (the player keeps the reply, and gets the fee back).
-        async with app.db.autocommit() as conn:
-            updated = (await conn.execute(_RECORD_REJECTION, _record_params(attempt_id, "rejected", verdict, now))).first()
-        return ("rejected", 0) if updated is not None else ("refunded", 0)
+        # which the recovery refunds (the player keeps the reply, and gets the fee back). Concurrent
+        # rejections are written together (core/db/batch).
+        updated = await _batch(app, "rejections", _write_rejections).submit(
+            (attempt_id, verdict.reply, verdict.reason, verdict.provider, now))
+        return ("rejected", 0) if updated else ("refunded", 0)
     async with app.uow() as uow:
         conn = uow.conn
         status, bounty = "rejected", None
@@ -559,11 +596,21 @@ _RECORD = text(
     "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
     "WHERE id = :id AND status = 'pending' RETURNING id"
 )
-_RECORD_REJECTION = text(
-    "UPDATE attempts SET status = :s, reply = :r, verdict_reason = :why, guardian = :g, finished_at = :now "
-    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS rejection_commit "
-    "WHERE id = :id AND status = 'pending' RETURNING id"
+_RECORD_REJECTIONS = text(
+    "UPDATE attempts a SET status = 'rejected', reply = v.r, verdict_reason = v.why, guardian = v.g, finished_at = v.now "
+    "FROM unnest(CAST(:id AS bigint[]), CAST(:r AS text[]), CAST(:why AS text[]), CAST(:g AS text[]), "
+    "CAST(:now AS timestamptz[])) AS v(id, r, why, g, now), "
+    "(SELECT set_config('synchronous_commit', 'off', true)) AS rejection_commit "
+    "WHERE a.id = v.id AND a.status = 'pending' RETURNING a.id"
 )
+
+
+async def _write_rejections(conn: AsyncConnection, rejections: Sequence[tuple]) -> list[bool]:
+    """Each rejection's row, if still pending (a refund meanwhile keeps the answer out)."""
+    rows = await conn.execute(_RECORD_REJECTIONS, {name: [r[i] for r in rejections]
+                                                   for i, name in enumerate(("id", "r", "why", "g", "now"))})
+    updated = {row.id for row in rows.all()}
+    return [r[0] in updated for r in rejections]
 
 
 def _record_params(attempt_id: int, status: str, verdict: Verdict, now: datetime) -> dict:

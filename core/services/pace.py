@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 WINDOW_S = 30.0  # only recent payments say how busy the round is now
-PERCENTILE = 0.9  # cover nine players in ten; the tenth is asked again
+PERCENTILE = 0.95  # cover nineteen players in twenty; the twentieth is asked again
 MAX_EXPECTED = 200  # beyond this the player is asked again rather than shown a huge maximum
 REFRESH_S = 0.25  # the percentile is recomputed at most this often, or after REFRESH_AFTER new payments
 REFRESH_AFTER = 16

@@ -106,9 +106,9 @@ def test_the_pace_is_the_recent_drift_between_quoted_and_paid_numbers():
     now = [100.0]
     pace = AttemptPace(clock=lambda: now[0])
     assert pace.expected_others(1) == 0  # nothing known: the fixed tolerance alone
-    for drift in [0, 1, 2, 3, 4, 5, 6, 7, 8, 30]:  # quoted number 10, paid 10 + drift
+    for drift in [*range(19), 60]:  # quoted number 10, paid 10 + drift
         pace.drifted(1, 10, 10 + drift)
-    assert pace.expected_others(1) == 8  # nine payments in ten drifted at most 8 numbers
+    assert pace.expected_others(1) == 18  # nineteen payments in twenty drifted at most 18 numbers
     assert pace.expected_others(2) == 0  # another round
     pace.drifted(1, 50, 40)  # a number below the quote (a fee-rules change) counts as no drift
     now[0] += 31  # old payments fall out of the window
@@ -118,9 +118,9 @@ def test_the_pace_is_the_recent_drift_between_quoted_and_paid_numbers():
     assert pace.expected_others(1) == 0  # kept for a quarter of a second (every quote asks under load)...
     now[0] += 0.25
     assert pace.expected_others(1) == 200  # ...then recomputed; capped: past that the player is asked again
-    for _ in range(45):
+    for _ in range(95):
         pace.drifted(1, 0, 0)
-    assert pace.expected_others(1) == 0  # or at once after 16 new payments (here 45 quiet ones of 50)
+    assert pace.expected_others(1) == 0  # or at once after 16 new payments (here 95 quiet ones of 100)
 
 
 async def test_under_load_the_maximum_covers_others_and_nobody_pays_more_than_confirmed(app):

@@ -154,16 +154,20 @@ async def ask_refresh(conn: AsyncConnection, app: App, address: str) -> None:
 class HoldingsDiscounts(DiscountPolicy):
     """SPEC §6 tiers from the cached holdings of the player's linked wallet."""
 
-    _HELD = text(
-        "SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
-        "WHERE w.player_id = :p AND w.unlinked_at IS NULL"
+    quote_sql = (
+        "(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
+        "WHERE w.player_id = :player AND w.unlinked_at IS NULL)"
     )
+    _HELD = text(f"SELECT {quote_sql}")
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
-        return tier_bps((await conn.execute(self._HELD, {"p": player_id})).scalar_one_or_none(), self.settings)
+        return self.from_quote((await conn.execute(self._HELD, {"player": player_id})).scalar_one_or_none())
+
+    def from_quote(self, value: object) -> int:
+        return tier_bps(value, self.settings)  # type: ignore[arg-type]
 
     async def record_use(self, conn: AsyncConnection, attempt_id: int, player_id: int, discount_bps: int) -> None:
         await conn.execute(
