@@ -90,6 +90,10 @@ class AccountBook:
             ).one()
         return AccountRef(row.id, kind, owner_id, guarded)
 
+    def cached(self, kind: str, owner_id: int | None = None, currency: str = "USDC") -> AccountRef | None:
+        """The account if this process knows it already (no database needed), else None."""
+        return self._cache.get((kind, owner_id, currency))
+
     def known(self, account_id: int) -> AccountRef | None:
         return self._by_id.get(account_id)
 

@@ -41,16 +41,31 @@ class Batch(Generic[T, R]):
         self._run = run
         self._max = max_items
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._busy = False  # a statement is running (the caller's own, or a flight's)
         self._flight: asyncio.Task[None] | None = None
         self.statements = 0  # how many statements ran, and for how many items (the bench reports them)
         self.items = 0
 
     async def submit(self, item: T) -> R:
+        if not self._busy:  # nobody is writing: this caller writes its own item at once
+            self._busy = True
+            try:
+                results = await self._statement([item])
+            finally:
+                self._take_off()
+            if len(results) != 1:
+                raise RuntimeError(f"a batch of 1 returned {len(results)} results")
+            return results[0]
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._flight is None:
-            self._flight = asyncio.get_running_loop().create_task(self._fly())
         return await future
+
+    def _take_off(self) -> None:
+        """After a statement: those who queued meanwhile go together in the next one."""
+        if self._queue:
+            self._flight = asyncio.get_running_loop().create_task(self._fly())
+        else:
+            self._busy = False
 
     async def _fly(self) -> None:
         try:
@@ -67,6 +82,7 @@ class Batch(Generic[T, R]):
             raise
         finally:
             self._flight = None
+            self._busy = False
 
     async def _execute(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]

@@ -13,11 +13,10 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import asyncpg
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
@@ -38,7 +37,6 @@ from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verd
 from core.rules import BUYBACK_SHARE_BPS, PRIZE_SHARE_BPS, STAKING_SHARE_BPS, apply_discount
 from core.services import rounds
 from core.services.players import (
-    IDENTITY_CURRENT,
     PlayerRef,
     StaleIdentity,
     check_ban,
@@ -159,13 +157,11 @@ async def _quote_for(app: App, actor: Actor, msg: str, now: datetime, payer: Pay
     """A quote binds nothing (paying re-checks everything), so it needs no transaction of its own."""
     for _ in range(2):
         player = await _player(app, actor)
-        async with app.db.autocommit() as conn:
-            try:
-                quote, row, terms = await _new_quote(app, conn, player, msg, now, payer, actor=actor)
-            except StaleIdentity:  # linked or unlinked by another process since this one cached it
-                forget_identity(app, actor)
-                continue
-        # Written once the read's connection is back in the pool (the batch takes one of its own).
+        try:
+            quote, row, terms = await _new_quote(app, player, msg, now, payer, actor=actor)
+        except StaleIdentity:  # linked or unlinked by another process since this one cached it
+            forget_identity(app, actor)
+            continue
         await _batch(app, "quotes", _write_quotes).submit(row)
         _remember_terms(app, quote.id, terms)
         return quote
@@ -181,22 +177,36 @@ async def _player(app: App, actor: Actor) -> PlayerRef:
         return await resolve_player(app, uow.conn, actor)
 
 
-_QUOTE_STATE = (
-    "SELECT p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
+# The quote's one read, for many concurrent quotes at once (core/db/batch): each row is one quote's
+# player, payer, the round, the next attempt number, whether the identity still names the player,
+# and the discount's input when the policy gives it as SQL (DiscountPolicy.quote_sql).
+_QUOTE_STATES = (
+    "SELECT r.i, p.banned_until, p.ban_reason, p.excluded_until, p.daily_limit, p.last_attempt_at, "
     "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
     "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
     "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
-    f"{IDENTITY_CURRENT} AS identity_current, {{discount}} AS discount_input "
-    "FROM players p JOIN accounts a ON a.id = :payer "
+    "(r.platform IS NULL OR EXISTS (SELECT 1 FROM player_identities ci WHERE ci.player_id = p.id "
+    "AND ci.platform = r.platform AND ci.external_id = r.external)) AS identity_current, "
+    "{discount} AS discount_input "
+    "FROM unnest(CAST(:player AS bigint[]), CAST(:payer AS bigint[]), CAST(:platform AS text[]), "
+    "CAST(:external AS text[])) WITH ORDINALITY AS r(player, payer, platform, external, i) "
+    "JOIN players p ON p.id = r.player JOIN accounts a ON a.id = r.payer "
     "LEFT JOIN LATERAL (SELECT * FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC "
-    "LIMIT 1) b ON true WHERE p.id = :player"
+    "LIMIT 1) b ON true ORDER BY r.i"
 )
 
 
-@lru_cache(maxsize=4)
-def _quote_state(discount_sql: str | None) -> TextClause:
-    """The quote's one read; with the discount's input too when the policy gives it as SQL."""
-    return text(_QUOTE_STATE.format(discount=discount_sql or "NULL"))
+def _state_reader(discount_sql: str | None):
+    statement = text(_QUOTE_STATES.format(
+        discount="NULL" if discount_sql is None else discount_sql.replace(":player", "r.player")))
+
+    async def read(conn: AsyncConnection, quotes: Sequence[tuple]) -> list:
+        rows = (await conn.execute(statement, {name: [q[i] for q in quotes] for i, name in
+                                               enumerate(("player", "payer", "platform", "external"))})).all()
+        by_position = {row.i: row for row in rows}
+        return [by_position.get(i + 1) for i in range(len(quotes))]
+
+    return read
 
 
 # A quote binds nothing: losing the last ones in a crash only means asking again, so its commit does
@@ -236,18 +246,25 @@ class _Terms:
 
 
 async def _new_quote(
-    app: App, conn: AsyncConnection, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None,
+    app: App, player: PlayerRef, msg: str, now: datetime, payer_: Payer | None = None,
     *, actor: Actor | None = None,
 ) -> tuple[Quote, tuple, _Terms]:
     """The quote, the row that records it, and the terms paying it needs; nothing is written yet."""
     if payer_ is not None and not payer_.account.guarded:
         raise ValueError("attempts are paid from player or team accounts only")
-    payer = payer_.account if payer_ else await app.accounts.get(conn, ledger.PLAYER, player.id)
+    if payer_ is not None:
+        payer = payer_.account
+    else:
+        payer = app.accounts.cached(ledger.PLAYER, player.id)
+        if payer is None:
+            async with app.db.autocommit() as conn:
+                payer = await app.accounts.get(conn, ledger.PLAYER, player.id)
     policy = app.discounts
-    state = (
-        await conn.execute(_quote_state(policy.quote_sql),
-                           {"payer": payer.id, "player": player.id, **identity_params(actor)})
-    ).one()
+    identity = identity_params(actor)
+    state = await _batch(app, "quote-reads", _state_reader(policy.quote_sql)).submit(
+        (player.id, payer.id, identity["identity_platform"], identity["identity_external"]))
+    if state is None:
+        raise LookupError(f"player {player.id} or account {payer.id} does not exist")
     if not state.identity_current:
         raise StaleIdentity(player.id)
     _check_standing(app, state, now)
@@ -256,10 +273,13 @@ async def _new_quote(
     if policy.quote_sql is not None:
         discount = policy.from_quote(state.discount_input)
     else:
-        discount = await policy.discount_bps(conn, player.id)
+        async with app.db.autocommit() as conn:
+            discount = await policy.discount_bps(conn, player.id)
     list_fee = bounty.fee(number)
     fee = apply_discount(list_fee, discount)
-    await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
+    if state.daily_limit is not None:
+        async with app.db.autocommit() as conn:
+            await _check_daily(conn, player.id, state.daily_limit, fee, now, bounty.is_demo)
     if state.balance < fee:
         whose = "the team pool holds" if payer.kind == ledger.TEAM_POOL else "your balance is"
         raise InsufficientFunds(
