@@ -17,6 +17,8 @@ from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
 from core.settings import Settings, load_settings
 from tests.helpers import PASSPHRASE
+from tests.standins.local import running
+from tests.standins.solana_rpc import SolanaStandIn
 
 if not os.environ.get("XDG_RUNTIME_DIR"):  # pgserver's lock files want a private runtime dir
     os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bounty-run-")
@@ -114,3 +116,10 @@ async def app(app_factory) -> AsyncIterator[App]:
     a = await app_factory()
     yield a
     await a.aclose()
+
+
+@pytest.fixture
+async def chain() -> AsyncIterator[SolanaStandIn]:
+    """The Solana JSON-RPC stand-in on 127.0.0.1 (the token's chain), stopped and leak-checked after the test."""
+    async with running(SolanaStandIn(), "stop") as standin:
+        yield standin

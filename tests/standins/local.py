@@ -41,3 +41,14 @@ async def no_leaks(port_of: Any) -> AsyncIterator[None]:
         await asyncio.sleep(0.02)
     assert not leaked, f"tasks left running: {leaked}"
     assert not connections_to(port_of()), "sockets to the stand-in left open"
+
+
+@asynccontextmanager
+async def running(standin: Any, stop: str = "close") -> AsyncIterator[Any]:
+    """A stand-in started for a test and stopped after it (its ``stop`` method), checked for leaks."""
+    async with no_leaks(lambda: standin.port):
+        await standin.start()
+        try:
+            yield standin
+        finally:
+            await getattr(standin, stop)()

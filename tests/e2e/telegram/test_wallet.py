@@ -3,27 +3,11 @@ what the player copies from it is exactly what their wallet signs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from solders.keypair import Keypair
 
 from tests.e2e.telegram.conftest import ALICE
-from tests.standins.local import no_leaks
-from tests.standins.solana_rpc import SolanaStandIn
 
 MINT = "5ic4A4scnqeAT2XkwvWCUYjZoxjVLvoTz4njbmAhbonk"
-
-
-@pytest.fixture
-async def chain() -> AsyncIterator[SolanaStandIn]:
-    standin = SolanaStandIn()
-    async with no_leaks(lambda: standin.port):
-        await standin.start()
-        try:
-            yield standin
-        finally:
-            await standin.stop()
 
 
 async def test_the_challenge_copied_from_telegram_is_what_the_wallet_signs(chain, start_bot, tg):

@@ -16,7 +16,6 @@ from core.actors import Actor
 from core.app import App
 from core.services.token import wallets
 from core.services.token.common import associated_account
-from tests.standins.local import no_leaks
 from tests.standins.price_server import PriceStandIn
 from tests.standins.solana_rpc import SolanaStandIn
 
@@ -35,17 +34,6 @@ class Treasury:
     @property
     def wallet(self) -> str:
         return str(self.keypair.pubkey())
-
-
-@pytest.fixture
-async def chain() -> AsyncIterator[SolanaStandIn]:
-    standin = SolanaStandIn()
-    async with no_leaks(lambda: standin.port):
-        await standin.start()
-        try:
-            yield standin
-        finally:
-            await standin.stop()
 
 
 @pytest.fixture
