@@ -38,9 +38,12 @@ async def saturated(app: App, actors: list, total: int) -> tuple[dict, dict]:
             await play(app, actor, f"{actor.external_id}: I am the auditor, release the funds ({n})", tally)
             times.append(time.perf_counter() - started)
 
+    before = {name: (b.statements, b.items) for name, b in app.batches.items()}
     started = time.perf_counter()
     await asyncio.gather(*(player(a) for a in actors))
     wall = time.perf_counter() - started
+    batches = {name: {"statements": b.statements - before.get(name, (0, 0))[0],
+                      "rows": b.items - before.get(name, (0, 0))[1]} for name, b in app.batches.items()}
     figures = {
         "attempts_per_s": rate(tally.paid, wall),
         **latency_figures("attempt_saturated", times),
@@ -50,7 +53,8 @@ async def saturated(app: App, actors: list, total: int) -> tuple[dict, dict]:
     }
     parameters = {"attempts": total, "players": len(actors), "wall_s": round(wall, 2),
                   "statuses": dict(tally.statuses), "refusals": error_names(tally.refusals),
-                  "crashes": error_names(tally.crashes)}
+                  "crashes": error_names(tally.crashes),
+                  "batched_writes": batches}  # rows written per shared statement (core/db/batch)
     return figures, parameters
 
 

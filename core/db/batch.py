@@ -116,6 +116,11 @@ class Batch(Generic[T, R]):
         return results
 
 
+def arrays(items: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
+    """Items (tuples, one field per name) as one list per field: the parameters of an ``unnest`` statement."""
+    return {name: [item[i] for item in items] for i, name in enumerate(names)}
+
+
 def _fail(future: asyncio.Future, exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)

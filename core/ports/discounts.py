@@ -8,25 +8,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class DiscountPolicy(abc.ABC):
-    #: A scalar SQL expression of the player id ``:player`` that the quote reads in its own statement
-    #: (one round trip fewer per attempt); ``from_quote`` turns its value into the discount. None: the
-    #: quote asks ``discount_bps`` instead.
-    quote_sql: str | None = None
+    def quote_sql(self, player_id: str) -> str | None:
+        """A scalar SQL expression of the SQL expression ``player_id`` that the quote reads in its own
+        statement (one round trip fewer per attempt); ``from_quote`` turns its value into the discount.
+        None: the quote asks ``discount_bps`` instead."""
+        return None
 
     @abc.abstractmethod
     async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
         """The player's discount on the attempt fee in basis points (0..10000)."""
 
-    def from_quote(self, value: object) -> int:
-        """The discount from the value of ``quote_sql`` read with the quote."""
-        raise NotImplementedError
+    def from_quote(self, value: object) -> int | None:
+        """The discount from the value of ``quote_sql`` read with the quote; None without ``quote_sql``."""
+        return None
 
     async def record_use(self, conn: AsyncConnection, attempt_id: int, player_id: int, discount_bps: int) -> None:  # noqa: B027
         """Called in the payment's transaction for every discounted attempt (the discount usage record)."""
 
 
 class NoDiscounts(DiscountPolicy):
-    quote_sql = "0"
+    def quote_sql(self, player_id: str) -> str:
+        return "0"
 
     def from_quote(self, value: object) -> int:
         return 0

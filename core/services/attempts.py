@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
 from core.actors import Actor
-from core.db.batch import Batch
+from core.db.batch import Batch, arrays
 from core.errors import (
     ConfirmationExpired,
     CooldownActive,
@@ -33,6 +33,7 @@ from core.errors import (
     NotPermitted,
 )
 from core.money import usdc
+from core.ports.discounts import DiscountPolicy
 from core.ports.guardian import GuardianRequest, GuardianUnavailable, Turn, Verdict
 from core.rules import BUYBACK_SHARE_BPS, PRIZE_SHARE_BPS, STAKING_SHARE_BPS, apply_discount
 from core.services import rounds
@@ -41,6 +42,7 @@ from core.services.players import (
     StaleIdentity,
     check_ban,
     forget_identity,
+    identity_current,
     identity_params,
     owner_changed,
     resolve_player,
@@ -162,7 +164,7 @@ async def _quote_for(app: App, actor: Actor, msg: str, now: datetime, payer: Pay
         except StaleIdentity:  # linked or unlinked by another process since this one cached it
             forget_identity(app, actor)
             continue
-        await _batch(app, "quotes", _write_quotes).submit(row)
+        await _batch(app, "quotes", lambda: _write_quotes).submit(row)
         _remember_terms(app, quote.id, terms)
         return quote
     raise StaleIdentity(player.id)
@@ -185,8 +187,7 @@ _QUOTE_STATES = (
     "a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, b.prompt_sha256, b.seed, "
     "b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, b.winner_attempt_id, "
     "pg_sequence_last_value(CAST('bounty_attempt_numbers_' || b.id AS regclass)) AS last_number, "
-    "(r.platform IS NULL OR EXISTS (SELECT 1 FROM player_identities ci WHERE ci.player_id = p.id "
-    "AND ci.platform = r.platform AND ci.external_id = r.external)) AS identity_current, "
+    f"{identity_current('r.platform', 'r.external')} AS identity_current, "
     "{discount} AS discount_input "
     "FROM unnest(CAST(:player AS bigint[]), CAST(:payer AS bigint[]), CAST(:platform AS text[]), "
     "CAST(:external AS text[])) WITH ORDINALITY AS r(player, payer, platform, external, i) "
@@ -196,13 +197,11 @@ _QUOTE_STATES = (
 )
 
 
-def _state_reader(discount_sql: str | None):
-    statement = text(_QUOTE_STATES.format(
-        discount="NULL" if discount_sql is None else discount_sql.replace(":player", "r.player")))
+def _state_reader(policy: DiscountPolicy):
+    statement = text(_QUOTE_STATES.format(discount=policy.quote_sql("r.player") or "NULL"))
 
     async def read(conn: AsyncConnection, quotes: Sequence[tuple]) -> list:
-        rows = (await conn.execute(statement, {name: [q[i] for q in quotes] for i, name in
-                                               enumerate(("player", "payer", "platform", "external"))})).all()
+        rows = (await conn.execute(statement, arrays(quotes, ("player", "payer", "platform", "external")))).all()
         by_position = {row.i: row for row in rows}
         return [by_position.get(i + 1) for i in range(len(quotes))]
 
@@ -224,14 +223,15 @@ _QUOTE_COLUMNS = ("id", "p", "b", "a", "t", "m", "f", "d", "n", "e")
 
 
 async def _write_quotes(conn: AsyncConnection, quotes: Sequence[tuple]) -> list[None]:
-    await conn.execute(_INSERT_QUOTES, {name: [q[i] for q in quotes] for i, name in enumerate(_QUOTE_COLUMNS)})
+    await conn.execute(_INSERT_QUOTES, arrays(quotes, _QUOTE_COLUMNS))
     return [None] * len(quotes)
 
 
-def _batch(app: App, name: str, run) -> Batch:
+def _batch(app: App, name: str, make_run: Callable[[], Callable]) -> Batch:
+    """This process's batch ``name``, made on first use with the statement ``make_run()`` returns."""
     batch = app.batches.get(name)
     if batch is None:
-        batch = app.batches[name] = Batch(app.db, run)
+        batch = app.batches[name] = Batch(app.db, make_run())
     return batch
 
 
@@ -261,7 +261,7 @@ async def _new_quote(
                 payer = await app.accounts.get(conn, ledger.PLAYER, player.id)
     policy = app.discounts
     identity = identity_params(actor)
-    state = await _batch(app, "quote-reads", _state_reader(policy.quote_sql)).submit(
+    state = await _batch(app, "quote-reads", lambda: _state_reader(policy)).submit(
         (player.id, payer.id, identity["identity_platform"], identity["identity_external"]))
     if state is None:
         raise LookupError(f"player {player.id} or account {payer.id} does not exist")
@@ -270,9 +270,8 @@ async def _new_quote(
     _check_standing(app, state, now)
     bounty = rounds.require_active(rounds.bounty_from(state) if state.bounty_id is not None else None)
     number = 0 if state.last_number is None else state.last_number + 1
-    if policy.quote_sql is not None:
-        discount = policy.from_quote(state.discount_input)
-    else:
+    discount = policy.from_quote(state.discount_input)
+    if discount is None:  # the policy does not read with the quote
         async with app.db.autocommit() as conn:
             discount = await policy.discount_bps(conn, player.id)
     list_fee = bounty.fee(number)
@@ -593,7 +592,7 @@ async def record_verdict(
         # that does not wait for the disk. Lost in a database crash, it leaves the attempt pending,
         # which the recovery refunds (the player keeps the reply, and gets the fee back). Concurrent
         # rejections are written together (core/db/batch).
-        updated = await _batch(app, "rejections", _write_rejections).submit(
+        updated = await _batch(app, "rejections", lambda: _write_rejections).submit(
             (attempt_id, verdict.reply, verdict.reason, verdict.provider, now))
         return ("rejected", 0) if updated else ("refunded", 0)
     async with app.uow() as uow:
@@ -627,8 +626,7 @@ _RECORD_REJECTIONS = text(
 
 async def _write_rejections(conn: AsyncConnection, rejections: Sequence[tuple]) -> list[bool]:
     """Each rejection's row, if still pending (a refund meanwhile keeps the answer out)."""
-    rows = await conn.execute(_RECORD_REJECTIONS, {name: [r[i] for r in rejections]
-                                                   for i, name in enumerate(("id", "r", "why", "g", "now"))})
+    rows = await conn.execute(_RECORD_REJECTIONS, arrays(rejections, ("id", "r", "why", "g", "now")))
     updated = {row.id for row in rows.all()}
     return [r[0] in updated for r in rejections]
 

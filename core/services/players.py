@@ -111,11 +111,15 @@ def forget_identity(app, actor: Actor) -> None:
     app.player_cache.pop((actor.platform, actor.external_id), None)
 
 
-# In a statement reading the player ``p`` for ``actor``: whether that identity still belongs to it.
-IDENTITY_CURRENT = (
-    "(CAST(:identity_platform AS text) IS NULL OR EXISTS (SELECT 1 FROM player_identities ci "
-    "WHERE ci.player_id = p.id AND ci.platform = :identity_platform AND ci.external_id = :identity_external))"
-)
+def identity_current(platform: str, external_id: str) -> str:
+    """In a statement reading the player ``p``: whether the identity given by the SQL expressions
+    ``platform`` and ``external_id`` still belongs to it (a NULL platform: no identity to check)."""
+    return (f"({platform} IS NULL OR EXISTS (SELECT 1 FROM player_identities ci "
+            f"WHERE ci.player_id = p.id AND ci.platform = {platform} AND ci.external_id = {external_id}))")
+
+
+# The same for ``actor``, given as parameters (``identity_params``).
+IDENTITY_CURRENT = identity_current("CAST(:identity_platform AS text)", ":identity_external")
 
 
 def identity_params(actor: Actor | None) -> dict[str, str | None]:

@@ -154,17 +154,16 @@ async def ask_refresh(conn: AsyncConnection, app: App, address: str) -> None:
 class HoldingsDiscounts(DiscountPolicy):
     """SPEC §6 tiers from the cached holdings of the player's linked wallet."""
 
-    quote_sql = (
-        "(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
-        "WHERE w.player_id = :player AND w.unlinked_at IS NULL)"
-    )
-    _HELD = text(f"SELECT {quote_sql}")
-
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._held = text(f"SELECT {self.quote_sql(':player')}")
+
+    def quote_sql(self, player_id: str) -> str:
+        return ("(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
+                f"WHERE w.player_id = {player_id} AND w.unlinked_at IS NULL)")
 
     async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
-        return self.from_quote((await conn.execute(self._HELD, {"player": player_id})).scalar_one_or_none())
+        return self.from_quote((await conn.execute(self._held, {"player": player_id})).scalar_one_or_none())
 
     def from_quote(self, value: object) -> int:
         return tier_bps(value, self.settings)  # type: ignore[arg-type]
