@@ -123,32 +123,52 @@ def test_the_pace_is_the_recent_drift_between_quoted_and_paid_numbers():
     assert pace.expected_others(1) == 0  # or at once after 16 new payments (here 95 quiet ones of 100)
 
 
+class _FixedTolerance(AttemptPace):
+    """The confirmed maximum without the pace: the fee plus the fixed tolerance alone."""
+
+    def expected_others(self, bounty_id: int) -> int:
+        return 0
+
+
 async def test_under_load_the_maximum_covers_others_and_nobody_pays_more_than_confirmed(app):
+    """The same load (30 players x 6 attempts, all at once) twice in one run: first with the fixed
+    tolerance alone, then with the pace. How often players are asked again depends on the machine's
+    speed, so the pace is judged against the fixed tolerance on the same machine, not against a
+    count. Measured: the fixed tolerance asks again 720-800 times, the pace 126-216."""
     await open_round(app)
     players = [player(f"c{i}") for i in range(30)]
     for p in players:
-        await fund(app, p, 500 * USDC)
-    asked_again = 0
+        await fund(app, p, 2_000 * USDC)
 
-    async def play(p, rounds: int) -> None:
-        nonlocal asked_again
-        for i in range(rounds):
-            quote = await attempts.quote_attempt(app, p, f"{p.external_id} {i}")
-            while True:
-                try:
-                    outcome = await attempts.confirm_attempt(app, p, quote.id)
-                    break
-                except FeeChanged as changed:
-                    asked_again += 1
-                    quote = changed.quote
-            assert outcome.fee <= quote.max_fee
+    async def load() -> int:
+        asked_again = 0
 
-    await asyncio.gather(*(play(p, 6) for p in players))
+        async def play(p, rounds: int) -> None:
+            nonlocal asked_again
+            for i in range(rounds):
+                quote = await attempts.quote_attempt(app, p, f"{p.external_id} {i}")
+                while True:
+                    try:
+                        outcome = await attempts.confirm_attempt(app, p, quote.id)
+                        break
+                    except FeeChanged as changed:
+                        asked_again += 1
+                        quote = changed.quote
+                assert outcome.fee <= quote.max_fee  # never more than confirmed
+
+        await asyncio.gather(*(play(p, 6) for p in players))
+        return asked_again
+
+    app.pace = _FixedTolerance()
+    fixed = await load()
+    app.pace = AttemptPace()  # knows nothing yet: the cold start is inside the count
+    paced = await load()
     assert app.pace.expected_others(next(iter(app.pace._drifts))) > 0  # it saw the load
     async with app.engine.connect() as conn:
         results = await ledger.check_invariants(conn)
     assert all(r.ok for r in results)
-    assert asked_again < 30 * 6  # fewer re-asks than attempts (a fixed 2 % tolerance asks again ~1.5 times each)
+    assert fixed > 30 * 6  # the load is real: a fixed tolerance asks again more than once per attempt
+    assert paced * 2 < fixed, (paced, fixed)  # the pace asks again less than half as often
 
 
 async def test_bounty_check_finds_what_no_foreign_key_guards_any_more(app):
