@@ -12,7 +12,7 @@ from core import ledger
 from core.actors import Actor
 from core.errors import InvalidArgument, NotFound, RoundNotActive
 from core.services import rounds
-from core.services.players import PlayerRef, ensure_player, find_player, require_moderator
+from core.services.players import PlayerRef, ensure_player, find_player, hold, require_moderator
 
 if TYPE_CHECKING:
     from core.app import App
@@ -43,7 +43,8 @@ async def grant(app: App, actor: Actor, player_ref: str, amount: int, reason: st
     async with app.uow() as uow:
         conn = uow.conn
         mod = await ensure_player(conn, actor)
-        target = await find_player(conn, player_ref, platform=actor.platform)
+        # Held: a concurrent /link of this player sees the grant, or the grant goes to the joined player.
+        target = await hold(conn, await find_player(conn, player_ref, platform=actor.platform))
         source = await app.accounts.get(conn, ledger.GRANTS)
         dest = await app.accounts.get(conn, ledger.PLAYER, target.id)
         before = await ledger.balance(conn, dest)
@@ -175,7 +176,7 @@ async def seed_demo(app: App, actor: Actor, *, credits: int, prompt: str) -> boo
         await conn.execute(
             text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true') ON CONFLICT (key) DO NOTHING")
         )
-        player = await ensure_player(conn, actor)
+        player = await hold(conn, await ensure_player(conn, actor))
         await rounds.create_bounty(
             app, conn, name="Demo round", system_prompt=prompt, seed=1_000 * 1_000_000,
             is_demo=True, seed_from=ledger.DEMO_FAUCET,

@@ -85,6 +85,29 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
     return PlayerRef(player_id, name)
 
 
+async def hold(conn: AsyncConnection, player: PlayerRef) -> PlayerRef:
+    """Share-lock the player's row until the transaction ends, following /link's joins, and return the
+    player that holds the accounts now.
+
+    An operation that gives a player something a join must not lose (money, a wallet, a team place)
+    holds the player first. /link locks both players for update before it checks what each has, so a
+    concurrent join either waits for the operation and then sees what it gave, or finishes first, and
+    the operation then lands on the player the accounts were joined into."""
+    player_id = player.id
+    for _ in range(8):
+        row = (
+            await conn.execute(
+                text("SELECT id, display_name, merged_into FROM players WHERE id = :id FOR SHARE"), {"id": player_id}
+            )
+        ).first()
+        if row is None:
+            break
+        if row.merged_into is None:
+            return PlayerRef(row.id, row.display_name)
+        player_id = row.merged_into
+    raise NotFound(f"Player #{player.id} cannot be found any more. Name the player again.")
+
+
 async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
     """ensure_player with a per-process cache. An identity's player changes only through /link and
     /admin unlink; a process that cached the old player finds out in the statement that reads the

@@ -3,6 +3,7 @@ another process (another App with its own cache) acting on the joined player at 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -18,8 +19,9 @@ from core.errors import (
     NotFound,
     NotPermitted,
 )
-from core.services import attempts, identity, limits, moderation, views
+from core.services import admin, attempts, identity, limits, moderation, views
 from core.services.players import ensure_player
+from core.services.teams import membership
 from tests.helpers import USDC, fund, open_round
 
 TG = Actor("telegram", "1001", "Alice", username="alice_tg")
@@ -248,4 +250,54 @@ async def test_unlink_is_for_moderators_audited_and_starts_the_account_over(app,
     assert row.reason == "account sold" and row.target_player_id == joined.player.id
     assert row.before == {f"#{joined.player.id}": ["Telegram @alice_tg", "Discord @alice"]}
     assert row.after[f"#{done.new_player_id}"] == ["Discord @alice"]
+    await ledger_ok(app)
+
+
+async def _join_paused_in_its_checks(app, monkeypatch, code: str):
+    """Start /link and stop it after it has locked both players and checked their money: the moment a
+    grant or a team place that does not wait for it would be lost on the player it joins away."""
+    checking, release = asyncio.Event(), asyncio.Event()
+
+    async def pause(conn, player_id: int) -> list[str]:
+        checking.set()
+        await release.wait()
+        return []
+
+    monkeypatch.setattr(identity, "STATE_CHECKS", [*identity.STATE_CHECKS, pause])
+    task = asyncio.create_task(identity.join(app, DC, code))
+    await checking.wait()
+    return task, release
+
+
+@pytest.mark.parametrize("gives", ["grant", "team place"])
+async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(app, monkeypatch, gives):
+
+    await open_round(app)
+    tg_id, dc_id = await player_id(app, TG), await player_id(app, DC)
+    made = await identity.new_code(app, TG)
+    join, release = await _join_paused_in_its_checks(app, monkeypatch, made.code)  # both empty: DC joins onto TG
+    if gives == "grant":
+        given = asyncio.create_task(admin.grant(app, MONA, f"#{dc_id}", 7 * USDC, "prize of the week"))
+    else:
+        given = asyncio.create_task(membership.create_team(app, DC, "Torchbearers", private=False))
+    await asyncio.sleep(0.3)
+    assert not given.done()  # it waits for the join instead of writing onto the player being joined away
+    release.set()
+    joined = await join
+    assert joined.player.id == tg_id
+    result = await given
+    async with app.engine.connect() as conn:
+        if gives == "grant":
+            assert result[0].id == tg_id and result[1] == 7 * USDC
+            balances = dict((await conn.execute(text(
+                "SELECT owner_id, balance FROM accounts WHERE kind = 'player' AND owner_id = ANY(:ids)"),
+                {"ids": [tg_id, dc_id]})).all())
+            assert balances.get(tg_id) == 7 * USDC and not balances.get(dc_id)
+        else:
+            holders = (await conn.execute(text("SELECT player_id FROM team_members WHERE team_id = :t"),
+                                          {"t": result.id})).scalars().all()
+            assert holders == [tg_id]
+            captain = (await conn.execute(text("SELECT captain_player_id FROM teams WHERE id = :t"),
+                                          {"t": result.id})).scalar_one()
+            assert captain == tg_id
     await ledger_ok(app)

@@ -16,7 +16,7 @@ from core import ledger
 from core.actors import Actor
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.services import notices
-from core.services.players import PlayerRef, find_player, resolve_player
+from core.services.players import PlayerRef, find_player, hold, resolve_player
 from core.services.teams.common import (
     TeamRow,
     clean_team_name,
@@ -43,7 +43,7 @@ async def create_team(app: App, actor: Actor, name: str, private: bool) -> TeamR
     clean = clean_team_name(name)
     async with app.uow() as uow:
         conn = uow.conn
-        player = await resolve_player(app, conn, actor)
+        player = await hold(conn, await resolve_player(app, conn, actor))
         await _not_in_a_team(conn, player)
         row = (
             await conn.execute(
@@ -84,6 +84,7 @@ async def _insert_member(conn: AsyncConnection, team: TeamRow, player: PlayerRef
 
 
 async def _add_member(app: App, conn: AsyncConnection, team_id: int, player: PlayerRef) -> TeamRow:
+    player = await hold(conn, player)  # a concurrent /link sees the place, or the place goes to the joined player
     team = await team_by_id(conn, team_id, lock=True)
     if not team.active:
         raise NotFound(f"{team.name} was disbanded.")

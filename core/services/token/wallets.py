@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.actors import Actor
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.ports.solana import SolanaUnavailable
-from core.services.players import PlayerRef, ensure_player
+from core.services.players import PlayerRef, ensure_player, hold
 from core.services.token import holdings as holdings_
 from core.services.token.codec import parse_address, parse_signature
 from core.services.token.common import audit, when
@@ -150,7 +150,7 @@ async def verify(app: App, actor: Actor, signature_text: str) -> Linked:
     try:
         async with app.uow() as uow:
             conn = uow.conn
-            player = await ensure_player(conn, actor)
+            player = await hold(conn, await ensure_player(conn, actor))  # a concurrent /link sees the wallet
             challenge = await _open_challenge(conn, player.id, now, lock=True)
             if not check_signature(challenge.address, challenge.message, signature):
                 raise InvalidArgument(
