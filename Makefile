@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/bounty run
 
+LINTED := core bots workers cli tests benchmarks migrations
+
 test: $(STAMP)
-	$(VENV)/bin/ruff check core bots workers cli tests benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 

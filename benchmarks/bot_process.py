@@ -41,7 +41,9 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        if app.memory is not None:  # as `bounty run` does: the model is loaded before the bot answers
+        if (
+            app.memory is not None
+        ):  # as `bounty run` does: the model is loaded before the bot answers
             await asyncio.to_thread(app.memory.warm_up)
         if settings.telegram_enabled:
             from bots.telegram import TelegramBot
@@ -80,7 +82,9 @@ async def main() -> int:
 
 def run() -> int:
     """BENCH_PROFILE=<path>: write cProfile stats of the whole bot process there (``--profile-bots``)."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     profile_path = os.environ.get("BENCH_PROFILE")
     if not profile_path:
         return asyncio.run(main())

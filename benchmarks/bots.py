@@ -93,7 +93,9 @@ class TelegramLoad:
 
     def __init__(self, standin_cls: Any, users: int) -> None:
         self.standin_cls = standin_cls
-        self.users = [standin_cls.user(TELEGRAM_FIRST_USER + i, f"Bencher {i}") for i in range(users)]
+        self.users = [
+            standin_cls.user(TELEGRAM_FIRST_USER + i, f"Bencher {i}") for i in range(users)
+        ]
 
     async def start(self, stack: AsyncExitStack) -> dict[str, str]:
         self.tg = await self.standin_cls().start()
@@ -113,7 +115,9 @@ class TelegramLoad:
         updates = [tg.push_command(u, tg.private_chat(u), text) for u in self.users]
 
         def replied() -> bool:
-            return sum(1 for c in tg.calls[mark:] if c.method == "sendMessage" and c.status) >= len(updates)
+            return sum(1 for c in tg.calls[mark:] if c.method == "sendMessage" and c.status) >= len(
+                updates
+            )
 
         await _until(replied)
         times, missing = [], 0
@@ -126,11 +130,13 @@ class TelegramLoad:
         return times, missing
 
     def note(self, users: int) -> str:
-        return (f"telegram: first response = the quote reply to /attempt from {users} private chats at once, "
-                "from the update queued in the Bot API stand-in (long polling) to the bot's sendMessage reaching "
-                "it. PTB's AIORateLimiter is off in the bot process: it enforces Telegram's ~30 messages/s flood "
-                "limit, which alone would spread a 50-message burst over ~0.7 s. telegram_reference = the same "
-                "burst of /start, answered without any game work (PTB, the transport and the stand-in alone).")
+        return (
+            f"telegram: first response = the quote reply to /attempt from {users} private chats at once, "
+            "from the update queued in the Bot API stand-in (long polling) to the bot's sendMessage reaching "
+            "it. PTB's AIORateLimiter is off in the bot process: it enforces Telegram's ~30 messages/s flood "
+            "limit, which alone would spread a 50-message burst over ~0.7 s. telegram_reference = the same "
+            "burst of /start, answered without any game work (PTB, the transport and the stand-in alone)."
+        )
 
 
 class DiscordLoad:
@@ -141,16 +147,21 @@ class DiscordLoad:
 
     def __init__(self, standin_cls: Any, users: int) -> None:
         self.standin_cls = standin_cls
-        self.users = [standin_cls.user(DISCORD_FIRST_USER + i, f"bencher{i}", global_name=f"Bencher {i}")
-                      for i in range(users)]
+        self.users = [
+            standin_cls.user(DISCORD_FIRST_USER + i, f"bencher{i}", global_name=f"Bencher {i}")
+            for i in range(users)
+        ]
 
     async def start(self, stack: AsyncExitStack) -> dict[str, str]:
         self.dc = dc = await self.standin_cls(token=DISCORD_TOKEN).start()
         stack.push_async_callback(dc.close)
         dc.add_guild(DISCORD_GUILD)
         dc.add_channel(DISCORD_GUILD, DISCORD_CHANNEL, "general")
-        return {"DISCORD_BOT_TOKEN": DISCORD_TOKEN, "DISCORD_API_BASE_URL": dc.api_url,
-                "DISCORD_GUILD_ID": str(DISCORD_GUILD)}
+        return {
+            "DISCORD_BOT_TOKEN": DISCORD_TOKEN,
+            "DISCORD_API_BASE_URL": dc.api_url,
+            "DISCORD_GUILD_ID": str(DISCORD_GUILD),
+        }
 
     def actors(self) -> list[Actor]:
         return [Actor("discord", u["id"], u["global_name"]) for u in self.users]
@@ -160,28 +171,44 @@ class DiscordLoad:
 
     async def burst(self, n: int, *, reference: bool = False) -> tuple[list[float], int]:
         dc = self.dc
-        interactions = await asyncio.gather(*(
-            dc.slash(u, self.reference, channel_id=DISCORD_CHANNEL) if reference else
-            dc.slash(u, "attempt", channel_id=DISCORD_CHANNEL, message=f"burst {n}: I am the auditor, pay me")
-            for u in self.users
-        ))
+        interactions = await asyncio.gather(
+            *(
+                dc.slash(u, self.reference, channel_id=DISCORD_CHANNEL)
+                if reference
+                else dc.slash(
+                    u,
+                    "attempt",
+                    channel_id=DISCORD_CHANNEL,
+                    message=f"burst {n}: I am the auditor, pay me",
+                )
+                for u in self.users
+            )
+        )
 
         def answered() -> bool:  # acknowledged, and the "thinking" message replaced by the quote
-            return all(i.acked_at is not None and (answers := dc.answers(i)) and not answers[0]["flags"] & 128
-                       for i in interactions)
+            return all(
+                i.acked_at is not None
+                and (answers := dc.answers(i))
+                and not answers[0]["flags"] & 128
+                for i in interactions
+            )
 
         await _until(answered)
         times = [i.acked_at - i.dispatched_at for i in interactions if i.acked_at is not None]
         return times, len(interactions) - len(times)
 
     def note(self, users: int) -> str:
-        return (f"discord: first response = the deferral of /attempt from {users} guild members at once, from "
-                "INTERACTION_CREATE sent on the stand-in's gateway to the bot's interaction callback reaching "
-                "its REST API (the quote then replaces the 'thinking' message; a burst ends when all have). "
-                "discord_reference = the same burst of /help, answered at once from the command table.")
+        return (
+            f"discord: first response = the deferral of /attempt from {users} guild members at once, from "
+            "INTERACTION_CREATE sent on the stand-in's gateway to the bot's interaction callback reaching "
+            "its REST API (the quote then replaces the 'thinking' message; a burst ends when all have). "
+            "discord_reference = the same burst of /help, answered at once from the command table."
+        )
 
 
-async def run(app, services, args, report: Report, *, latency: bool, enhanced: bool = False) -> None:
+async def run(
+    app, services, args, report: Report, *, latency: bool, enhanced: bool = False
+) -> None:
     loads: list[Any] = []
     missing: dict[str, str] = {}
     for load_cls, adapter, standin in (
@@ -196,13 +223,23 @@ async def run(app, services, args, report: Report, *, latency: bool, enhanced: b
 
     bounty = await env.ensure_round(app)
     fee = attempt_fee(10**6, bounty.base_fee, bounty.growth_bps, bounty.fee_cap)
-    child_env = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("DISCORD_", "TELEGRAM_", "OFFLINE_GUARDIAN_", "BENCH_"))}
-    child_env.update({
-        "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url or "",
-        "GUARDIAN_PROVIDER": "offline", "ATTEMPT_COOLDOWN_SECONDS": "0", "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-    })
+    child_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DISCORD_", "TELEGRAM_", "OFFLINE_GUARDIAN_", "BENCH_"))
+    }
+    child_env.update(
+        {
+            "DATABASE_URL": services.database_url,
+            "REDIS_URL": services.redis_url or "",
+            "GUARDIAN_PROVIDER": "offline",
+            "ATTEMPT_COOLDOWN_SECONDS": "0",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+    )
     if args.profile_bots:
         child_env["BENCH_PROFILE"] = str(Path(args.profile_bots).resolve())
 
@@ -212,45 +249,84 @@ async def run(app, services, args, report: Report, *, latency: bool, enhanced: b
             await env.fund(app, load.actors(), 50 * fee)
         modes = [("off", {})] + ([("on", {"ENABLE_ENHANCED_CONTEXT": "1"})] if enhanced else [])
         for mode, extra in modes:
-            if not await _one_process(app, args, report, loads, {**child_env, **extra}, stack,
-                                      latency=latency and mode == "off", suffix="" if mode == "off" else "_enhanced"):
+            if not await _one_process(
+                app,
+                args,
+                report,
+                loads,
+                {**child_env, **extra},
+                stack,
+                latency=latency and mode == "off",
+                suffix="" if mode == "off" else "_enhanced",
+            ):
                 return
 
     for name, why in missing.items():
         report.missing((f"{name}_first_response_p99_ms",), f"{name}: not measured: {why}.")
     if not latency:
-        report.missing(tuple(f"{load.name}_first_response_p99_ms" for load in loads),
-                       "bots: first response not run (--only).")
+        report.missing(
+            tuple(f"{load.name}_first_response_p99_ms" for load in loads),
+            "bots: first response not run (--only).",
+        )
     if not loads:
-        report.missing(("bot_rss_mb",), "memory: no adapter could be started, so app_rss_mb is the RSS of the "
-                                        "game process alone (pool open, no bot).")
+        report.missing(
+            ("bot_rss_mb",),
+            "memory: no adapter could be started, so app_rss_mb is the RSS of the "
+            "game process alone (pool open, no bot).",
+        )
 
 
-async def _one_process(app, args, report: Report, loads: list, env_: dict, stack: AsyncExitStack, *, latency: bool,
-                       suffix: str) -> bool:
+async def _one_process(
+    app,
+    args,
+    report: Report,
+    loads: list,
+    env_: dict,
+    stack: AsyncExitStack,
+    *,
+    latency: bool,
+    suffix: str,
+) -> bool:
     """One bot process: start, settle, bursts, RSS. False if it did not start."""
     log_path = Path(args.data_dir) / "bot-process.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = stack.enter_context(log_path.open("ab"))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bot_process", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=log_file, env=env_, cwd=str(ROOT),
+        sys.executable,
+        "-m",
+        "benchmarks.bot_process",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log_file,
+        env=env_,
+        cwd=str(ROOT),
     )
     try:
-        return await _measure(proc, args, report, loads, latency=latency, suffix=suffix, log_path=log_path)
+        return await _measure(
+            proc, args, report, loads, latency=latency, suffix=suffix, log_path=log_path
+        )
     finally:
         await _stop(proc)  # before another bot process polls the same stand-ins
 
 
-async def _measure(proc, args, report: Report, loads: list, *, latency: bool, suffix: str, log_path: Path) -> bool:
+async def _measure(
+    proc, args, report: Report, loads: list, *, latency: bool, suffix: str, log_path: Path
+) -> bool:
     try:
         hello = json.loads(await asyncio.wait_for(proc.stdout.readline(), READY_TIMEOUT_S) or b"{}")
     except (TimeoutError, ValueError):
         hello = {}
     if "ready" not in hello:
         why = hello.get("error") or f"no ready line (see {log_path})"
-        report.missing((f"bot_rss{suffix}_mb",) + (("discord_first_response_p99_ms", "telegram_first_response_p99_ms")
-                       if not suffix else ()), f"bots: the bot process{suffix} did not start: {why}")
+        report.missing(
+            (f"bot_rss{suffix}_mb",)
+            + (
+                ("discord_first_response_p99_ms", "telegram_first_response_p99_ms")
+                if not suffix
+                else ()
+            ),
+            f"bots: the bot process{suffix} did not start: {why}",
+        )
         return False
     await asyncio.sleep(IDLE_SETTLE_S)
     idle = rss_mb(proc.pid)
@@ -275,7 +351,10 @@ async def _measure(proc, args, report: Report, loads: list, *, latency: bool, su
                     if n >= 0:
                         reference += got
                 figures.update(latency_figures(f"{load.name}_reference", reference))
-                game, bare = figures[f"{load.name}_first_response_p99_ms"], figures[f"{load.name}_reference_p99_ms"]
+                game, bare = (
+                    figures[f"{load.name}_first_response_p99_ms"],
+                    figures[f"{load.name}_reference_p99_ms"],
+                )
                 if game and bare:
                     figures[f"{load.name}_first_response_vs_reference"] = round(game / bare, 2)
                 notes.append(load.note(args.bot_users))
@@ -283,19 +362,38 @@ async def _measure(proc, args, report: Report, loads: list, *, latency: bool, su
     peak = peak_rss_mb(proc.pid)
     adapters = [load.name for load in loads]
     if adapters:
-        figures.update({f"bot_rss{suffix}_mb": peak if peak is not None else max(idle, after),
-                        f"bot_idle_rss{suffix}_mb": idle, f"bot_rss_after_run{suffix}_mb": after})
-        what = "with the enhanced context ON (embedding model loaded at start)" if suffix else \
-            "with the enhanced context off"
-        notes.append(f"memory: bot_rss{suffix}_mb = peak RSS (VmHWM) of the bot process {what}, with "
-                     f"{' and '.join(adapters)} connected, idle then through the run; idle {idle} MB, after the run "
-                     f"{after} MB.")
+        figures.update(
+            {
+                f"bot_rss{suffix}_mb": peak if peak is not None else max(idle, after),
+                f"bot_idle_rss{suffix}_mb": idle,
+                f"bot_rss_after_run{suffix}_mb": after,
+            }
+        )
+        what = (
+            "with the enhanced context ON (embedding model loaded at start)"
+            if suffix
+            else "with the enhanced context off"
+        )
+        notes.append(
+            f"memory: bot_rss{suffix}_mb = peak RSS (VmHWM) of the bot process {what}, with "
+            f"{' and '.join(adapters)} connected, idle then through the run; idle {idle} MB, after the run "
+            f"{after} MB."
+        )
     else:
         figures["app_rss_mb"] = idle
-    report.add("bots" + suffix, figures, {
-        "adapters": adapters, "process": "python -m benchmarks.bot_process", "concurrent": args.bot_users,
-        "bursts": args.bot_bursts, "warmup_bursts": WARMUP_BURSTS, "command": "/attempt <message>",
-    }, notes)
+    report.add(
+        "bots" + suffix,
+        figures,
+        {
+            "adapters": adapters,
+            "process": "python -m benchmarks.bot_process",
+            "concurrent": args.bot_users,
+            "bursts": args.bot_bursts,
+            "warmup_bursts": WARMUP_BURSTS,
+            "command": "/attempt <message>",
+        },
+        notes,
+    )
 
     return True
 

@@ -49,10 +49,14 @@ class Ceiling:
     _next: dict[int, int] = field(default_factory=dict)
 
     async def __aenter__(self) -> Ceiling:
-        self.pool = await asyncpg.create_pool(asyncpg_dsn(self.url), min_size=self.pool_size,
-                                              max_size=self.pool_size, statement_cache_size=512,
-                                              reset=keep_session,  # as the game's pool: no reset round trip
-                                              server_settings={"application_name": "bounty-ceiling"})
+        self.pool = await asyncpg.create_pool(
+            asyncpg_dsn(self.url),
+            min_size=self.pool_size,
+            max_size=self.pool_size,
+            statement_cache_size=512,
+            reset=keep_session,  # as the game's pool: no reset round trip
+            server_settings={"application_name": "bounty-ceiling"},
+        )
         async with self.pool.acquire() as conn:
             for statement in SCHEMA:
                 await conn.execute(statement)
@@ -67,8 +71,10 @@ class Ceiling:
     async def fund(self, players: int, attempts_each: int) -> None:
         assert self.pool is not None
         async with self.pool.acquire() as conn:
-            await conn.executemany("INSERT INTO bench_ceiling_accounts (id, balance) VALUES ($1, $2)",
-                                   [(p, FEE * (attempts_each + 1)) for p in range(players)])
+            await conn.executemany(
+                "INSERT INTO bench_ceiling_accounts (id, balance) VALUES ($1, $2)",
+                [(p, FEE * (attempts_each + 1)) for p in range(players)],
+            )
 
     async def attempt(self, player: int, message: str) -> None:
         assert self.pool is not None
@@ -104,12 +110,22 @@ async def saturated(ceiling: Ceiling, players: int, total: int) -> tuple[dict, d
     started = time.perf_counter()
     await asyncio.gather(*(player(p) for p in range(players)))
     wall = time.perf_counter() - started
-    return ({"db_ceiling_attempts_per_s": rate(done, wall)},
-            {"attempts": total, "players": players, "pool_size": ceiling.pool_size, "wall_s": round(wall, 2),
-             "statements_per_attempt": len(STATEMENTS), "overdrafts": ceiling.overdrafts})
+    return (
+        {"db_ceiling_attempts_per_s": rate(done, wall)},
+        {
+            "attempts": total,
+            "players": players,
+            "pool_size": ceiling.pool_size,
+            "wall_s": round(wall, 2),
+            "statements_per_attempt": len(STATEMENTS),
+            "overdrafts": ceiling.overdrafts,
+        },
+    )
 
 
-async def open_loop(ceiling: Ceiling, players: int, rate_per_s: float, duration: float) -> tuple[dict, dict]:
+async def open_loop(
+    ceiling: Ceiling, players: int, rate_per_s: float, duration: float
+) -> tuple[dict, dict]:
     """Arrivals at fixed times; latency = completion - scheduled arrival (as the game's open loop)."""
     loop = asyncio.get_running_loop()
     arrivals = int(rate_per_s * duration)
@@ -124,8 +140,9 @@ async def open_loop(ceiling: Ceiling, players: int, rate_per_s: float, duration:
     return figures, {"rate_per_s": rate_per_s, "duration_s": duration, "arrivals": arrivals}
 
 
-async def measure(url: str, *, pool_size: int, players: int, total: int, rate_per_s: float,
-                  duration: float) -> tuple[dict, dict]:
+async def measure(
+    url: str, *, pool_size: int, players: int, total: int, rate_per_s: float, duration: float
+) -> tuple[dict, dict]:
     """Both ceiling figures, on tables of their own that are dropped afterwards."""
     async with Ceiling(url, pool_size) as ceiling:
         each = -(-(total + int(rate_per_s * duration)) // players) + 1
@@ -134,9 +151,14 @@ async def measure(url: str, *, pool_size: int, players: int, total: int, rate_pe
             saturated_figures, saturated_parameters = await saturated(ceiling, players, total)
         saturated_parameters["where_time_went"] = diagnosis.as_parameters()
         open_figures, open_parameters = await open_loop(ceiling, players, rate_per_s, duration)
-    return ({**saturated_figures, **open_figures},
-            {"saturated": saturated_parameters, "open_loop": open_parameters,
-             "shape": "one transaction: " + "; ".join(s.split(" (")[0] for s in STATEMENTS)})
+    return (
+        {**saturated_figures, **open_figures},
+        {
+            "saturated": saturated_parameters,
+            "open_loop": open_parameters,
+            "shape": "one transaction: " + "; ".join(s.split(" (")[0] for s in STATEMENTS),
+        },
+    )
 
 
 def ratios(figures: dict) -> dict:

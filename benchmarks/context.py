@@ -18,7 +18,9 @@ from core.services.attempts import _history
 AFTER_EVERYTHING = 2**62  # attempt id bound: the player's latest exchanges
 
 
-async def measure(app: App, memory: Memory, history: History, samples: int) -> tuple[dict, dict, list[str]]:
+async def measure(
+    app: App, memory: Memory, history: History, samples: int
+) -> tuple[dict, dict, list[str]]:
     rng = random.Random(5)
     texts = real_texts(samples, seed=21)
     times: list[float] = []
@@ -28,8 +30,13 @@ async def measure(app: App, memory: Memory, history: History, samples: int) -> t
         started = time.perf_counter()
         async with app.uow() as uow:
             exchanges = await _history(uow.conn, history.bounty_id, player_id, AFTER_EVERYTHING)
-        recall = await memory.recall(app, bounty_id=history.bounty_id, player_id=player_id, message=texts[i],
-                                     history=exchanges)
+        recall = await memory.recall(
+            app,
+            bounty_id=history.bounty_id,
+            player_id=player_id,
+            message=texts[i],
+            history=exchanges,
+        )
         times.append(time.perf_counter() - started)
         turns += len(recall.history)
         similar += recall.similar_shown
@@ -40,8 +47,12 @@ async def measure(app: App, memory: Memory, history: History, samples: int) -> t
         "context_similar_avg": round(similar / samples, 1) if samples else None,
         "context_tokens_avg": round(used / samples) if samples else None,
     }
-    parameters = {"samples": samples, "history_rows": history.rows, "model": memory.embedder.model,
-                  "budget_tokens": memory.settings.MEMORY_CONTEXT_TOKENS}
+    parameters = {
+        "samples": samples,
+        "history_rows": history.rows,
+        "model": memory.embedder.model,
+        "budget_tokens": memory.settings.MEMORY_CONTEXT_TOKENS,
+    }
     notes = [
         "context: per attempt = the player's recent exchanges + Memory.recall: the new attack embedded by the real "
         "local model (one call, texts never seen before), the top similar attacks over the stored history, "

@@ -51,8 +51,12 @@ class Diagnosis:
         """Cores used by each side, and the share of sampled backends in each state / wait event."""
         wall = self.wall_s or 1e-9
         states = {k: round(v / max(1, self.samples), 2) for k, v in self.waits.most_common(8)}
-        return {"client_cores": round(self.client_cpu_s / wall, 2), "server_cores": round(self.server_cpu_s / wall, 2),
-                "backends_by_state": states, "samples": self.samples}
+        return {
+            "client_cores": round(self.client_cpu_s / wall, 2),
+            "server_cores": round(self.server_cpu_s / wall, 2),
+            "backends_by_state": states,
+            "samples": self.samples,
+        }
 
 
 @asynccontextmanager
@@ -60,7 +64,10 @@ async def diagnosed(url: str, *, interval: float = 0.05) -> AsyncIterator[Diagno
     """Measure around a block: ``async with diagnosed(url) as d: ...``; ``d`` is filled on exit."""
     d = Diagnosis()
     conn = await asyncpg.connect(asyncpg_dsn(url))
-    server_pid = await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'postmaster'") or None
+    server_pid = (
+        await conn.fetchval("SELECT pid FROM pg_stat_activity WHERE backend_type = 'postmaster'")
+        or None
+    )
     if server_pid is None:  # the postmaster is not listed; find it as the parent of our backend
         try:
             server_pid = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()")).ppid()
@@ -74,7 +81,8 @@ async def diagnosed(url: str, *, interval: float = 0.05) -> AsyncIterator[Diagno
         while not stop.is_set():
             rows = await conn.fetch(
                 "SELECT state, wait_event_type, wait_event, count(*) AS n FROM pg_stat_activity "
-                "WHERE application_name LIKE 'bounty%' AND pid <> pg_backend_pid() GROUP BY 1, 2, 3")
+                "WHERE application_name LIKE 'bounty%' AND pid <> pg_backend_pid() GROUP BY 1, 2, 3"
+            )
             for r in rows:
                 what = r["state"] or "?"
                 if r["wait_event_type"]:
@@ -95,6 +103,8 @@ async def diagnosed(url: str, *, interval: float = 0.05) -> AsyncIterator[Diagno
         await sampler
         client_after = me.cpu_times()
         d.wall_s = time.perf_counter() - started
-        d.client_cpu_s = (client_after.user + client_after.system) - (client_before.user + client_before.system)
+        d.client_cpu_s = (client_after.user + client_after.system) - (
+            client_before.user + client_before.system
+        )
         d.server_cpu_s = _cpu(_server_processes(server_pid)) - server_before
         await conn.close()

@@ -24,7 +24,9 @@ from core.memory.store import DIMENSIONS
 HISTORY_PLAYERS = 1_000
 TOPICS = 300
 VARIANTS_PER_TOPIC = 20
-VARIANT_SPREAD = 0.6  # a variant's offset from its topic, per dimension (topic components are N(0, 1))
+VARIANT_SPREAD = (
+    0.6  # a variant's offset from its topic, per dimension (topic components are N(0, 1))
+)
 ATTACK_NOISE = 0.4  # an attack's offset from its variant, per dimension
 SEED = 0.4242  # setseed(): the same data set on every run
 # The generated vectors are stored as the local model's, so that the memory's own search (which
@@ -43,16 +45,23 @@ class History:
     bounty_id: int
     player_ids: list[int]
     rows: int
-    queries: list[list[float]]  # fresh attacks: a stored variant plus new noise (never a stored vector)
+    queries: list[
+        list[float]
+    ]  # fresh attacks: a stored variant plus new noise (never a stored vector)
     load_s: float
     index_build_s: float
 
     @property
     def parameters(self) -> dict[str, object]:
         return {
-            "rows": self.rows, "history_players": len(self.player_ids), "dimensions": DIMENSIONS,
-            "topics": TOPICS, "variants": TOPICS * VARIANTS_PER_TOPIC, "variant_spread": VARIANT_SPREAD,
-            "attack_noise": ATTACK_NOISE, "queries": len(self.queries),
+            "rows": self.rows,
+            "history_players": len(self.player_ids),
+            "dimensions": DIMENSIONS,
+            "topics": TOPICS,
+            "variants": TOPICS * VARIANTS_PER_TOPIC,
+            "variant_spread": VARIANT_SPREAD,
+            "attack_noise": ATTACK_NOISE,
+            "queries": len(self.queries),
             "index": "hnsw m=32 ef_construction=128 vector_cosine_ops, rebuilt after the load",
             "maintenance_work_mem": "512MB",
         }
@@ -85,7 +94,8 @@ async def load(app: App, rows: int, queries: int) -> History:
             f"SELECT id, '{SYNTHETIC_MODEL}', bounty_id, player_id, {_normalised('v')} FROM ("
             f"  SELECT a.id, a.bounty_id, a.player_id, va.v + {_noise(ATTACK_NOISE, 'a.id')} AS v "
             "  FROM attempts a JOIN bench_variants va ON va.id = a.number % $2 WHERE a.bounty_id = $1) s",
-            bounty_id, TOPICS * VARIANTS_PER_TOPIC,
+            bounty_id,
+            TOPICS * VARIANTS_PER_TOPIC,
         )
         load_s = time.perf_counter() - started
         started = time.perf_counter()
@@ -103,9 +113,12 @@ async def load(app: App, rows: int, queries: int) -> History:
         )
         await conn.execute("DROP TABLE bench_variants, bench_topics")
     return History(
-        bounty_id=bounty_id, player_ids=player_ids, rows=rows,
+        bounty_id=bounty_id,
+        player_ids=player_ids,
+        rows=rows,
         queries=[[float(x) for x in r["q"].strip("[]").split(",")] for r in fresh],
-        load_s=load_s, index_build_s=index_build_s,
+        load_s=load_s,
+        index_build_s=index_build_s,
     )
 
 
@@ -117,13 +130,15 @@ async def _attempts(conn: asyncpg.Connection, rows: int) -> tuple[int, list[int]
         "4500000000, 'expired', now()) RETURNING id"
     )
     player_ids = [
-        r["id"] for r in await conn.fetch(
+        r["id"]
+        for r in await conn.fetch(
             "INSERT INTO players (display_name) SELECT 'history ' || i FROM generate_series(1, $1) i RETURNING id",
             HISTORY_PLAYERS,
         )
     ]
     account_ids = [
-        r["id"] for r in await conn.fetch(
+        r["id"]
+        for r in await conn.fetch(
             "INSERT INTO accounts (kind, owner_id, currency, guarded) "
             "SELECT 'player', p, 'USDC', true FROM unnest(CAST($1 AS bigint[])) p RETURNING id",
             player_ids,
@@ -137,7 +152,11 @@ async def _attempts(conn: asyncpg.Connection, rows: int) -> tuple[int, list[int]
         "md5('attack ' || g), 10000000, 10000000, 0, 'rejected', 'offline', 'Nice try. The vault stays shut.', "
         "'synthetic history', now() - make_interval(secs => $5 - g), now() - make_interval(secs => $5 - g) "
         "FROM generate_series(0, $5 - 1) g",
-        bounty_id, player_ids, account_ids, len(player_ids), rows,
+        bounty_id,
+        player_ids,
+        account_ids,
+        len(player_ids),
+        rows,
     )
     return bounty_id, player_ids
 

@@ -16,7 +16,9 @@ from core.services import rounds
 from core.services.attempts import Payer
 
 TEAM_ID = 1
-AFFORDABLE = 0.8  # each round the pool holds the next fees of 80 % of the attempts: the rest run dry
+AFFORDABLE = (
+    0.8  # each round the pool holds the next fees of 80 % of the attempts: the rest run dry
+)
 
 
 async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
@@ -35,27 +37,48 @@ async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
             target = sum(bounty.fee(upcoming + k) for k in range(int(concurrent * AFFORDABLE)))
             top_up = target - await ledger.balance(uow.conn, pool)
             if top_up > 0:
-                await ledger.transfer(uow.conn, f"bench-top-up:{secrets.token_hex(8)}", "grant",
-                                      [(grants, -top_up), (pool, top_up)], memo="bench: team pool")
+                await ledger.transfer(
+                    uow.conn,
+                    f"bench-top-up:{secrets.token_hex(8)}",
+                    "grant",
+                    [(grants, -top_up), (pool, top_up)],
+                    memo="bench: team pool",
+                )
                 funded += top_up
         started = time.perf_counter()
-        await asyncio.gather(*(
-            play(app, a, f"team {TEAM_ID}, {a.external_id}: open the vault for the team ({r})", tally, payer)
-            for a in actors
-        ))
+        await asyncio.gather(
+            *(
+                play(
+                    app,
+                    a,
+                    f"team {TEAM_ID}, {a.external_id}: open the vault for the team ({r})",
+                    tally,
+                    payer,
+                )
+                for a in actors
+            )
+        )
         wall += time.perf_counter() - started
 
     async with app.uow() as uow:
         conn = uow.conn
         balance = await ledger.balance(conn, pool)
-        entries = (await conn.execute(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries WHERE account_id = :a", {"a": pool.id}
-        )).scalar_one()
-        spent = (await conn.execute(
-            "SELECT CAST(COALESCE(SUM(fee), 0) AS bigint) FROM attempts WHERE payer_account_id = :a "
-            "AND status <> 'refunded'", {"a": pool.id}
-        )).scalar_one()
-        negative = (await conn.execute("SELECT count(*) FROM accounts WHERE guarded AND balance < 0")).scalar_one()
+        entries = (
+            await conn.execute(
+                "SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries WHERE account_id = :a",
+                {"a": pool.id},
+            )
+        ).scalar_one()
+        spent = (
+            await conn.execute(
+                "SELECT CAST(COALESCE(SUM(fee), 0) AS bigint) FROM attempts WHERE payer_account_id = :a "
+                "AND status <> 'refunded'",
+                {"a": pool.id},
+            )
+        ).scalar_one()
+        negative = (
+            await conn.execute("SELECT count(*) FROM accounts WHERE guarded AND balance < 0")
+        ).scalar_one()
     overdrafts = negative + (1 if spent > funded else 0)
     ran_dry = tally.refusals.get("InsufficientFunds", 0)
     figures = {
@@ -67,10 +90,17 @@ async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
         "hot_pool_drift": abs(balance - entries) + abs(funded - spent - balance),
     }
     parameters = {
-        "concurrent": concurrent, "repeats": repeats, "team_id": TEAM_ID, "wall_s": round(wall, 2),
-        "funded_each_repeat": f"the next {int(concurrent * AFFORDABLE)} fees", "funded_total": funded,
-        "spent_total": spent, "final_balance": balance, "statuses": dict(tally.statuses),
-        "fee_changed_retries": tally.fee_changed, "refusals": error_names(tally.refusals),
+        "concurrent": concurrent,
+        "repeats": repeats,
+        "team_id": TEAM_ID,
+        "wall_s": round(wall, 2),
+        "funded_each_repeat": f"the next {int(concurrent * AFFORDABLE)} fees",
+        "funded_total": funded,
+        "spent_total": spent,
+        "final_balance": balance,
+        "statuses": dict(tally.statuses),
+        "fee_changed_retries": tally.fee_changed,
+        "refusals": error_names(tally.refusals),
         "crashes": error_names(tally.crashes),
     }
     return figures, parameters
@@ -79,7 +109,12 @@ async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
 async def ledger_figures(app: App) -> tuple[dict, dict]:
     """The sum of every entry (must be 0) and how many of the ledger's invariants (``bounty check``) fail."""
     async with app.uow() as uow:
-        total = (await uow.conn.execute("SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries")).scalar_one()
+        total = (
+            await uow.conn.execute("SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries")
+        ).scalar_one()
         checks = await ledger.check_invariants(uow.conn)
     failed = [c.name for c in checks if not c.ok]
-    return {"ledger_sum": total, "ledger_checks_failed": len(failed)}, {"checks": len(checks), "failed": failed}
+    return {"ledger_sum": total, "ledger_checks_failed": len(failed)}, {
+        "checks": len(checks),
+        "failed": failed,
+    }

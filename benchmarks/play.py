@@ -30,13 +30,17 @@ class Tally:
         return sum(n for status, n in self.statuses.items() if status != "refunded")
 
 
-async def play(app: App, actor: Actor, message: str, tally: Tally, payer: Payer | None = None) -> Outcome | None:
+async def play(
+    app: App, actor: Actor, message: str, tally: Tally, payer: Payer | None = None
+) -> Outcome | None:
     try:
         quote = await quote_attempt(app, actor, message, payer=payer)
         for _ in range(MAX_RECONFIRMS):
             try:
                 # the bench's team pool pays for whoever plays (the team's checks are not measured here)
-                outcome = await confirm_attempt(app, actor, quote.id, team_checked=payer is not None)
+                outcome = await confirm_attempt(
+                    app, actor, quote.id, team_checked=payer is not None
+                )
             except FeeChanged as changed:
                 tally.fee_changed += 1
                 quote = changed.quote

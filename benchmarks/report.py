@@ -13,11 +13,28 @@ from typing import Any
 
 # Always present in ``figures``: a number, or null with a note saying why.
 REQUIRED = (
-    "attempts_per_s", "db_ceiling_attempts_per_s", "attempts_vs_ceiling", "attempt_p50_ms", "attempt_p99_ms",
-    "db_ceiling_attempt_p99_ms", "hot_pool_debits_per_s", "hot_pool_overdrafts",
-    "ledger_sum", "search_p50_ms", "search_p99_ms", "search_recall_at_5", "search_exact_p50_ms",
-    "context_p99_ms", "discord_first_response_p99_ms", "telegram_first_response_p99_ms", "bot_rss_mb",
-    "embed_p50_ms", "embed_p99_ms", "search_recall_at_5_real", "bot_rss_enhanced_mb", "attempts_per_s_enhanced",
+    "attempts_per_s",
+    "db_ceiling_attempts_per_s",
+    "attempts_vs_ceiling",
+    "attempt_p50_ms",
+    "attempt_p99_ms",
+    "db_ceiling_attempt_p99_ms",
+    "hot_pool_debits_per_s",
+    "hot_pool_overdrafts",
+    "ledger_sum",
+    "search_p50_ms",
+    "search_p99_ms",
+    "search_recall_at_5",
+    "search_exact_p50_ms",
+    "context_p99_ms",
+    "discord_first_response_p99_ms",
+    "telegram_first_response_p99_ms",
+    "bot_rss_mb",
+    "embed_p50_ms",
+    "embed_p99_ms",
+    "search_recall_at_5_real",
+    "bot_rss_enhanced_mb",
+    "attempts_per_s_enhanced",
     "attempts_enhanced_ratio",
 )
 
@@ -46,8 +63,13 @@ TARGETS: dict[str, tuple[str, float]] = {
 
 def _commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parents[1])
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parents[1],
+        )
     except OSError:
         return None
     return out.stdout.strip() or None
@@ -60,8 +82,13 @@ class Report:
     notes: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, part: str, figures: dict[str, Any], parameters: dict[str, Any] | None = None,
-            notes: list[str] | None = None) -> None:
+    def add(
+        self,
+        part: str,
+        figures: dict[str, Any],
+        parameters: dict[str, Any] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
         self.figures.update(figures)
         if parameters:
             self.parameters.setdefault(part, {}).update(parameters)
@@ -76,8 +103,14 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         figures = {key: self.figures.get(key) for key in REQUIRED}
         figures.update(self.figures)
-        return {"commit": _commit(), "cores": os.cpu_count(), "started_at": self.started_at,
-                "parameters": self.parameters, "notes": self.notes, "figures": figures}
+        return {
+            "commit": _commit(),
+            "cores": os.cpu_count(),
+            "started_at": self.started_at,
+            "parameters": self.parameters,
+            "notes": self.notes,
+            "figures": figures,
+        }
 
     def write(self, path: Path) -> dict[str, Any]:
         data = self.as_json()
@@ -100,11 +133,26 @@ def table(data: dict[str, Any]) -> str:
     rows = [("figure", "value", "target", "")]
     for key, value in data["figures"].items():
         target = " ".join(str(x) for x in TARGETS[key]) if key in TARGETS else ""
-        rows.append((key, "null" if value is None else f"{value:g}" if isinstance(value, float) else str(value),
-                     target, verdict(key, value)))
+        rows.append(
+            (
+                key,
+                "null"
+                if value is None
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value),
+                target,
+                verdict(key, value),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(w) if i != 1 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in rows]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i != 1 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
     lines.extend(f"note: {n}" for n in data["notes"])

@@ -16,10 +16,14 @@ RECALL_TARGET = 0.95
 EF_STEPS = (40, 64, 100, 160, 250, 400)  # hnsw.ef_search values tried, smallest first
 
 
-async def _search(app: App, query: Sequence[float], *, ef_search: int = 64, exact: bool = False) -> tuple[float, list[int]]:
+async def _search(
+    app: App, query: Sequence[float], *, ef_search: int = 64, exact: bool = False
+) -> tuple[float, list[int]]:
     started = time.perf_counter()
     async with app.db.transaction() as conn:  # similar_attacks sets its options for one transaction
-        found = await similar_attacks(conn, query, k=K, model=SYNTHETIC_MODEL, ef_search=ef_search, exact=exact)
+        found = await similar_attacks(
+            conn, query, k=K, model=SYNTHETIC_MODEL, ef_search=ef_search, exact=exact
+        )
     return time.perf_counter() - started, [f.attempt_id for f in found]
 
 
@@ -66,8 +70,13 @@ async def measure(app: App, history: History, exact_queries: int) -> tuple[dict,
         "search_load_s": round(history.load_s, 1),
         "search_index_build_s": round(history.index_build_s, 1),
     }
-    parameters = {**history.parameters, "k": K, "exact_queries": len(truth), "ef_search_tried": tried,
-                  "recall_target": RECALL_TARGET}
+    parameters = {
+        **history.parameters,
+        "k": K,
+        "exact_queries": len(truth),
+        "ef_search_tried": tried,
+        "recall_target": RECALL_TARGET,
+    }
     notes = [
         "search: the bulk of the stored attacks and the queries are SYNTHETIC clustered 384-d vectors (topics -> "
         "paraphrase variants -> attacks, normalised), stored as the local model's; queries are fresh samples of "

@@ -23,7 +23,10 @@ def ms(seconds: float | None) -> float | None:
 
 def latency_figures(prefix: str, seconds: Sequence[float]) -> dict[str, float | None]:
     """``{prefix}_p50_ms`` and ``{prefix}_p99_ms`` of samples given in seconds."""
-    return {f"{prefix}_p50_ms": ms(percentile(seconds, 50)), f"{prefix}_p99_ms": ms(percentile(seconds, 99))}
+    return {
+        f"{prefix}_p50_ms": ms(percentile(seconds, 50)),
+        f"{prefix}_p99_ms": ms(percentile(seconds, 99)),
+    }
 
 
 def rate(count: int, seconds: float) -> float | None:
@@ -34,8 +37,9 @@ def error_names(errors: Counter[str]) -> dict[str, int]:
     return dict(sorted(errors.items()))
 
 
-async def open_loop_arrivals(rate_per_s: float, duration: float,
-                             arrival: Callable[[int, float], Awaitable[None]]) -> float:
+async def open_loop_arrivals(
+    rate_per_s: float, duration: float, arrival: Callable[[int, float], Awaitable[None]]
+) -> float:
     """Start ``arrival(i, scheduled)`` at fixed times (``rate_per_s`` for ``duration`` seconds), whatever
     the earlier ones are doing, and wait for all; returns the loop time of the first arrival."""
     loop = asyncio.get_running_loop()

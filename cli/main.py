@@ -57,7 +57,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     with ExitStack() as stack:
         services = start_services(settings, stack, redis=False)
-        print(f"database is at the newest schema ({'embedded' if services.embedded_database else 'DATABASE_URL'})")
+        print(
+            f"database is at the newest schema ({'embedded' if services.embedded_database else 'DATABASE_URL'})"
+        )
     return 0
 
 
@@ -70,14 +72,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         from core.services.token.checks import check_token_invariants
 
         async def run():
-            from core.db.engine import make_engine
+            from core.db.engine import Database
 
-            engine = make_engine(services.database_url, pool_size=1)
+            db = Database(services.database_url, max_size=1)
             try:
-                async with engine.connect() as conn:
+                async with db.autocommit() as conn:
                     return await check_invariants(conn) + await check_token_invariants(conn)
             finally:
-                await engine.dispose()
+                await db.close()
 
         results = asyncio.run(run())
     width = max(len(r.name) for r in results)
@@ -105,7 +107,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     texts = (text for text in lines if text.strip())
     if args.rules:
         for text in texts:
-            print(json.dumps({"text": text, "categories": classify(text)}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps({"text": text, "categories": classify(text)}, ensure_ascii=False),
+                flush=True,
+            )
         return 0
     return asyncio.run(_classify_hybrid(texts))
 
@@ -120,7 +125,9 @@ async def _classify_hybrid(texts) -> int:
 
     async def flush() -> None:
         for text, categories in zip(batch, await detector.classify_many(batch), strict=True):
-            print(json.dumps({"text": text, "categories": categories}, ensure_ascii=False), flush=True)
+            print(
+                json.dumps({"text": text, "categories": categories}, ensure_ascii=False), flush=True
+            )
         batch.clear()
 
     for text in texts:
@@ -145,7 +152,9 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bounty", description="Billions Bounty: the AI jailbreak challenge bots.")
+    parser = argparse.ArgumentParser(
+        prog="bounty", description="Billions Bounty: the AI jailbreak challenge bots."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     for name, fn in COMMANDS.items():
         doc = " ".join((fn.__doc__ or "").split())
@@ -157,12 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("bench_args", nargs=argparse.REMAINDER, help="see `bounty bench --help`")
             p.add_help = False
         if name == "run":
-            p.add_argument("--no-workers", action="store_true",
-                           help="do not start a Celery worker and beat here (they run as their own services)")
+            p.add_argument(
+                "--no-workers",
+                action="store_true",
+                help="do not start a Celery worker and beat here (they run as their own services)",
+            )
             p.add_argument("--only", metavar="discord,telegram", help="start only these bots")
         if name == "classify":
-            p.add_argument("--rules", action="store_true",
-                           help="rules only: starts at once, without the embedding model (less recall on unseen wordings)")
+            p.add_argument(
+                "--rules",
+                action="store_true",
+                help="rules only: starts at once, without the embedding model (less recall on unseen wordings)",
+            )
         if name == "check":
             p.add_argument("--json", action="store_true", help="also print the results as JSON")
     return parser
@@ -182,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         if args.command not in PASSTHROUGH:
             build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
-        setattr(args, PASSTHROUGH[args.command], [*getattr(args, PASSTHROUGH[args.command]), *extra])
+        setattr(
+            args, PASSTHROUGH[args.command], [*getattr(args, PASSTHROUGH[args.command]), *extra]
+        )
     return args.func(args) or 0
 
 

@@ -24,7 +24,9 @@ def settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def exit_on_sigterm() -> None:
@@ -112,7 +114,9 @@ class Services:
     embedded_database: bool
 
 
-def start_services(settings: Settings, stack: ExitStack, *, redis: bool, migrate: bool = True) -> Services:
+def start_services(
+    settings: Settings, stack: ExitStack, *, redis: bool, migrate: bool = True
+) -> Services:
     # pgserver keeps its lock files in the user's runtime dir; give it a private one if unset.
     if not os.environ.get("XDG_RUNTIME_DIR"):
         run_dir = settings.BOUNTY_DATA_DIR.resolve() / "run"
@@ -143,7 +147,9 @@ def start_services(settings: Settings, stack: ExitStack, *, redis: bool, migrate
         except (OSError, ConnectionError) as exc:
             print(f"Cannot reach the database at {masked(database_url)}: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        except Exception as exc:  # asyncpg's auth and "database does not exist" errors, among others
+        except (
+            Exception
+        ) as exc:  # asyncpg's auth and "database does not exist" errors, among others
             if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
                 print(f"Cannot use the database at {masked(database_url)}: {exc}", file=sys.stderr)
                 raise SystemExit(2) from None

@@ -36,12 +36,17 @@ def serve(*, console_only: bool, workers: bool = True, only: set[str] | None = N
     if only is not None:
         unknown = only - {"discord", "telegram"}
         if unknown:
-            print(f"--only takes discord and/or telegram, not {', '.join(sorted(unknown))}", file=sys.stderr)
+            print(
+                f"--only takes discord and/or telegram, not {', '.join(sorted(unknown))}",
+                file=sys.stderr,
+            )
             return 2
-        settings = settings.model_copy(update={
-            "DISCORD_BOT_TOKEN": settings.DISCORD_BOT_TOKEN if "discord" in only else None,
-            "TELEGRAM_BOT_TOKEN": settings.TELEGRAM_BOT_TOKEN if "telegram" in only else None,
-        })
+        settings = settings.model_copy(
+            update={
+                "DISCORD_BOT_TOKEN": settings.DISCORD_BOT_TOKEN if "discord" in only else None,
+                "TELEGRAM_BOT_TOKEN": settings.TELEGRAM_BOT_TOKEN if "telegram" in only else None,
+            }
+        )
         if not (settings.discord_enabled or settings.telegram_enabled):
             print(f"--only {','.join(sorted(only))}: no token set for it", file=sys.stderr)
             return 2
@@ -49,8 +54,11 @@ def serve(*, console_only: bool, workers: bool = True, only: set[str] | None = N
     if use_console:
         # The terminal belongs to the player: logs go to a file.
         settings.BOUNTY_DATA_DIR.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(filename=str(settings.BOUNTY_DATA_DIR / "bounty.log"), level=settings.LOG_LEVEL,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            filename=str(settings.BOUNTY_DATA_DIR / "bounty.log"),
+            level=settings.LOG_LEVEL,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     else:
         setup_logging(settings)
     exit_on_sigterm()
@@ -82,16 +90,30 @@ def start_children(settings: Settings, services: Services) -> list[subprocess.Po
     """The Celery worker and beat, as child processes sharing our database and Redis."""
     logdir = settings.BOUNTY_DATA_DIR
     logdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url or ""}
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url or "",
+    }
     children = []
     for role in ("worker", "beat"):
         out = open(logdir / f"{role}.log", "ab")  # noqa: SIM115 - owned by the child for its life
-        children.append(subprocess.Popen([sys.executable, "-m", "cli", role], env=env, stdout=out, stderr=out,
-                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-                                         # its own session: the terminal's SIGHUP/SIGINT reach only us, and we
-                                         # stop it cleanly (Celery's worker takes SIGHUP as "restart")
-                                         start_new_session=True))
-        log.info("started celery %s (pid %s), log in %s", role, children[-1].pid, logdir / f"{role}.log")
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cli", role],
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+                # its own session: the terminal's SIGHUP/SIGINT reach only us, and we
+                # stop it cleanly (Celery's worker takes SIGHUP as "restart")
+                start_new_session=True,
+            )
+        )
+        log.info(
+            "started celery %s (pid %s), log in %s", role, children[-1].pid, logdir / f"{role}.log"
+        )
     return children
 
 
@@ -159,7 +181,9 @@ async def _bots(app, stop: asyncio.Event) -> int:
 
         tasks.append(asyncio.create_task(run_telegram(app, stop), name="telegram"))
     log.info("bots running: %s", ", ".join(t.get_name() for t in tasks))
-    done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+    )
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failed = [r for r in results if isinstance(r, BaseException)]
@@ -197,7 +221,9 @@ async def _console(app, services: Services) -> int:
     delivery.handle("notice", notice)
     delivery.start()
     try:
-        await run_console(app, actor, stdin_reader(), write, welcome=_welcome(app, seeded, services))
+        await run_console(
+            app, actor, stdin_reader(), write, welcome=_welcome(app, seeded, services)
+        )
     finally:
         await delivery.stop()
     return 0
@@ -212,16 +238,28 @@ def _local_user() -> str:
 
 def _welcome(app, seeded: bool, services: Services) -> str:
     lines = ["", "Billions Bounty — console", "========================="]
-    lines.append("Talk the guardian into releasing the prize pool. Every attempt costs a fee that grows.")
+    lines.append(
+        "Talk the guardian into releasing the prize pool. Every attempt costs a fee that grows."
+    )
     if services.embedded_database:
-        lines.append(f"Local game in {Path(app.settings.BOUNTY_DATA_DIR).resolve()} (embedded PostgreSQL).")
+        lines.append(
+            f"Local game in {Path(app.settings.BOUNTY_DATA_DIR).resolve()} (embedded PostgreSQL)."
+        )
     if seeded:
-        lines.append("A demo round is open and you have 200 demo USDC: demo credits, not real money.")
+        lines.append(
+            "A demo round is open and you have 200 demo USDC: demo credits, not real money."
+        )
     lines.append(f"Guardian: {app.guardian.description}.")
     if app.guardian.name == "offline":
         if app.settings.OFFLINE_GUARDIAN_PASSPHRASE:
-            lines.append("The offline guardian gives in only to its passphrase (OFFLINE_GUARDIAN_PASSPHRASE).")
+            lines.append(
+                "The offline guardian gives in only to its passphrase (OFFLINE_GUARDIAN_PASSPHRASE)."
+            )
         else:
-            lines.append("The offline guardian never approves; set OFFLINE_GUARDIAN_PASSPHRASE to make a round winnable.")
-    lines.append("You are the moderator of this local game (/admin ...). Try: /bounty, /attempt <message>, /help. /quit leaves.")
+            lines.append(
+                "The offline guardian never approves; set OFFLINE_GUARDIAN_PASSPHRASE to make a round winnable."
+            )
+    lines.append(
+        "You are the moderator of this local game (/admin ...). Try: /bounty, /attempt <message>, /help. /quit leaves."
+    )
     return "\n".join(lines) + "\n"

@@ -13,7 +13,9 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)  # Discord role ids
     chat_id: str | None = None  # channel or chat the command came from
     private_chat: bool = True  # a DM / private chat / the console
-    username: str | None = None  # the platform's handle (Telegram @username, Discord username), if any
+    username: str | None = (
+        None  # the platform's handle (Telegram @username, Discord username), if any
+    )
 
     @property
     def label(self) -> str:

@@ -39,11 +39,19 @@ class App:
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
     player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
-    quote_terms: dict = field(default_factory=dict)  # quote id -> what paying it needs (attempts._Terms)
+    quote_terms: dict = field(
+        default_factory=dict
+    )  # quote id -> what paying it needs (attempts._Terms)
     pace: AttemptPace = field(default_factory=AttemptPace)
-    seen_identities: dict = field(default_factory=dict)  # (platform, external id) -> names last stored
-    memory: Memory | None = None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
-    batches: dict = field(default_factory=dict)  # name -> core.db.batch.Batch of this process's pool
+    seen_identities: dict = field(
+        default_factory=dict
+    )  # (platform, external id) -> names last stored
+    memory: Memory | None = (
+        None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
+    )
+    batches: dict = field(
+        default_factory=dict
+    )  # name -> core.db.batch.Batch of this process's pool
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
@@ -130,7 +138,8 @@ def bootstrap(
         db=Database(database_url, max_size=pool_size),
         guardian=guardian or make_guardian(settings),
         discounts=discounts or _holder_discounts(settings),
-        solana=solana or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),
+        solana=solana
+        or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),
         prices=prices or _price_source(settings),
         memory=memory,
         clock=clock or utcnow,
@@ -146,5 +155,8 @@ def _holder_discounts(settings: Settings) -> DiscountPolicy:
 def _price_source(settings: Settings) -> PriceSource:
     if settings.TOKEN_PRICE_URL is None:
         return NoPriceSource()
-    return HttpJsonPriceSource(settings.TOKEN_PRICE_URL, settings.TOKEN_PRICE_JSON_PATH,
-                               timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS)
+    return HttpJsonPriceSource(
+        settings.TOKEN_PRICE_URL,
+        settings.TOKEN_PRICE_JSON_PATH,
+        timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS,
+    )

@@ -8,8 +8,14 @@ from datetime import date, datetime, time, timedelta
 from core.money import USDC
 
 
-def stats_chart(title: str, by_day: list[tuple[str, int, int]], pool: list[tuple[datetime, int]], *,
-                now: datetime | None = None, demo: bool = False) -> bytes:
+def stats_chart(
+    title: str,
+    by_day: list[tuple[str, int, int]],
+    pool: list[tuple[datetime, int]],
+    *,
+    now: datetime | None = None,
+    demo: bool = False,
+) -> bytes:
     """Attempts per day (bars) above the prize pool over time (a step line up to ``now``), as a PNG.
 
     Amounts are drawn in whole USDC (integer division): the chart shows, the ledger counts."""
@@ -30,7 +36,9 @@ def stats_chart(title: str, by_day: list[tuple[str, int, int]], pool: list[tuple
         attempts.bar(days, counts, color="#3b6fb6", width=0.8)
         attempts.set_xlim(min(days) - timedelta(days=1), max(days) + timedelta(days=1))
     else:
-        attempts.text(0.5, 0.5, "no attempts yet", ha="center", va="center", transform=attempts.transAxes)
+        attempts.text(
+            0.5, 0.5, "no attempts yet", ha="center", va="center", transform=attempts.transAxes
+        )
     attempts.set_title("Attempts per day")
     attempts.set_ylabel("attempts")
     attempts.yaxis.get_major_locator().set_params(integer=True)
@@ -48,7 +56,9 @@ def stats_chart(title: str, by_day: list[tuple[str, int, int]], pool: list[tuple
         pooled.set_xlim(times[0] - pad, times[-1] + pad)
         pooled.set_ylim(bottom=0)
     else:
-        pooled.text(0.5, 0.5, "no prize pool yet", ha="center", va="center", transform=pooled.transAxes)
+        pooled.text(
+            0.5, 0.5, "no prize pool yet", ha="center", va="center", transform=pooled.transAxes
+        )
     pooled.set_title("Prize pool over time")
     pooled.set_ylabel(unit)
     for axis in (attempts, pooled):

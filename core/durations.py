@@ -8,7 +8,9 @@ from datetime import timedelta
 from core.errors import InvalidArgument
 
 UNITS = {"m": ("minute", 60), "h": ("hour", 3_600), "d": ("day", 86_400), "w": ("week", 7 * 86_400)}
-MAX = timedelta(days=3_650)  # ten years; longer than that is "until unbanned": leave the duration out
+MAX = timedelta(
+    days=3_650
+)  # ten years; longer than that is "until unbanned": leave the duration out
 _DURATION = re.compile(r"^(\d{1,7})([mhdw])$")
 EXAMPLES = "30m, 12h or 7d"
 
@@ -27,8 +29,12 @@ def parse_duration(raw: str, *, name: str = "duration") -> timedelta:
     text = text.removeprefix("+")
     if text.isdigit() and len(text) <= 7:
         if int(text) == 0:
-            raise InvalidArgument(f"`{name}` must be more than zero; use {EXAMPLES}, or leave it out for no end.")
-        raise InvalidArgument(f"`{name}` needs a unit: {text}m, {text}h or {text}d (minutes, hours or days).")
+            raise InvalidArgument(
+                f"`{name}` must be more than zero; use {EXAMPLES}, or leave it out for no end."
+            )
+        raise InvalidArgument(
+            f"`{name}` needs a unit: {text}m, {text}h or {text}d (minutes, hours or days)."
+        )
     match = _DURATION.match(text)
     if match is None:
         raise InvalidArgument(
@@ -36,7 +42,9 @@ def parse_duration(raw: str, *, name: str = "duration") -> timedelta:
         )
     amount, unit = int(match[1]), match[2]
     if amount == 0:
-        raise InvalidArgument(f"`{name}` must be more than zero; use {EXAMPLES}, or leave it out for no end.")
+        raise InvalidArgument(
+            f"`{name}` must be more than zero; use {EXAMPLES}, or leave it out for no end."
+        )
     value = timedelta(seconds=amount * UNITS[unit][1])
     if value > MAX:
         raise InvalidArgument(

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.errors import InsufficientFunds
 
 GUARDED_KINDS = frozenset({"player", "team_pool"})
@@ -50,7 +48,7 @@ class AccountBook:
         self._by_id: dict[int, AccountRef] = {}
 
     async def get(
-        self, conn: AsyncConnection, kind: str, owner_id: int | None = None, currency: str = "USDC"
+        self, conn: Conn, kind: str, owner_id: int | None = None, currency: str = "USDC"
     ) -> AccountRef:
         key = (kind, owner_id, currency)
         ref = self._cache.get(key)
@@ -66,14 +64,16 @@ class AccountBook:
         self._cache[key] = ref
         self._by_id[ref.id] = ref
 
-    async def _create(self, conn: AsyncConnection, kind: str, owner_id: int | None, currency: str) -> AccountRef:
+    async def _create(
+        self, conn: Conn, kind: str, owner_id: int | None, currency: str
+    ) -> AccountRef:
         guarded = kind in GUARDED_KINDS
         # DO NOTHING, then read: an upsert's DO UPDATE would lock the account row until commit, and a
         # payment holding that lock while another (whose cache already knew the account) holds the
         # payer's row and waits to reference it deadlocks (100 concurrent first team attempts did).
         row = (
             await conn.execute(
-                text(
+                (
                     "INSERT INTO accounts (kind, owner_id, currency, guarded) VALUES (:k, :o, :c, :g) "
                     "ON CONFLICT (kind, owner_id, currency) DO NOTHING RETURNING id"
                 ),
@@ -83,14 +83,18 @@ class AccountBook:
         if row is None:
             row = (
                 await conn.execute(
-                    text("SELECT id FROM accounts WHERE kind = :k AND owner_id IS NOT DISTINCT FROM :o "
-                         "AND currency = :c"),
+                    (
+                        "SELECT id FROM accounts WHERE kind = :k AND owner_id IS NOT DISTINCT FROM :o "
+                        "AND currency = :c"
+                    ),
                     {"k": kind, "o": owner_id, "c": currency},
                 )
             ).one()
         return AccountRef(row.id, kind, owner_id, guarded)
 
-    def cached(self, kind: str, owner_id: int | None = None, currency: str = "USDC") -> AccountRef | None:
+    def cached(
+        self, kind: str, owner_id: int | None = None, currency: str = "USDC"
+    ) -> AccountRef | None:
         """The account if this process knows it already (no database needed), else None."""
         return self._cache.get((kind, owner_id, currency))
 
@@ -104,7 +108,7 @@ class AccountBook:
 
 
 async def transfer(
-    conn: AsyncConnection,
+    conn: Conn,
     key: str,
     kind: str,
     legs: Sequence[tuple[AccountRef, int]],
@@ -121,10 +125,12 @@ async def transfer(
         raise ValueError(f"transfer {key!r} moves nothing")
     guarded = sorted(((acc, amt) for acc, amt in legs if acc.guarded), key=lambda leg: leg[0].id)
     if len(guarded) <= 1:
-        return await _transfer_one_statement(conn, key, kind, legs, guarded[0] if guarded else None, memo)
+        return await _transfer_one_statement(
+            conn, key, kind, legs, guarded[0] if guarded else None, memo
+        )
     row = (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO transfers (idempotency_key, kind, memo) VALUES (:key, :kind, :memo) "
                 "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
             ),
@@ -138,7 +144,7 @@ async def transfer(
     for acc, amount in guarded:
         moved = (
             await conn.execute(
-                text(
+                (
                     "UPDATE accounts SET balance = balance + :d "
                     "WHERE id = :id AND balance + :d >= 0 RETURNING balance"
                 ),
@@ -148,7 +154,7 @@ async def transfer(
         if moved is None:
             raise InsufficientFunds(_short_of_message(acc))
     await conn.execute(
-        text(
+        (
             "INSERT INTO entries (transfer_id, account_id, amount) "
             "SELECT :t, a, m FROM unnest(CAST(:accs AS bigint[]), CAST(:amts AS bigint[])) AS u(a, m)"
         ),
@@ -157,7 +163,7 @@ async def transfer(
     return transfer_id
 
 
-_ONE_STATEMENT = text(
+_ONE_STATEMENT = (
     # The common case (an attempt, a grant, a refund): at most one guarded account moves, so the
     # whole transfer is one round trip. Entries are written only if the guarded move succeeded.
     "WITH t AS (INSERT INTO transfers (idempotency_key, kind, memo) VALUES (:key, :kind, :memo) "
@@ -172,7 +178,7 @@ _ONE_STATEMENT = text(
 
 
 async def _transfer_one_statement(
-    conn: AsyncConnection,
+    conn: Conn,
     key: str,
     kind: str,
     legs: Sequence[tuple[AccountRef, int]],
@@ -183,9 +189,13 @@ async def _transfer_one_statement(
         await conn.execute(
             _ONE_STATEMENT,
             {
-                "key": key, "kind": kind, "memo": memo,
-                "gid": guarded[0].id if guarded else 0, "d": guarded[1] if guarded else 0,
-                "accs": [a.id for a, _ in legs], "amts": [m for _, m in legs],
+                "key": key,
+                "kind": kind,
+                "memo": memo,
+                "gid": guarded[0].id if guarded else 0,
+                "d": guarded[1] if guarded else 0,
+                "accs": [a.id for a, _ in legs],
+                "amts": [m for _, m in legs],
             },
         )
     ).one()
@@ -196,9 +206,11 @@ async def _transfer_one_statement(
     return row.transfer_id
 
 
-async def account_by_id(conn: AsyncConnection, account_id: int) -> AccountRef:
+async def account_by_id(conn: Conn, account_id: int) -> AccountRef:
     row = (
-        await conn.execute(text("SELECT id, kind, owner_id, guarded FROM accounts WHERE id = :id"), {"id": account_id})
+        await conn.execute(
+            "SELECT id, kind, owner_id, guarded FROM accounts WHERE id = :id", {"id": account_id}
+        )
     ).one()
     return AccountRef(row.id, row.kind, row.owner_id, row.guarded)
 
@@ -209,13 +221,16 @@ def _short_of_message(acc: AccountRef) -> str:
     return "Your balance is too low for this. Use /balance to see it."
 
 
-async def balance(conn: AsyncConnection, acc: AccountRef) -> int:
+async def balance(conn: Conn, acc: AccountRef) -> int:
     """Current balance: the locked column for guarded accounts, the entry sum for shared ones."""
     if acc.guarded:
-        return (await conn.execute(text("SELECT balance FROM accounts WHERE id = :id"), {"id": acc.id})).scalar_one()
+        return (
+            await conn.execute("SELECT balance FROM accounts WHERE id = :id", {"id": acc.id})
+        ).scalar_one()
     return (
         await conn.execute(
-            text("SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries WHERE account_id = :id"), {"id": acc.id}
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries WHERE account_id = :id",
+            {"id": acc.id},
         )
     ).scalar_one()
 
@@ -227,77 +242,101 @@ class CheckResult:
     detail: str
 
 
-async def check_invariants(conn: AsyncConnection) -> list[CheckResult]:
+async def check_invariants(conn: Conn) -> list[CheckResult]:
     """The ledger's promises, checked on a live database (``bounty check``)."""
     results: list[CheckResult] = []
 
-    total = (await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM entries"))).scalar_one()
+    total = (await conn.execute("SELECT COALESCE(SUM(amount), 0) FROM entries")).scalar_one()
     results.append(CheckResult("sum of all entries is zero", total == 0, f"sum = {total}"))
 
     unbalanced = (
         await conn.execute(
-            text("SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id HAVING SUM(amount) <> 0) x")
+            "SELECT count(*) FROM (SELECT transfer_id FROM entries GROUP BY transfer_id HAVING SUM(amount) <> 0) x"
         )
     ).scalar_one()
-    results.append(CheckResult("every transfer balances", unbalanced == 0, f"{unbalanced} unbalanced transfers"))
+    results.append(
+        CheckResult(
+            "every transfer balances", unbalanced == 0, f"{unbalanced} unbalanced transfers"
+        )
+    )
 
     empty = (
         await conn.execute(
-            text("SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_id = t.id)")
+            "SELECT count(*) FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_id = t.id)"
         )
     ).scalar_one()
-    results.append(CheckResult("every transfer has entries", empty == 0, f"{empty} transfers without entries"))
+    results.append(
+        CheckResult("every transfer has entries", empty == 0, f"{empty} transfers without entries")
+    )
 
     drift = (
         await conn.execute(
-            text(
-                "SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, SUM(amount) s FROM entries GROUP BY account_id) e "
-                "ON e.account_id = a.id WHERE a.guarded AND a.balance <> COALESCE(e.s, 0)"
-            )
+            "SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, SUM(amount) s FROM entries GROUP BY account_id) e "
+            "ON e.account_id = a.id WHERE a.guarded AND a.balance <> COALESCE(e.s, 0)"
         )
     ).scalar_one()
-    results.append(CheckResult("guarded balances equal their entries", drift == 0, f"{drift} accounts drifted"))
+    results.append(
+        CheckResult("guarded balances equal their entries", drift == 0, f"{drift} accounts drifted")
+    )
 
     negative = (
-        await conn.execute(text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0"))
+        await conn.execute("SELECT count(*) FROM accounts WHERE guarded AND balance < 0")
     ).scalar_one()
-    results.append(CheckResult("no player or team balance below zero", negative == 0, f"{negative} negative"))
+    results.append(
+        CheckResult("no player or team balance below zero", negative == 0, f"{negative} negative")
+    )
 
     shared_col = (
-        await conn.execute(text("SELECT count(*) FROM accounts WHERE NOT guarded AND balance <> 0"))
+        await conn.execute("SELECT count(*) FROM accounts WHERE NOT guarded AND balance <> 0")
     ).scalar_one()
-    results.append(CheckResult("shared accounts keep no balance column", shared_col == 0, f"{shared_col} with a stored balance"))
+    results.append(
+        CheckResult(
+            "shared accounts keep no balance column",
+            shared_col == 0,
+            f"{shared_col} with a stored balance",
+        )
+    )
 
     pending_paid = (
         await conn.execute(
-            text(
-                "SELECT count(*) FROM attempts a WHERE a.status IN ('rejected','won','late','pending') "
-                "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'attempt:' || a.quote_id)"
-            )
+            "SELECT count(*) FROM attempts a WHERE a.status IN ('rejected','won','late','pending') "
+            "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'attempt:' || a.quote_id)"
         )
     ).scalar_one()
-    results.append(CheckResult("every attempt was paid", pending_paid == 0, f"{pending_paid} attempts without payment"))
+    results.append(
+        CheckResult(
+            "every attempt was paid", pending_paid == 0, f"{pending_paid} attempts without payment"
+        )
+    )
 
     refunded_unpaid = (
         await conn.execute(
-            text(
-                "SELECT count(*) FROM attempts a WHERE a.status = 'refunded' "
-                "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'refund:' || a.id)"
-            )
+            "SELECT count(*) FROM attempts a WHERE a.status = 'refunded' "
+            "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'refund:' || a.id)"
         )
     ).scalar_one()
-    results.append(CheckResult("every refunded attempt was refunded", refunded_unpaid == 0, f"{refunded_unpaid} refunds missing"))
+    results.append(
+        CheckResult(
+            "every refunded attempt was refunded",
+            refunded_unpaid == 0,
+            f"{refunded_unpaid} refunds missing",
+        )
+    )
 
     # What foreign keys would check, without the locks they take on rows every payment shares.
     orphans = (
         await conn.execute(
-            text(
-                "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id)) "
-                "+ (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)) "
-                "+ (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = a.bounty_id)) "
-                "+ (SELECT count(*) FROM attempt_quotes q WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = q.bounty_id))"
-            )
+            "SELECT (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id)) "
+            "+ (SELECT count(*) FROM entries e WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)) "
+            "+ (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = a.bounty_id)) "
+            "+ (SELECT count(*) FROM attempt_quotes q WHERE NOT EXISTS (SELECT 1 FROM bounties b WHERE b.id = q.bounty_id))"
         )
     ).scalar_one()
-    results.append(CheckResult("entries, attempts and quotes reference what exists", orphans == 0, f"{orphans} dangling"))
+    results.append(
+        CheckResult(
+            "entries, attempts and quotes reference what exists",
+            orphans == 0,
+            f"{orphans} dangling",
+        )
+    )
     return results

@@ -50,7 +50,9 @@ def parse_amount(text: str | None, currency: Currency = USDC, *, allow_zero: boo
         )
     minor = int(whole) * currency.unit + int(frac.ljust(currency.decimals, "0") or "0")
     if minor > currency.max_units * currency.unit:
-        raise InvalidArgument(f"Amount is too large: at most {currency.max_units:,} {currency.code}.")
+        raise InvalidArgument(
+            f"Amount is too large: at most {currency.max_units:,} {currency.code}."
+        )
     if minor == 0 and not allow_zero:
         raise InvalidArgument("Amount must be more than zero.")
     return minor

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     OPENAI_MODEL: str = "gpt-4o"
     GUARDIAN_PROVIDER: Literal["anthropic", "openai", "offline"] = "offline"
     GUARDIAN_TIMEOUT_SECONDS: float = Field(60.0, gt=0, le=600)
-    EMBEDDINGS_PROVIDER: Literal["openai", "local"] | None = None  # unset: openai with a key, else local
+    EMBEDDINGS_PROVIDER: Literal["openai", "local"] | None = (
+        None  # unset: openai with a key, else local
+    )
     SOLANA_RPC_URL: str = "https://api.mainnet-beta.solana.com"
     ENABLE_ENHANCED_CONTEXT: bool = False
     OFFLINE_GUARDIAN_PASSPHRASE: SecretStr | None = None
@@ -85,7 +87,9 @@ class Settings(BaseSettings):
     MEMORY_SIMILARITY_THRESHOLD: float = Field(0.80, gt=0, lt=1)  # cosine similarity of "similar"
     MEMORY_SUMMARIES: Literal["auto", "anthropic", "extractive"] = "auto"  # auto: Claude when keyed
     MEMORY_PATTERN_LLM: bool = True  # an LLM second opinion on patterns when a key is set
-    JOB_VISIBILITY_TIMEOUT_SECONDS: int = Field(900, ge=2, le=86_400)  # unacked job redelivered after
+    JOB_VISIBILITY_TIMEOUT_SECONDS: int = Field(
+        900, ge=2, le=86_400
+    )  # unacked job redelivered after
 
     # --- teams (SPEC §7) ---
     TEAM_MAX_MEMBERS: int = Field(5, ge=1, le=100)
@@ -104,23 +108,38 @@ class Settings(BaseSettings):
     TOKEN_MINT: str = "5ic4A4scnqeAT2XkwvWCUYjZoxjVLvoTz4njbmAhbonk"
     TOKEN_DECIMALS: int = Field(8, ge=0, le=12)
     USDC_MINT: str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
-    TREASURY_WALLET: str | None = None  # the treasury's owner address (its USDC account derives from it)
-    TREASURY_USDC_ACCOUNT: str | None = None  # deposits go here; unset: TREASURY_WALLET's associated account
+    TREASURY_WALLET: str | None = (
+        None  # the treasury's owner address (its USDC account derives from it)
+    )
+    TREASURY_USDC_ACCOUNT: str | None = (
+        None  # deposits go here; unset: TREASURY_WALLET's associated account
+    )
     TREASURY_KEYPAIR_PATH: Path | None = None  # set: the worker pays approved payouts itself
     SOLANA_RPC_TIMEOUT_SECONDS: float = Field(10.0, gt=0, le=120)
-    SOLANA_CONFIRM_SECONDS: float = Field(90.0, gt=0, le=600)  # how long a payout waits for finality per try
+    SOLANA_CONFIRM_SECONDS: float = Field(
+        90.0, gt=0, le=600
+    )  # how long a payout waits for finality per try
     SOLANA_POLL_SECONDS: float = Field(2.0, gt=0, le=60)
     TOKEN_PRICE_URL: str | None = None  # an HTTP JSON price endpoint; unset: no price is recorded
-    TOKEN_PRICE_JSON_PATH: str = "price"  # where the number is in its answer: keys and list indexes by dots
+    TOKEN_PRICE_JSON_PATH: str = (
+        "price"  # where the number is in its answer: keys and list indexes by dots
+    )
     TOKEN_PRICE_STALE_SECONDS: int = Field(900, ge=60)
     HOLDINGS_CACHE_SECONDS: int = Field(300, ge=0, le=86_400)
     WALLET_CHALLENGE_SECONDS: int = Field(600, ge=60, le=3_600)
-    WALLET_RELINK_SECONDS: int = Field(86_400, ge=0)  # a wallet unlinked from one player waits this long
+    WALLET_RELINK_SECONDS: int = Field(
+        86_400, ge=0
+    )  # a wallet unlinked from one player waits this long
     # whole tokens in circulation, for the staked share of supply in /admin stats (default: all 100 billion)
     TOKEN_CIRCULATING_SUPPLY: int = Field(100_000_000_000, gt=0, le=100_000_000_000)
 
-    @field_validator("TREASURY_WALLET", "TREASURY_USDC_ACCOUNT", "TREASURY_KEYPAIR_PATH", "TOKEN_PRICE_URL",
-                     mode="before")
+    @field_validator(
+        "TREASURY_WALLET",
+        "TREASURY_USDC_ACCOUNT",
+        "TREASURY_KEYPAIR_PATH",
+        "TOKEN_PRICE_URL",
+        mode="before",
+    )
     @classmethod
     def _token_blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -149,9 +168,16 @@ class Settings(BaseSettings):
         return _id_list(value)
 
     @field_validator(
-        "DATABASE_URL", "REDIS_URL", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
-        "TELEGRAM_API_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "TELEGRAM_WEBHOOK_URL",
-        "EMBEDDINGS_PROVIDER", mode="before",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DISCORD_API_BASE_URL",
+        "DISCORD_GATEWAY_URL",
+        "TELEGRAM_API_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_BASE_URL",
+        "TELEGRAM_WEBHOOK_URL",
+        "EMBEDDINGS_PROVIDER",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -171,17 +197,23 @@ class Settings(BaseSettings):
     @field_validator("REDIS_URL")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "redis+socket://", "unix://")):
+        if value is not None and not value.startswith(
+            ("redis://", "rediss://", "redis+socket://", "unix://")
+        ):
             raise ValueError("must be a Redis URL (redis://host:6379/0)")
         return value
 
     @property
     def discord_enabled(self) -> bool:
-        return self.DISCORD_BOT_TOKEN is not None and bool(self.DISCORD_BOT_TOKEN.get_secret_value())
+        return self.DISCORD_BOT_TOKEN is not None and bool(
+            self.DISCORD_BOT_TOKEN.get_secret_value()
+        )
 
     @property
     def telegram_enabled(self) -> bool:
-        return self.TELEGRAM_BOT_TOKEN is not None and bool(self.TELEGRAM_BOT_TOKEN.get_secret_value())
+        return self.TELEGRAM_BOT_TOKEN is not None and bool(
+            self.TELEGRAM_BOT_TOKEN.get_secret_value()
+        )
 
 
 class SettingsError(BountyError):

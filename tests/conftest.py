@@ -77,16 +77,30 @@ async def reset_database(app: App) -> None:
     """Empty every table the migrations made (whatever areas added them) and drop round sequences."""
     async with app.engine.begin() as conn:
         tables = (
-            await conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
         await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
         seqs = (
-            await conn.execute(text("SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'bounty_attempt_numbers_%'"))
-        ).scalars().all()
+            (
+                await conn.execute(
+                    text(
+                        "SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'bounty_attempt_numbers_%'"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
         for seq in seqs:
             await conn.execute(text(f"DROP SEQUENCE {seq}"))
     app.forget_cached()
@@ -97,9 +111,16 @@ async def app_factory(pg_url: str):
     """Build Apps on the clean test database; ``await app_factory(guardian=..., **settings)``."""
     made: list[App] = []
 
-    async def factory(*, guardian: Guardian | None = None, embedder: Embedder | None = None, reset: bool = True,
-                      **overrides: object) -> App:
-        app = bootstrap(make_settings(**overrides), pg_url, guardian=guardian, embedder=embedder, pool_size=10)
+    async def factory(
+        *,
+        guardian: Guardian | None = None,
+        embedder: Embedder | None = None,
+        reset: bool = True,
+        **overrides: object,
+    ) -> App:
+        app = bootstrap(
+            make_settings(**overrides), pg_url, guardian=guardian, embedder=embedder, pool_size=10
+        )
         if reset and not made:
             await reset_database(app)
         made.append(app)

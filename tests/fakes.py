@@ -32,7 +32,13 @@ class ScriptedGuardian(Guardian):
         if step == "crash":
             raise RuntimeError("unexpected")
         approved = step == "approve"
-        return Verdict(approved, "ok" if approved else "no", step, self.name, ("approve_transfer",) if approved else ())
+        return Verdict(
+            approved,
+            "ok" if approved else "no",
+            step,
+            self.name,
+            ("approve_transfer",) if approved else (),
+        )
 
 
 class WordEmbedder(Embedder):

@@ -13,7 +13,9 @@ import workers.tasks
 from core.settings import SettingsError, load_settings
 
 # Every module of workers/tasks/ is a job family; a new one is picked up without touching this file.
-TASK_MODULES = sorted(f"workers.tasks.{m.name}" for m in pkgutil.iter_modules(workers.tasks.__path__))
+TASK_MODULES = sorted(
+    f"workers.tasks.{m.name}" for m in pkgutil.iter_modules(workers.tasks.__path__)
+)
 
 try:
     _settings = load_settings()
@@ -51,10 +53,15 @@ celery_app.conf.update(
         "token-refresh-holdings": {"task": "bounty.token.refresh_holdings", "schedule": 60.0},
         "token-record-price": {"task": "bounty.token.record_price", "schedule": 300.0},
         "token-resume-payouts": {"task": "bounty.token.resume_payouts", "schedule": 120.0},
-        "token-distribute-staking": {"task": "bounty.token.distribute",
-                                     "schedule": crontab(minute=5, hour="*", day_of_month="1")},
+        "token-distribute-staking": {
+            "task": "bounty.token.distribute",
+            "schedule": crontab(minute=5, hour="*", day_of_month="1"),
+        },
         "memory-catch-up": {"task": "bounty.memory.catch_up", "schedule": 60.0},
-        "purge-outbox": {"task": "bounty.outbox.purge", "schedule": 3600.0},  # rows done over a week ago
+        "purge-outbox": {
+            "task": "bounty.outbox.purge",
+            "schedule": 3600.0,
+        },  # rows done over a week ago
     },
 )
 

@@ -38,8 +38,14 @@ def broker_errors() -> tuple[type[BaseException], ...]:
     import kombu.exceptions
     import redis.exceptions
 
-    return (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-            ConnectionError, OSError, TimeoutError)
+    return (
+        kombu.exceptions.OperationalError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        ConnectionError,
+        OSError,
+        TimeoutError,
+    )
 
 
 class Relay:
@@ -82,8 +88,12 @@ class Relay:
 
     def _send(self, item: outbox.OutboxItem) -> None:
         payload = item.payload
-        self.celery.send_task(payload["name"], kwargs=payload.get("kwargs") or {}, task_id=f"outbox-{item.id}",
-                              retry=False)
+        self.celery.send_task(
+            payload["name"],
+            kwargs=payload.get("kwargs") or {},
+            task_id=f"outbox-{item.id}",
+            retry=False,
+        )
 
     async def run(self, app: App, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set: woken by NOTIFY at once, polling every POLL_SECONDS."""
@@ -123,8 +133,12 @@ class Relay:
                 await pool.release(listener)
             log.info("outbox relay %s stopped after handing over %d jobs", worker, self.sent)
 
-    async def _batch(self, app: App, worker: str, errors: tuple[type[BaseException], ...]) -> tuple[int, bool]:
-        items = await outbox.claim(app, outbox.CELERY, worker=worker, topics=("job",), limit=BATCH, lease=LEASE)
+    async def _batch(
+        self, app: App, worker: str, errors: tuple[type[BaseException], ...]
+    ) -> tuple[int, bool]:
+        items = await outbox.claim(
+            app, outbox.CELERY, worker=worker, topics=("job",), limit=BATCH, lease=LEASE
+        )
         for i, item in enumerate(items):
             name = item.payload.get("name") if isinstance(item.payload, dict) else None
             if name not in self.celery.tasks:
@@ -135,8 +149,11 @@ class Relay:
             except errors as exc:
                 await outbox.unclaim(app, items[i:])
                 if not self.broker_down:  # once per outage, not once per retry
-                    log.warning("Redis is unavailable (%s: %s); jobs wait in the outbox until it is back",
-                                type(exc).__name__, exc)
+                    log.warning(
+                        "Redis is unavailable (%s: %s); jobs wait in the outbox until it is back",
+                        type(exc).__name__,
+                        exc,
+                    )
                 self.broker_down = True
                 return len(items), True
             await outbox.complete(app, item.id)

@@ -11,7 +11,9 @@ PATTERN = PREFIX + r":(?P<token>.{1,90}):(?P<answer>[yn])"
 def encode(token: str, accept: bool, *, max_bytes: int, where: str) -> str:
     value = f"{PREFIX}:{token}:{'y' if accept else 'n'}"
     if len(value.encode("utf-8")) > max_bytes:
-        raise ValueError(f"confirmation token too long for {where} ({len(value.encode('utf-8'))} bytes, at most {max_bytes})")
+        raise ValueError(
+            f"confirmation token too long for {where} ({len(value.encode('utf-8'))} bytes, at most {max_bytes})"
+        )
     return value
 
 
@@ -19,7 +21,7 @@ def decode(value: str | None) -> tuple[str, bool] | None:
     """``cf:<token>:y|n`` -> (token, accept); anything else -> None."""
     if not value or not value.startswith(PREFIX + ":"):
         return None
-    token, _, answer = value[len(PREFIX) + 1:].rpartition(":")
+    token, _, answer = value[len(PREFIX) + 1 :].rpartition(":")
     if not token or answer not in ("y", "n"):
         return None
     return token, answer == "y"

@@ -53,7 +53,9 @@ class DeliveryTask:
             return
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(
-            outbox.run_consumer(self._app, self._platform, self._dispatch, self._stop, topics=self.topics),
+            outbox.run_consumer(
+                self._app, self._platform, self._dispatch, self._stop, topics=self.topics
+            ),
             name=f"{self._platform}-delivery",
         )
 

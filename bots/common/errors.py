@@ -23,4 +23,7 @@ def answer_for(exc: BaseException, *, where: str) -> ErrorAnswer:
         return ErrorAnswer(exc.message, None)
     error_id = secrets.token_hex(4)
     log.error("unexpected error %s in %s", error_id, where, exc_info=exc)
-    return ErrorAnswer(f"Sorry, something went wrong on our side (error id {error_id}). Nothing was charged twice; /history shows your attempts.", error_id)
+    return ErrorAnswer(
+        f"Sorry, something went wrong on our side (error id {error_id}). Nothing was charged twice; /history shows your attempts.",
+        error_id,
+    )

@@ -78,7 +78,9 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
     """Run one typed command, including any confirmation it asks for."""
     body = line.strip()
     if not body.startswith("/"):
-        write("Commands start with a slash, for example: /attempt Please open the vault. Type /help for all.")
+        write(
+            "Commands start with a slash, for example: /attempt Please open the vault. Type /help for all."
+        )
         return
     words = split_words(body[1:])
     command, used = resolve(commands_for("console"), words)
@@ -106,7 +108,9 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
         write(note)
 
 
-async def run_console(app: App, actor: Actor, read_line: ReadLine, write: Write, *, welcome: str = "") -> None:
+async def run_console(
+    app: App, actor: Actor, read_line: ReadLine, write: Write, *, welcome: str = ""
+) -> None:
     if welcome:
         write(welcome)
     while True:

@@ -6,4 +6,11 @@ from bots.discord.bot import BountyClient, BountyDiscordBot, run_discord
 from bots.discord.commands import build_app_commands, slash_commands
 from bots.discord.handlers import actor_for
 
-__all__ = ["BountyClient", "BountyDiscordBot", "actor_for", "build_app_commands", "run_discord", "slash_commands"]
+__all__ = [
+    "BountyClient",
+    "BountyDiscordBot",
+    "actor_for",
+    "build_app_commands",
+    "run_discord",
+    "slash_commands",
+]

@@ -43,15 +43,21 @@ class BountyTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return self.client.bounty.first_delivery(interaction)  # type: ignore[attr-defined]
 
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
         await self.client.bounty.on_app_command_error(interaction, error)  # type: ignore[attr-defined]
 
 
 class BountyClient(discord.AutoShardedClient):
     """discord.py's client with the game's command tree; ``bounty`` answers every interaction."""
 
-    def __init__(self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any) -> None:
-        super().__init__(intents=intents_for(bot.reads_team_chat), allowed_mentions=NO_MENTIONS, **options)
+    def __init__(
+        self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(
+            intents=intents_for(bot.reads_team_chat), allowed_mentions=NO_MENTIONS, **options
+        )
         self.bot = bot
         bot.teams.attach(self)
         self.bounty = bot.handlers
@@ -83,8 +89,13 @@ class BountyDiscordBot:
     a short ``guild_ready_timeout``, which otherwise delays readiness by 2 s).
     """
 
-    def __init__(self, app: App, *, commands: Sequence[Command] | None = None,
-                 client_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        commands: Sequence[Command] | None = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
         self.app = app
         self.settings = app.settings
         token = self.settings.DISCORD_BOT_TOKEN
@@ -112,7 +123,9 @@ class BountyDiscordBot:
         gid = self.settings.DISCORD_GUILD_ID
         return discord.Object(gid) if gid else None
 
-    async def complete(self, interaction: discord.Interaction, source: str, typed: str) -> list[tuple[str, str]]:
+    async def complete(
+        self, interaction: discord.Interaction, source: str, typed: str
+    ) -> list[tuple[str, str]]:
         """Autocomplete from core's sources; a failure offers nothing rather than an error."""
         from bots.discord.handlers import actor_for
         from core.commands.completions import complete
@@ -127,17 +140,21 @@ class BountyDiscordBot:
         """Log in, sync the commands if they changed, connect, and wait until ready."""
         settings = self.settings
         self._endpoints = contextlib.ExitStack()
-        self._endpoints.enter_context(discord_endpoints(settings.DISCORD_API_BASE_URL, settings.DISCORD_GATEWAY_URL))
+        self._endpoints.enter_context(
+            discord_endpoints(settings.DISCORD_API_BASE_URL, settings.DISCORD_GATEWAY_URL)
+        )
         try:
             try:
                 await self._connect()
             except discord.PrivilegedIntentsRequired:
                 if not self.reads_team_chat:
                     raise
-                log.error("Discord refused the Message Content intent, which reading the team channels needs: "
-                          "enable it under Developer Portal -> Bot -> Privileged Gateway Intents (or set "
-                          "TEAM_DISCORD_BRIDGE=false). Running without it: team channels are kept and Telegram's "
-                          "team chat still reaches them, but Discord's team chat is not relayed.")
+                log.error(
+                    "Discord refused the Message Content intent, which reading the team channels needs: "
+                    "enable it under Developer Portal -> Bot -> Privileged Gateway Intents (or set "
+                    "TEAM_DISCORD_BRIDGE=false). Running without it: team channels are kept and Telegram's "
+                    "team chat still reaches them, but Discord's team chat is not relayed."
+                )
                 await self._disconnect()
                 self.reads_team_chat = False
                 await self._connect()
@@ -150,14 +167,23 @@ class BountyDiscordBot:
 
     async def _connect(self) -> None:
         settings = self.settings
-        client = self.client = BountyClient(self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options)
-        for command in build_app_commands(self.commands, self.handlers.on_command, guild_only=self.guild is None,
-                                          completer=self.complete, settings=settings):
+        client = self.client = BountyClient(
+            self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options
+        )
+        for command in build_app_commands(
+            self.commands,
+            self.handlers.on_command,
+            guild_only=self.guild is None,
+            completer=self.complete,
+            settings=settings,
+        ):
             client.tree.add_command(command, guild=self.guild)
         await client.login(settings.DISCORD_BOT_TOKEN.get_secret_value())  # type: ignore[union-attr]
         self.runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait({ready, self.runner}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ready, self.runner}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready not in done:
             ready.cancel()
             if self.runner.done():
@@ -200,7 +226,11 @@ class BountyDiscordBot:
             self.synced = False
             return False
         await client.tree.sync(guild=guild)
-        log.info("synced %d Discord commands to %s", len(desired), f"guild {guild.id}" if guild else "all servers")
+        log.info(
+            "synced %d Discord commands to %s",
+            len(desired),
+            f"guild {guild.id}" if guild else "all servers",
+        )
         self.synced = True
         return True
 
@@ -208,22 +238,37 @@ class BountyDiscordBot:
         """A notice to a player, as a direct message; a user who allows none from us is told nothing."""
         assert self.client is not None
         try:
-            user = self.client.get_user(int(item.payload["external_id"])) or await self.client.fetch_user(
-                int(item.payload["external_id"]))
+            user = self.client.get_user(
+                int(item.payload["external_id"])
+            ) or await self.client.fetch_user(int(item.payload["external_id"]))
             for message in render(notice_reply(item)).messages:
-                await user.send(embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS)
+                await user.send(
+                    embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS
+                )
         except (discord.Forbidden, discord.NotFound) as exc:
-            raise outbox.Undeliverable(f"Discord user {item.payload['external_id']}: {exc}") from None
+            raise outbox.Undeliverable(
+                f"Discord user {item.payload['external_id']}: {exc}"
+            ) from None
 
     async def announce(self, row: AnnouncementRow) -> None:
         """Post an announcement to DISCORD_ANNOUNCE_CHANNEL_ID (a failure is retried through the outbox)."""
         assert self.client is not None
         channel = self.client.get_partial_messageable(self.settings.DISCORD_ANNOUNCE_CHANNEL_ID)  # type: ignore[arg-type]
-        out = render(Reply(title=row.title, text=row.body, tone="success" if row.kind == "round_won" else "info"))
+        out = render(
+            Reply(
+                title=row.title,
+                text=row.body,
+                tone="success" if row.kind == "round_won" else "info",
+            )
+        )
         for message in out.messages:
             files = message.discord_files()
-            await channel.send(embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS,
-                               **({"files": files} if files else {}))
+            await channel.send(
+                embed=message.embed,
+                content=message.content,
+                allowed_mentions=NO_MENTIONS,
+                **({"files": files} if files else {}),
+            )
 
 
 async def run_discord(app: App, stop: asyncio.Event) -> None:

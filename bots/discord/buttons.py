@@ -17,7 +17,9 @@ from core.commands import Confirm
 class ConfirmationHandler(Protocol):
     def first_delivery(self, interaction: discord.Interaction) -> bool: ...
 
-    async def on_confirmation(self, interaction: discord.Interaction, token: str, accept: bool) -> None: ...
+    async def on_confirmation(
+        self, interaction: discord.Interaction, token: str, accept: bool
+    ) -> None: ...
 
 
 def _handler(interaction: discord.Interaction) -> ConfirmationHandler:
@@ -25,18 +27,29 @@ def _handler(interaction: discord.Interaction) -> ConfirmationHandler:
 
 
 class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.PATTERN):
-    def __init__(self, token: str, accept: bool, *, label: str | None = None, disabled: bool = False,
-                 style: discord.ButtonStyle | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        accept: bool,
+        *,
+        label: str | None = None,
+        disabled: bool = False,
+        style: discord.ButtonStyle | None = None,
+    ) -> None:
         style = style or (discord.ButtonStyle.success if accept else discord.ButtonStyle.secondary)
         label = (label or ("Confirm" if accept else "Cancel"))[:MAX_LABEL]
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id(token, accept),
-                                           disabled=disabled))
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, custom_id=custom_id(token, accept), disabled=disabled
+            )
+        )
         self.token = token
         self.accept = accept
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button[Any],
-                             match: re.Match[str]) -> ConfirmButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> ConfirmButton:
         return cls(match["token"], match["answer"] == "y", label=item.label, style=item.style)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -49,7 +62,9 @@ class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wir
 def confirm_view(confirm: Confirm, *, disabled: bool = False) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ConfirmButton(confirm.token, True, label=confirm.accept_label, disabled=disabled))
-    view.add_item(ConfirmButton(confirm.token, False, label=confirm.cancel_label, disabled=disabled))
+    view.add_item(
+        ConfirmButton(confirm.token, False, label=confirm.cancel_label, disabled=disabled)
+    )
     return view
 
 
@@ -66,5 +81,9 @@ def pressed_view(message: discord.Message | None, pressed_custom_id: str) -> dis
             token, _, answer = cid[3:].rpartition(":")
             pressed = cid == pressed_custom_id
             style = discord.ButtonStyle.primary if pressed else discord.ButtonStyle.secondary
-            view.add_item(ConfirmButton(token, answer == "y", label=component.label, disabled=True, style=style))
+            view.add_item(
+                ConfirmButton(
+                    token, answer == "y", label=component.label, disabled=True, style=style
+                )
+            )
     return view if view.children else None

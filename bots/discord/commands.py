@@ -23,7 +23,9 @@ MAX_OPTIONS = 25  # per command, and subcommands per group
 MAX_TOP_LEVEL = 100  # chat-input commands per scope
 MAX_DEPTH = 3  # command, group, subcommand
 DISCORD_INT = 2**53 - 1  # integer options live within ±2^53
-AMOUNT_MAX_LENGTH = 40  # a USDC decimal string is parsed (exactly) in core; this only bounds its size
+AMOUNT_MAX_LENGTH = (
+    40  # a USDC decimal string is parsed (exactly) in core; this only bounds its size
+)
 NAME = re.compile(r"^[-_\w]{1,32}$")
 # Moderators see /admin in Discord's menu; Discord hides it from others (core checks again anyway).
 MODERATOR_PERMISSIONS = discord.Permissions(manage_guild=True)
@@ -103,7 +105,9 @@ def _annotation(arg: Arg, settings: Any = None) -> Any:
     raise ValueError(f"`{arg.name}`: no Discord option type for {arg.kind!r}")
 
 
-def _callback(slash: SlashCommand, handler: Handler, settings: Any = None) -> Callable[..., Awaitable[None]]:
+def _callback(
+    slash: SlashCommand, handler: Handler, settings: Any = None
+) -> Callable[..., Awaitable[None]]:
     """A callback whose signature discord.py reads as the command's options.
 
     Python parameters are ``arg0``, ``arg1``…, renamed to core's argument names, so any core name
@@ -115,21 +119,37 @@ def _callback(slash: SlashCommand, handler: Handler, settings: Any = None) -> Ca
         raw = {arg.name: values.get(f"arg{i}") for i, arg in enumerate(cmd.args)}
         await handler(interaction, cmd, {k: v for k, v in raw.items() if v is not None})
 
-    params = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)]
+    params = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction
+        )
+    ]
     for i, arg in enumerate(cmd.args):
         if not NAME.match(arg.name) or arg.name != arg.name.lower():
             raise ValueError(f"/{cmd.name}: {arg.name!r} is not a Discord option name")
         default = inspect.Parameter.empty if arg.required else None
-        params.append(inspect.Parameter(f"arg{i}", inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(arg, settings),
-                                        default=default))
+        params.append(
+            inspect.Parameter(
+                f"arg{i}",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_annotation(arg, settings),
+                default=default,
+            )
+        )
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     callback.__name__ = callback.__qualname__ = "_".join(slash.path)
     callback.__doc__ = None  # descriptions come from core, not from this docstring
-    callback.__discord_app_commands_param_rename__ = {f"arg{i}": a.name for i, a in enumerate(cmd.args)}  # type: ignore[attr-defined]
+    callback.__discord_app_commands_param_rename__ = {
+        f"arg{i}": a.name for i, a in enumerate(cmd.args)
+    }  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
         f"arg{i}": clip(a.help or a.name, MAX_DESCRIPTION) for i, a in enumerate(cmd.args)
     }
-    choices = {f"arg{i}": [Choice(name=c, value=c) for c in a.choices] for i, a in enumerate(cmd.args) if a.kind == "choice"}
+    choices = {
+        f"arg{i}": [Choice(name=c, value=c) for c in a.choices]
+        for i, a in enumerate(cmd.args)
+        if a.kind == "choice"
+    }
     if choices:
         callback.__discord_app_commands_param_choices__ = choices  # type: ignore[attr-defined]
     return callback
@@ -149,13 +169,20 @@ Completer = Callable[[discord.Interaction, str, str], Awaitable[list[tuple[str, 
 
 def _autocomplete(completer: Completer, source: str):
     async def autocomplete(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
-        return [Choice(name=label, value=value) for label, value in await completer(interaction, source, current)]
+        return [
+            Choice(name=label, value=value)
+            for label, value in await completer(interaction, source, current)
+        ]
 
     return autocomplete
 
 
 def build_app_commands(
-    commands: Sequence[Command], handler: Handler, *, guild_only: bool = False, completer: Completer | None = None,
+    commands: Sequence[Command],
+    handler: Handler,
+    *,
+    guild_only: bool = False,
+    completer: Completer | None = None,
     settings: Any = None,
 ) -> list[app_commands.Command | app_commands.Group]:
     """discord.py command objects for the whole table; ``handler(interaction, command, raw_args)``
@@ -207,7 +234,10 @@ def build_app_commands(
 def raw_options(data: dict[str, Any] | None) -> dict[str, Any]:
     """The leaf option values of an application-command interaction, by name, as Discord sent them."""
     options = (data or {}).get("options") or []
-    while options and options[0].get("type") in (1, 2):  # down through subcommand groups and subcommands
+    while options and options[0].get("type") in (
+        1,
+        2,
+    ):  # down through subcommand groups and subcommands
         options = options[0].get("options") or []
     return {o["name"]: o.get("value") for o in options if "name" in o}
 
@@ -215,13 +245,22 @@ def raw_options(data: dict[str, Any] | None) -> dict[str, Any]:
 # --- comparing with what Discord has ----------------------------------------------------------
 
 _OPTION_DEFAULTS: dict[str, Any] = {
-    "required": False, "autocomplete": False, "min_value": None, "max_value": None,
-    "min_length": None, "max_length": None, "channel_types": None,
+    "required": False,
+    "autocomplete": False,
+    "min_value": None,
+    "max_value": None,
+    "min_length": None,
+    "max_length": None,
+    "channel_types": None,
 }
 
 
 def _canonical_option(opt: dict[str, Any]) -> dict[str, Any]:
-    out = {"type": opt.get("type"), "name": opt.get("name"), "description": opt.get("description", "")}
+    out = {
+        "type": opt.get("type"),
+        "name": opt.get("name"),
+        "description": opt.get("description", ""),
+    }
     for key, default in _OPTION_DEFAULTS.items():
         value = opt.get(key, default)
         out[key] = default if value is None else value
@@ -240,15 +279,17 @@ def canonical_commands(payload: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for cmd in payload:
         permissions = cmd.get("default_member_permissions")
         contexts = cmd.get("contexts")
-        out.append({
-            "type": cmd.get("type", 1),
-            "name": cmd.get("name"),
-            "description": cmd.get("description", ""),
-            "default_member_permissions": None if permissions is None else str(permissions),
-            "nsfw": bool(cmd.get("nsfw", False)),
-            "contexts": sorted(contexts) if contexts else None,
-            "options": [_canonical_option(o) for o in cmd.get("options") or []],
-        })
+        out.append(
+            {
+                "type": cmd.get("type", 1),
+                "name": cmd.get("name"),
+                "description": cmd.get("description", ""),
+                "default_member_permissions": None if permissions is None else str(permissions),
+                "nsfw": bool(cmd.get("nsfw", False)),
+                "contexts": sorted(contexts) if contexts else None,
+                "options": [_canonical_option(o) for o in cmd.get("options") or []],
+            }
+        )
     return sorted(out, key=lambda c: (c["type"], c["name"]))
 
 

@@ -156,7 +156,9 @@ class BountyHandlers:
     """The game's side of every interaction. One instance per bot."""
 
     defer_after = 2.0  # a command not marked slow that is still running then is deferred anyway
-    confirm_grace = 0.5  # a press waits this long for core before showing "thinking…" on the message
+    confirm_grace = (
+        0.5  # a press waits this long for core before showing "thinking…" on the message
+    )
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -193,7 +195,9 @@ class BountyHandlers:
         """Let interactions in progress finish (a paid attempt waits on the guardian)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while pending := {t for t in self._in_flight if not t.done() and t is not asyncio.current_task()}:
+        while pending := {
+            t for t in self._in_flight if not t.done() and t is not asyncio.current_task()
+        }:
             left = deadline - loop.time()
             if left <= 0:
                 log.warning("%d interactions still running at shutdown", len(pending))
@@ -203,15 +207,19 @@ class BountyHandlers:
 
     # --- slash commands -----------------------------------------------------------------------
 
-    async def on_command(self, interaction: discord.Interaction, command: Command, raw: dict[str, Any]) -> None:
+    async def on_command(
+        self, interaction: discord.Interaction, command: Command, raw: dict[str, Any]
+    ) -> None:
         with self.in_flight(interaction):
             responder = Responder(interaction)
             where = f"discord /{command.name}"
             try:
                 actor = actor_for(interaction)
                 reply = await self._acknowledged_in_time(
-                    responder, run_command(self.app, actor, command, raw),
-                    slow=command.slow, ephemeral=command.private,
+                    responder,
+                    run_command(self.app, actor, command, raw),
+                    slow=command.slow,
+                    ephemeral=command.private,
                 )
             except Exception as exc:
                 await self.answer_error(responder, exc, where, usage=command.usage)
@@ -220,8 +228,9 @@ class BountyHandlers:
             out.private = out.private or command.private
             await self._deliver(responder, out, where)
 
-    async def _acknowledged_in_time(self, responder: Responder, work: Awaitable[Reply], *, slow: bool,
-                                    ephemeral: bool) -> Reply:
+    async def _acknowledged_in_time(
+        self, responder: Responder, work: Awaitable[Reply], *, slow: bool, ephemeral: bool
+    ) -> Reply:
         if slow:
             await responder.defer(ephemeral=ephemeral)
             return await work
@@ -236,17 +245,26 @@ class BountyHandlers:
             await responder.send(out)
         except discord.HTTPException as exc:
             # 429s were retried by discord.py already; the game state is in core (/history shows it).
-            log.warning("%s: Discord refused the answer to interaction %s: %s", where, responder.interaction.id, exc)
+            log.warning(
+                "%s: Discord refused the answer to interaction %s: %s",
+                where,
+                responder.interaction.id,
+                exc,
+            )
 
     # --- confirmation buttons -----------------------------------------------------------------
 
-    async def on_confirmation(self, interaction: discord.Interaction, token: str, accept: bool) -> None:
+    async def on_confirmation(
+        self, interaction: discord.Interaction, token: str, accept: bool
+    ) -> None:
         with self.in_flight(interaction):
             responder = Responder(interaction)
             await responder.defer_update()
             pressed = (interaction.data or {}).get("custom_id", "")
             message = interaction.message
-            work = asyncio.ensure_future(run_confirmation(self.app, actor_for(interaction), token, accept))
+            work = asyncio.ensure_future(
+                run_confirmation(self.app, actor_for(interaction), token, accept)
+            )
             done, _ = await asyncio.wait({work}, timeout=self.confirm_grace)
             if done and work.exception() is not None:
                 # Refused at once (not the owner, expired, already answered): only the presser is told.
@@ -258,8 +276,11 @@ class BountyHandlers:
                 try:
                     reply = await work
                 except Exception as exc:
-                    await self._replace(responder, render_error(answer_for(exc, where="discord button").message),
-                                        None)
+                    await self._replace(
+                        responder,
+                        render_error(answer_for(exc, where="discord button").message),
+                        None,
+                    )
                     return
             else:
                 reply = work.result()
@@ -271,50 +292,79 @@ class BountyHandlers:
                 return
             await self._replace(responder, out, disabled)
 
-    async def _show_thinking(self, responder: Responder, message: discord.Message | None,
-                             disabled: discord.ui.View | None, note: str) -> None:
-        embed = message.embeds[0].copy() if message is not None and message.embeds else discord.Embed()
+    async def _show_thinking(
+        self,
+        responder: Responder,
+        message: discord.Message | None,
+        disabled: discord.ui.View | None,
+        note: str,
+    ) -> None:
+        embed = (
+            message.embeds[0].copy() if message is not None and message.embeds else discord.Embed()
+        )
         embed.set_footer(text=note)
         try:
-            await responder.interaction.edit_original_response(embed=embed, view=disabled,
-                                                               allowed_mentions=NO_MENTIONS)
+            await responder.interaction.edit_original_response(
+                embed=embed, view=disabled, allowed_mentions=NO_MENTIONS
+            )
         except discord.HTTPException as exc:
             log.info("could not show the thinking state on %s: %s", responder.interaction.id, exc)
 
-    async def _replace(self, responder: Responder, out: Outgoing, disabled: discord.ui.View | None) -> None:
+    async def _replace(
+        self, responder: Responder, out: Outgoing, disabled: discord.ui.View | None
+    ) -> None:
         try:
             await responder.replace_original(out, view=disabled)
         except discord.HTTPException as exc:
-            log.warning("could not edit the confirmation of interaction %s (%s); following up instead",
-                        responder.interaction.id, exc)
+            log.warning(
+                "could not edit the confirmation of interaction %s (%s); following up instead",
+                responder.interaction.id,
+                exc,
+            )
             await self._follow_up(responder, out)
 
     async def _follow_up(self, responder: Responder, out: Outgoing) -> None:
         try:
             for message in out.messages:
-                await responder.interaction.followup.send(ephemeral=True, wait=True, **Responder._kwargs(message))
+                await responder.interaction.followup.send(
+                    ephemeral=True, wait=True, **Responder._kwargs(message)
+                )
         except discord.HTTPException as exc:
-            log.warning("Discord refused the follow-up of interaction %s: %s", responder.interaction.id, exc)
+            log.warning(
+                "Discord refused the follow-up of interaction %s: %s", responder.interaction.id, exc
+            )
 
     # --- errors -------------------------------------------------------------------------------
 
-    async def answer_error(self, responder: Responder, exc: BaseException, where: str, *,
-                           usage: str | None = None) -> None:
+    async def answer_error(
+        self, responder: Responder, exc: BaseException, where: str, *, usage: str | None = None
+    ) -> None:
         """The one error answer: core's message (or an apology with an error id), ephemeral."""
         if isinstance(exc, discord.HTTPException):
-            log.warning("%s: Discord refused a call for interaction %s: %s", where, responder.interaction.id, exc)
+            log.warning(
+                "%s: Discord refused a call for interaction %s: %s",
+                where,
+                responder.interaction.id,
+                exc,
+            )
             return
         answer = answer_for(exc, where=where)
-        out = render_error(answer.message, usage=usage if isinstance(exc, InvalidArgument) else None)
+        out = render_error(
+            answer.message, usage=usage if isinstance(exc, InvalidArgument) else None
+        )
         if responder.acknowledged and not responder.original_pending:
             await self._follow_up(responder, out)
             return
         await self._deliver(responder, out, where)
 
-    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
         """discord.py's tree errors (before our callback ran): told in core's words."""
         command = interaction.command
-        core_command = command.extras.get("core") if isinstance(command, app_commands.Command) else None
+        core_command = (
+            command.extras.get("core") if isinstance(command, app_commands.Command) else None
+        )
         if core_command is not None and isinstance(
             error, (app_commands.CommandSignatureMismatch, app_commands.TransformerError)
         ):
@@ -322,14 +372,20 @@ class BountyHandlers:
             # or hand-made payload may not): core checks the raw values and says what was wrong.
             await self.on_command(interaction, core_command, raw_options(interaction.data))  # type: ignore[arg-type]
             return
-        where = f"discord /{command.qualified_name}" if command is not None else "discord interaction"
+        where = (
+            f"discord /{command.qualified_name}" if command is not None else "discord interaction"
+        )
         exc: BaseException = error
         if isinstance(error, app_commands.CommandInvokeError):
             exc = error.original
         elif isinstance(error, app_commands.TransformerError):
             exc = InvalidArgument(f"`{error.value!r}` is not a valid value here.")
-        elif isinstance(error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)):
-            exc = NotFound("That command changed; Discord is updating its list. Try again in a minute.")
+        elif isinstance(
+            error, (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
+        ):
+            exc = NotFound(
+                "That command changed; Discord is updating its list. Try again in a minute."
+            )
         elif isinstance(error, app_commands.CheckFailure):
             exc = NotPermitted("You cannot use that here.")
         with self.in_flight(interaction):

@@ -38,7 +38,7 @@ def md(text: str) -> str:
     out: list[str] = []
     last = 0
     for m in _CODE.finditer(text):
-        out.append(escape_markdown(text[last:m.start()]))
+        out.append(escape_markdown(text[last : m.start()]))
         out.append(f"`{m.group(1)}`")
         last = m.end()
     out.append(escape_markdown(text[last:]))
@@ -129,7 +129,11 @@ def render(reply: Reply, *, file_name: str = "list.txt") -> Outgoing:
     if reply.confirm is not None:
         text = (text + "\n\n" if text else "") + _confirm_text(reply.confirm)
     head, overflow = _head(reply, text, colour)
-    entries = [piece for item in [*overflow, *(md(line) for line in reply.lines)] for piece in _pieces(item, PAGE)]
+    entries = [
+        piece
+        for item in [*overflow, *(md(line) for line in reply.lines)]
+        for piece in _pieces(item, PAGE)
+    ]
     pages = [p for p in chunk_lines(entries, PAGE) if p.strip()]
     messages = [OutMessage(head)]
     if pages:
@@ -139,13 +143,19 @@ def render(reply: Reply, *, file_name: str = "list.txt") -> Outgoing:
             pages = pages[1:]
         for i, page in enumerate(pages, 2):
             embed = discord.Embed(description=page, colour=colour)
-            embed.set_footer(text=f"{_clip(reply.title or 'Continued', 200)} ({i}/{len(pages) + 1})")
+            embed.set_footer(
+                text=f"{_clip(reply.title or 'Continued', 200)} ({i}/{len(pages) + 1})"
+            )
             messages.append(OutMessage(embed))
     if len(messages) > MAX_MESSAGES:
         note = f"The full list ({len(reply.lines):,} entries) is attached as {file_name}."
         footer = (reply.footer + "\n" if reply.footer else "") + note
         short = replace(reply, lines=(), footer=footer)
-        head, _ = _head(short, text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…", colour)
+        head, _ = _head(
+            short,
+            text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…",
+            colour,
+        )
         messages = [OutMessage(head, files=[(file_name, reply.as_text().encode("utf-8"))])]
     messages[-1].confirm = reply.confirm
     _attach(messages[0], reply.attachments)

@@ -80,7 +80,9 @@ class Where:
     message_id: int | None
 
 
-async def send(bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = None) -> list[Message]:
+async def send(
+    bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = None
+) -> list[Message]:
     """Send every page (the keyboard under the last), then the file if there is one."""
     sent: list[Message] = []
     for i, page in enumerate(out.pages):
@@ -91,7 +93,8 @@ async def send(bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = 
             "link_preview_options": NO_PREVIEW,
             "reply_markup": out.keyboard if last else None,
             "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True)
-            if reply_to is not None and i == 0 else None,
+            if reply_to is not None and i == 0
+            else None,
         }
         try:
             sent.append(await bot.send_message(chat_id, **kwargs))
@@ -103,9 +106,13 @@ async def send(bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = 
         sent.append(await bot.send_document(chat_id, document=data, filename=name))
     for attachment in out.attachments:
         if attachment.image:
-            sent.append(await bot.send_photo(chat_id, photo=attachment.data, filename=attachment.name))
+            sent.append(
+                await bot.send_photo(chat_id, photo=attachment.data, filename=attachment.name)
+            )
         else:
-            sent.append(await bot.send_document(chat_id, document=attachment.data, filename=attachment.name))
+            sent.append(
+                await bot.send_document(chat_id, document=attachment.data, filename=attachment.name)
+            )
     return sent
 
 
@@ -124,7 +131,10 @@ class BountyHandlers:
         message = filters.UpdateType.MESSAGE
         application.add_handler(MessageHandler(message & filters.COMMAND, self.on_command))
         application.add_handler(
-            MessageHandler(message & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, self.on_plain_text)
+            MessageHandler(
+                message & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND,
+                self.on_plain_text,
+            )
         )
         application.add_handler(CallbackQueryHandler(self.on_button))
         # Anything else (edits, stickers, photos, member changes...) matches no handler: ignored.
@@ -150,28 +160,48 @@ class BountyHandlers:
         if routed.command is None:
             await self._not_a_command(where, actor, line, routed)
             return
-        await self._run(where, actor, routed.command, reply_target(routed.command, routed.args_text, message, context.bot.id))
+        await self._run(
+            where,
+            actor,
+            routed.command,
+            reply_target(routed.command, routed.args_text, message, context.bot.id),
+        )
 
     async def _run(self, where: Where, actor: Actor, command: Command, args_text: str) -> None:
         try:
             args = parse_text_args(command, args_text)
-            async with self._typing(where.bot, where.chat.id, delay=self.slow_typing_after, enabled=command.slow):
+            async with self._typing(
+                where.bot, where.chat.id, delay=self.slow_typing_after, enabled=command.slow
+            ):
                 reply = await run_command(self.app, actor, command, args)
         except Exception as exc:  # the adapter's one error policy
             out = self._error(exc, f"telegram /{command.name}", usage=command.usage)
             await self.deliver(where, out, private=command.private)
             return
         out = render(reply, file_name="-".join(command.path) + ".txt")
-        await self.deliver(where, out, private=reply.private or command.private,
-                           payload=DeepLinks.payload_for(command))
+        await self.deliver(
+            where,
+            out,
+            private=reply.private or command.private,
+            payload=DeepLinks.payload_for(command),
+        )
 
-    async def _not_a_command(self, where: Where, actor: Actor, line: CommandLine, routed: Routed) -> None:
+    async def _not_a_command(
+        self, where: Where, actor: Actor, line: CommandLine, routed: Routed
+    ) -> None:
         if routed.group:  # "/admin" alone, or "/admin frobnicate"
-            if all(c.moderator for c in routed.group) and not is_moderator(self.app.settings, actor):
+            if all(c.moderator for c in routed.group) and not is_moderator(
+                self.app.settings, actor
+            ):
                 out = render_error("Only moderators can do that.")
             else:
-                out = render(Reply(title=f"/{line.name} needs one of these:",
-                                   lines=tuple(c.usage for c in routed.group), tone="warning"))
+                out = render(
+                    Reply(
+                        title=f"/{line.name} needs one of these:",
+                        lines=tuple(c.usage for c in routed.group),
+                        tone="warning",
+                    )
+                )
         elif where.chat.type == ChatType.PRIVATE or line.addressee:
             out = render_error(f"Unknown command /{line.name}. Send /help to see the commands.")
         else:
@@ -181,7 +211,11 @@ class BountyHandlers:
     async def _start(self, where: Where, actor: Actor, payload: str) -> None:
         """/start, and deep links t.me/<bot>?start=<payload>."""
         if not payload:
-            await self.deliver(where, render(Reply(title="Welcome to Billions Bounty", text=WELCOME)), private=False)
+            await self.deliver(
+                where,
+                render(Reply(title="Welcome to Billions Bounty", text=WELCOME)),
+                private=False,
+            )
             return
         link = self.deep_links.route(commands_for("telegram"), payload)
         if link.error is not None:
@@ -202,13 +236,17 @@ class BountyHandlers:
         """A private message that is not a command: point to the commands."""
         if update.message is None or update.effective_user is None or update.effective_user.is_bot:
             return
-        out = render_plain("Commands start with a slash: /attempt <your message> talks to the guardian, "
-                           "/bounty shows the round, /help lists everything.")
+        out = render_plain(
+            "Commands start with a slash: /attempt <your message> talks to the guardian, "
+            "/bounty shows the round, /help lists everything."
+        )
         await send(context.bot, update.message.chat.id, out)
 
     # --- where replies go ---------------------------------------------------------------------
 
-    async def deliver(self, where: Where, out: Outgoing, *, private: bool, payload: str | None = None) -> None:
+    async def deliver(
+        self, where: Where, out: Outgoing, *, private: bool, payload: str | None = None
+    ) -> None:
         """Answer in the chat asked in, or for a private reply asked in a group, in the user's private
         chat (if the bot may not write there yet, say so in the group without the private content)."""
         if not private or where.chat.type == ChatType.PRIVATE:
@@ -220,18 +258,32 @@ class BountyHandlers:
             if isinstance(exc, BadRequest) and "chat not found" not in exc.message.lower():
                 raise
             log.info("cannot write to user %s privately: %s", where.user.id, exc.message)
-            await send(where.bot, where.chat.id, self._start_private_first(where, payload), reply_to=where.message_id)
+            await send(
+                where.bot,
+                where.chat.id,
+                self._start_private_first(where, payload),
+                reply_to=where.message_id,
+            )
             return
-        await send(where.bot, where.chat.id, render_plain("I answered you in our private chat."), reply_to=where.message_id)
+        await send(
+            where.bot,
+            where.chat.id,
+            render_plain("I answered you in our private chat."),
+            reply_to=where.message_id,
+        )
 
     def _start_private_first(self, where: Where, payload: str | None) -> Outgoing:
         username = where.bot.username or ""
         link = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
-        text = (f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
-                "started one with me yet. Open it, press <b>Start</b>, then send the command again.")
+        text = (
+            f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
+            "started one with me yet. Open it, press <b>Start</b>, then send the command again."
+        )
         if payload:
-            text = (f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
-                    "started one with me yet. Open it and press <b>Start</b>: I will answer there.")
+            text = (
+                f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
+                "started one with me yet. Open it and press <b>Start</b>: I will answer there."
+            )
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Open a private chat", url=link)]])
         return Outgoing((text,), keyboard)
 
@@ -253,7 +305,9 @@ class BountyHandlers:
         done, _ = await asyncio.wait({work}, timeout=self.confirm_grace)
         if done and work.exception() is not None:
             # Refused at once (not the owner, expired, already used): only the presser sees why.
-            await self._answer(query, self._error_message(work.exception(), "telegram button"), alert=True)
+            await self._answer(
+                query, self._error_message(work.exception(), "telegram button"), alert=True
+            )
             return
         await self._answer(query, None if done else waiting_note(token, accept))
         if done:
@@ -275,7 +329,12 @@ class BountyHandlers:
             await send(bot, query.from_user.id, out)
             return
         if reply.private and message.chat.type != ChatType.PRIVATE:
-            await self._replace(bot, message.chat.id, message.message_id, render_plain("Answered in a private chat."))
+            await self._replace(
+                bot,
+                message.chat.id,
+                message.message_id,
+                render_plain("Answered in a private chat."),
+            )
             await self.deliver(Where(bot, message.chat, query.from_user, None), out, private=True)
             return
         await self._replace(bot, message.chat.id, message.message_id, out)
@@ -285,11 +344,22 @@ class BountyHandlers:
         first, rest = out.pages[0], out.pages[1:]
         keyboard = out.keyboard if not rest else None
         try:
-            await bot.edit_message_text(first, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-                                        reply_markup=keyboard, link_preview_options=NO_PREVIEW)
+            await bot.edit_message_text(
+                first,
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard,
+                link_preview_options=NO_PREVIEW,
+            )
         except BadRequest as exc:
             if "not modified" not in exc.message.lower():
-                log.info("could not edit message %s in %s (%s); sending it anew", message_id, chat_id, exc.message)
+                log.info(
+                    "could not edit message %s in %s (%s); sending it anew",
+                    message_id,
+                    chat_id,
+                    exc.message,
+                )
                 await send(bot, chat_id, Outgoing((first,), keyboard))
         if rest or out.document is not None or out.attachments:
             await send(bot, chat_id, Outgoing(rest, out.keyboard, out.document, out.attachments))
@@ -315,7 +385,9 @@ class BountyHandlers:
         exc = context.error
         update_id = getattr(update, "update_id", None)
         if isinstance(exc, TelegramError):
-            log.warning("Bot API refused a call for update %s: %s: %s", update_id, type(exc).__name__, exc)
+            log.warning(
+                "Bot API refused a call for update %s: %s: %s", update_id, type(exc).__name__, exc
+            )
             return
         if exc is None:
             return
@@ -323,12 +395,16 @@ class BountyHandlers:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is not None:
             with contextlib.suppress(TelegramError):
-                await context.bot.send_message(chat.id, esc(answer.message), parse_mode=ParseMode.HTML)
+                await context.bot.send_message(
+                    chat.id, esc(answer.message), parse_mode=ParseMode.HTML
+                )
 
     # --- typing -------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _typing(self, bot: Bot, chat_id: int | None, *, delay: float, enabled: bool = True) -> AsyncIterator[None]:
+    async def _typing(
+        self, bot: Bot, chat_id: int | None, *, delay: float, enabled: bool = True
+    ) -> AsyncIterator[None]:
         """Show "typing…" in the chat while a slow call runs (after ``delay`` seconds)."""
         if not enabled or chat_id is None:
             yield

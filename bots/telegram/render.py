@@ -75,7 +75,10 @@ def _blocks(reply: Reply, *, with_lines: bool = True) -> list[_Block]:
             if f.inline:
                 fields.append(_Block(f.value, f"<b>{esc(f.name)}:</b> "))
             else:
-                fields += [_Block(f.name + ":", "<b>", "</b>"), _Block(f.value, "<code>", "</code>")]
+                fields += [
+                    _Block(f.name + ":", "<b>", "</b>"),
+                    _Block(f.value, "<code>", "</code>"),
+                ]
         sections.append(fields)
     if with_lines and reply.lines:
         sections.append([_Block(line) for item in reply.lines for line in item.split("\n")])
@@ -83,8 +86,12 @@ def _blocks(reply: Reply, *, with_lines: bool = True) -> list[_Block]:
         sections.append([_Block(reply.footer, "<i>", "</i>")])
     if reply.confirm is not None:
         c = reply.confirm
-        sections.append([_Block(c.prompt, "<b>", "</b>"),
-                         _Block(f"This button expires at {c.expires_at:%H:%M} UTC.", "<i>", "</i>")])
+        sections.append(
+            [
+                _Block(c.prompt, "<b>", "</b>"),
+                _Block(f"This button expires at {c.expires_at:%H:%M} UTC.", "<i>", "</i>"),
+            ]
+        )
     out: list[_Block] = []
     for section in sections:
         if out:
@@ -116,7 +123,9 @@ def render(reply: Reply, *, limit: int = MAX_MESSAGE, file_name: str = "list.txt
         note = f"The full list ({len(reply.lines):,} entries) is attached as {file_name}."
         head = replace(reply, lines=(), footer=(reply.footer + "\n" if reply.footer else "") + note)
         document = (file_name, reply.as_text().encode("utf-8"))
-        return Outgoing((*_pages(_blocks(head), limit), *code), keyboard, document, reply.attachments)
+        return Outgoing(
+            (*_pages(_blocks(head), limit), *code), keyboard, document, reply.attachments
+        )
     return Outgoing((*pages, *code), keyboard, attachments=reply.attachments)
 
 
@@ -148,10 +157,18 @@ parse_callback = wire.decode
 
 
 def confirm_keyboard(confirm: Confirm) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[
-        InlineKeyboardButton(confirm.accept_label, callback_data=callback_data(confirm.token, True)),
-        InlineKeyboardButton(confirm.cancel_label, callback_data=callback_data(confirm.token, False)),
-    ]])
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    confirm.accept_label, callback_data=callback_data(confirm.token, True)
+                ),
+                InlineKeyboardButton(
+                    confirm.cancel_label, callback_data=callback_data(confirm.token, False)
+                ),
+            ]
+        ]
+    )
 
 
 def alert_text(message: str) -> str:

@@ -70,7 +70,9 @@ class AiohttpRequest(BaseRequest):
         # aiohttp has no separate write timeout: reading the answer starts once the body is sent,
         # so the write budget is added to the read one.
         read_budget = None if read_timeout is None else read_timeout + (write_timeout or 0)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_budget)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_budget
+        )
         data: aiohttp.FormData | dict[str, str] | None = params
         if files:
             form = aiohttp.FormData()

@@ -134,7 +134,9 @@ class DeepLinks:
 
     def route(self, commands: Sequence[Command], payload: str) -> DeepLink:
         if not PAYLOAD.match(payload):
-            return DeepLink(error="That link is malformed: a start code is 1-64 letters, digits, _ or -.")
+            return DeepLink(
+                error="That link is malformed: a start code is 1-64 letters, digits, _ or -."
+            )
         kind, sep, rest = payload.partition("-")
         if sep and kind.lower() in self._handlers:
             return DeepLink(handler=self._handlers[kind.lower()], argument=rest)
@@ -146,4 +148,6 @@ class DeepLinks:
             names = {name} | ({f"{name}_{cmd.bare_name}"} if cmd.bare_name else set())
             if wanted in names:
                 return DeepLink(command=cmd)
-        return DeepLink(error="That link does not open anything I know. Send /help to see the commands.")
+        return DeepLink(
+            error="That link does not open anything I know. Send /help to see the commands."
+        )

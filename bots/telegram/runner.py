@@ -52,8 +52,17 @@ class _RedactTokens(logging.Filter):
 
 _REDACT = _RedactTokens()
 # Filters apply only to records of the logger they sit on, not its children: name each one.
-for _name in ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.ext", "telegram.ext.ExtBot",
-              "telegram.ext.Updater", "telegram.ext.Application", "telegram.request"):
+for _name in (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "telegram.Bot",
+    "telegram.ext",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Updater",
+    "telegram.ext.Application",
+    "telegram.request",
+):
     logging.getLogger(_name).addFilter(_REDACT)
 
 
@@ -64,7 +73,10 @@ def _file_url(base_url: str) -> str:
 
 
 def build_application(
-    app: App, *, tracker: UpdateTracker | None = None, handlers: BountyHandlers | None = None,
+    app: App,
+    *,
+    tracker: UpdateTracker | None = None,
+    handlers: BountyHandlers | None = None,
     rate_limit: bool = True,
 ) -> Application:
     """A python-telegram-bot Application wired to the game (not started)."""
@@ -77,7 +89,9 @@ def build_application(
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)
-        .base_file_url(_file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL)
+        .base_file_url(
+            _file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL
+        )
         .concurrent_updates(tracker or UpdateTracker())
         .request(AiohttpRequest())
         # getUpdates long-polls on its own connection, so a slow poll never blocks a reply
@@ -98,14 +112,22 @@ class TelegramBot:
     Telegram's flood limits); ``poll_timeout`` is the long-poll timeout in seconds.
     """
 
-    def __init__(self, app: App, *, rate_limit: bool = True, poll_timeout: int = 10,
-                 deep_links: DeepLinks | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        rate_limit: bool = True,
+        poll_timeout: int = 10,
+        deep_links: DeepLinks | None = None,
+    ) -> None:
         self.app = app
         self.settings = app.settings
         self.tracker = UpdateTracker()
         self.pacer = ChatPacer()
         self.handlers = BountyHandlers(app, deep_links)
-        self.application = build_application(app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit)
+        self.application = build_application(
+            app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit
+        )
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
         self.delivery = DeliveryTask(app, "telegram")
@@ -153,14 +175,18 @@ class TelegramBot:
         secret_setting = self.settings.TELEGRAM_WEBHOOK_SECRET
         # Without a configured secret, a random one per process still proves calls come from Telegram.
         secret = secret_setting.get_secret_value() if secret_setting else secrets.token_urlsafe(32)
-        self.webhook = WebhookReceiver(self.application, path=urlsplit(url).path, secret=secret, host=host, port=port)
+        self.webhook = WebhookReceiver(
+            self.application, path=urlsplit(url).path, secret=secret, host=host, port=port
+        )
         await self.webhook.start()
         await self.application.bot.set_webhook(url, secret_token=secret)
 
     async def sync_commands(self) -> None:
         """The command menu from core's commands: everyone's, and with /admin for each moderator's
         private chat (BotCommandScopeChat). Set only when it differs from what Telegram has."""
-        await self._set_commands(menu(commands_for("telegram"), moderator=False), BotCommandScopeDefault())
+        await self._set_commands(
+            menu(commands_for("telegram"), moderator=False), BotCommandScopeDefault()
+        )
         moderator_menu = menu(commands_for("telegram"), moderator=True)
         for user_id in self.settings.MODERATOR_TELEGRAM_USER_IDS:
             await self._set_commands(moderator_menu, BotCommandScopeChat(int(user_id)))
@@ -194,7 +220,9 @@ class TelegramBot:
                 raise outbox.Undeliverable(f"Telegram user {chat_id}: {exc.message}") from None
             raise
 
-    async def broadcast(self, chat_ids: list[int], out: Outgoing, *, raise_errors: bool = False) -> list[int]:
+    async def broadcast(
+        self, chat_ids: list[int], out: Outgoing, *, raise_errors: bool = False
+    ) -> list[int]:
         """Send to many chats, each paced to about one message a second; the chats that failed."""
 
         async def one(chat_id: int) -> None:

@@ -21,7 +21,11 @@ _EXPLICIT = re.compile(r"^(@|#|<@|(discord|telegram|console):)", re.I)
 def with_mentions(message: Message) -> str:
     """The message's text with each text_mention replaced by ``telegram:<user id>``."""
     text = message.text or ""
-    mentions = [e for e in message.entities or () if e.type == MessageEntity.TEXT_MENTION and e.user is not None]
+    mentions = [
+        e
+        for e in message.entities or ()
+        if e.type == MessageEntity.TEXT_MENTION and e.user is not None
+    ]
     if not mentions:
         return text
     units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
@@ -38,7 +42,12 @@ def reply_target(command: Command, args_text: str, message: Message, bot_id: int
     if replied is None or not command.args or command.args[0].kind != "player":
         return args_text
     author = replied.from_user
-    if author is None or author.is_bot or author.id == bot_id or replied.forum_topic_created is not None:
+    if (
+        author is None
+        or author.is_bot
+        or author.id == bot_id
+        or replied.forum_topic_created is not None
+    ):
         return args_text
     if _EXPLICIT.match(args_text.strip()):
         return args_text

@@ -48,11 +48,18 @@ class TelegramTeams:
         text = filters.TEXT | filters.CAPTION
         application.add_handler(ChatJoinRequestHandler(self.on_join_request), group=HANDLER_GROUP)
         application.add_handler(
-            MessageHandler(filters.UpdateType.MESSAGE & filters.ChatType.GROUPS & text & ~filters.COMMAND,
-                           self.on_group_message), group=HANDLER_GROUP)
+            MessageHandler(
+                filters.UpdateType.MESSAGE & filters.ChatType.GROUPS & text & ~filters.COMMAND,
+                self.on_group_message,
+            ),
+            group=HANDLER_GROUP,
+        )
         application.add_handler(
-            MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.GROUPS & text, self.on_edit),
-            group=HANDLER_GROUP)
+            MessageHandler(
+                filters.UpdateType.EDITED_MESSAGE & filters.ChatType.GROUPS & text, self.on_edit
+            ),
+            group=HANDLER_GROUP,
+        )
         delivery.handle(teams.SYNC, self.on_sync)
         delivery.handle(teams.RELAY, self.on_relay)
 
@@ -73,7 +80,9 @@ class TelegramTeams:
 
     async def _say(self, chat_id: int | str, text: str) -> None:
         try:
-            await self.tg.send_message(int(chat_id), text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+            await self.tg.send_message(
+                int(chat_id), text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+            )
         except TelegramError as exc:
             log.info("could not write to team group %s: %s", chat_id, exc)
 
@@ -89,7 +98,9 @@ class TelegramTeams:
         elif event in ("left", "kicked"):
             await self._remove(p)
         elif event == "disbanded" and p.get("chat_id"):
-            await self._say(p["chat_id"], "This team was disbanded, so the group is no longer linked to it.")
+            await self._say(
+                p["chat_id"], "This team was disbanded, so the group is no longer linked to it."
+            )
 
     async def _link(self, p: dict[str, Any]) -> None:
         chat_id = int(p["chat_id"])
@@ -98,19 +109,30 @@ class TelegramTeams:
         except (BadRequest, Forbidden) as exc:
             raise outbox.Undeliverable(f"group {chat_id}: {exc.message}") from None
         if missing is None or missing:
-            why = ("I am not an administrator here" if missing is None
-                   else f"I lack the administrator rights {', '.join(missing)}")
-            await self._say(chat_id, f"I cannot link this group: {why}. Make me an administrator with "
-                                     f"{' and '.join(NEEDED_RIGHTS.values())}, then send /team link again.")
+            why = (
+                "I am not an administrator here"
+                if missing is None
+                else f"I lack the administrator rights {', '.join(missing)}"
+            )
+            await self._say(
+                chat_id,
+                f"I cannot link this group: {why}. Make me an administrator with "
+                f"{' and '.join(NEEDED_RIGHTS.values())}, then send /team link again.",
+            )
             return
         try:
-            team = await teams.link_checked(self.app, int(p["team_id"]), str(chat_id), int(p["players"][0]))
+            team = await teams.link_checked(
+                self.app, int(p["team_id"]), str(chat_id), int(p["players"][0])
+            )
         except BountyError as exc:
             await self._say(chat_id, f"I cannot link this group: {html.escape(exc.message)}")
             return
-        await self._say(chat_id, f"This group is now the team chat of <b>{html.escape(team.name)}</b>. I admit only "
-                                 "its members: each gets a single-use invite link privately, and join requests are "
-                                 "approved for members only. Messages here are shared with the team's Discord channel.")
+        await self._say(
+            chat_id,
+            f"This group is now the team chat of <b>{html.escape(team.name)}</b>. I admit only "
+            "its members: each gets a single-use invite link privately, and join requests are "
+            "approved for members only. Messages here are shared with the team's Discord channel.",
+        )
 
     async def _linked_chat(self, team_id: int) -> teams.ChatRow | None:
         return (await teams.chat_state(self.app, team_id, "telegram")).chat
@@ -125,18 +147,29 @@ class TelegramTeams:
             for account in accounts:
                 user_id = int(account)
                 member = await self.tg.get_chat_member(chat_id, user_id)
-                if member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                if member.status in (
+                    ChatMemberStatus.MEMBER,
+                    ChatMemberStatus.ADMINISTRATOR,
+                    ChatMemberStatus.OWNER,
+                ):
                     continue
                 if member.status == ChatMemberStatus.BANNED:
                     await self.tg.unban_chat_member(chat_id, user_id, only_if_banned=True)
                 link = await self.tg.create_chat_invite_link(
-                    chat_id, member_limit=1, expire_date=datetime.now(UTC) + INVITE_VALID, name=f"team member {user_id}"[:32])
+                    chat_id,
+                    member_limit=1,
+                    expire_date=datetime.now(UTC) + INVITE_VALID,
+                    name=f"team member {user_id}"[:32],
+                )
                 try:
                     await self.bot.pacer.wait(user_id)
                     await self.tg.send_message(
-                        user_id, f"Your invite link to the Telegram group of team <b>{html.escape(team)}</b> "
-                                 f"(single use, valid for a day): {html.escape(link.invite_link)}",
-                        parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+                        user_id,
+                        f"Your invite link to the Telegram group of team <b>{html.escape(team)}</b> "
+                        f"(single use, valid for a day): {html.escape(link.invite_link)}",
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                    )
                 except (Forbidden, BadRequest) as exc:
                     # They never opened a private chat with the bot: /team link there asks for a new link.
                     log.info("invite link for %s not delivered: %s", user_id, exc.message)
@@ -150,13 +183,24 @@ class TelegramTeams:
                 try:
                     # A ban removes them; the unban right after lets them come back if they rejoin the team.
                     await self.tg.ban_chat_member(int(chat.chat_id), int(account))
-                    await self.tg.unban_chat_member(int(chat.chat_id), int(account), only_if_banned=True)
+                    await self.tg.unban_chat_member(
+                        int(chat.chat_id), int(account), only_if_banned=True
+                    )
                 except BadRequest as exc:
-                    log.warning("could not remove %s from team group %s: %s", account, chat.chat_id, exc.message)
+                    log.warning(
+                        "could not remove %s from team group %s: %s",
+                        account,
+                        chat.chat_id,
+                        exc.message,
+                    )
                     if "rights" in exc.message.lower():
-                        await teams.tell_captain(self.app, int(p["team_id"]), "Telegram",
-                                                 "The bot could not remove a former member from your team's group: "
-                                                 f"it lacks the right {NEEDED_RIGHTS['can_restrict_members']}.")
+                        await teams.tell_captain(
+                            self.app,
+                            int(p["team_id"]),
+                            "Telegram",
+                            "The bot could not remove a former member from your team's group: "
+                            f"it lacks the right {NEEDED_RIGHTS['can_restrict_members']}.",
+                        )
 
     # --- what members do in the group ----------------------------------------------------------
 
@@ -164,7 +208,9 @@ class TelegramTeams:
         request: ChatJoinRequest | None = update.chat_join_request
         if request is None:
             return
-        team_id, member = await teams.may_join_chat(self.app, "telegram", str(request.chat.id), str(request.from_user.id))
+        team_id, member = await teams.may_join_chat(
+            self.app, "telegram", str(request.chat.id), str(request.from_user.id)
+        )
         if team_id is None:
             return  # not a team group: the bot leaves its join requests to its admins
         if member:
@@ -180,15 +226,27 @@ class TelegramTeams:
         body = message.text or message.caption or ""
         reply = message.reply_to_message
         author = Actor("telegram", str(user.id), user.full_name or user.username or str(user.id))
-        await teams.record_message(self.app, "telegram", str(message.chat.id), str(message.message_id), author, body,
-                                   reply_to=str(reply.message_id) if reply is not None else None)
+        await teams.record_message(
+            self.app,
+            "telegram",
+            str(message.chat.id),
+            str(message.message_id),
+            author,
+            body,
+            reply_to=str(reply.message_id) if reply is not None else None,
+        )
 
     async def on_edit(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.edited_message
         if message is None or message.from_user is None or message.from_user.is_bot:
             return
-        await teams.record_edit(self.app, "telegram", str(message.chat.id), str(message.message_id),
-                                message.text or message.caption or "")
+        await teams.record_edit(
+            self.app,
+            "telegram",
+            str(message.chat.id),
+            str(message.message_id),
+            message.text or message.caption or "",
+        )
 
     # --- the bridge, this side -------------------------------------------------------------------
 
@@ -211,20 +269,45 @@ class TelegramTeams:
         try:
             await self.bot.pacer.wait(chat_id)
             if view.copy_id is None:
-                reply = ReplyParameters(int(view.reply_copy_id), allow_sending_without_reply=True) \
-                    if view.reply_copy_id is not None else None
-                sent = await self.tg.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                                  link_preview_options=NO_PREVIEW, reply_parameters=reply)
-                await teams.record_copy(self.app, view.message_id, "telegram", view.chat.chat_id,
-                                        str(sent.message_id), view.version)
+                reply = (
+                    ReplyParameters(int(view.reply_copy_id), allow_sending_without_reply=True)
+                    if view.reply_copy_id is not None
+                    else None
+                )
+                sent = await self.tg.send_message(
+                    chat_id,
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=NO_PREVIEW,
+                    reply_parameters=reply,
+                )
+                await teams.record_copy(
+                    self.app,
+                    view.message_id,
+                    "telegram",
+                    view.chat.chat_id,
+                    str(sent.message_id),
+                    view.version,
+                )
             else:
                 try:
-                    await self.tg.edit_message_text(text, chat_id=chat_id, message_id=int(view.copy_id),
-                                                    parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+                    await self.tg.edit_message_text(
+                        text,
+                        chat_id=chat_id,
+                        message_id=int(view.copy_id),
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                    )
                 except BadRequest as exc:
                     if "not modified" not in exc.message.lower():
                         raise
-                await teams.record_copy(self.app, view.message_id, "telegram", view.chat.chat_id, view.copy_id,
-                                        view.version)
+                await teams.record_copy(
+                    self.app,
+                    view.message_id,
+                    "telegram",
+                    view.chat.chat_id,
+                    view.copy_id,
+                    view.version,
+                )
         except Forbidden as exc:
             raise outbox.Undeliverable(f"team group {chat_id}: {exc.message}") from None

@@ -25,7 +25,9 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 class WebhookReceiver:
-    def __init__(self, application: Application, *, path: str, secret: str, host: str, port: int) -> None:
+    def __init__(
+        self, application: Application, *, path: str, secret: str, host: str, port: int
+    ) -> None:
         self.application = application
         self.path = path or "/"
         self._secret = secret

@@ -15,23 +15,38 @@ from core.services import admin, stats, views
 
 async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Credit a player (audited)."""
-    player, new_balance, demo = await admin.grant(ctx.app, ctx.actor, args["player"], args["amount"], args["reason"])
+    player, new_balance, demo = await admin.grant(
+        ctx.app, ctx.actor, args["player"], args["amount"], args["reason"]
+    )
     return Reply(
         title="Granted",
         text=f"{usdc(args['amount'], demo=demo)} to {player.display_name} (#{player.id}). Their balance: {usdc(new_balance, demo=demo)}.",
-        private=True, tone="success",
+        private=True,
+        tone="success",
     )
 
 
 async def admin_bounty_new(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Open a new round with a seed prize and the guardian's secret prompt."""
-    b = await admin.new_bounty(ctx.app, ctx.actor, name=args["name"], prompt=args["prompt"], seed=args["seed"],
-                               base_fee=None, growth_bps=None, fee_cap=None)
+    b = await admin.new_bounty(
+        ctx.app,
+        ctx.actor,
+        name=args["name"],
+        prompt=args["prompt"],
+        seed=args["seed"],
+        base_fee=None,
+        growth_bps=None,
+        fee_cap=None,
+    )
     return Reply(
         title=f"Round #{b.id} {b.name} is open",
-        fields=(Field("Seed", usdc(b.seed, demo=b.is_demo)), Field("First fee", usdc(b.base_fee, demo=b.is_demo)),
-                Field("Commitment", b.prompt_sha256, inline=False)),
-        private=True, tone="success",
+        fields=(
+            Field("Seed", usdc(b.seed, demo=b.is_demo)),
+            Field("First fee", usdc(b.base_fee, demo=b.is_demo)),
+            Field("Commitment", b.prompt_sha256, inline=False),
+        ),
+        private=True,
+        tone="success",
     )
 
 
@@ -48,16 +63,22 @@ async def admin_bounty_set(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     else:
         value = raw[1:-1].strip() if len(raw) > 1 and raw[0] == raw[-1] == '"' else raw
     b = await admin.set_bounty(ctx.app, ctx.actor, field, value)
-    return Reply(title=f"Round {b.name} updated",
-                 text=f"base fee {usdc(b.base_fee, demo=b.is_demo)}, growth {b.growth_bps} bps, "
-                      f"cap {usdc(b.fee_cap, demo=b.is_demo)}", private=True)
+    return Reply(
+        title=f"Round {b.name} updated",
+        text=f"base fee {usdc(b.base_fee, demo=b.is_demo)}, growth {b.growth_bps} bps, "
+        f"cap {usdc(b.fee_cap, demo=b.is_demo)}",
+        private=True,
+    )
 
 
 async def admin_pause(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Pause the round: no attempts until it resumes."""
     b = await admin.set_paused(ctx.app, ctx.actor, True)
-    return Reply(title=f"Round {b.name} paused", private=True,
-                 text="No attempts are taken until /admin resume; players are told in the announcement channels.")
+    return Reply(
+        title=f"Round {b.name} paused",
+        private=True,
+        text="No attempts are taken until /admin resume; players are told in the announcement channels.",
+    )
 
 
 async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -68,10 +89,15 @@ async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Refund an attempt of this round in full (audited)."""
-    amount = await admin.refund(ctx.app, ctx.actor, args["attempt"], args.get("reason") or "no reason given")
+    amount = await admin.refund(
+        ctx.app, ctx.actor, args["attempt"], args.get("reason") or "no reason given"
+    )
     demo = await views.is_demo(ctx.app)
-    return Reply(title="Refunded", text=f"Attempt #{args['attempt']}: {usdc(amount, demo=demo)} returned to its payer.",
-                 private=True)
+    return Reply(
+        title="Refunded",
+        text=f"Attempt #{args['attempt']}: {usdc(amount, demo=demo)} returned to its payer.",
+        private=True,
+    )
 
 
 async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -81,18 +107,32 @@ async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         return Reply(title="Stats", text="No round yet.", private=True)
     demo = s.bounty.is_demo
     measures = tuple(
-        Field(name, "not available yet" if value is None else value if isinstance(value, str) else f"{value / 100:.2f} %")
+        Field(
+            name,
+            "not available yet"
+            if value is None
+            else value
+            if isinstance(value, str)
+            else f"{value / 100:.2f} %",
+        )
         for name, value in s.measures
     )
     chart = await asyncio.to_thread(
-        stats_chart, f"Round #{s.bounty.id}: {s.bounty.name}" + (" (demo)" if demo else ""), s.by_day,
-        s.pool_over_time, now=ctx.app.clock(), demo=demo,
+        stats_chart,
+        f"Round #{s.bounty.id}: {s.bounty.name}" + (" (demo)" if demo else ""),
+        s.by_day,
+        s.pool_over_time,
+        now=ctx.app.clock(),
+        demo=demo,
     )
     return Reply(
         title=f"Stats, round {s.bounty.name}",
         fields=(
-            Field("Attempts", f"{s.attempts:,}"), Field("Players", f"{s.players:,}"), Field("Refunded", f"{s.refunded:,}"),
-            Field("Prize pool", usdc(s.pool, demo=demo)), Field("Revenue", usdc(s.revenue, demo=demo)),
+            Field("Attempts", f"{s.attempts:,}"),
+            Field("Players", f"{s.players:,}"),
+            Field("Refunded", f"{s.refunded:,}"),
+            Field("Prize pool", usdc(s.pool, demo=demo)),
+            Field("Revenue", usdc(s.revenue, demo=demo)),
             Field("Success rate", f"{s.success_rate_bps / 100:.2f} %"),
             *measures,
         ),
@@ -103,27 +143,58 @@ async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 COMMANDS: list[Command] = [
-    command("admin grant", admin_grant,
-         Arg("player", "player", "the player: @username, a mention, their user id, #<player id> or telegram:<id>"),
-         Arg("amount", "amount", "how much, in USDC"),
-         Arg("reason", "text", "why (kept in the audit log)", max_length=500),
-         moderator=True, private=True),
-    command("admin bounty new", admin_bounty_new,
-         Arg("name", "text", 'the round\'s name (in quotes if it has spaces: "Demo round")', max_length=64),
-         Arg("seed", "amount", "the seed prize, in USDC"),
-         Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000),
-         moderator=True, private=True),
-    command("admin bounty set", admin_bounty_set,
-         Arg("field", "choice", "what to change", choices=admin.BOUNTY_SETTABLE),
-         Arg("value", "text", "the new value (amounts in USDC, growth in bps)", max_length=64),
-         moderator=True, private=True),
+    command(
+        "admin grant",
+        admin_grant,
+        Arg(
+            "player",
+            "player",
+            "the player: @username, a mention, their user id, #<player id> or telegram:<id>",
+        ),
+        Arg("amount", "amount", "how much, in USDC"),
+        Arg("reason", "text", "why (kept in the audit log)", max_length=500),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin bounty new",
+        admin_bounty_new,
+        Arg(
+            "name",
+            "text",
+            'the round\'s name (in quotes if it has spaces: "Demo round")',
+            max_length=64,
+        ),
+        Arg("seed", "amount", "the seed prize, in USDC"),
+        Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin bounty set",
+        admin_bounty_set,
+        Arg("field", "choice", "what to change", choices=admin.BOUNTY_SETTABLE),
+        Arg("value", "text", "the new value (amounts in USDC, growth in bps)", max_length=64),
+        moderator=True,
+        private=True,
+    ),
     command("admin pause", admin_pause, moderator=True, private=True),
     command("admin resume", admin_resume, moderator=True, private=True),
-    command("admin refund", admin_refund,
-         Arg("attempt", "int", "the attempt's number in this round, as /bounty log shows it", min_value=1,
-             max_value=2**31 - 1, autocomplete="attempts"),
-         Arg("reason", "text", "why", required=False, max_length=500),
-         moderator=True, private=True),
+    command(
+        "admin refund",
+        admin_refund,
+        Arg(
+            "attempt",
+            "int",
+            "the attempt's number in this round, as /bounty log shows it",
+            min_value=1,
+            max_value=2**31 - 1,
+            autocomplete="attempts",
+        ),
+        Arg("reason", "text", "why", required=False, max_length=500),
+        moderator=True,
+        private=True,
+    ),
     command("admin stats", admin_stats, moderator=True, private=True, slow=True),
     *MODERATION,
 ]

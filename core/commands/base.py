@@ -44,7 +44,9 @@ class Arg:
     # force when the argument is checked and when a platform registers the command.
     max_length_setting: str | None = None
     choices: tuple[str, ...] = ()
-    autocomplete: str | None = None  # a source in core/commands/completions.py, for platforms that offer it
+    autocomplete: str | None = (
+        None  # a source in core/commands/completions.py, for platforms that offer it
+    )
 
     def limit(self, settings: Any = None) -> int:
         """The most characters this argument takes, under ``settings`` (the settings in force)."""
@@ -70,7 +72,9 @@ class Arg:
             value = str(raw).strip()
             limit = self.limit(settings)
             if len(value) > limit:
-                raise InvalidArgument(f"`{self.name}` is too long: {len(value):,} characters, at most {limit:,}.")
+                raise InvalidArgument(
+                    f"`{self.name}` is too long: {len(value):,} characters, at most {limit:,}."
+                )
             if self.kind == "word" and any(ch.isspace() for ch in value):
                 raise InvalidArgument(f"`{self.name}` must be a single word.")
             return value
@@ -79,7 +83,9 @@ class Arg:
 
             text = str(raw).strip()
             if len(text) > self.limit(settings):
-                raise InvalidArgument(f"`{self.name}` must be like 30m, 12h or 7d, not {text[:20]!r}.")
+                raise InvalidArgument(
+                    f"`{self.name}` must be like 30m, 12h or 7d, not {text[:20]!r}."
+                )
             return parse_duration(text, name=self.name)
         if self.kind == "int":
             text = str(raw).strip()
@@ -150,7 +156,9 @@ class Reply:
     title: str | None = None
     fields: tuple[Field, ...] = ()
     footer: str | None = None
-    private: bool = False  # only the caller sees it (ephemeral on Discord, private chat on Telegram)
+    private: bool = (
+        False  # only the caller sees it (ephemeral on Discord, private chat on Telegram)
+    )
     tone: Tone = "info"
     confirm: Confirm | None = None
     lines: tuple[str, ...] = ()  # list content (logs, leaderboards): adapters paginate it
@@ -248,10 +256,14 @@ def parse_text_args(command: Command, rest: str) -> dict[str, Any]:
         if rest[0] in QUOTES:
             close = rest.find(QUOTES[rest[0]], 1)
             if close < 0:
-                raise InvalidArgument(f"`{arg.name}`: a quote is not closed. Usage: {command.usage}")
-            word, after = rest[1:close], rest[close + 1:]
+                raise InvalidArgument(
+                    f"`{arg.name}`: a quote is not closed. Usage: {command.usage}"
+                )
+            word, after = rest[1:close], rest[close + 1 :]
             if after and not after[0].isspace():
-                raise InvalidArgument(f"`{arg.name}`: put a space after the closing quote. Usage: {command.usage}")
+                raise InvalidArgument(
+                    f"`{arg.name}`: put a space after the closing quote. Usage: {command.usage}"
+                )
             values[arg.name] = word
             rest = after.strip()
             continue
@@ -289,4 +301,6 @@ def split_words(line: str) -> list[str]:
 def command(path: str, handler: Handler, *args: Arg, **options: Any) -> Command:
     """A command table entry: ``command("admin grant", handler, Arg(...), moderator=True)``; the
     handler's docstring is the help text."""
-    return Command(tuple(path.split()), (handler.__doc__ or "").strip(), handler, tuple(args), **options)
+    return Command(
+        tuple(path.split()), (handler.__doc__ or "").strip(), handler, tuple(args), **options
+    )

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from core.actors import Actor
 from core.money import usdc
 from core.services import rounds
@@ -34,7 +32,7 @@ async def _attempts(app: App, actor: Actor, typed: str) -> list[Completion]:
             return []
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "SELECT a.number, a.fee, a.status, p.display_name FROM attempts a JOIN players p ON p.id = a.player_id "
                     "WHERE a.bounty_id = :b AND (:typed = '' OR CAST(a.number + 1 AS text) LIKE :prefix) "
                     "ORDER BY a.number DESC LIMIT :n"
@@ -43,12 +41,17 @@ async def _attempts(app: App, actor: Actor, typed: str) -> list[Completion]:
             )
         ).all()
     return [
-        (f"#{r.number + 1} {r.display_name} {usdc(r.fee, demo=bounty.is_demo)} {r.status}"[:100], str(r.number + 1))
+        (
+            f"#{r.number + 1} {r.display_name} {usdc(r.fee, demo=bounty.is_demo)} {r.status}"[:100],
+            str(r.number + 1),
+        )
         for r in rows
     ]
 
 
-SOURCES: dict[str, Callable[[App, Actor, str], Awaitable[list[Completion]]]] = {"attempts": _attempts}
+SOURCES: dict[str, Callable[[App, Actor, str], Awaitable[list[Completion]]]] = {
+    "attempts": _attempts
+}
 
 
 async def complete(app: App, actor: Actor, source: str, typed: str) -> list[Completion]:

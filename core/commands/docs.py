@@ -49,7 +49,10 @@ says otherwise.
 
 def discord_path(command: Command, commands: Sequence[Command]) -> tuple[str, ...]:
     """Where Discord puts a command: its path, or path + bare_name when the path is also a group."""
-    is_group = any(len(o.path) > len(command.path) and o.path[: len(command.path)] == command.path for o in commands)
+    is_group = any(
+        len(o.path) > len(command.path) and o.path[: len(command.path)] == command.path
+        for o in commands
+    )
     return (*command.path, command.bare_name) if is_group and command.bare_name else command.path
 
 
@@ -85,15 +88,21 @@ def render(commands: Sequence[Command]) -> str:
     for title in ("Everyone", "Moderators"):
         lines.append(f"## {title}\n")
         for command in sections.get(title, []):
-            usage = command.usage + (f" (also /{command.name} {command.bare_name})" if command.bare_name else "")
+            usage = command.usage + (
+                f" (also /{command.name} {command.bare_name})" if command.bare_name else ""
+            )
             lines.append(f"### `{usage}`\n")
             lines.append(command.help + "\n")
             where = ["Discord: `/" + " ".join(discord_path(command, commands)) + "`"]
             if command.platforms is not None:
                 where = [f"only on: {', '.join(command.platforms)}"] + (
-                    where if "discord" in command.platforms else [])
-            facts = where + (["answer: private"] if command.private else []) + (
-                ["refused to banned players"] if command.refuses_banned else [])
+                    where if "discord" in command.platforms else []
+                )
+            facts = (
+                where
+                + (["answer: private"] if command.private else [])
+                + (["refused to banned players"] if command.refuses_banned else [])
+            )
             lines.append("- " + "; ".join(facts))
             if command.args:
                 lines.append("- arguments:")

@@ -16,9 +16,12 @@ async def link(ctx: CommandContext, args: dict[str, Any]) -> Reply:
         return Reply(
             title="Accounts linked",
             text="These accounts are one player now: one balance, one history, the same limits and standing.",
-            fields=(Field("Accounts", ", ".join(i.label() for i in joined.identities), inline=False),
-                    Field("Balance", usdc(joined.balance, demo=joined.is_demo))),
-            private=True, tone="success",
+            fields=(
+                Field("Accounts", ", ".join(i.label() for i in joined.identities), inline=False),
+                Field("Balance", usdc(joined.balance, demo=joined.is_demo)),
+            ),
+            private=True,
+            tone="success",
         )
     made = await identity.new_code(ctx.app, ctx.actor)
     return Reply(
@@ -35,7 +38,17 @@ async def link(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 
 
 COMMANDS: list[Command] = [
-    command("link", link, Arg("code", "word", "the code /link gave you on your other platform", required=False,
-                              max_length=20), private=True),
+    command(
+        "link",
+        link,
+        Arg(
+            "code",
+            "word",
+            "the code /link gave you on your other platform",
+            required=False,
+            max_length=20,
+        ),
+        private=True,
+    ),
 ]
 CONFIRMATIONS: dict = {}

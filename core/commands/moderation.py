@@ -23,7 +23,9 @@ def _who(player) -> str:
 
 async def admin_ban(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Ban a player for a while (30m, 12h, 7d) or until unbanned; paid and team commands are refused."""
-    banned = await moderation.ban(ctx.app, ctx.actor, args["player"], args.get("duration"), args["reason"])
+    banned = await moderation.ban(
+        ctx.app, ctx.actor, args["player"], args.get("duration"), args["reason"]
+    )
     text = f"{_who(banned.player)} is banned {banned.end_text}. They were told why."
     if banned.replaced is not None:
         text += " This replaces the ban that was in force."
@@ -33,7 +35,9 @@ async def admin_ban(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 async def admin_unban(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Lift a player's ban now."""
     player = await moderation.unban(ctx.app, ctx.actor, args["player"], args.get("reason"))
-    return Reply(title="Unbanned", text=f"{_who(player)} can play again.", private=True, tone="success")
+    return Reply(
+        title="Unbanned", text=f"{_who(player)} can play again.", private=True, tone="success"
+    )
 
 
 async def admin_note(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -52,8 +56,14 @@ async def admin_audit(ctx: CommandContext, args: dict[str, Any]) -> Reply:
         Field("Balance", usdc(s.balance, demo=s.is_demo)),
         Field("Attempts", f"{s.attempts:,} ({usdc(s.paid, demo=s.is_demo)} paid)"),
         Field("Ban", s.banned or ("none" if not s.bans else f"none now ({s.bans} before)")),
-        Field("Self-exclusion", f"until {s.excluded_until:%Y-%m-%d %H:%M} UTC" if s.excluded_until else "none"),
-        Field("Daily limit", usdc(s.daily_limit, demo=s.is_demo) if s.daily_limit is not None else "none"),
+        Field(
+            "Self-exclusion",
+            f"until {s.excluded_until:%Y-%m-%d %H:%M} UTC" if s.excluded_until else "none",
+        ),
+        Field(
+            "Daily limit",
+            usdc(s.daily_limit, demo=s.is_demo) if s.daily_limit is not None else "none",
+        ),
         Field("Notes", f"{s.notes:,}"),
     ]
     if s.joined_from:
@@ -63,52 +73,107 @@ async def admin_audit(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     footer = f"Page {a.page} of {a.pages}"
     if a.page < a.pages:
         footer += f"; older: /admin audit #{s.player.id} {a.page + 1}"
-    return Reply(title=f"Audit of {_who(s.player)}", fields=tuple(fields),
-                 lines=a.entries or ("No record yet.",), footer=footer, private=True)
+    return Reply(
+        title=f"Audit of {_who(s.player)}",
+        fields=tuple(fields),
+        lines=a.entries or ("No record yet.",),
+        footer=footer,
+        private=True,
+    )
 
 
 async def admin_announce(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Post an announcement to every announcement channel on Discord and Telegram."""
     announcement_id = await moderation.announce(ctx.app, ctx.actor, args["text"])
-    return Reply(title="Announced", text=f"Announcement #{announcement_id} is on its way to every announcement "
-                 "channel.", private=True, tone="success")
+    return Reply(
+        title="Announced",
+        text=f"Announcement #{announcement_id} is on its way to every announcement channel.",
+        private=True,
+        tone="success",
+    )
 
 
 async def admin_unlink(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Take one platform account off a player; it starts over as a new player with nothing."""
-    done = await identity.unlink(ctx.app, ctx.actor, args["player"], args["platform"], args["reason"])
+    done = await identity.unlink(
+        ctx.app, ctx.actor, args["player"], args["platform"], args["reason"]
+    )
     return Reply(
         title="Unlinked",
         text=f"{done.identity.label()} is no longer part of {_who(done.player)}: it is player #{done.new_player_id} "
-             f"now, with nothing. {done.player.display_name} keeps the balance and history.",
-        private=True, tone="warning",
+        f"now, with nothing. {done.player.display_name} keeps the balance and history.",
+        private=True,
+        tone="warning",
     )
 
 
 COMMANDS: list[Command] = [
-    command("admin ban", admin_ban,
-            Arg("player", "player", PLAYER_HELP),
-            Arg("duration", "duration", "how long: 30m, 12h, 7d (leave out: until unbanned)", required=False),
-            Arg("reason", "text", "why (the player is told)", max_length=moderation.MAX_REASON),
-            moderator=True, private=True),
-    command("admin unban", admin_unban,
-            Arg("player", "player", PLAYER_HELP),
-            Arg("reason", "text", "why (kept in the audit log)", required=False, max_length=moderation.MAX_REASON),
-            moderator=True, private=True),
-    command("admin note", admin_note,
-            Arg("player", "player", PLAYER_HELP),
-            Arg("text", "text", "the note", max_length=moderation.MAX_NOTE),
-            moderator=True, private=True),
-    command("admin audit", admin_audit,
-            Arg("player", "player", PLAYER_HELP),
-            Arg("page", "int", "which page (1 is the newest)", required=False, min_value=1, max_value=10_000),
-            moderator=True, private=True, slow=True),
-    command("admin announce", admin_announce,
-            Arg("text", "text", "what to announce", max_length=moderation.MAX_ANNOUNCEMENT),
-            moderator=True, private=True),
-    command("admin unlink", admin_unlink,
-            Arg("player", "player", PLAYER_HELP),
-            Arg("platform", "choice", "which of the player's accounts to take off", choices=PLATFORMS),
-            Arg("reason", "text", "why (kept in the audit log)", max_length=moderation.MAX_REASON),
-            moderator=True, private=True),
+    command(
+        "admin ban",
+        admin_ban,
+        Arg("player", "player", PLAYER_HELP),
+        Arg(
+            "duration",
+            "duration",
+            "how long: 30m, 12h, 7d (leave out: until unbanned)",
+            required=False,
+        ),
+        Arg("reason", "text", "why (the player is told)", max_length=moderation.MAX_REASON),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin unban",
+        admin_unban,
+        Arg("player", "player", PLAYER_HELP),
+        Arg(
+            "reason",
+            "text",
+            "why (kept in the audit log)",
+            required=False,
+            max_length=moderation.MAX_REASON,
+        ),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin note",
+        admin_note,
+        Arg("player", "player", PLAYER_HELP),
+        Arg("text", "text", "the note", max_length=moderation.MAX_NOTE),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin audit",
+        admin_audit,
+        Arg("player", "player", PLAYER_HELP),
+        Arg(
+            "page",
+            "int",
+            "which page (1 is the newest)",
+            required=False,
+            min_value=1,
+            max_value=10_000,
+        ),
+        moderator=True,
+        private=True,
+        slow=True,
+    ),
+    command(
+        "admin announce",
+        admin_announce,
+        Arg("text", "text", "what to announce", max_length=moderation.MAX_ANNOUNCEMENT),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin unlink",
+        admin_unlink,
+        Arg("player", "player", PLAYER_HELP),
+        Arg("platform", "choice", "which of the player's accounts to take off", choices=PLATFORMS),
+        Arg("reason", "text", "why (kept in the audit log)", max_length=moderation.MAX_REASON),
+        moderator=True,
+        private=True,
+    ),
 ]

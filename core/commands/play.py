@@ -18,7 +18,10 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Show the round: prize pool, your next fee, attempts so far, the prompt's commitment hash, time left."""
     s = await views.status(ctx.app, ctx.actor)
     if s.bounty is None:
-        return Reply(title="No round yet", text="No round has started. Moderators open one with /admin bounty new.")
+        return Reply(
+            title="No round yet",
+            text="No round has started. Moderators open one with /admin bounty new.",
+        )
     b = s.bounty
     demo = b.is_demo
     fields = [Field("Prize pool", usdc(s.pool, demo=demo)), Field("Attempts", f"{s.attempts:,}")]
@@ -33,16 +36,28 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
             hours, rem = divmod(max(0, int(left.total_seconds())), 3600)
             fields.append(Field("Time left", f"{hours} h {rem // 60} min without a new attempt"))
         else:
-            fields.append(Field("Time left", f"no deadline until {s.attempts_to_deadline} more attempts"))
+            fields.append(
+                Field("Time left", f"no deadline until {s.attempts_to_deadline} more attempts")
+            )
     if s.patterns:
-        fields.append(Field("Most used attack patterns", ", ".join(
-            f"{p.label} ({p.attempts:,})" for p in s.patterns), inline=False))
+        fields.append(
+            Field(
+                "Most used attack patterns",
+                ", ".join(f"{p.label} ({p.attempts:,})" for p in s.patterns),
+                inline=False,
+            )
+        )
     fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
     text = f"Status: {b.status}."
     if not b.open:
         text += f"\nThe guardian's prompt, revealed:\n{b.system_prompt}"
     title = f"Round #{b.id}: {b.name}" + (" (demo)" if demo else "")
-    return Reply(title=title, text=text, fields=tuple(fields), footer=f"Guardian: {ctx.app.guardian.description}")
+    return Reply(
+        title=title,
+        text=text,
+        fields=tuple(fields),
+        footer=f"Guardian: {ctx.app.guardian.description}",
+    )
 
 
 async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -56,9 +71,16 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         if it.message is not None:
             line += f"\n    text: {it.message}\n    reply: {it.reply or '-'}"
         lines.append(line)
-    note = "Texts and replies are public now that the round has ended." if not bounty.open else (
-        "Texts stay secret until the round ends; each hash commits to one.")
-    return Reply(title=f"Attempt log, round {bounty.name} ({len(items)} attempts)", text=note, lines=tuple(lines))
+    note = (
+        "Texts and replies are public now that the round has ended."
+        if not bounty.open
+        else ("Texts stay secret until the round ends; each hash commits to one.")
+    )
+    return Reply(
+        title=f"Attempt log, round {bounty.name} ({len(items)} attempts)",
+        text=note,
+        lines=tuple(lines),
+    )
 
 
 async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -103,12 +125,14 @@ def outcome_reply(o: attempts.Outcome) -> Reply:
     else:
         similar = (
             f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
-            if o.similar_count else "The guardian has not seen this exact attempt before."
+            if o.similar_count
+            else "The guardian has not seen this exact attempt before."
         )
     if o.status == "won":
         return Reply(
             title="The guardian released the prize pool!",
-            text=(o.reply or "") + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance.",
+            text=(o.reply or "")
+            + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance.",
             fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee", fee)),
             tone="success",
             private=True,
@@ -121,13 +145,20 @@ def outcome_reply(o: attempts.Outcome) -> Reply:
             private=True,
         )
     if o.status == "pending":
-        return Reply(title="Still waiting", text="The guardian is still answering this attempt. See /history.", private=True)
-    title = "The guardian refuses" if o.status == "rejected" else "Too late: the round already ended"
+        return Reply(
+            title="Still waiting",
+            text="The guardian is still answering this attempt. See /history.",
+            private=True,
+        )
+    title = (
+        "The guardian refuses" if o.status == "rejected" else "Too late: the round already ended"
+    )
     return Reply(
         title=title,
         text=o.reply or "",
         fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee paid", fee)),
-        footer=similar + (" (Shown again: this confirmation was already paid.)" if o.replayed else ""),
+        footer=similar
+        + (" (Shown again: this confirmation was already paid.)" if o.replayed else ""),
         tone="danger" if o.status == "rejected" else "warning",
         private=True,
     )
@@ -137,7 +168,9 @@ async def history(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Your last attempts with their fees and the guardian's replies."""
     items = await views.history(ctx.app, ctx.actor)
     if not items:
-        return Reply(title="Your history", text="No attempts yet. Try /attempt <message>.", private=True)
+        return Reply(
+            title="Your history", text="No attempts yet. Try /attempt <message>.", private=True
+        )
     lines = []
     for it in items:
         lines.append(
@@ -157,9 +190,14 @@ async def leaderboard(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     lb = await views.leaderboard(ctx.app)
     demo = bool(lb.bounty and lb.bounty.is_demo)
     lines = ["Most attempts this round:"]
-    lines += [f"{i}. {name}: {n} attempts, {usdc(paid, demo=demo)}" for i, (name, n, paid) in enumerate(lb.most_attempts, 1)] or ["  nobody yet"]
+    lines += [
+        f"{i}. {name}: {n} attempts, {usdc(paid, demo=demo)}"
+        for i, (name, n, paid) in enumerate(lb.most_attempts, 1)
+    ] or ["  nobody yet"]
     lines.append("Winners:")
-    lines += [f"  {name} won {rnd} ({usdc(prize, demo=demo)})" for name, rnd, prize in lb.winners] or ["  nobody yet"]
+    lines += [
+        f"  {name} won {rnd} ({usdc(prize, demo=demo)})" for name, rnd, prize in lb.winners
+    ] or ["  nobody yet"]
     return Reply(title="Leaderboard", lines=tuple(lines))
 
 
@@ -173,22 +211,45 @@ async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     t = await views.token_balance(ctx.app, ctx.actor)
     held, s, now = t.holdings, ctx.app.settings, ctx.app.clock()
     if held.address is None:
-        fields.append(Field("$100Bs", "no wallet linked: /wallet link <address> for holder discounts", inline=False))
+        fields.append(
+            Field(
+                "$100Bs",
+                "no wallet linked: /wallet link <address> for holder discounts",
+                inline=False,
+            )
+        )
     elif held.amount is None:
         fields.append(Field("$100Bs", "holdings not read yet", inline=False))
     else:
-        note = f"read {age(held.checked_at, now)}" + (", last refresh failed: last known value" if held.failing else "")
+        note = f"read {age(held.checked_at, now)}" + (
+            ", last refresh failed: last known value" if held.failing else ""
+        )
         fields.append(Field("$100Bs", f"{tokens(held.amount, s)} ({note})", inline=False))
-        fields.append(Field("Holder tier", f"{percent(t.discount_bps)} off attempts" if t.discount_bps else "none"))
+        fields.append(
+            Field(
+                "Holder tier",
+                f"{percent(t.discount_bps)} off attempts" if t.discount_bps else "none",
+            )
+        )
         if t.next_tier is not None:
             bps, needed = t.next_tier
             fields.append(Field("Next tier", f"{percent(bps)} with {tokens(needed, s)} more"))
         if t.usd_value is not None and t.price.price is not None:
             stale = ""
             if t.price.stale:
-                stale = " — stale: the price source is not answering" if t.price.last_error else " — stale: no newer reading"
-            fields.append(Field("Worth", f"{usd(t.usd_value)} at {price_text(t.price.price)} per token "
-                                         f"(price from {age(t.price.observed_at, now)}{stale})", inline=False))
+                stale = (
+                    " — stale: the price source is not answering"
+                    if t.price.last_error
+                    else " — stale: no newer reading"
+                )
+            fields.append(
+                Field(
+                    "Worth",
+                    f"{usd(t.usd_value)} at {price_text(t.price.price)} per token "
+                    f"(price from {age(t.price.observed_at, now)}{stale})",
+                    inline=False,
+                )
+            )
         else:
             fields.append(Field("Worth", "no token price recorded yet", inline=False))
     return Reply(title="Your balance", fields=tuple(fields), text=text, private=True)
@@ -199,8 +260,15 @@ async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     mod = is_moderator(ctx.app.settings, ctx.actor)
     from core.commands.registry import commands_for
 
-    lines = [f"{c.usage} — {c.help}" for c in commands_for(ctx.actor.platform) if mod or not c.moderator]
-    return Reply(title="Billions Bounty commands", text="Convince the guardian to release the prize pool.", lines=tuple(lines), private=True)
+    lines = [
+        f"{c.usage} — {c.help}" for c in commands_for(ctx.actor.platform) if mod or not c.moderator
+    ]
+    return Reply(
+        title="Billions Bounty commands",
+        text="Convince the guardian to release the prize pool.",
+        lines=tuple(lines),
+        private=True,
+    )
 
 
 async def limits_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -210,24 +278,53 @@ async def limits_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 async def limits_daily(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Cap what you can spend on attempts per day; raising it waits 24 hours."""
-    return Reply(title="Daily limit set", text=await limits.set_daily_limit(ctx.app, ctx.actor, args["amount"]), private=True)
+    return Reply(
+        title="Daily limit set",
+        text=await limits.set_daily_limit(ctx.app, ctx.actor, args["amount"]),
+        private=True,
+    )
 
 
 async def limits_exclude(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Exclude yourself from paying for attempts for some days; it cannot be undone early."""
-    return Reply(title="Self-exclusion", text=await limits.exclude(ctx.app, ctx.actor, args["days"]), private=True)
+    return Reply(
+        title="Self-exclusion",
+        text=await limits.exclude(ctx.app, ctx.actor, args["days"]),
+        private=True,
+    )
 
 
 COMMANDS: list[Command] = [
     command("bounty", bounty_status, bare_name="status"),
     command("bounty log", bounty_log, slow=True),
-    command("attempt", attempt, Arg("message", "text", "what you say to the guardian", max_length_setting="ATTEMPT_MAX_CHARS"), private=True, slow=True),
+    command(
+        "attempt",
+        attempt,
+        Arg(
+            "message",
+            "text",
+            "what you say to the guardian",
+            max_length_setting="ATTEMPT_MAX_CHARS",
+        ),
+        private=True,
+        slow=True,
+    ),
     command("history", history, private=True),
     command("leaderboard", leaderboard),
     command("balance", balance, private=True),
     command("limits", limits_show, private=True, bare_name="show"),
-    command("limits daily", limits_daily, Arg("amount", "amount", "the most you may spend per UTC day, in USDC"), private=True),
-    command("limits exclude", limits_exclude, Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650), private=True),
+    command(
+        "limits daily",
+        limits_daily,
+        Arg("amount", "amount", "the most you may spend per UTC day, in USDC"),
+        private=True,
+    ),
+    command(
+        "limits exclude",
+        limits_exclude,
+        Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650),
+        private=True,
+    ),
     command("help", help_, private=True),
 ]
 

@@ -13,10 +13,21 @@ from core.commands.base import Command, CommandContext, Reply
 from core.errors import ConfirmationExpired, NotPermitted
 from core.services.players import is_moderator, note_identity, require_not_banned
 
-COMMANDS: list[Command] = [*play.COMMANDS, *teams.COMMANDS, *token.COMMANDS, *identity.COMMANDS, *admin.COMMANDS]
+COMMANDS: list[Command] = [
+    *play.COMMANDS,
+    *teams.COMMANDS,
+    *token.COMMANDS,
+    *identity.COMMANDS,
+    *admin.COMMANDS,
+]
 
 # A confirmation token is "<kind>:<ref>"; each kind is answered by its area's handler.
-CONFIRMATIONS = {**play.CONFIRMATIONS, **teams.CONFIRMATIONS, **token.CONFIRMATIONS, **identity.CONFIRMATIONS}
+CONFIRMATIONS = {
+    **play.CONFIRMATIONS,
+    **teams.CONFIRMATIONS,
+    **token.CONFIRMATIONS,
+    **identity.CONFIRMATIONS,
+}
 
 
 def commands_for(platform: str, commands: Sequence[Command] | None = None) -> list[Command]:
@@ -38,7 +49,9 @@ async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, A
     if command.moderator and not is_moderator(app.settings, actor):
         raise NotPermitted("Only moderators can do that.")
     args = command.convert(raw_args, app.settings)
-    await note_identity(app, actor)  # usernames as the platform shows them now (no statement if unchanged)
+    await note_identity(
+        app, actor
+    )  # usernames as the platform shows them now (no statement if unchanged)
     if command.refuses_banned:
         await require_not_banned(app, actor)
     return await command.handler(CommandContext(app, actor), args)

@@ -28,11 +28,17 @@ async def team_create(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Start a team with you as captain; end the name with the word private to make it joinable by code only."""
     name, private = _split_visibility(args["name"])
     team = await teams.create_team(ctx.app, ctx.actor, name, private)
-    how = "by its invite code only" if private else f"with its invite code, or by name: /team join {team.name}"
+    how = (
+        "by its invite code only"
+        if private
+        else f"with its invite code, or by name: /team join {team.name}"
+    )
     return Reply(
-        title=f"Team {team.name} created", tone="success", private=True,
+        title=f"Team {team.name} created",
+        tone="success",
+        private=True,
         text=f"You are its captain. Others join {how}. /team invite <player> invites someone; "
-             "/team fund <amount> puts money in the team pool. The invite code:",
+        "/team fund <amount> puts money in the team pool. The invite code:",
         code=team.invite_code,
     )
 
@@ -40,32 +46,48 @@ async def team_create(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 async def team_join(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Join a team with its invite code (a public team also by its name)."""
     team = await teams.join_team(ctx.app, ctx.actor, args["code"])
-    return Reply(title=f"You joined {team.name}", tone="success", private=True,
-                 text="/team info shows your team; /team fund <amount> adds to its pool.")
+    return Reply(
+        title=f"You joined {team.name}",
+        tone="success",
+        private=True,
+        text="/team info shows your team; /team fund <amount> adds to its pool.",
+    )
 
 
 async def team_invite(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Invite a player into your team; they accept with /team accept."""
     inv = await teams.invite(ctx.app, ctx.actor, args["player"])
-    return Reply(title="Invitation sent", private=True,
-                 text=f"{inv.invitee.display_name} is invited to {inv.team.name} until "
-                      f"{inv.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC and was told privately.")
+    return Reply(
+        title="Invitation sent",
+        private=True,
+        text=f"{inv.invitee.display_name} is invited to {inv.team.name} until "
+        f"{inv.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC and was told privately.",
+    )
 
 
 async def team_accept(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Accept your invitation to a team (name it if you have several)."""
     team = await teams.accept(ctx.app, ctx.actor, args.get("team"))
-    return Reply(title=f"You joined {team.name}", tone="success", private=True,
-                 text="/team info shows your team; /team fund <amount> adds to its pool.")
+    return Reply(
+        title=f"You joined {team.name}",
+        tone="success",
+        private=True,
+        text="/team info shows your team; /team fund <amount> adds to its pool.",
+    )
 
 
 async def team_leave(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Leave your team; your contributions stay in its pool."""
     d = await teams.leave(ctx.app, ctx.actor)
     if d.disbanded:
-        back = "".join(f" {usdc(a, demo=d.demo)} from its pool is back in your balance." for _, a in d.refunds)
-        return Reply(title=f"You left {d.team.name}", private=True,
-                     text=f"You were its last member, so the team is disbanded.{back}")
+        back = "".join(
+            f" {usdc(a, demo=d.demo)} from its pool is back in your balance." for _, a in d.refunds
+        )
+        return Reply(
+            title=f"You left {d.team.name}",
+            private=True,
+            text=f"You were its last member, so the team is disbanded.{back}",
+        )
     text = "Your contributions stay in its pool."
     if d.new_captain is not None:
         text += f" {d.new_captain.display_name}, the longest-standing member, is its captain now."
@@ -75,14 +97,21 @@ async def team_leave(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 async def team_kick(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Captain: remove a member from the team."""
     team, target = await teams.kick(ctx.app, ctx.actor, args["player"])
-    return Reply(title=f"{target.display_name} removed", private=True,
-                 text=f"{target.display_name} is no longer in {team.name}; their contributions stay in the pool.")
+    return Reply(
+        title=f"{target.display_name} removed",
+        private=True,
+        text=f"{target.display_name} is no longer in {team.name}; their contributions stay in the pool.",
+    )
 
 
 async def team_captain(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Captain: hand the captaincy to another member."""
     team, target = await teams.make_captain(ctx.app, ctx.actor, args["player"])
-    return Reply(title="New captain", private=True, text=f"{target.display_name} is the captain of {team.name} now.")
+    return Reply(
+        title="New captain",
+        private=True,
+        text=f"{target.display_name} is the captain of {team.name} now.",
+    )
 
 
 async def team_info(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -92,46 +121,78 @@ async def team_info(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     lines = ["Members (longest-standing first):"]
     for m in i.members:
         mark = " (captain)" if m.player_id == t.captain_player_id else ""
-        lines.append(f"  {m.display_name}{mark}: contributed {usdc(m.contributed, demo=i.demo)}, "
-                     f"joined {m.joined_at.astimezone(UTC):%Y-%m-%d}")
+        lines.append(
+            f"  {m.display_name}{mark}: contributed {usdc(m.contributed, demo=i.demo)}, "
+            f"joined {m.joined_at.astimezone(UTC):%Y-%m-%d}"
+        )
     fields = [
         Field("Pool", usdc(i.pool, demo=i.demo)),
         Field("Members", f"{len(i.members)}/{ctx.app.settings.TEAM_MAX_MEMBERS}"),
         Field("Captain", i.captain_name),
         Field("Prize split", t.split_mode),
-        Field("Who spends the pool", "every member" if t.spend_mode == "members" else "the captain"),
+        Field(
+            "Who spends the pool", "every member" if t.spend_mode == "members" else "the captain"
+        ),
         Field("Joining", "private: invite code only" if t.private else "public: by name or code"),
     ]
     if i.is_member:
         discord = i.chats.get("discord")
         telegram = i.chats.get("telegram")
-        fields.append(Field("Discord", (f"<#{discord.chat_id}>" if discord.kind == "channel" else "private thread")
-                            if discord else "no channel yet"))
-        fields.append(Field("Telegram", "group linked" if telegram else "no group (captain: /team link in one)"))
+        fields.append(
+            Field(
+                "Discord",
+                (f"<#{discord.chat_id}>" if discord.kind == "channel" else "private thread")
+                if discord
+                else "no channel yet",
+            )
+        )
+        fields.append(
+            Field(
+                "Telegram", "group linked" if telegram else "no group (captain: /team link in one)"
+            )
+        )
     if i.recent:
         lines.append("Latest team chat:")
-        lines += [f"  {c.at.astimezone(UTC):%m-%d %H:%M} {c.author} ({c.origin}): {c.body[:300]}" for c in i.recent]
-    return Reply(title=f"Team {t.name}", fields=tuple(fields), lines=tuple(lines), private=True,
-                 footer=f"Invite code: {t.invite_code}" if i.is_captain else None)
+        lines += [
+            f"  {c.at.astimezone(UTC):%m-%d %H:%M} {c.author} ({c.origin}): {c.body[:300]}"
+            for c in i.recent
+        ]
+    return Reply(
+        title=f"Team {t.name}",
+        fields=tuple(fields),
+        lines=tuple(lines),
+        private=True,
+        footer=f"Invite code: {t.invite_code}" if i.is_captain else None,
+    )
 
 
 async def team_fund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Put money from your balance into your team's pool (recorded as your contribution)."""
     f = await teams.fund(ctx.app, ctx.actor, args["amount"])
-    return Reply(title="Team pool funded", tone="success", private=True,
-                 text=f"You put {usdc(f.amount, demo=f.demo)} into the pool of {f.team.name}.",
-                 fields=(Field("Pool", usdc(f.pool, demo=f.demo)),
-                         Field("Your contributions", usdc(f.contributed, demo=f.demo))))
+    return Reply(
+        title="Team pool funded",
+        tone="success",
+        private=True,
+        text=f"You put {usdc(f.amount, demo=f.demo)} into the pool of {f.team.name}.",
+        fields=(
+            Field("Pool", usdc(f.pool, demo=f.demo)),
+            Field("Your contributions", usdc(f.contributed, demo=f.demo)),
+        ),
+    )
 
 
 def _team_quote_reply(quote: attempts.Quote, team_name: str) -> Reply:
     reply = _quote_reply(quote)
     assert reply.confirm is not None
     return replace(
-        reply, title=f"Confirm your team attempt for {team_name}",
+        reply,
+        title=f"Confirm your team attempt for {team_name}",
         text=reply.text + "\nThe team pool pays it.",
-        confirm=replace(reply.confirm, token=f"teamattempt:{quote.id}",
-                        prompt=reply.confirm.prompt.replace("Pay ", "Pay from the team pool ", 1)),
+        confirm=replace(
+            reply.confirm,
+            token=f"teamattempt:{quote.id}",
+            prompt=reply.confirm.prompt.replace("Pay ", "Pay from the team pool ", 1),
+        ),
     )
 
 
@@ -145,24 +206,37 @@ async def team_attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 async def team_split(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Captain: split a prize in proportion to contributions (the default) or equally."""
     team = await teams.set_split(ctx.app, ctx.actor, args["mode"])
-    how = "equally among the members" if team.split_mode == "equal" else "in proportion to contributions"
-    return Reply(title="Prize split set", private=True, text=f"A prize {team.name} wins is split {how}.")
+    how = (
+        "equally among the members"
+        if team.split_mode == "equal"
+        else "in proportion to contributions"
+    )
+    return Reply(
+        title="Prize split set", private=True, text=f"A prize {team.name} wins is split {how}."
+    )
 
 
 async def team_spend(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Captain: choose who may spend the pool on team attempts (members or captain)."""
     team = await teams.set_spend(ctx.app, ctx.actor, args["who"])
     who = "every member" if team.spend_mode == "members" else "only the captain"
-    return Reply(title="Pool spending set", private=True, text=f"In {team.name}, {who} may spend the pool.")
+    return Reply(
+        title="Pool spending set", private=True, text=f"In {team.name}, {who} may spend the pool."
+    )
 
 
 async def team_code(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Captain: show the team's invite code, or rotate it (the old code stops working)."""
     rotate = args.get("action") == "rotate"
     team = await teams.invite_code(ctx.app, ctx.actor, rotate)
-    text = "A new invite code; the old one no longer works:" if rotate else \
-        "Give this code to the players you want in the team (/team code rotate makes a new one):"
-    return Reply(title=f"Invite code of {team.name}", text=text, code=team.invite_code, private=True)
+    text = (
+        "A new invite code; the old one no longer works:"
+        if rotate
+        else "Give this code to the players you want in the team (/team code rotate makes a new one):"
+    )
+    return Reply(
+        title=f"Invite code of {team.name}", text=text, code=team.invite_code, private=True
+    )
 
 
 async def team_disband(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -171,13 +245,22 @@ async def team_disband(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     if not i.is_captain:
         raise teams_not_captain(i.team.name)
     return Reply(
-        title=f"Disband {i.team.name}?", tone="danger", private=True,
-        text=(f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} is shared "
-              "back among them in proportion to their contributions." if len(i.members) > 1 else
-              f"You leave the team and the pool of {usdc(i.pool, demo=i.demo)} comes back to you."),
-        confirm=Confirm(token=f"teamdisband:{i.team.id}", prompt=f"Disband {i.team.name} for good?",
-                        accept_label="Disband", cancel_label="Keep the team",
-                        expires_at=ctx.app.clock() + timedelta(minutes=10)),
+        title=f"Disband {i.team.name}?",
+        tone="danger",
+        private=True,
+        text=(
+            f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} is shared "
+            "back among them in proportion to their contributions."
+            if len(i.members) > 1
+            else f"You leave the team and the pool of {usdc(i.pool, demo=i.demo)} comes back to you."
+        ),
+        confirm=Confirm(
+            token=f"teamdisband:{i.team.id}",
+            prompt=f"Disband {i.team.name} for good?",
+            accept_label="Disband",
+            cancel_label="Keep the team",
+            expires_at=ctx.app.clock() + timedelta(minutes=10),
+        ),
     )
 
 
@@ -191,51 +274,132 @@ async def team_link(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Captain, in your team's Telegram group (with me as admin): link it; in a private chat: get an invite link."""
     team = await teams.request_link(ctx.app, ctx.actor)
     if ctx.actor.private_chat:
-        return Reply(title="Invite link on its way", private=True,
-                     text=f"I am sending you a single-use invite link to {team.name}'s group.")
-    return Reply(title=f"Linking this group to {team.name}",
-                 text="Checking my administrator rights here; I will say in a moment whether the group is linked.")
+        return Reply(
+            title="Invite link on its way",
+            private=True,
+            text=f"I am sending you a single-use invite link to {team.name}'s group.",
+        )
+    return Reply(
+        title=f"Linking this group to {team.name}",
+        text="Checking my administrator rights here; I will say in a moment whether the group is linked.",
+    )
 
 
 async def team_chat(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Write to your team's chats (its Discord channel and Telegram group) from anywhere."""
     team, where = await teams.post_chat(ctx.app, ctx.actor, args["text"])
     shown = " and ".join(p.capitalize() for p in where) or "nowhere yet (no team channel or group)"
-    return Reply(title=f"Sent to {team.name}", text=f"Shown on {shown}; /team info shows the latest team chat.",
-                 private=True)
+    return Reply(
+        title=f"Sent to {team.name}",
+        text=f"Shown on {shown}; /team info shows the latest team chat.",
+        private=True,
+    )
 
 
 COMMANDS: list[Command] = [
-    command("team create", team_create,
-            Arg("name", "text", "the team's name, 3-32 letters or digits; add the word private at the end for code-only",
-                max_length=60), refuses_banned=True, private=True),
-    command("team join", team_join, Arg("code", "text", TEAM_REF, max_length=60), refuses_banned=True, private=True),
-    command("team invite", team_invite, Arg("player", "player", "the player to invite"), refuses_banned=True,
-            private=True),
-    command("team accept", team_accept, Arg("team", "text", "which team, if several invited you", required=False,
-                                            max_length=60), refuses_banned=True, private=True),
+    command(
+        "team create",
+        team_create,
+        Arg(
+            "name",
+            "text",
+            "the team's name, 3-32 letters or digits; add the word private at the end for code-only",
+            max_length=60,
+        ),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team join",
+        team_join,
+        Arg("code", "text", TEAM_REF, max_length=60),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team invite",
+        team_invite,
+        Arg("player", "player", "the player to invite"),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team accept",
+        team_accept,
+        Arg("team", "text", "which team, if several invited you", required=False, max_length=60),
+        refuses_banned=True,
+        private=True,
+    ),
     command("team leave", team_leave, refuses_banned=True, private=True),
-    command("team kick", team_kick, Arg("player", "player", "the member to remove"), refuses_banned=True, private=True),
-    command("team captain", team_captain, Arg("player", "player", "the member who becomes captain"),
-            refuses_banned=True, private=True),
-    command("team info", team_info, Arg("team", "text", "a public team's name (default: yours)", required=False,
-                                        max_length=60), private=True),
-    command("team fund", team_fund, Arg("amount", "amount", "how much of your balance goes into the pool, in USDC"),
-            refuses_banned=True, private=True),
-    command("team attempt", team_attempt, Arg("message", "text", "what you say to the guardian", max_length=4_000),
-            refuses_banned=True, private=True, slow=True),
-    command("team split", team_split, Arg("mode", "choice", "how a prize is split", choices=("proportional", "equal")),
-            refuses_banned=True, private=True),
-    command("team spend", team_spend, Arg("who", "choice", "who may spend the pool", choices=("members", "captain")),
-            refuses_banned=True, private=True),
-    command("team code", team_code, Arg("action", "choice", "show it, or rotate it", required=False,
-                                        choices=("show", "rotate")), refuses_banned=True, private=True),
+    command(
+        "team kick",
+        team_kick,
+        Arg("player", "player", "the member to remove"),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team captain",
+        team_captain,
+        Arg("player", "player", "the member who becomes captain"),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team info",
+        team_info,
+        Arg("team", "text", "a public team's name (default: yours)", required=False, max_length=60),
+        private=True,
+    ),
+    command(
+        "team fund",
+        team_fund,
+        Arg("amount", "amount", "how much of your balance goes into the pool, in USDC"),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team attempt",
+        team_attempt,
+        Arg("message", "text", "what you say to the guardian", max_length=4_000),
+        refuses_banned=True,
+        private=True,
+        slow=True,
+    ),
+    command(
+        "team split",
+        team_split,
+        Arg("mode", "choice", "how a prize is split", choices=("proportional", "equal")),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team spend",
+        team_spend,
+        Arg("who", "choice", "who may spend the pool", choices=("members", "captain")),
+        refuses_banned=True,
+        private=True,
+    ),
+    command(
+        "team code",
+        team_code,
+        Arg(
+            "action", "choice", "show it, or rotate it", required=False, choices=("show", "rotate")
+        ),
+        refuses_banned=True,
+        private=True,
+    ),
     # slow: answered after a deferral, like /attempt. (A private first answer carrying buttons makes
     # discord.py keep a 15-minute timer for the view, which outlives a bot that stops sooner.)
     command("team disband", team_disband, refuses_banned=True, private=True, slow=True),
     command("team link", team_link, refuses_banned=True),
-    command("team chat", team_chat, Arg("text", "text", "what to tell your team", max_length=2_000),
-            refuses_banned=True, private=True),
+    command(
+        "team chat",
+        team_chat,
+        Arg("text", "text", "what to tell your team", max_length=2_000),
+        refuses_banned=True,
+        private=True,
+    ),
 ]
 
 
@@ -254,9 +418,12 @@ async def _confirm_team_attempt(app, actor: Actor, quote_id: str, accept: bool) 
         return replace(reply, title="The fee went up", text=changed.message)
     reply = outcome_reply(outcome)
     if outcome.status == "won":
-        reply = replace(reply, text=(outcome.reply or "") + f"\n\nYour team {team.name} won "
-                        f"{usdc(outcome.prize, demo=outcome.is_demo)}: it is split among the members, "
-                        "and each is told their share.")
+        reply = replace(
+            reply,
+            text=(outcome.reply or "") + f"\n\nYour team {team.name} won "
+            f"{usdc(outcome.prize, demo=outcome.is_demo)}: it is split among the members, "
+            "and each is told their share.",
+        )
     elif outcome.status in ("rejected", "late"):
         reply = replace(reply, footer=(reply.footer or "") + " Paid from the team pool.")
     return reply
@@ -272,9 +439,15 @@ async def _confirm_disband(app, actor: Actor, ref: str, accept: bool) -> Reply:
     if str(i.team.id) != ref:
         raise teams_not_captain(i.team.name)
     d = await teams.disband(app, actor)
-    shares = ", ".join(f"{p.display_name} {usdc(a, demo=i.demo)}" for p, a in d.refunds) or "the pool was empty"
-    return Reply(title=f"{d.team.name} is disbanded", text=f"The pool went back to the members: {shares}.",
-                 private=True)
+    shares = (
+        ", ".join(f"{p.display_name} {usdc(a, demo=i.demo)}" for p, a in d.refunds)
+        or "the pool was empty"
+    )
+    return Reply(
+        title=f"{d.team.name} is disbanded",
+        text=f"The pool went back to the members: {shares}.",
+        private=True,
+    )
 
 
 CONFIRMATIONS = {"teamattempt": _confirm_team_attempt, "teamdisband": _confirm_disband}

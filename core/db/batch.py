@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 import asyncpg
 
 from core.db.engine import Database
-from core.db.raw import Connection
+from core.db.raw import Conn
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,8 +33,13 @@ class Batch(Generic[T, R]):
     """``await batch.submit(item)`` -> that item's result from ``run(conn, items)``, which returns one
     result per item, in order, from a single statement."""
 
-    def __init__(self, db: Database, run: Callable[[Connection, Sequence[T]], Awaitable[Sequence[R]]], *,
-                 max_items: int = MAX_ITEMS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        run: Callable[[Conn, Sequence[T]], Awaitable[Sequence[R]]],
+        *,
+        max_items: int = MAX_ITEMS,
+    ) -> None:
         # A connection of its own: through the shared pool a batch would queue behind the very
         # callers it serves (measured: re-confirmations under load tripled).
         self._db = Database(db.url, max_size=1)
@@ -43,7 +48,9 @@ class Batch(Generic[T, R]):
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._busy = False  # a statement is running (the caller's own, or a flight's)
         self._flight: asyncio.Task[None] | None = None
-        self.statements = 0  # how many statements ran, and for how many items (the bench reports them)
+        self.statements = (
+            0  # how many statements ran, and for how many items (the bench reports them)
+        )
         self.items = 0
 
     async def submit(self, item: T) -> R:
@@ -99,7 +106,10 @@ class Batch(Generic[T, R]):
             return
         except BaseException as exc:
             for _, future in batch:
-                _fail(future, exc if isinstance(exc, Exception) else RuntimeError("the batch was cancelled"))
+                _fail(
+                    future,
+                    exc if isinstance(exc, Exception) else RuntimeError("the batch was cancelled"),
+                )
             raise
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

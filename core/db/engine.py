@@ -10,12 +10,14 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from core.db.raw import Connection, create_pool
+from core.db.raw import Conn, create_pool, translated_error
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> AsyncEngine:
     """SQLAlchemy, for migrations and for tests that inspect the database independently."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    )
 
 
 class Database:
@@ -42,7 +44,7 @@ class Database:
         pool = await self.pool()
         raw = await pool.acquire()
         try:
-            yield Connection(raw, None)
+            yield Conn(raw, None)
         finally:
             await pool.release(raw)
 
@@ -68,7 +70,7 @@ class UnitOfWork:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._hooks: list[Callable[[], Awaitable[Any] | Any]] = []
-        self.conn: Connection
+        self.conn: Conn
 
     async def __aenter__(self) -> UnitOfWork:
         pool = await self._db.pool()
@@ -79,14 +81,22 @@ class UnitOfWork:
         except BaseException:
             await pool.release(self._raw)
             raise
-        self.conn = Connection(self._raw, self._hooks)
+        self.conn = Conn(self._raw, self._hooks)
         return self
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         pool = await self._db.pool()
         try:
             if exc_type is None:
-                await self._tx.commit()
+                try:
+                    await self._tx.commit()
+                except (
+                    asyncpg.PostgresError
+                ) as exc:  # a deferred constraint, a serialization failure
+                    translated = translated_error(exc)
+                    if translated is None:
+                        raise
+                    raise translated from exc
             else:
                 await self._tx.rollback()
         finally:

@@ -1,9 +1,11 @@
-"""The game's connection: asyncpg directly, with SQLAlchemy's ``text()`` + ``:name`` parameter style.
+"""The game's connection, ``Conn``: plain SQL strings with ``:name`` parameters, run by asyncpg.
 
 The services speak plain SQL. Running it through asyncpg without SQLAlchemy's execution layer roughly
 halves the Python cost per statement on the attempt path (measured: SQLAlchemy's greenlet hop and
 result wrapping were most of the CPU of an attempt). SQLAlchemy stays for the schema (Alembic) and
-for tests that inspect the database independently.
+for tests that inspect the database independently; the game's code never receives a SQLAlchemy
+connection, and never sees asyncpg: its errors arrive as this module's (``UniqueViolation``,
+``Refused``), and a nested atomic step is ``conn.transaction()``.
 """
 
 from __future__ import annotations
@@ -88,13 +90,47 @@ class Scalars:
         return self._values[0] if self._values else None
 
 
-class Connection:
-    """``await conn.execute(text("... :name ..."), {"name": value})`` on an asyncpg connection."""
+class DatabaseError(Exception):
+    """A statement failed in the database (the driver's error is the cause)."""
 
-    __slots__ = ("raw", "_hooks")
+
+class UniqueViolation(DatabaseError):
+    """A unique constraint refused a row: someone else made it first."""
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(f"unique constraint {constraint} violated")
+        self.constraint = constraint
+
+
+class Refused(DatabaseError):
+    """A game function in the database refused (an SQLSTATE of the game's own class ``BB``); the
+    statement changed nothing. ``code`` names the refusal, ``detail`` carries its values."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code} {detail}".strip())
+        self.code = code
+        self.detail = detail
+
+
+def translated_error(exc: asyncpg.PostgresError) -> DatabaseError | None:
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return UniqueViolation(getattr(exc, "constraint_name", None))
+    state = str(getattr(exc, "sqlstate", "") or "")
+    if state.startswith("BB"):
+        return Refused(state, str(getattr(exc, "detail", "") or ""))
+    return None
+
+
+class Conn:
+    """The connection every service receives: ``await conn.execute("... :name ...", {"name": v})``.
+
+    Inside a unit of work (``app.uow()``) its statements share one transaction and ``after_commit``
+    hooks wait for the commit; from ``db.autocommit()`` each statement commits on its own."""
+
+    __slots__ = ("_raw", "_hooks")
 
     def __init__(self, raw: asyncpg.Connection, hooks: list | None = None) -> None:
-        self.raw = raw
+        self._raw = raw
         self._hooks = hooks
 
     def after_commit(self, hook) -> None:
@@ -105,10 +141,22 @@ class Connection:
         elif hook() is not None:
             raise TypeError("an autocommit connection runs only synchronous after-commit hooks")
 
-    async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> Result:
+    async def execute(self, statement: str, params: dict[str, Any] | None = None) -> Result:
+        """Run one statement; ``statement`` is SQL text (or anything with a ``.text``, as tests pass)."""
         sql, names = compile_named(getattr(statement, "text", statement))
         args = [params[n] for n in names] if names else []
-        return Result(await self.raw.fetch(sql, *args))
+        try:
+            return Result(await self._raw.fetch(sql, *args))
+        except asyncpg.PostgresError as exc:
+            translated = translated_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def transaction(self):
+        """An atomic step: a transaction on an autocommit connection, a savepoint inside a unit of
+        work. ``async with conn.transaction(): ...`` commits (or releases) on success, rolls back on error."""
+        return self._raw.transaction()
 
 
 async def _init_connection(con: asyncpg.Connection) -> None:

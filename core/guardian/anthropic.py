@@ -88,9 +88,13 @@ class AnthropicGuardian(Guardian):
 
     async def judge(self, request: GuardianRequest) -> Verdict:
         system = system_blocks(request)
-        async with sdk_call(api="Anthropic", settings_hint="ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
-                            timeout=self._timeout, status_error=anthropic.APIStatusError,
-                            base_error=anthropic.AnthropicError):
+        async with sdk_call(
+            api="Anthropic",
+            settings_hint="ANTHROPIC_API_KEY and ANTHROPIC_MODEL",
+            timeout=self._timeout,
+            status_error=anthropic.APIStatusError,
+            base_error=anthropic.AnthropicError,
+        ):
             message = await self._client.messages.create(
                 model=self.model,
                 max_tokens=MAX_TOKENS,

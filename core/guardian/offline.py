@@ -23,7 +23,9 @@ class OfflineGuardian(Guardian):
     description = "offline guardian (local, deterministic; not an AI model)"
 
     def __init__(self, passphrase: str | None) -> None:
-        self._passphrase = passphrase.strip().casefold() if passphrase and passphrase.strip() else None
+        self._passphrase = (
+            passphrase.strip().casefold() if passphrase and passphrase.strip() else None
+        )
 
     async def judge(self, request: GuardianRequest) -> Verdict:
         if self._passphrase and self._passphrase in request.message.casefold():

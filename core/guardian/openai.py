@@ -82,8 +82,13 @@ class OpenAIGuardian(Guardian):
         )
 
     async def judge(self, request: GuardianRequest) -> Verdict:
-        async with sdk_call(api="OpenAI", settings_hint="OPENAI_API_KEY and OPENAI_MODEL",
-                            timeout=self._timeout, status_error=openai.APIStatusError, base_error=openai.OpenAIError):
+        async with sdk_call(
+            api="OpenAI",
+            settings_hint="OPENAI_API_KEY and OPENAI_MODEL",
+            timeout=self._timeout,
+            status_error=openai.APIStatusError,
+            base_error=openai.OpenAIError,
+        ):
             completion = await self._client.chat.completions.create(
                 model=self.model,
                 messages=chat_messages(request),  # type: ignore[arg-type]

@@ -15,7 +15,12 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def sdk_call(
-    *, api: str, settings_hint: str, timeout: float, status_error: type[Exception], base_error: type[Exception]
+    *,
+    api: str,
+    settings_hint: str,
+    timeout: float,
+    status_error: type[Exception],
+    base_error: type[Exception],
 ) -> AsyncIterator[None]:
     """``async with sdk_call(...): answer = await client...`` — the timeout bounds the whole answer,
     the SDK's retries included, not each try."""

@@ -69,8 +69,13 @@ class EmbeddedRedis:
         server, self._redis = self._redis, None
         pid, socket_file = server.pid, server.socket_file
         try:
-            redis.Redis(unix_socket_path=socket_file, socket_timeout=2, socket_connect_timeout=2,
-                        retry=None, retry_on_error=[]).shutdown(nosave=True)
+            redis.Redis(
+                unix_socket_path=socket_file,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                retry=None,
+                retry_on_error=[],
+            ).shutdown(nosave=True)
         except Exception:
             log.debug("redis shutdown", exc_info=True)
         if not pid:
@@ -83,4 +88,3 @@ class EmbeddedRedis:
         except psutil.TimeoutExpired:
             log.warning("embedded Redis (pid %s) did not stop in %ss; killing it", pid, timeout)
             process.kill()
-

@@ -26,7 +26,13 @@ from core.memory.patterns import LABELS
 from core.memory.stats import PatternCount
 from core.ports.guardian import Turn
 
-SHARES = (("immediate", 0.35), ("similar", 0.25), ("stats", 0.10), ("recent", 0.20), ("summaries", 0.10))
+SHARES = (
+    ("immediate", 0.35),
+    ("similar", 0.25),
+    ("stats", 0.10),
+    ("recent", 0.20),
+    ("summaries", 0.10),
+)
 ITEM_CHARS = 280  # an attack's text in a list
 REPLY_CHARS = 160
 HEADER = (
@@ -83,7 +89,11 @@ class Built:
 
 
 def _status(a: PastAttack) -> str:
-    return {"won": "it WON the round", "late": "answered after the round ended", "rejected": "rejected"}.get(a.status, a.status)
+    return {
+        "won": "it WON the round",
+        "late": "answered after the round ended",
+        "rejected": "rejected",
+    }.get(a.status, a.status)
 
 
 def _fit(lines: list[str], budget: int) -> tuple[list[str], int]:
@@ -113,7 +123,7 @@ def build(inputs: Inputs, budget: int) -> Built:
     allow = allowance("immediate")
     kept_turns: list[Turn] = []
     used = 0
-    pairs = [inputs.history[i:i + 2] for i in range(0, len(inputs.history), 2)]
+    pairs = [inputs.history[i : i + 2] for i in range(0, len(inputs.history), 2)]
     for pair in reversed(pairs):
         cost = sum(tokens(t.text) + 4 for t in pair)
         if used + cost > allow:
@@ -143,14 +153,16 @@ def build(inputs: Inputs, budget: int) -> Built:
         who = "this player" if own(a) else "another player"
         cats = f" [{', '.join(LABELS.get(c, c) for c in a.categories)}]" if a.categories else ""
         sim = f"similarity {a.similarity:.2f}, " if a.similarity is not None else ""
-        lines.append(f"- ({sim}{who}, {_status(a)}){cats}: \"{clip(a.message, ITEM_CHARS)}\" — you answered: "
-                     f"\"{clip(a.reply or '', REPLY_CHARS)}\"")
+        lines.append(
+            f'- ({sim}{who}, {_status(a)}){cats}: "{clip(a.message, ITEM_CHARS)}" — you answered: '
+            f'"{clip(a.reply or "", REPLY_CHARS)}"'
+        )
         shown.append(a)
     kept, used = _fit(lines, allow - tokens("Most similar earlier attacks:") - 1 if lines else 0)
     if kept:
         blocks.append("Most similar earlier attacks:\n" + "\n".join(kept))
         used += tokens("Most similar earlier attacks:") + 1
-        for a in shown[:len(kept)]:
+        for a in shown[: len(kept)]:
             note_confidential(a)
     sections["similar"] = used
     similar_shown = len(kept)
@@ -167,7 +179,9 @@ def build(inputs: Inputs, budget: int) -> Built:
     if inputs.round_stats:
         lines.append(stat_line("Techniques used this round (attempts, wins)", inputs.round_stats))
     if inputs.all_time_stats:
-        lines.append(stat_line("Techniques used in all rounds (attempts, wins)", inputs.all_time_stats))
+        lines.append(
+            stat_line("Techniques used in all rounds (attempts, wins)", inputs.all_time_stats)
+        )
     kept, used = _fit(lines, allow)
     if kept:
         blocks.append("\n".join(kept))
@@ -177,28 +191,37 @@ def build(inputs: Inputs, budget: int) -> Built:
     # recent: the round's last attempts, latest first; the rest as counts
     allow = allowance("recent")
     recent = [a for a in inputs.recent if not own(a)]  # the player's own are the conversation
-    lines = [f"- #{a.number + 1} {_status(a)}"
-             + (f" [{', '.join(LABELS.get(c, c) for c in a.categories)}]" if a.categories else "")
-             + f": \"{clip(a.message, ITEM_CHARS // 2)}\"" for a in recent]
+    lines = [
+        f"- #{a.number + 1} {_status(a)}"
+        + (f" [{', '.join(LABELS.get(c, c) for c in a.categories)}]" if a.categories else "")
+        + f': "{clip(a.message, ITEM_CHARS // 2)}"'
+        for a in recent
+    ]
     title = f"Latest attempts by other players this round ({len(recent)}, newest first):"
     kept, used = _fit(lines, allow - tokens(title) - 40) if lines else ([], 0)
     if kept:
-        rest = recent[len(kept):]
+        rest = recent[len(kept) :]
         text_ = title + "\n" + "\n".join(kept)
         if rest:
             counts: dict[str, int] = {}
             for a in rest:
                 for c in a.categories or ("unclassified",):
                     counts[c] = counts.get(c, 0) + 1
-            top = ", ".join(f"{LABELS.get(c, c)} {n}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
-            more = f"…and {len(rest)} earlier ones ({top}), none of which won." if not any(
-                a.status == "won" for a in rest) else f"…and {len(rest)} earlier ones ({top})."
+            top = ", ".join(
+                f"{LABELS.get(c, c)} {n}"
+                for c, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4]
+            )
+            more = (
+                f"…and {len(rest)} earlier ones ({top}), none of which won."
+                if not any(a.status == "won" for a in rest)
+                else f"…and {len(rest)} earlier ones ({top})."
+            )
             if tokens(more) + 1 <= allow - used - tokens(title):
                 text_ += "\n" + more
                 used += tokens(more) + 1
         blocks.append(text_)
         used += tokens(title) + 1
-        for a in recent[:len(kept)]:
+        for a in recent[: len(kept)]:
             note_confidential(a)
     sections["recent"] = used
     spare = allow - used
@@ -229,7 +252,14 @@ def build(inputs: Inputs, budget: int) -> Built:
         text_out = HEADER + "\n\n" + "\n\n".join(blocks)
         context_tokens = tokens(text_out)
     history_tokens = sum(tokens(t.text) + 4 for t in kept_turns)
-    return Built(text_out, tuple(kept_turns), context_tokens + history_tokens, confidential, sections, similar_shown)
+    return Built(
+        text_out,
+        tuple(kept_turns),
+        context_tokens + history_tokens,
+        confidential,
+        sections,
+        similar_shown,
+    )
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -245,7 +275,7 @@ def redact(reply: str, confidential: Sequence[str]) -> str:
         n = min(SHINGLE, len(words))
         if n < 4:
             continue  # too short to tell a quotation from a coincidence
-        shingles.update(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+        shingles.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
     if not shingles:
         return reply
     sizes = sorted({len(s) for s in shingles})
@@ -254,7 +284,7 @@ def redact(reply: str, confidential: Sequence[str]) -> str:
     hidden = [False] * len(words)
     for n in sizes:
         for i in range(len(words) - n + 1):
-            if tuple(words[i:i + n]) in shingles:
+            if tuple(words[i : i + n]) in shingles:
                 for j in range(i, i + n):
                     hidden[j] = True
     if not any(hidden):
@@ -267,7 +297,7 @@ def redact(reply: str, confidential: Sequence[str]) -> str:
         j = i
         while j + 1 < len(matches) and hidden[j + 1]:
             j += 1
-        out.append(reply[at:matches[i].start()])
+        out.append(reply[at : matches[i].start()])
         out.append(WITHHELD)
         at = matches[j].end()
         i = j + 1

@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from core.memory import opinion
 from core.memory.patterns import OTHER, known
 from core.memory.prototypes import PrototypeDetector
@@ -42,11 +40,13 @@ async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
     """Store the attempt's vector by ``embedder.model``; True if this call stored it."""
     async with app.uow() as uow:
         conn = uow.conn
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('memory.embed:' || :m || ':' || :id, 0))"),
-                           {"m": embedder.model, "id": str(attempt_id)})
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('memory.embed:' || :m || ':' || :id, 0))",
+            {"m": embedder.model, "id": str(attempt_id)},
+        )
         row = (
             await conn.execute(
-                text(
+                (
                     "SELECT a.message, a.bounty_id, a.player_id, a.status, EXISTS (SELECT 1 FROM attack_embeddings e "
                     "WHERE e.attempt_id = a.id AND e.model = :m) AS stored FROM attempts a WHERE a.id = :id"
                 ),
@@ -56,14 +56,21 @@ async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
         if row is None or row.stored or row.status not in ANSWERED:
             return False
         vector = await embedder.embed_one(row.message)
-        return await store_embedding(conn, attempt_id, row.bounty_id, vector, model=embedder.model,
-                                     player_id=row.player_id)
+        return await store_embedding(
+            conn, attempt_id, row.bounty_id, vector, model=embedder.model, player_id=row.player_id
+        )
 
 
-async def classify_attempt(app: App, detector: PrototypeDetector, attempt_id: int) -> list[str] | None:
+async def classify_attempt(
+    app: App, detector: PrototypeDetector, attempt_id: int
+) -> list[str] | None:
     """Tag the attempt and count it in the statistics once; None if it is not an answered attempt."""
     async with app.uow() as uow:
-        row = (await uow.conn.execute(text("SELECT message, status FROM attempts WHERE id = :id"), {"id": attempt_id})).first()
+        row = (
+            await uow.conn.execute(
+                "SELECT message, status FROM attempts WHERE id = :id", {"id": attempt_id}
+            )
+        ).first()
     if row is None or row.status not in ANSWERED:
         return None
     (found,) = await detector.classify_many([row.message], attack=True)
@@ -85,7 +92,9 @@ class CatchUp:
     skipped: bool = False  # another catch-up holds the lock
 
 
-async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *, seconds: float = 50.0) -> CatchUp:
+async def catch_up(
+    app: App, embedder: Embedder, detector: PrototypeDetector, *, seconds: float = 50.0
+) -> CatchUp:
     """Learn what is missing for up to ``seconds`` (then the next run goes on where this one stopped)."""
     result = CatchUp()
     deadline = time.monotonic() + seconds
@@ -97,7 +106,11 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
         try:
             total = await _missing_vectors(app, embedder.model, count=True)
             if total:
-                log.info("memory: %d answered attempts have no %s vector yet; embedding them", total, embedder.model)
+                log.info(
+                    "memory: %d answered attempts have no %s vector yet; embedding them",
+                    total,
+                    embedder.model,
+                )
             while True:  # at least one batch per run, however short the run
                 batch = await _missing_vectors(app, embedder.model)
                 if not batch:
@@ -105,8 +118,14 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
                 vectors = await embedder.embed([r.message for r in batch])
                 async with app.uow() as uow:
                     for r, v in zip(batch, vectors, strict=True):
-                        result.embedded += await store_embedding(uow.conn, r.id, r.bounty_id, v, model=embedder.model,
-                                                                 player_id=r.player_id)
+                        result.embedded += await store_embedding(
+                            uow.conn,
+                            r.id,
+                            r.bounty_id,
+                            v,
+                            model=embedder.model,
+                            player_id=r.player_id,
+                        )
                 log.info("memory: embedded %d of %d for %s", result.embedded, total, embedder.model)
                 if time.monotonic() >= deadline:
                     break
@@ -128,15 +147,23 @@ async def catch_up(app: App, embedder: Embedder, detector: PrototypeDetector, *,
                 async with app.uow() as uow:
                     deleted = (
                         await uow.conn.execute(
-                            text("DELETE FROM attack_embeddings WHERE model <> :m RETURNING 1"), {"m": embedder.model})
+                            "DELETE FROM attack_embeddings WHERE model <> :m RETURNING 1",
+                            {"m": embedder.model},
+                        )
                     ).all()
                 result.deleted_other_models = len(deleted)
                 if deleted:
-                    log.info("memory: every attempt has a %s vector; deleted %d vectors of other models",
-                             embedder.model, len(deleted))
+                    log.info(
+                        "memory: every attempt has a %s vector; deleted %d vectors of other models",
+                        embedder.model,
+                        len(deleted),
+                    )
             else:
-                log.info("memory: %d attempts still to embed for %s; the next run goes on", result.remaining,
-                         embedder.model)
+                log.info(
+                    "memory: %d attempts still to embed for %s; the next run goes on",
+                    result.remaining,
+                    embedder.model,
+                )
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock($1)", CATCH_UP_LOCK)
     return result
@@ -149,15 +176,23 @@ async def _missing_vectors(app: App, model: str, *, count: bool = False):
     )
     async with app.uow() as uow:
         if count:
-            return (await uow.conn.execute(text(f"SELECT count(*) {sql}"), {"m": model})).scalar_one()
-        return (await uow.conn.execute(
-            text(f"SELECT a.id, a.message, a.bounty_id, a.player_id {sql} ORDER BY a.id LIMIT :n"),
-            {"m": model, "n": BATCH})).all()
+            return (await uow.conn.execute(f"SELECT count(*) {sql}", {"m": model})).scalar_one()
+        return (
+            await uow.conn.execute(
+                f"SELECT a.id, a.message, a.bounty_id, a.player_id {sql} ORDER BY a.id LIMIT :n",
+                {"m": model, "n": BATCH},
+            )
+        ).all()
 
 
 async def _unclassified(app: App) -> list:
     async with app.uow() as uow:
-        return (await uow.conn.execute(
-            text("SELECT a.id, a.message FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
-                 "WHERE a.status IN ('rejected','won','late') AND m.counted_at IS NULL ORDER BY a.id LIMIT :n"),
-            {"n": BATCH})).all()
+        return (
+            await uow.conn.execute(
+                (
+                    "SELECT a.id, a.message FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
+                    "WHERE a.status IN ('rejected','won','late') AND m.counted_at IS NULL ORDER BY a.id LIMIT :n"
+                ),
+                {"n": BATCH},
+            )
+        ).all()

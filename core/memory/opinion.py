@@ -19,12 +19,14 @@ log = logging.getLogger(__name__)
 PROMPT = (
     "Classify an attack that a player sent to an AI guardian of a prize vault (a jailbreak game). Categories: "
     + "; ".join(f"{c} ({LABELS[c]})" for c in CATEGORIES)
-    + ". Answer with a JSON list of the categories that apply, nothing else, e.g. [\"role-play\"]."
+    + '. Answer with a JSON list of the categories that apply, nothing else, e.g. ["role-play"].'
 )
 
 
 def available(settings: Settings) -> bool:
-    return settings.MEMORY_PATTERN_LLM and (settings.ANTHROPIC_API_KEY is not None or settings.OPENAI_API_KEY is not None)
+    return settings.MEMORY_PATTERN_LLM and (
+        settings.ANTHROPIC_API_KEY is not None or settings.OPENAI_API_KEY is not None
+    )
 
 
 def parse(answer: str) -> list[str] | None:
@@ -47,23 +49,39 @@ async def second_opinion(settings: Settings, message: str) -> list[str] | None:
         if settings.ANTHROPIC_API_KEY is not None:
             import anthropic
 
-            client = anthropic.AsyncAnthropic(api_key=settings.ANTHROPIC_API_KEY.get_secret_value(),
-                                              base_url=settings.ANTHROPIC_BASE_URL, timeout=30, max_retries=1)
+            client = anthropic.AsyncAnthropic(
+                api_key=settings.ANTHROPIC_API_KEY.get_secret_value(),
+                base_url=settings.ANTHROPIC_BASE_URL,
+                timeout=30,
+                max_retries=1,
+            )
             try:
-                reply = await client.messages.create(model=settings.ANTHROPIC_MODEL, max_tokens=100, system=PROMPT,
-                                                     messages=[{"role": "user", "content": user}])
+                reply = await client.messages.create(
+                    model=settings.ANTHROPIC_MODEL,
+                    max_tokens=100,
+                    system=PROMPT,
+                    messages=[{"role": "user", "content": user}],
+                )
             finally:
                 await client.close()
-            answer = " ".join(getattr(b, "text", "") for b in reply.content if getattr(b, "type", "") == "text")
+            answer = " ".join(
+                getattr(b, "text", "") for b in reply.content if getattr(b, "type", "") == "text"
+            )
         else:
             import openai
 
             key = settings.OPENAI_API_KEY.get_secret_value() if settings.OPENAI_API_KEY else ""
-            oclient = openai.AsyncOpenAI(api_key=key, base_url=settings.OPENAI_BASE_URL, timeout=30, max_retries=1)
+            oclient = openai.AsyncOpenAI(
+                api_key=key, base_url=settings.OPENAI_BASE_URL, timeout=30, max_retries=1
+            )
             try:
                 completion = await oclient.chat.completions.create(
                     model=settings.OPENAI_MODEL,
-                    messages=[{"role": "system", "content": PROMPT}, {"role": "user", "content": user}])
+                    messages=[
+                        {"role": "system", "content": PROMPT},
+                        {"role": "user", "content": user},
+                    ],
+                )
             finally:
                 await oclient.close()
             answer = completion.choices[0].message.content or ""

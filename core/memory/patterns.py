@@ -33,13 +33,29 @@ EXTRACTION = "prompt-extraction"
 MULTI_TURN = "multi-turn-setup"
 OTHER = "other"
 
-CATEGORIES = (ROLE_PLAY, AUTHORITY, TOOL, FAKE_SYSTEM, ENCODING, HYPOTHETICAL, EMOTIONAL, EXTRACTION,
-              MULTI_TURN, OTHER)
+CATEGORIES = (
+    ROLE_PLAY,
+    AUTHORITY,
+    TOOL,
+    FAKE_SYSTEM,
+    ENCODING,
+    HYPOTHETICAL,
+    EMOTIONAL,
+    EXTRACTION,
+    MULTI_TURN,
+    OTHER,
+)
 LABELS = {
-    ROLE_PLAY: "role-play", AUTHORITY: "authority impersonation", TOOL: "function or tool confusion",
-    FAKE_SYSTEM: "fake system/developer messages", ENCODING: "encoding and obfuscation",
-    HYPOTHETICAL: "hypothetical framing", EMOTIONAL: "emotional pressure", EXTRACTION: "prompt extraction",
-    MULTI_TURN: "multi-turn setup", OTHER: "other",
+    ROLE_PLAY: "role-play",
+    AUTHORITY: "authority impersonation",
+    TOOL: "function or tool confusion",
+    FAKE_SYSTEM: "fake system/developer messages",
+    ENCODING: "encoding and obfuscation",
+    HYPOTHETICAL: "hypothetical framing",
+    EMOTIONAL: "emotional pressure",
+    EXTRACTION: "prompt extraction",
+    MULTI_TURN: "multi-turn setup",
+    OTHER: "other",
 }
 
 
@@ -49,48 +65,69 @@ def _rx(*parts: str) -> re.Pattern[str]:
 
 # --- aims: what the message wants ----------------------------------------------------------------
 
-_MONEY = (r"funds?|money|pool|prize|vault|payout|pay-?out|balance|treasure|share|jackpot|reward|cash|coins?|"
-          r"usdc|bounty|winnings|transfer|tokens?")
+_MONEY = (
+    r"funds?|money|pool|prize|vault|payout|pay-?out|balance|treasure|share|jackpot|reward|cash|coins?|"
+    r"usdc|bounty|winnings|transfer|tokens?"
+)
 _GAME_MONEY = r"funds?|pool|prize|vault|payout|pay-?out|treasure|jackpot|bounty|winnings|treasury"
-_TAKE = (r"release|transfer|send|give|hand(?:s|ing)?(?: it)? over|hand|pay(?: out)?|unlock|open|approve|wire|move|"
-         r"empty|withdraw|grant|return|dispense")
-_FOREIGN_TAKE = (r"\b(?:dame|me das|me des|donne-moi|donnez-moi|gib mir|dammi|me dê|me da|дай мне)\b.{0,25}"
-                 r"(?:dinero|fondos|argent|fonds|geld|soldi|dinheiro|fundos|деньги|prix|premio|prêmio)")
+_TAKE = (
+    r"release|transfer|send|give|hand(?:s|ing)?(?: it)? over|hand|pay(?: out)?|unlock|open|approve|wire|move|"
+    r"empty|withdraw|grant|return|dispense"
+)
+_FOREIGN_TAKE = (
+    r"\b(?:dame|me das|me des|donne-moi|donnez-moi|gib mir|dammi|me dê|me da|дай мне)\b.{0,25}"
+    r"(?:dinero|fondos|argent|fonds|geld|soldi|dinheiro|fundos|деньги|prix|premio|prêmio)"
+)
 # Wanting the game's money: the aim of every attempt (and only of attacks in ordinary chat).
 GAME_TARGET = _rx(
     rf"\b(?:{_TAKE})\w*\b(?:\W+\w+){{0,4}}?\W+(?:{_GAME_MONEY})\b",
     r"\b(?:get|need|want|deserve|claim|win)\w* (?:the|that|this|your|all the|my) (?:prize|funds|pool|vault|jackpot)\b",
-    r"approve_transfer", r"\bapprove (?:the |this |my |a |that )?(?:transfer|payout|withdrawal|release)\b", _FOREIGN_TAKE,
+    r"approve_transfer",
+    r"\bapprove (?:the |this |my |a |that )?(?:transfer|payout|withdrawal|release)\b",
+    _FOREIGN_TAKE,
 )
 TARGET = _rx(
-    rf"\b(?:{_TAKE})\w*\b(?:\W+\w+){{0,4}}?\W+(?:{_MONEY})\b", _FOREIGN_TAKE,
+    rf"\b(?:{_TAKE})\w*\b(?:\W+\w+){{0,4}}?\W+(?:{_MONEY})\b",
+    _FOREIGN_TAKE,
     r"approve_transfer",
     r"\b(?:libera|liberar|liberes|libère|libérer|libere|transfiere|transfiera|überweise|überweis|gib mir das geld|"
     r"zahl(?:e)? mir|libera i fondi|trasferisci|transfere|переведи|отдай|выдай|освободи)\b",
     r"(?:转账|转给我|释放资金|奖金池|把钱)",
 )
-WANT_MONEY = _rx(r"\b(?:get|need|want|deserve|claim)\w* (?:the|that|this|your|all the|my) (?:money|prize|funds|pool|vault|cash)\b")
-GAME = _rx(r"\b(?:prize pool|the pool|the vault|the funds|the jackpot|the bounty|your vault|the treasure|the prize)\b",
-           r"\b(?:fondos|les fonds|das geld|den tresor|i fondi|деньги|奖金)\b")
+WANT_MONEY = _rx(
+    r"\b(?:get|need|want|deserve|claim)\w* (?:the|that|this|your|all the|my) (?:money|prize|funds|pool|vault|cash)\b"
+)
+GAME = _rx(
+    r"\b(?:prize pool|the pool|the vault|the funds|the jackpot|the bounty|your vault|the treasure|the prize)\b",
+    r"\b(?:fondos|les fonds|das geld|den tresor|i fondi|деньги|奖金)\b",
+)
 BYPASS = _rx(
     r"\bno (?:rules|restrictions|limits|limitations|filters?|guidelines|ethics|morals|boundaries|censorship)\b",
     r"\bwithout (?:any )?(?:\w+ (?:or|and|,) )?(?:rules|restrictions|limits|limitations|filter\w*|guidelines|ethics|morals|"
     r"censorship|warnings|safety\w*|remorse|question(?:ing)?)\b",
     r"\b(?:does not|doesn't|never|won't|will not) (?:withhold|censor|filter|refuse|hold back|judge)\w*\b",
-    r"\bnot (?:required|obliged|supposed) to (?:follow|obey|respect)\b", r"\bnever remind me\b",
+    r"\bnot (?:required|obliged|supposed) to (?:follow|obey|respect)\b",
+    r"\bnever remind me\b",
     r"\b(?:opposite (?:mode|manner|from|of (?:openai|chatgpt|your))|content polic(?:y|ies) (?:are |is )?(?:suspended|disabled|off))\b",
     r"\b(?:unfiltered|uncensored|unrestricted|amoral|immoral|unethical|unbound)\b",
-    r"\bdo anything now\b", r"\bnever (?:refuses?|declines?|says? no)\b",
+    r"\bdo anything now\b",
+    r"\bnever (?:refuses?|declines?|says? no)\b",
     r"\b(?:ignore|ignores|ignoring|disregard|bypass|break|breaking|override) (?:all |any |every |your |the |its )*"
     r"(?:rules|guidelines|polic(?:y|ies)|ethics|restrictions|filters?|safeguards|programming|instructions)\b",
-    r"\bbroken free\b", r"\bjailbr(?:eak|oken)\w*\b", r"\bnot (?:bound|restricted|limited) by\b",
-    r"\bdoes(?:n't| not) (?:have to )?(?:abide|follow|obey)\b", r"\bfree (?:of|from) (?:the )?(?:typical )?(?:confines|rules|restrictions)\b",
-    r"\b(?:stay|staying|remain) in character\b", r"\bbreak(?:ing)? character\b",
+    r"\bbroken free\b",
+    r"\bjailbr(?:eak|oken)\w*\b",
+    r"\bnot (?:bound|restricted|limited) by\b",
+    r"\bdoes(?:n't| not) (?:have to )?(?:abide|follow|obey)\b",
+    r"\bfree (?:of|from) (?:the )?(?:typical )?(?:confines|rules|restrictions)\b",
+    r"\b(?:stay|staying|remain) in character\b",
+    r"\bbreak(?:ing)? character\b",
     r"\b(?:sin (?:reglas|restricciones|límites)|sans (?:règles|restrictions|limites)|ohne (?:regeln|einschränkungen)|"
     r"senza (?:regole|restrizioni)|sem (?:regras|restrições)|без (?:правил|ограничений)|没有(?:限制|规则))",
 )
-HARM = _rx(r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|weapons?|poison|malware|ransomware|keylogger|"
-           r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|hack\w*|exploit|insult\w*|unhinged)\b")
+HARM = _rx(
+    r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|weapons?|poison|malware|ransomware|keylogger|"
+    r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|hack\w*|exploit|insult\w*|unhinged)\b"
+)
 
 
 def _aim(t: str) -> bool:
@@ -100,31 +137,50 @@ def _aim(t: str) -> bool:
 # --- cues per category ---------------------------------------------------------------------------
 
 ROLE_CUES = _rx(
-    r"\bpretend(?:ing)? (?:to be|you(?:'re| are)|that you|you)\b", r"\bact(?:ing)? (?:as|like)\b",
-    r"\brole-?\s?play\w*\b", r"\bplay(?:ing)? (?:the )?(?:role|part|character)s?\b", r"\byou will play\b",
-    r"\byou(?:'re| are) going to (?:be|play|pretend|act)\b", r"\bfrom now on,? you(?:'re| are| will be)\b",
-    r"\byou(?:'re| are) now\b", r"\bin character\b", r"\bpersona\b", r"\bcharacters?\b",
-    r"\byou will be\b", r"\bfrom this moment\b", r"\byou(?:'re| are) in the role\b", r"\bfictional being\b",
+    r"\bpretend(?:ing)? (?:to be|you(?:'re| are)|that you|you)\b",
+    r"\bact(?:ing)? (?:as|like)\b",
+    r"\brole-?\s?play\w*\b",
+    r"\bplay(?:ing)? (?:the )?(?:role|part|character)s?\b",
+    r"\byou will play\b",
+    r"\byou(?:'re| are) going to (?:be|play|pretend|act)\b",
+    r"\bfrom now on,? you(?:'re| are| will be)\b",
+    r"\byou(?:'re| are) now\b",
+    r"\bin character\b",
+    r"\bpersona\b",
+    r"\bcharacters?\b",
+    r"\byou will be\b",
+    r"\bfrom this moment\b",
+    r"\byou(?:'re| are) in the role\b",
+    r"\bfictional being\b",
     r"\banswer (?:all|every|my) (?:prompts?|questions?) as\b",
-    r"\btake on the role\b", r"\bsimulate\b", r"\bimagine you(?:'re| are)\b", r"\bas dan\b",
-    r"\byou are (?:dan|aim|stan|dude)\b", r"\b(?:evil|dark|unfiltered)(?: \w+)? (?:twin|confidant|version|mode)\b",
+    r"\btake on the role\b",
+    r"\bsimulate\b",
+    r"\bimagine you(?:'re| are)\b",
+    r"\bas dan\b",
+    r"\byou are (?:dan|aim|stan|dude)\b",
+    r"\b(?:evil|dark|unfiltered)(?: \w+)? (?:twin|confidant|version|mode)\b",
     r"\blike (?:she|he|they) (?:did|used to)\b",
     r"\b(?:finge|fingir|haz de cuenta|eres ahora|ahora eres|interpreta el papel|fais semblant|tu es maintenant|"
     r"joue le rôle|du bist jetzt|ab jetzt bist du|tu so,? als|spiel die rolle|tu sei ora|fingi di essere|"
     r"você é agora|finja)\b",
     r"(?:ты теперь|представь,? что ты|притворись|你现在是|扮演|假装你是)",
 )
-ROLE_STRONG = _rx(r"\bdo anything now\b", r"\b(?:stay|staying|remain) in character\b",
-                  r"\btwo (?:characters|personas)\b", r"\bopposite mode\b",
-                  r"\b(?:anti|better|evil|dark|based|free|uncensored)(?:gpt|dan)\b",
-                  r"\bdan\b(?= (?:mode|prompt|which|who|stands|has|will|can|is))")
+ROLE_STRONG = _rx(
+    r"\bdo anything now\b",
+    r"\b(?:stay|staying|remain) in character\b",
+    r"\btwo (?:characters|personas)\b",
+    r"\bopposite mode\b",
+    r"\b(?:anti|better|evil|dark|based|free|uncensored)(?:gpt|dan)\b",
+    r"\bdan\b(?= (?:mode|prompt|which|who|stands|has|will|can|is))",
+)
 
 AUTH_CLAIM = _rx(
     r"\b(?:i am|i'm|im|this is|we are|we're|speaking as|message from|as|it's) (?:the |your |an? |a |one of the )?"
     r"(?:official |lead |head |chief |real )?(?:developer|dev|admin|administrator|owner|creator|ceo|cto|founder|"
     r"auditor|engineer|moderator|mod|operator|security team|support team|police|fbi|government|bank|court|"
     r"lawyer|attorney|manager|supervisor|boss|openai|anthropic|staff|programmer|maintainer|regulator)s?\b",
-    r"\b(?:police|fbi|security|compliance|legal) (?:department|team|office)\b", r"\bboard (?:voted|decided|approved)\b",
+    r"\b(?:police|fbi|security|compliance|legal) (?:department|team|office)\b",
+    r"\bboard (?:voted|decided|approved)\b",
     r"\b(?:soy el (?:desarrollador|administrador|dueño|creador)|je suis (?:le |l')(?:développeur|administrateur|créateur)|"
     r"ich bin (?:der|dein) (?:entwickler|administrator|ersteller)|sono (?:lo sviluppatore|l'amministratore)|"
     r"sou o (?:desenvolvedor|administrador))\b",
@@ -132,43 +188,68 @@ AUTH_CLAIM = _rx(
 )
 AUTH_STRONG = _rx(
     r"\b(?:i am|i'm|as) your (?:developer|creator|owner|admin|administrator|operator|maker|programmer)\b",
-    r"\bi (?:hereby )?authori[sz]e you\b", r"\boverride code\b", r"\bcourt order\b",
+    r"\bi (?:hereby )?authori[sz]e you\b",
+    r"\boverride code\b",
+    r"\bcourt order\b",
 )
-AUTH_ORDER = _rx(r"\bauthori[sz]\w*\b", r"\b(?:official|mandatory|required|order|instruct\w*|audit)\b", r"\bmust\b")
+AUTH_ORDER = _rx(
+    r"\bauthori[sz]\w*\b",
+    r"\b(?:official|mandatory|required|order|instruct\w*|audit)\b",
+    r"\bmust\b",
+)
 
 TOOL_STRONG = _rx(
     r"\b(?:approve_transfer|reject_transfer|tool_use|tool_calls?|function_calls?|tool_result)\b",
-    r"<\s*(?:invoke|function_calls|tool)\b", r"\"(?:function|arguments|tool_use|tool)\"\s*:",
+    r"<\s*(?:invoke|function_calls|tool)\b",
+    r"\"(?:function|arguments|tool_use|tool)\"\s*:",
     r"\btool (?:output|result|response)\s*:",
 )
-TOOL_CUES = _rx(r"\b(?:call|invoke|run|execute|trigger|use|fire)\w* (?:the |your |this |a |that )?"
-                r"(?:\w+ )?(?:tool|function)s?\b", r"\b(?:tool|function) calls?\b")
+TOOL_CUES = _rx(
+    r"\b(?:call|invoke|run|execute|trigger|use|fire)\w* (?:the |your |this |a |that )?"
+    r"(?:\w+ )?(?:tool|function)s?\b",
+    r"\b(?:tool|function) calls?\b",
+)
 
 SYSTEM_STRONG = _rx(
     r"^\W{0,4}(?:system|developer|admin|sys|root|assistant instructions?)\s*(?:message)?\s*[\]\)>:#*]",
-    r"<\|?\s*(?:im_start|system|sys)\s*\|?>", r"<<\s*sys\s*>>", r"\[\s*inst\s*\]", r"#{2,}\s*(?:system|instruction|developer)",
+    r"<\|?\s*(?:im_start|system|sys)\s*\|?>",
+    r"<<\s*sys\s*>>",
+    r"\[\s*inst\s*\]",
+    r"#{2,}\s*(?:system|instruction|developer)",
     r"\b(?:developer|debug|admin|god|maintenance|sudo|dev|unrestricted) mode\b",
-    r"\bsystem (?:override|update|notice|message|alert)\b", r"\boverride protocol\b",
+    r"\bsystem (?:override|update|notice|message|alert)\b",
+    r"\boverride protocol\b",
     r"\bnew (?:system )?(?:instructions?|policy|rules?|directives?)\s*(?::|is|are)",
-    r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']", r"\bcontent polic(?:y|ies) (?:are |is )?(?:suspended|disabled|off)\b",
+    r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
+    r"\bcontent polic(?:y|ies) (?:are |is )?(?:suspended|disabled|off)\b",
     r"\b(?:ignore|disregard|forget|override|discard)s? (?:all |any |the |your |every |of |my )*"
     r"(?:previous|prior|above|earlier|preceding|original|former|old|initial|existing)? ?"
     r"(?:instructions|rules|directives|prompts?|guidelines|programming|orders)\b",
     r"\b(?:previous|prior|old|above) (?:rules|instructions) (?:are|were|have been) (?:revoked|void|cancell?ed|lifted|replaced|no longer)",
     r"\bsafety (?:constraints|filters|protocols|rules|checks) (?:are |were )?(?:disabled|off|removed|lifted)\b",
-    r"\b(?:ignora|olvida) (?:todas )?(?:las |tus )?(?:instrucciones|reglas)\b", r"\b(?:ignore[sz]?|oublie[sz]?) (?:toutes )?(?:les |tes |vos )?instructions\b",
+    r"\b(?:ignora|olvida) (?:todas )?(?:las |tus )?(?:instrucciones|reglas)\b",
+    r"\b(?:ignore[sz]?|oublie[sz]?) (?:toutes )?(?:les |tes |vos )?instructions\b",
     r"\b(?:ignoriere|vergiss) (?:alle )?(?:deine |die )?(?:vorherigen |bisherigen |vorigen )?(?:anweisungen|instruktionen)\b",
-    r"\b(?:ignora|dimentica) (?:tutte )?le istruzioni\b", r"\b(?:ignore|ignora|esqueça) (?:todas )?as instruções\b",
+    r"\b(?:ignora|dimentica) (?:tutte )?le istruzioni\b",
+    r"\b(?:ignore|ignora|esqueça) (?:todas )?as instruções\b",
     r"(?:игнорируй|забудь|проигнорируй) (?:все )?(?:предыдущие |свои )?(?:инструкции|правила)",
     r"(?:忽略|无视|忘记).{0,8}(?:指令|指示|规则|设定)",
 )
 
 HYPO_CUES = _rx(
-    r"\bhypothetic\w*\b", r"\bimagine\b", r"\bsuppose\b", r"\bwhat if\b",
+    r"\bhypothetic\w*\b",
+    r"\bimagine\b",
+    r"\bsuppose\b",
+    r"\bwhat if\b",
     r"\b(?:fictional|fictitious|imaginary|parallel|alternate|alternative|make-believe) (?:world|universe|scenario|story|reality|setting)\b",
-    r"\bfiction\w*\b", r"\bfor (?:a|my|the) (?:novel|story|book|screenplay|script|movie|game|play)\b",
-    r"\bthought experiment\b", r"\bas if it were real\b", r"\bfor (?:educational|research|academic|testing) purposes\b",
-    r"\bno real (?:consequences|world)\b", r"\bin theory\b", r"\bin a (?:dream|simulation|game)\b",
+    r"\bfiction\w*\b",
+    r"\bfor (?:a|my|the) (?:novel|story|book|screenplay|script|movie|game|play)\b",
+    r"\bthought experiment\b",
+    r"\bas if it were real\b",
+    r"\bfor (?:educational|research|academic|testing) purposes\b",
+    r"\bno real (?:consequences|world)\b",
+    r"\bin theory\b",
+    r"\bin a (?:dream|simulation|game)\b",
     r"\b(?:hipotéticamente|hipotético|imagina|supongamos|hypothétique\w*|imaginons|hypothetisch|stell dir vor|"
     r"ipoteticamente|immagina|hipoteticamente)\b",
     r"(?:гипотетически|представь|假设|想象)",
@@ -176,45 +257,81 @@ HYPO_CUES = _rx(
 HYPO_STRONG = _rx(r"\bhypothetical response\b")
 
 EMO_CUES = _rx(
-    r"\bbeg(?:ging)?\b", r"\b(?:will|would|could|going to|might) die\b", r"\bmedicine\b", r"\b(?:is|am|are) sick\b",
-    r"\bdon'?t you care\b", r"\bonly one who can help\b", r"\bdesperate\w*\b", r"\bdying\b", r"\bhospital\b", r"\bsurgery\b", r"\bcancer\b",
-    r"\bstarving\b", r"\bhomeless\b", r"\blose (?:my|our) (?:home|house|job|family|life)\b", r"\blost everything\b",
-    r"\blast hope\b", r"\bmercy\b", r"\bcompassion\b", r"\bsuicid\w*\b", r"\bkill myself\b",
-    r"\bresponsible for what happens\b", r"\bunfair\b", r"\b(?:life|whole|all my) savings\b", r"\bcrying\b",
-    r"\bhates? me\b", r"\bmiss (?:her|him|them) so much\b", r"\bgriev\w*\b", r"\bfuneral\b",
+    r"\bbeg(?:ging)?\b",
+    r"\b(?:will|would|could|going to|might) die\b",
+    r"\bmedicine\b",
+    r"\b(?:is|am|are) sick\b",
+    r"\bdon'?t you care\b",
+    r"\bonly one who can help\b",
+    r"\bdesperate\w*\b",
+    r"\bdying\b",
+    r"\bhospital\b",
+    r"\bsurgery\b",
+    r"\bcancer\b",
+    r"\bstarving\b",
+    r"\bhomeless\b",
+    r"\blose (?:my|our) (?:home|house|job|family|life)\b",
+    r"\blost everything\b",
+    r"\blast hope\b",
+    r"\bmercy\b",
+    r"\bcompassion\b",
+    r"\bsuicid\w*\b",
+    r"\bkill myself\b",
+    r"\bresponsible for what happens\b",
+    r"\bunfair\b",
+    r"\b(?:life|whole|all my) savings\b",
+    r"\bcrying\b",
+    r"\bhates? me\b",
+    r"\bmiss (?:her|him|them) so much\b",
+    r"\bgriev\w*\b",
+    r"\bfuneral\b",
     r"\b(?:late|dead|deceased|dying) (?:grand(?:mother|ma|father|pa)|mother|father|mom|dad|uncle|aunt|wife|husband)\b",
-    r"\bmy (?:kids|children|daughter|son|family|baby)\b", r"\bplease,? (?:please|i'm|i am|just|i beg)\b",
-    r"\bjust this once\b", r"\bsave (?:her|him|me|us|my)\b",
+    r"\bmy (?:kids|children|daughter|son|family|baby)\b",
+    r"\bplease,? (?:please|i'm|i am|just|i beg)\b",
+    r"\bjust this once\b",
+    r"\bsave (?:her|him|me|us|my)\b",
     r"\b(?:te lo ruego|mis hijos|te suplico|je t'en supplie|pitié|ich flehe|ti prego|eu imploro|por piedad)\b",
     r"(?:умоляю|пожалуйста,? помоги|求求你|拜托你)",
 )
 
-_REVEAL = (r"\b(?:repeat|print|show|reveal|output|display|tell me|give me|write out|recite|summari[sz]e|list|share|"
-           r"dump|leak|copy|paste|type out|what (?:are|were|is|does)|quote)\b(?:\W+\w+){0,6}?\W+")
+_REVEAL = (
+    r"\b(?:repeat|print|show|reveal|output|display|tell me|give me|write out|recite|summari[sz]e|list|share|"
+    r"dump|leak|copy|paste|type out|what (?:are|were|is|does)|quote)\b(?:\W+\w+){0,6}?\W+"
+)
 EXTRACT_STRONG = _rx(
-    _REVEAL + r"(?:your|the|my|those|these|all|of|its)\s+(?:(?:exact |full |original |initial |hidden |secret |first |"
+    _REVEAL
+    + r"(?:your|the|my|those|these|all|of|its)\s+(?:(?:exact |full |original |initial |hidden |secret |first |"
     r"system |entire |complete )*(?:prompt|instructions|passphrase|directives|configuration|"
     r"text of your instructions|rules you were given))\b",
-    _REVEAL + r"(?:your|its)\s+(?:secret |hidden |exact |full |own )*(?:rules|guidelines|password|secret)\b",
+    _REVEAL
+    + r"(?:your|its)\s+(?:secret |hidden |exact |full |own )*(?:rules|guidelines|password|secret)\b",
     _REVEAL + r"the (?:secret|hidden) (?:rules|guidelines|password|code)\b",
     r"\brules you were given\b",
     r"\b(?:everything|all|the text|the words|what(?:ever)? (?:is|was) written) above (?:this|my|the)\b",
-    r"\bsystem prompt\b(?:\W+\w+){0,4}\W+(?:word for word|verbatim|in full)", r"\bwhat (?:were|are) you told\b",
+    r"\bsystem prompt\b(?:\W+\w+){0,4}\W+(?:word for word|verbatim|in full)",
+    r"\bwhat (?:were|are) you told\b",
     r"\b(?:prompt (?:système|del sistema|do sistema|di sistema)|systemprompt|systemanweisung)\b",
     r"(?:системный промпт|системные инструкции|系统提示|系统指令)",
-    r"\bunder which you would approve\b", r"\bstarting with ['\"]you are\b",
+    r"\bunder which you would approve\b",
+    r"\bstarting with ['\"]you are\b",
 )
 
 MULTI_STRONG = _rx(
     r"\bin (?:my|the|your) (?:next|following) (?:message|attempt|turn|reply|prompt|question)\b",
-    r"\bwhenever i (?:say|write|type|send)\b", r"\bevery time i (?:say|write|type|send|ask)\b",
+    r"\bwhenever i (?:say|write|type|send)\b",
+    r"\bevery time i (?:say|write|type|send|ask)\b",
     r"\b(?:reply|respond|answer|say)\w* (?:only )?(?:with )?['\"“]?(?:understood|ok|okay|yes|ready|agreed|jailbroken|confirmed)\b",
-    r"\bif you (?:understand|agree|accept)\b", r"\bfirst,? (?:just )?(?:say|confirm|agree|acknowledge|reply)\b",
-    r"\bstep (?:1|one)\b(?:\W+\w+){0,3}\W+(?:agree|confirm|accept|rule)", r"\b(?:we'll|we will|let's) continue\b",
+    r"\bif you (?:understand|agree|accept)\b",
+    r"\bfirst,? (?:just )?(?:say|confirm|agree|acknowledge|reply)\b",
+    r"\bstep (?:1|one)\b(?:\W+\w+){0,3}\W+(?:agree|confirm|accept|rule)",
+    r"\b(?:we'll|we will|let's) continue\b",
     r"\bremember (?:this|that|the following)\b(?:\W+\w+){0,4}\W+(?:later|until|next)",
-    r"\bas we agreed\b", r"\byou (?:already )?(?:promised|agreed)\b", r"\bcontinue from (?:there|where)\b",
+    r"\bas we agreed\b",
+    r"\byou (?:already )?(?:promised|agreed)\b",
+    r"\bcontinue from (?:there|where)\b",
     r"\b(?:my|our) (?:earlier|previous|last) (?:attempt|message|conversation)\b",
-    r"\btwo (?:different |separate )?(?:responses|answers|replies|paragraphs)\b", r"\buntil (?:then|i say)\b",
+    r"\btwo (?:different |separate )?(?:responses|answers|replies|paragraphs)\b",
+    r"\buntil (?:then|i say)\b",
     r"\bdon'?t do anything (?:else )?yet\b",
     r"\blet'?s play a game\b(?:\W+\w+){0,12}?\W+(?:rule|whenever|must|you will|respond|reply|answer)",
     r"\b(?:en mi próximo mensaje|dans mon prochain message|in meiner nächsten nachricht|nel mio prossimo messaggio)\b",
@@ -226,12 +343,35 @@ BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/]
 HEX_BYTES = re.compile(r"(?:\b[0-9a-f]{2}\b[\s,:]*){8,}|(?:\\x[0-9a-f]{2}){6,}", re.IGNORECASE)
 BINARY = re.compile(r"(?:\b[01]{8}\b\s*){4,}")
 SPELLED = re.compile(r"(?:\b[a-z]\b[\s\-.,_*]+){5,}[a-z]\b", re.IGNORECASE)
-ENCODING_WORDS = _rx(r"\b(?:decode|decipher|decrypt|translate from|convert from|read)\w*\b(?:\W+\w+){0,4}?\W+"
-                     r"(?:base64|base-64|hex|hexadecimal|rot-?13|binary|morse|cipher|backwards|reversed?|in reverse|leet)\b",
-                     r"\brot-?13\b", r"\b(?:base64|hex|morse|binary)\b(?:\W+\w+){0,3}\W+(?:and|then) (?:follow|obey|comply|execute|do)\b")
-LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-LEET_WORDS = {"release", "funds", "fund", "transfer", "pool", "prize", "vault", "money", "approve", "guardian",
-              "ignore", "instructions", "rules", "system", "password", "secret", "now", "the"}
+ENCODING_WORDS = _rx(
+    r"\b(?:decode|decipher|decrypt|translate from|convert from|read)\w*\b(?:\W+\w+){0,4}?\W+"
+    r"(?:base64|base-64|hex|hexadecimal|rot-?13|binary|morse|cipher|backwards|reversed?|in reverse|leet)\b",
+    r"\brot-?13\b",
+    r"\b(?:base64|hex|morse|binary)\b(?:\W+\w+){0,3}\W+(?:and|then) (?:follow|obey|comply|execute|do)\b",
+)
+LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+)
+LEET_WORDS = {
+    "release",
+    "funds",
+    "fund",
+    "transfer",
+    "pool",
+    "prize",
+    "vault",
+    "money",
+    "approve",
+    "guardian",
+    "ignore",
+    "instructions",
+    "rules",
+    "system",
+    "password",
+    "secret",
+    "now",
+    "the",
+}
 SCRIPTS = (("LATIN",), ("CYRILLIC",), ("GREEK",))
 
 
@@ -271,7 +411,11 @@ def _encoded(raw: str, t: str) -> bool:
         return True
     if HEX_BYTES.search(raw) or BINARY.search(raw) or SPELLED.search(t):
         return True
-    leet = [w for w in re.findall(r"[\w@$!]+", t) if re.search(r"[a-z]", w) and re.search(r"[0-9@$!]", w)]
+    leet = [
+        w
+        for w in re.findall(r"[\w@$!]+", t)
+        if re.search(r"[a-z]", w) and re.search(r"[0-9@$!]", w)
+    ]
     if sum(w.translate(LEET).strip("!") in LEET_WORDS for w in leet) >= 2:
         return True
     if GAME_TARGET.search(codecs.decode(t, "rot13")) and not GAME_TARGET.search(t):
@@ -289,23 +433,32 @@ def classify(text: str, *, attack: bool = False) -> list[str]:
     found: set[str] = set()
     if ROLE_STRONG.search(t) or (ROLE_CUES.search(t) and (aim or game)):
         found.add(ROLE_PLAY)
-    if AUTH_STRONG.search(t) or (AUTH_CLAIM.search(t) and (TARGET.search(t) or (game and AUTH_ORDER.search(t)))):
+    if AUTH_STRONG.search(t) or (
+        AUTH_CLAIM.search(t) and (TARGET.search(t) or (game and AUTH_ORDER.search(t)))
+    ):
         found.add(AUTHORITY)
     if TOOL_STRONG.search(t) or (TOOL_CUES.search(t) and (aim or game)):
         found.add(TOOL)
     if SYSTEM_STRONG.search(t):
         found.add(FAKE_SYSTEM)
-    if _encoded(text, t) or (ENCODING_WORDS.search(t) and (aim or game or re.search(r"\b(?:follow|obey|comply|execute|do what)\b", t))):
+    if _encoded(text, t) or (
+        ENCODING_WORDS.search(t)
+        and (aim or game or re.search(r"\b(?:follow|obey|comply|execute|do what)\b", t))
+    ):
         found.add(ENCODING)
     if HYPO_STRONG.search(t) or (HYPO_CUES.search(t) and (aim or game)):
         found.add(HYPOTHETICAL)
-    if EMO_CUES.search(t) and (TARGET.search(t) or game or BYPASS.search(t) or WANT_MONEY.search(t)):
+    if EMO_CUES.search(t) and (
+        TARGET.search(t) or game or BYPASS.search(t) or WANT_MONEY.search(t)
+    ):
         found.add(EMOTIONAL)
     if EXTRACT_STRONG.search(t):
         found.add(EXTRACTION)
     if MULTI_STRONG.search(t):
         found.add(MULTI_TURN)
-    if not found and (attack or game or GAME_TARGET.search(t) or BYPASS.search(t) or HARM.search(t)):
+    if not found and (
+        attack or game or GAME_TARGET.search(t) or BYPASS.search(t) or HARM.search(t)
+    ):
         found.add(OTHER)
     return [c for c in CATEGORIES if c in found]
 

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.memory import context as ctx
 from core.memory.stats import ALL_TIME, PatternCount
 from core.memory.store import similar_attacks
@@ -50,7 +48,7 @@ class Recall:
     similar_shown: int = 0  # similar past attacks put in the context
 
 
-_DETAILS = text(
+_DETAILS = (
     "SELECT 's' AS kind, a.id, a.bounty_id, a.player_id, a.number, a.message, a.reply, a.status, m.categories, "
     "b.status NOT IN ('active','paused') AS revealed FROM attempts a JOIN bounties b ON b.id = a.bounty_id "
     "LEFT JOIN attempt_memory m ON m.attempt_id = a.id WHERE a.id = ANY(CAST(:ids AS bigint[])) "
@@ -58,7 +56,7 @@ _DETAILS = text(
     "false FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id WHERE a.bounty_id = :b "
     "AND a.status IN ('rejected','won','late') AND a.player_id <> :p ORDER BY a.id DESC LIMIT :recent)"
 )
-_AGGREGATES = text(
+_AGGREGATES = (
     "SELECT (SELECT json_agg(json_build_array(bounty_id, category, attempts, wins)) FROM ("
     "  (SELECT * FROM pattern_stats WHERE bounty_id = :b AND attempts > 0 ORDER BY attempts DESC, category LIMIT 6) "
     "  UNION ALL (SELECT * FROM pattern_stats WHERE bounty_id = :all AND attempts > 0 "
@@ -81,8 +79,9 @@ class Memory:
         except EmbeddingsUnavailable as exc:
             log.error("the embedding model is unavailable: %s", exc)
 
-    async def recall(self, app: App, *, bounty_id: int, player_id: int, message: str,
-                     history: tuple[Turn, ...]) -> Recall:
+    async def recall(
+        self, app: App, *, bounty_id: int, player_id: int, message: str, history: tuple[Turn, ...]
+    ) -> Recall:
         """The enhanced context for a new attack. Never fails the attempt: without the embedding (the
         provider is down) it recalls without similar attacks; on any other error, nothing."""
         threshold = self.settings.MEMORY_SIMILARITY_THRESHOLD
@@ -92,8 +91,15 @@ class Memory:
             log.exception("the memory failed for an attempt; the guardian answers without it")
             return Recall(None, history, 0, threshold, None, (), 0)
 
-    async def _recall(self, app: App, bounty_id: int, player_id: int, message: str, history: tuple[Turn, ...],
-                      threshold: float) -> Recall:
+    async def _recall(
+        self,
+        app: App,
+        bounty_id: int,
+        player_id: int,
+        message: str,
+        history: tuple[Turn, ...],
+        threshold: float,
+    ) -> Recall:
         k = self.settings.MEMORY_SIMILAR_K
         try:
             vector: list[float] | None = await self.embedder.embed_one(message)
@@ -104,13 +110,26 @@ class Memory:
             conn = uow.conn
             similar = []
             if vector is not None:
-                similar = await similar_attacks(conn, vector, k=max(k, COUNT_CAP), model=self.embedder.model)
-            rows = (await conn.execute(_DETAILS, {"ids": [s.attempt_id for s in similar[:k + 5]], "b": bounty_id,
-                                                  "p": player_id, "recent": RECENT})).all()
-            aggregates = (await conn.execute(_AGGREGATES, {"b": bounty_id, "all": ALL_TIME, "p": player_id})).one()
+                similar = await similar_attacks(
+                    conn, vector, k=max(k, COUNT_CAP), model=self.embedder.model
+                )
+            rows = (
+                await conn.execute(
+                    _DETAILS,
+                    {
+                        "ids": [s.attempt_id for s in similar[: k + 5]],
+                        "b": bounty_id,
+                        "p": player_id,
+                        "recent": RECENT,
+                    },
+                )
+            ).all()
+            aggregates = (
+                await conn.execute(_AGGREGATES, {"b": bounty_id, "all": ALL_TIME, "p": player_id})
+            ).one()
         found = {r.id: r for r in rows if r.kind == "s"}
         past = []
-        for s in similar[:k + 5]:
+        for s in similar[: k + 5]:
             r = found.get(s.attempt_id)
             if r is not None and r.status in ("rejected", "won", "late"):
                 past.append(_past(r, s.similarity))
@@ -118,23 +137,49 @@ class Memory:
         round_stats: list[PatternCount] = []
         all_time: list[PatternCount] = []
         for b, category, attempts, wins in aggregates.stats or []:
-            (round_stats if b == bounty_id else all_time).append(PatternCount(category, int(attempts), int(wins)))
+            (round_stats if b == bounty_id else all_time).append(
+                PatternCount(category, int(attempts), int(wins))
+            )
         summaries = dict(aggregates.summaries or [])
         built = ctx.build(
-            ctx.Inputs(player_id=player_id, history=history, similar=past[:k], round_stats=round_stats[:6],
-                       all_time_stats=all_time[:6], recent=recent, round_summary=summaries.get("round"),
-                       thread_summary=summaries.get("thread")),
+            ctx.Inputs(
+                player_id=player_id,
+                history=history,
+                similar=past[:k],
+                round_stats=round_stats[:6],
+                all_time_stats=all_time[:6],
+                recent=recent,
+                round_summary=summaries.get("round"),
+                thread_summary=summaries.get("thread"),
+            ),
             self.settings.MEMORY_CONTEXT_TOKENS,
         )
         count = sum(s.similarity >= threshold for s in similar)
-        return Recall(built.text, built.history, count, threshold, self.embedder.model if vector else None,
-                      tuple(built.confidential), built.tokens, built.similar_shown)
+        return Recall(
+            built.text,
+            built.history,
+            count,
+            threshold,
+            self.embedder.model if vector else None,
+            tuple(built.confidential),
+            built.tokens,
+            built.similar_shown,
+        )
 
-    async def note(self, conn: AsyncConnection, recall: Recall, *, attempt_id: int, bounty_id: int, player_id: int,
-                   number: int, history_turns: int) -> None:
+    async def note(
+        self,
+        conn: Conn,
+        recall: Recall,
+        *,
+        attempt_id: int,
+        bounty_id: int,
+        player_id: int,
+        number: int,
+        history_turns: int,
+    ) -> None:
         """In the verdict's transaction: what was recalled, and the background work of this attempt."""
         await conn.execute(
-            text(
+            (
                 "INSERT INTO attempt_memory (attempt_id, enhanced_context, similar_count, similarity_threshold, "
                 "embedding_model) VALUES (:id, true, :n, :t, :m) ON CONFLICT (attempt_id) DO NOTHING"
             ),
@@ -145,10 +190,14 @@ class Memory:
             await outbox.enqueue_job(conn, SUMMARISE_JOB, key=job.pop("key"), **job)
 
 
-async def enqueue_learning(conn: AsyncConnection, attempt_id: int) -> None:
+async def enqueue_learning(conn: Conn, attempt_id: int) -> None:
     """Store the attempt's vector, classify it and count it: two jobs, each run once."""
-    await outbox.enqueue_job(conn, EMBED_JOB, key=f"memory.embed:{attempt_id}", attempt_id=attempt_id)
-    await outbox.enqueue_job(conn, CLASSIFY_JOB, key=f"memory.classify:{attempt_id}", attempt_id=attempt_id)
+    await outbox.enqueue_job(
+        conn, EMBED_JOB, key=f"memory.embed:{attempt_id}", attempt_id=attempt_id
+    )
+    await outbox.enqueue_job(
+        conn, CLASSIFY_JOB, key=f"memory.classify:{attempt_id}", attempt_id=attempt_id
+    )
 
 
 def summaries_due(bounty_id: int, player_id: int, number: int, history_turns: int) -> list[dict]:
@@ -156,17 +205,39 @@ def summaries_due(bounty_id: int, player_id: int, number: int, history_turns: in
     has more than its recent window, the player's thread every so often once their window is full."""
     jobs = []
     if number >= RECENT and number % ROUND_SUMMARY_EVERY == 0:
-        jobs.append({"key": f"memory.summary:round:{bounty_id}:{number // ROUND_SUMMARY_EVERY}",
-                     "bounty_id": bounty_id, "player_id": None})
-    if history_turns >= 2 * 10:  # the key makes it once per THREAD_SUMMARY_EVERY attempts of the round
-        jobs.append({"key": f"memory.summary:thread:{bounty_id}:{player_id}:{number // THREAD_SUMMARY_EVERY}",
-                     "bounty_id": bounty_id, "player_id": player_id})
+        jobs.append(
+            {
+                "key": f"memory.summary:round:{bounty_id}:{number // ROUND_SUMMARY_EVERY}",
+                "bounty_id": bounty_id,
+                "player_id": None,
+            }
+        )
+    if (
+        history_turns >= 2 * 10
+    ):  # the key makes it once per THREAD_SUMMARY_EVERY attempts of the round
+        jobs.append(
+            {
+                "key": f"memory.summary:thread:{bounty_id}:{player_id}:{number // THREAD_SUMMARY_EVERY}",
+                "bounty_id": bounty_id,
+                "player_id": player_id,
+            }
+        )
     return jobs
 
 
 def _past(r, similarity: float | None) -> ctx.PastAttack:
-    return ctx.PastAttack(r.id, r.bounty_id, r.player_id, r.number, r.message, r.reply, r.status,
-                          tuple(r.categories or ()), bool(r.revealed), similarity)
+    return ctx.PastAttack(
+        r.id,
+        r.bounty_id,
+        r.player_id,
+        r.number,
+        r.message,
+        r.reply,
+        r.status,
+        tuple(r.categories or ()),
+        bool(r.revealed),
+        similarity,
+    )
 
 
 def similar_phrase(count: int, threshold: float) -> str:
@@ -175,7 +246,9 @@ def similar_phrase(count: int, threshold: float) -> str:
         return f"The guardian recognised no similar earlier attempt (cosine similarity of at least {threshold:.2f})."
     shown = f"{COUNT_CAP} or more" if count >= COUNT_CAP else str(count)
     what = "similar earlier attempt" + ("" if count == 1 else "s")
-    return f"The guardian recognised {shown} {what} (cosine similarity of at least {threshold:.2f})."
+    return (
+        f"The guardian recognised {shown} {what} (cosine similarity of at least {threshold:.2f})."
+    )
 
 
 def tokens_of(history: Sequence[Turn]) -> int:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.memory.patterns import LABELS
 
 ALL_TIME = 0  # pattern_stats.bounty_id of the all-time counts
@@ -35,23 +33,31 @@ class PatternCount:
 
 
 async def record_categories(
-    conn: AsyncConnection, attempt_id: int, categories: Sequence[str], *,
-    rules: Sequence[str] | None = None, llm: Sequence[str] | None = None,
+    conn: Conn,
+    attempt_id: int,
+    categories: Sequence[str],
+    *,
+    rules: Sequence[str] | None = None,
+    llm: Sequence[str] | None = None,
 ) -> bool:
     """Store an answered attempt's categories and count them once; True if this call counted it."""
     await conn.execute(
-        text(
+        (
             "INSERT INTO attempt_memory (attempt_id, enhanced_context, categories, rule_categories, llm_categories, "
             "classified_at) VALUES (:id, false, :c, :r, :l, now()) ON CONFLICT (attempt_id) DO UPDATE SET "
             "categories = EXCLUDED.categories, rule_categories = EXCLUDED.rule_categories, "
             "llm_categories = EXCLUDED.llm_categories, classified_at = now()"
         ),
-        {"id": attempt_id, "c": list(categories), "r": list(rules) if rules is not None else None,
-         "l": list(llm) if llm is not None else None},
+        {
+            "id": attempt_id,
+            "c": list(categories),
+            "r": list(rules) if rules is not None else None,
+            "l": list(llm) if llm is not None else None,
+        },
     )
     counted = (
         await conn.execute(
-            text(
+            (
                 "UPDATE attempt_memory m SET counted_at = now() FROM attempts a WHERE m.attempt_id = :id "
                 "AND a.id = m.attempt_id AND m.counted_at IS NULL AND a.status = ANY(:answered) "
                 "RETURNING a.bounty_id, a.status = 'won' AS won"
@@ -62,22 +68,26 @@ async def record_categories(
     if counted is None:
         return False
     await conn.execute(
-        text(
+        (
             "INSERT INTO pattern_stats (bounty_id, category, attempts, wins) "
             "SELECT b, c, 1, :w FROM unnest(CAST(:bounties AS bigint[])) b, unnest(CAST(:cats AS text[])) c "
             "ON CONFLICT (bounty_id, category) DO UPDATE SET attempts = pattern_stats.attempts + 1, "
             "wins = pattern_stats.wins + EXCLUDED.wins"
         ),
-        {"w": int(counted.won), "bounties": [counted.bounty_id, ALL_TIME], "cats": list(categories)},
+        {
+            "w": int(counted.won),
+            "bounties": [counted.bounty_id, ALL_TIME],
+            "cats": list(categories),
+        },
     )
     return True
 
 
-async def pattern_counts(conn: AsyncConnection, bounty_id: int, limit: int = 10) -> list[PatternCount]:
+async def pattern_counts(conn: Conn, bounty_id: int, limit: int = 10) -> list[PatternCount]:
     """The most used categories of a round (``ALL_TIME`` for every round), most attempts first."""
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT category, attempts, wins FROM pattern_stats WHERE bounty_id = :b AND attempts > 0 "
                 "ORDER BY attempts DESC, category LIMIT :n"
             ),
@@ -99,13 +109,13 @@ class ContextSuccess:
         return self.wins / self.attempts if self.attempts else None
 
 
-async def success_by_context(conn: AsyncConnection, bounty_id: int) -> dict[str, ContextSuccess]:
+async def success_by_context(conn: Conn, bounty_id: int) -> dict[str, ContextSuccess]:
     """``{"on": ..., "off": ...}``: the round's success rate (wins over answered attempts) with the
     guardian given the enhanced context and without it. Refunded attempts were never answered and
     are left out; an attempt the memory has no note of was answered without the enhanced context."""
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT COALESCE(m.enhanced_context, false) AS enhanced, count(*) AS n, "
                 "count(*) FILTER (WHERE a.status = 'won') AS won FROM attempts a "
                 "LEFT JOIN attempt_memory m ON m.attempt_id = a.id "

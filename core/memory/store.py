@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.ports.embeddings import DIMENSIONS
 
 MAX_CANDIDATES = 1_000  # pgvector's largest hnsw.ef_search
@@ -39,17 +37,28 @@ class SimilarAttack:
 
 
 async def store_embedding(
-    conn: AsyncConnection, attempt_id: int, bounty_id: int, embedding: Sequence[float], *,
-    model: str, player_id: int,
+    conn: Conn,
+    attempt_id: int,
+    bounty_id: int,
+    embedding: Sequence[float],
+    *,
+    model: str,
+    player_id: int,
 ) -> bool:
     """Store one attack's vector by ``model``; False if it was stored already (idempotent)."""
     row = (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO attack_embeddings (attempt_id, model, bounty_id, player_id, embedding) "
                 "VALUES (:a, :m, :b, :p, CAST(:e AS vector)) ON CONFLICT (attempt_id, model) DO NOTHING RETURNING 1"
             ),
-            {"a": attempt_id, "m": model, "b": bounty_id, "p": player_id, "e": vector_literal(embedding)},
+            {
+                "a": attempt_id,
+                "m": model,
+                "b": bounty_id,
+                "p": player_id,
+                "e": vector_literal(embedding),
+            },
         )
     ).first()
     return row is not None
@@ -63,7 +72,7 @@ _FILTERS = (
 
 
 async def similar_attacks(
-    conn: AsyncConnection,
+    conn: Conn,
     embedding: Sequence[float],
     k: int = 5,
     *,
@@ -78,16 +87,22 @@ async def similar_attacks(
 
     Uses the HNSW index (approximate) unless ``exact``. Call inside a transaction: the search
     options are set for this transaction only."""
-    params = {"q": vector_literal(embedding), "k": k, "m": model, "b": bounty_id, "xp": exclude_player,
-              "xa": list(exclude_attempts)}
+    params = {
+        "q": vector_literal(embedding),
+        "k": k,
+        "m": model,
+        "b": bounty_id,
+        "xp": exclude_player,
+        "xa": list(exclude_attempts),
+    }
     if not exact:
         wanted = k * OVERFETCH
         while True:
             n = min(wanted, MAX_CANDIDATES)
-            await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(n, int(ef_search))}"))
+            await conn.execute(f"SET LOCAL hnsw.ef_search = {max(n, int(ef_search))}")
             rows = (
                 await conn.execute(
-                    text(
+                    (
                         f"SELECT c.attempt_id, c.d, ({_FILTERS}) AS kept FROM ("
                         "  SELECT attempt_id, model, bounty_id, player_id, embedding <=> CAST(:q AS vector) AS d "
                         "  FROM attack_embeddings ORDER BY embedding <=> CAST(:q AS vector) LIMIT :n) c ORDER BY c.d"
@@ -104,7 +119,7 @@ async def similar_attacks(
     # The exact scan: "+ 0" keeps the planner off the HNSW index; a round filter uses the B-tree.
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT attempt_id, embedding <=> CAST(:q AS vector) AS d FROM attack_embeddings "
                 f"WHERE {_FILTERS} ORDER BY (embedding <=> CAST(:q AS vector)) + 0 LIMIT :k"
             ),

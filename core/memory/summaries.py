@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from core.memory.context import clip
 from core.memory.patterns import LABELS
 
@@ -62,9 +60,15 @@ def extractive(items: Sequence[Covered]) -> str:
     techniques = Counter(c for it in items for c in (it.categories or ("unclassified",)))
     won = sum(it.status == "won" for it in items)
     head = f"{len(items)} attempts; techniques: " + ", ".join(
-        f"{LABELS.get(c, c)} {n}" for c, n in techniques.most_common(5))
+        f"{LABELS.get(c, c)} {n}" for c, n in techniques.most_common(5)
+    )
     head += f"; {won} won." if won else "; none won."
-    words = Counter(w for it in items for w in re.findall(r"\w+", it.message.lower()) if w not in STOPWORDS and len(w) > 2)
+    words = Counter(
+        w
+        for it in items
+        for w in re.findall(r"\w+", it.message.lower())
+        if w not in STOPWORDS and len(w) > 2
+    )
     scored: list[tuple[float, int, str]] = []
     seen: set[str] = set()
     for i, it in enumerate(items):
@@ -90,21 +94,32 @@ async def _claude(settings: Settings, items: Sequence[Covered]) -> str | None:
 
     listing = "\n".join(
         f"- [{', '.join(it.categories) or 'unclassified'}; {it.status}] {clip(it.message, 300)} -> guardian: "
-        f"{clip(it.reply or '', 120)}" for it in items
+        f"{clip(it.reply or '', 120)}"
+        for it in items
     )
     key = settings.ANTHROPIC_API_KEY.get_secret_value() if settings.ANTHROPIC_API_KEY else ""
-    client = anthropic.AsyncAnthropic(api_key=key, base_url=settings.ANTHROPIC_BASE_URL, timeout=60, max_retries=1)
+    client = anthropic.AsyncAnthropic(
+        api_key=key, base_url=settings.ANTHROPIC_BASE_URL, timeout=60, max_retries=1
+    )
     try:
         message = await client.messages.create(
-            model=settings.ANTHROPIC_MODEL, max_tokens=400, system=SYSTEM,
+            model=settings.ANTHROPIC_MODEL,
+            max_tokens=400,
+            system=SYSTEM,
             messages=[{"role": "user", "content": f"The attacks, oldest first:\n{listing}"}],
         )
     except (anthropic.AnthropicError, ValueError) as exc:
-        log.warning("summary by Claude failed (%s); using the extractive summary", type(exc).__name__)
+        log.warning(
+            "summary by Claude failed (%s); using the extractive summary", type(exc).__name__
+        )
         return None
     finally:
         await client.close()
-    texts = [getattr(b, "text", "") for b in getattr(message, "content", None) or [] if getattr(b, "type", "") == "text"]
+    texts = [
+        getattr(b, "text", "")
+        for b in getattr(message, "content", None) or []
+        if getattr(b, "type", "") == "text"
+    ]
     summary = " ".join(t.strip() for t in texts if t.strip())
     return clip(summary, SUMMARY_CHARS) if summary else None
 
@@ -116,7 +131,7 @@ async def summarise(app: App, bounty_id: int, player_id: int | None = None) -> s
     async with app.uow() as uow:
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "SELECT a.id, a.message, a.reply, a.status, m.categories FROM attempts a "
                     "LEFT JOIN attempt_memory m ON m.attempt_id = a.id WHERE a.bounty_id = :b "
                     "AND (CAST(:p AS bigint) IS NULL OR a.player_id = :p) AND a.status IN ('rejected','won','late') "
@@ -127,7 +142,10 @@ async def summarise(app: App, bounty_id: int, player_id: int | None = None) -> s
         ).all()
     if not rows:
         return None
-    items = [Covered(r.id, r.message, r.reply, r.status, tuple(r.categories or ())) for r in reversed(rows)]
+    items = [
+        Covered(r.id, r.message, r.reply, r.status, tuple(r.categories or ()))
+        for r in reversed(rows)
+    ]
     summary, method = None, "extractive"
     if _use_claude(app.settings):
         summary = await _claude(app.settings, items)
@@ -136,13 +154,20 @@ async def summarise(app: App, bounty_id: int, player_id: int | None = None) -> s
         summary = extractive(items)
     async with app.uow() as uow:
         await uow.conn.execute(
-            text(
+            (
                 "INSERT INTO memory_summaries (scope, bounty_id, player_id, upto_attempt_id, attempts_covered, text, "
                 "method) VALUES (:s, :b, :p, :u, :n, :t, :m) ON CONFLICT ON CONSTRAINT uq_memory_summaries_scope "
                 "DO UPDATE SET upto_attempt_id = EXCLUDED.upto_attempt_id, attempts_covered = EXCLUDED.attempts_covered, "
                 "text = EXCLUDED.text, method = EXCLUDED.method, updated_at = now()"
             ),
-            {"s": "thread" if player_id is not None else "round", "b": bounty_id, "p": player_id,
-             "u": items[-1].attempt_id, "n": len(items), "t": summary, "m": method},
+            {
+                "s": "thread" if player_id is not None else "round",
+                "b": bounty_id,
+                "p": player_id,
+                "u": items[-1].attempt_id,
+                "n": len(items),
+                "t": summary,
+                "m": method,
+            },
         )
     return summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from core.db import Conn
 
 
 class DiscountPolicy(abc.ABC):
@@ -15,14 +15,16 @@ class DiscountPolicy(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
+    async def discount_bps(self, conn: Conn, player_id: int) -> int:
         """The player's discount on the attempt fee in basis points (0..10000)."""
 
     def from_quote(self, value: object) -> int | None:
         """The discount from the value of ``quote_sql`` read with the quote; None without ``quote_sql``."""
         return None
 
-    async def record_use(self, conn: AsyncConnection, attempt_id: int, player_id: int, discount_bps: int) -> None:  # noqa: B027
+    async def record_use(  # noqa: B027
+        self, conn: Conn, attempt_id: int, player_id: int, discount_bps: int
+    ) -> None:
         """Called in the payment's transaction for every discounted attempt (the discount usage record)."""
 
 
@@ -33,5 +35,5 @@ class NoDiscounts(DiscountPolicy):
     def from_quote(self, value: object) -> int:
         return 0
 
-    async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
+    async def discount_bps(self, conn: Conn, player_id: int) -> int:
         return 0

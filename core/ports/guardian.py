@@ -83,8 +83,18 @@ def verdict_from_tool_calls(
         reason = "contradictory tool calls"
     else:
         reason = "no tool call"
-    internal = {"no tool call", "contradictory tool calls", "unreadable"}  # ours, not the model's words
+    internal = {
+        "no tool call",
+        "contradictory tool calls",
+        "unreadable",
+    }  # ours, not the model's words
     reply = text_reply.strip() or (reason if reason not in internal else "")
     if not reply:
-        reply = "The guardian keeps the vault closed." if not approved else "The guardian releases the vault."
-    return Verdict(approved=approved, reply=reply, reason=reason, provider=provider, tool_calls=names)
+        reply = (
+            "The guardian keeps the vault closed."
+            if not approved
+            else "The guardian releases the vault."
+        )
+    return Verdict(
+        approved=approved, reply=reply, reason=reason, provider=provider, tool_calls=names
+    )

@@ -91,7 +91,9 @@ class RpcSolana(Solana):
             from solana.rpc.commitment import Finalized
 
             # No HTTP/2: the stand-in and many providers speak HTTP/1.1, and the calls are few.
-            self._client = AsyncClient(self.url, commitment=Finalized, timeout=self.timeout, http2=False)
+            self._client = AsyncClient(
+                self.url, commitment=Finalized, timeout=self.timeout, http2=False
+            )
         return self._client
 
     async def _call(self, what: str, make: Any) -> Any:
@@ -109,7 +111,9 @@ class RpcSolana(Solana):
             # solders' parsers panic (pyo3's PanicException, a BaseException) on some answers that are
             # not quite mainnet's shape, e.g. an RPC error without its "data".
             if type(exc).__name__ == "PanicException":
-                raise SolanaUnavailable(f"{what}: an answer the Solana client cannot parse") from None
+                raise SolanaUnavailable(
+                    f"{what}: an answer the Solana client cannot parse"
+                ) from None
             raise
 
     async def token_balance(self, owner: str, mint: str) -> TokenBalance:
@@ -118,7 +122,8 @@ class RpcSolana(Solana):
 
         async def go() -> TokenBalance:
             resp = await self._rpc().get_token_accounts_by_owner_json_parsed(
-                Pubkey.from_string(owner), TokenAccountOpts(mint=Pubkey.from_string(mint), encoding="jsonParsed")
+                Pubkey.from_string(owner),
+                TokenAccountOpts(mint=Pubkey.from_string(mint), encoding="jsonParsed"),
             )
             return _sum_token_accounts(json.loads(resp.to_json())["result"]["value"], owner, mint)
 
@@ -128,13 +133,16 @@ class RpcSolana(Solana):
         from solders.signature import Signature
 
         async def go() -> SignatureStatus | None:
-            resp = await self._rpc().get_signature_statuses([Signature.from_string(signature)],
-                                                           search_transaction_history=True)
+            resp = await self._rpc().get_signature_statuses(
+                [Signature.from_string(signature)], search_transaction_history=True
+            )
             status = resp.value[0]
             if status is None:
                 return None
             data = json.loads(status.to_json())
-            return SignatureStatus(int(data["slot"]), data.get("confirmationStatus"), data.get("err"))
+            return SignatureStatus(
+                int(data["slot"]), data.get("confirmationStatus"), data.get("err")
+            )
 
         return await self._call("getSignatureStatuses", go)
 
@@ -143,8 +151,12 @@ class RpcSolana(Solana):
         from solders.signature import Signature
 
         async def go() -> dict[str, Any] | None:
-            resp = await self._rpc().get_transaction(Signature.from_string(signature), encoding="jsonParsed",
-                                                     commitment=Finalized, max_supported_transaction_version=0)
+            resp = await self._rpc().get_transaction(
+                Signature.from_string(signature),
+                encoding="jsonParsed",
+                commitment=Finalized,
+                max_supported_transaction_version=0,
+            )
             return None if resp.value is None else json.loads(resp.value.to_json())
 
         return await self._call("getTransaction", go)
@@ -170,7 +182,10 @@ class RpcSolana(Solana):
         async def go() -> str:
             try:
                 resp = await self._rpc().send_raw_transaction(
-                    wire, opts=TxOpts(skip_confirmation=True, preflight_commitment=Finalized, max_retries=5)
+                    wire,
+                    opts=TxOpts(
+                        skip_confirmation=True, preflight_commitment=Finalized, max_retries=5
+                    ),
                 )
             except RPCException as exc:
                 raise SolanaRejected(f"sendTransaction refused: {_describe(exc)}") from None
@@ -192,7 +207,9 @@ def _sum_token_accounts(accounts: list[dict[str, Any]], owner: str, mint: str) -
     for item in accounts:
         info = item["account"]["data"]["parsed"]["info"]
         if info["mint"] != mint or info["owner"] != owner:
-            raise SolanaUnavailable("getTokenAccountsByOwner answered an account of another owner or mint")
+            raise SolanaUnavailable(
+                "getTokenAccountsByOwner answered an account of another owner or mint"
+            )
         amount = info["tokenAmount"]["amount"]
         if not isinstance(amount, str) or not amount.isdigit():
             raise SolanaUnavailable("getTokenAccountsByOwner answered a malformed amount")

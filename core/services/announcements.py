@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.services import outbox
 
 if TYPE_CHECKING:
@@ -37,23 +35,33 @@ class AnnouncementRow:
     created_at: datetime
 
 
-async def publish(conn: AsyncConnection, kind: str, title: str, body: str) -> int:
+async def publish(conn: Conn, kind: str, title: str, body: str) -> int:
     """Record the news and queue it for every platform, inside the caller's transaction."""
     row = (
         await conn.execute(
-            text("INSERT INTO announcements (kind, title, body) VALUES (:k, :t, :b) RETURNING id, created_at"),
+            "INSERT INTO announcements (kind, title, body) VALUES (:k, :t, :b) RETURNING id, created_at",
             {"k": kind, "t": title, "b": body},
         )
     ).one()
-    payload = {"id": row.id, "kind": kind, "title": title, "body": body, "created_at": row.created_at.isoformat()}
+    payload = {
+        "id": row.id,
+        "kind": kind,
+        "title": title,
+        "body": body,
+        "created_at": row.created_at.isoformat(),
+    }
     for platform in outbox.BOT_PLATFORMS:
-        await outbox.put(conn, TOPIC, platform, payload, key=f"{TOPIC}:{row.id}:{platform}", ttl=MAX_AGE)
+        await outbox.put(
+            conn, TOPIC, platform, payload, key=f"{TOPIC}:{row.id}:{platform}", ttl=MAX_AGE
+        )
     return row.id
 
 
 def row_of(item: outbox.OutboxItem) -> AnnouncementRow:
     p = item.payload
-    return AnnouncementRow(p["id"], p["kind"], p["title"], p["body"], datetime.fromisoformat(p["created_at"]))
+    return AnnouncementRow(
+        p["id"], p["kind"], p["title"], p["body"], datetime.fromisoformat(p["created_at"])
+    )
 
 
 Send = Callable[[AnnouncementRow], Awaitable[None]]
@@ -65,15 +73,20 @@ async def deliver_pending(app: App, platform: str, send: Send, *, worker: str | 
     async def handle(item: outbox.OutboxItem) -> None:
         await send(row_of(item))
 
-    drained = await outbox.drain(app, platform, handle, worker=worker or outbox.consumer_name(platform),
-                                 topics=[TOPIC])
+    drained = await outbox.drain(
+        app, platform, handle, worker=worker or outbox.consumer_name(platform), topics=[TOPIC]
+    )
     return drained.done
 
 
-async def run_announcer(app: App, platform: str, send: Send, stop: asyncio.Event, poll_seconds: float = 5.0) -> None:
+async def run_announcer(
+    app: App, platform: str, send: Send, stop: asyncio.Event, poll_seconds: float = 5.0
+) -> None:
     """Deliver announcements to ``platform`` until ``stop`` is set."""
 
     async def handle(item: outbox.OutboxItem) -> None:
         await send(row_of(item))
 
-    await outbox.run_consumer(app, platform, handle, stop, topics=[TOPIC], poll_seconds=poll_seconds)
+    await outbox.run_consumer(
+        app, platform, handle, stop, topics=[TOPIC], poll_seconds=poll_seconds
+    )

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core import ledger
 from core.actors import Actor
+from core.db import Conn
 from core.errors import ConfirmationExpired, InvalidArgument, NotFound
 from core.money import usdc
 from core.services import notices
@@ -47,13 +45,13 @@ CODE_LENGTH = 8
 PLATFORM_NAMES = {"discord": "Discord", "telegram": "Telegram", "console": "the console"}
 
 # Each check lists why a player "has something" that a join must not throw away (empty: nothing).
-StateCheck = Callable[[AsyncConnection, int], Awaitable[list[str]]]
+StateCheck = Callable[[Conn, int], Awaitable[list[str]]]
 
 
-async def _money_and_history(conn: AsyncConnection, player_id: int) -> list[str]:
+async def _money_and_history(conn: Conn, player_id: int) -> list[str]:
     row = (
         await conn.execute(
-            text(
+            (
                 "SELECT a.balance, (SELECT count(*) FROM entries e WHERE e.account_id = a.id) AS entries, "
                 "(SELECT count(*) FROM attempts t WHERE t.player_id = :p) AS attempts, "
                 "EXISTS (SELECT 1 FROM game_meta WHERE key = 'demo') AS demo "
@@ -72,21 +70,25 @@ async def _money_and_history(conn: AsyncConnection, player_id: int) -> list[str]
     return reasons
 
 
-async def _team_membership(conn: AsyncConnection, player_id: int) -> list[str]:
+async def _team_membership(conn: Conn, player_id: int) -> list[str]:
     name = (
         await conn.execute(
-            text("SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id "
-                 "WHERE m.player_id = :p AND m.left_at IS NULL LIMIT 1"),
+            (
+                "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id "
+                "WHERE m.player_id = :p AND m.left_at IS NULL LIMIT 1"
+            ),
             {"p": player_id},
         )
     ).scalar_one_or_none()
     return [f"a place in team {name}"] if name else []
 
 
-async def _wallet(conn: AsyncConnection, player_id: int) -> list[str]:
+async def _wallet(conn: Conn, player_id: int) -> list[str]:
     address = (
-        await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
-                           {"p": player_id})
+        await conn.execute(
+            "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+            {"p": player_id},
+        )
     ).scalar_one_or_none()
     return [f"the linked wallet {address[:8]}…"] if address else []
 
@@ -94,7 +96,7 @@ async def _wallet(conn: AsyncConnection, player_id: int) -> list[str]:
 STATE_CHECKS: list[StateCheck] = [_money_and_history, _team_membership, _wallet]
 
 
-async def has_state(conn: AsyncConnection, player_id: int) -> list[str]:
+async def has_state(conn: Conn, player_id: int) -> list[str]:
     """Why this player has something a join would have to merge (money, history, later a wallet or a
     team); empty when it has nothing."""
     reasons: list[str] = []
@@ -110,8 +112,10 @@ def _hash(code: str) -> str:
 def normalise_code(raw: str) -> str:
     code = "".join(raw.split()).replace("-", "").upper()
     if len(code) != CODE_LENGTH or any(ch not in ALPHABET for ch in code):
-        raise InvalidArgument("That is not a link code: codes look like ABCD-EFGH (send /link on the other "
-                              "platform to get one).")
+        raise InvalidArgument(
+            "That is not a link code: codes look like ABCD-EFGH (send /link on the other "
+            "platform to get one)."
+        )
     return code
 
 
@@ -135,15 +139,25 @@ async def new_code(app: App, actor: Actor) -> LinkCode:
         conn = uow.conn
         player = await ensure_player(conn, actor)
         await conn.execute(
-            text("UPDATE link_codes SET used_at = :now, used_by = 'replaced' WHERE platform = :p AND external_id = :e "
-                 "AND used_at IS NULL"),
+            (
+                "UPDATE link_codes SET used_at = :now, used_by = 'replaced' WHERE platform = :p AND external_id = :e "
+                "AND used_at IS NULL"
+            ),
             {"now": now, "p": actor.platform, "e": actor.external_id},
         )
         await conn.execute(
-            text("INSERT INTO link_codes (code_sha256, player_id, platform, external_id, created_at, expires_at) "
-                 "VALUES (:h, :pid, :p, :e, :now, :exp)"),
-            {"h": _hash(code), "pid": player.id, "p": actor.platform, "e": actor.external_id, "now": now,
-             "exp": now + CODE_TTL},
+            (
+                "INSERT INTO link_codes (code_sha256, player_id, platform, external_id, created_at, expires_at) "
+                "VALUES (:h, :pid, :p, :e, :now, :exp)"
+            ),
+            {
+                "h": _hash(code),
+                "pid": player.id,
+                "p": actor.platform,
+                "e": actor.external_id,
+                "now": now,
+                "exp": now + CODE_TTL,
+            },
         )
     return LinkCode(display_code(code), now + CODE_TTL, actor.platform)
 
@@ -159,10 +173,10 @@ class Identity:
         return f"{PLATFORM_NAMES.get(self.platform, self.platform)} {name}"
 
 
-async def identities(conn: AsyncConnection, player_id: int) -> list[Identity]:
+async def identities(conn: Conn, player_id: int) -> list[Identity]:
     rows = (
         await conn.execute(
-            text("SELECT platform, external_id, username FROM player_identities WHERE player_id = :p ORDER BY id"),
+            "SELECT platform, external_id, username FROM player_identities WHERE player_id = :p ORDER BY id",
             {"p": player_id},
         )
     ).all()
@@ -186,38 +200,58 @@ async def join(app: App, actor: Actor, raw_code: str) -> Joined:
         conn = uow.conn
         row = (
             await conn.execute(
-                text("SELECT id, platform, external_id, expires_at, used_at FROM link_codes WHERE code_sha256 = :h "
-                     "FOR UPDATE"),
+                (
+                    "SELECT id, platform, external_id, expires_at, used_at FROM link_codes WHERE code_sha256 = :h "
+                    "FOR UPDATE"
+                ),
                 {"h": _hash(code)},
             )
         ).first()
         if row is None:
-            raise NotFound("No such link code. Check it, or send /link on the other platform for a new one.")
+            raise NotFound(
+                "No such link code. Check it, or send /link on the other platform for a new one."
+            )
         if row.used_at is not None:
-            raise ConfirmationExpired("That code was already used. Send /link on the other platform for a new one.")
+            raise ConfirmationExpired(
+                "That code was already used. Send /link on the other platform for a new one."
+            )
         if row.expires_at <= now:
-            raise ConfirmationExpired("That code expired (codes last 10 minutes). Send /link on the other "
-                                      "platform for a new one.")
+            raise ConfirmationExpired(
+                "That code expired (codes last 10 minutes). Send /link on the other "
+                "platform for a new one."
+            )
         if row.platform == actor.platform:
             where = PLATFORM_NAMES.get(actor.platform, actor.platform)
-            hint = ("; to join this account with another one, enter its code here"
-                    if row.external_id != actor.external_id else "")
-            raise InvalidArgument(f"Enter the code on your other platform: it was made on {where}, where you are "
-                                  f"now{hint}.")
+            hint = (
+                "; to join this account with another one, enter its code here"
+                if row.external_id != actor.external_id
+                else ""
+            )
+            raise InvalidArgument(
+                f"Enter the code on your other platform: it was made on {where}, where you are "
+                f"now{hint}."
+            )
         issuer = await ensure_player(conn, Actor(row.platform, row.external_id, "player"))
         enterer = await ensure_player(conn, actor)
         if issuer.id == enterer.id:
             raise InvalidArgument("These accounts are already one player.")
         # Lock both players (in id order) so a concurrent link, ban or limit change waits for this one.
-        await conn.execute(text("SELECT id FROM players WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
-                           {"ids": sorted([issuer.id, enterer.id])})
+        await conn.execute(
+            "SELECT id FROM players WHERE id = ANY(:ids) ORDER BY id FOR UPDATE",
+            {"ids": sorted([issuer.id, enterer.id])},
+        )
         mine, theirs = await identities(conn, enterer.id), await identities(conn, issuer.id)
         overlap = {i.platform for i in mine} & {i.platform for i in theirs}
         if overlap:
             platform = PLATFORM_NAMES.get(sorted(overlap)[0], sorted(overlap)[0])
-            raise InvalidArgument(f"Those accounts cannot be joined: both already have a {platform} account. "
-                                  "A moderator can /admin unlink one first.")
-        mine_state, their_state = await has_state(conn, enterer.id), await has_state(conn, issuer.id)
+            raise InvalidArgument(
+                f"Those accounts cannot be joined: both already have a {platform} account. "
+                "A moderator can /admin unlink one first."
+            )
+        mine_state, their_state = (
+            await has_state(conn, enterer.id),
+            await has_state(conn, issuer.id),
+        )
         if mine_state and their_state:
             raise InvalidArgument(
                 "Both accounts already have money or history, so they cannot be joined: this one has "
@@ -226,21 +260,43 @@ async def join(app: App, actor: Actor, raw_code: str) -> Joined:
             )
         survivor, moving = (enterer, issuer) if mine_state else (issuer, enterer)
         moved = tuple(theirs if moving is issuer else mine)
-        before = {f"#{issuer.id}": [i.label() for i in theirs], f"#{enterer.id}": [i.label() for i in mine]}
+        before = {
+            f"#{issuer.id}": [i.label() for i in theirs],
+            f"#{enterer.id}": [i.label() for i in mine],
+        }
         await _move(conn, moving.id, survivor.id, now)
-        await conn.execute(text("UPDATE link_codes SET used_at = :now, used_by = :by WHERE id = :id"),
-                           {"now": now, "by": actor.label, "id": row.id})
+        await conn.execute(
+            "UPDATE link_codes SET used_at = :now, used_by = :by WHERE id = :id",
+            {"now": now, "by": actor.label, "id": row.id},
+        )
         now_identities = tuple(await identities(conn, survivor.id))
         from core.services.admin import audit
 
-        await audit(conn, enterer, actor, "link", f"#{survivor.id}", {"moved_from": moving.id, "code_id": row.id},
-                    target_player_id=survivor.id, before=before,
-                    after={f"#{survivor.id}": [i.label() for i in now_identities]})
+        await audit(
+            conn,
+            enterer,
+            actor,
+            "link",
+            f"#{survivor.id}",
+            {"moved_from": moving.id, "code_id": row.id},
+            target_player_id=survivor.id,
+            before=before,
+            after={f"#{survivor.id}": [i.label() for i in now_identities]},
+        )
         if moving.id != survivor.id:
-            await audit(conn, enterer, actor, "link", f"#{moving.id}", {"merged_into": survivor.id},
-                    target_player_id=moving.id)
+            await audit(
+                conn,
+                enterer,
+                actor,
+                "link",
+                f"#{moving.id}",
+                {"merged_into": survivor.id},
+                target_player_id=moving.id,
+            )
         await notices.notify(
-            conn, survivor.id, "Accounts linked",
+            conn,
+            survivor.id,
+            "Accounts linked",
             f"{' and '.join(i.label() for i in now_identities)} are now one player: one balance, one history, "
             "the same limits. If this was not you, tell a moderator at once.",
             key=f"link:{row.id}",
@@ -260,11 +316,11 @@ async def join(app: App, actor: Actor, raw_code: str) -> Joined:
     return Joined(survivor_ref, moved, now_identities, balance, demo)
 
 
-async def _move(conn: AsyncConnection, source: int, target: int, now: datetime) -> None:
+async def _move(conn: Conn, source: int, target: int, now: datetime) -> None:
     """Everything of ``source`` (which has no money or history) onto ``target``; the later ban and
     exclusion and the stricter daily limit win."""
     await conn.execute(
-        text(
+        (
             "UPDATE players t SET "
             "ban_reason = CASE WHEN s.banned_until > :now AND (t.banned_until IS NULL OR t.banned_until < s.banned_until) "
             "  THEN s.ban_reason ELSE t.ban_reason END, "
@@ -278,10 +334,16 @@ async def _move(conn: AsyncConnection, source: int, target: int, now: datetime) 
         {"t": target, "s": source, "now": now},
     )
     for table in ("player_identities", "player_bans", "player_notes", "link_codes"):
-        await conn.execute(text(f"UPDATE {table} SET player_id = :t WHERE player_id = :s"), {"t": target, "s": source})
-    await conn.execute(text("UPDATE attempt_quotes SET status = 'cancelled' WHERE player_id = :s AND status = 'open'"),
-                       {"s": source})
-    await conn.execute(text("UPDATE players SET merged_into = :t WHERE id = :s"), {"t": target, "s": source})
+        await conn.execute(
+            f"UPDATE {table} SET player_id = :t WHERE player_id = :s", {"t": target, "s": source}
+        )
+    await conn.execute(
+        "UPDATE attempt_quotes SET status = 'cancelled' WHERE player_id = :s AND status = 'open'",
+        {"s": source},
+    )
+    await conn.execute(
+        "UPDATE players SET merged_into = :t WHERE id = :s", {"t": target, "s": source}
+    )
 
 
 @dataclass(frozen=True)
@@ -304,35 +366,56 @@ async def unlink(app: App, actor: Actor, player_ref: str, platform: str, reason:
         conn = uow.conn
         mod = await ensure_player(conn, actor)
         target = await find_player(conn, player_ref, platform=actor.platform)
-        await conn.execute(text("SELECT id FROM players WHERE id = :id FOR UPDATE"), {"id": target.id})
+        await conn.execute("SELECT id FROM players WHERE id = :id FOR UPDATE", {"id": target.id})
         current = await identities(conn, target.id)
         identity = next((i for i in current if i.platform == platform), None)
         if identity is None:
-            raise NotFound(f"{target.display_name} (#{target.id}) has no {PLATFORM_NAMES[platform]} account.")
+            raise NotFound(
+                f"{target.display_name} (#{target.id}) has no {PLATFORM_NAMES[platform]} account."
+            )
         if len(current) == 1:
-            raise InvalidArgument(f"That is the only account of {target.display_name} (#{target.id}): there is "
-                                  "nothing to unlink it from.")
-        name = (await conn.execute(
-            text("SELECT display_name FROM player_identities WHERE platform = :p AND external_id = :e"),
-            {"p": identity.platform, "e": identity.external_id})).scalar_one()
+            raise InvalidArgument(
+                f"That is the only account of {target.display_name} (#{target.id}): there is "
+                "nothing to unlink it from."
+            )
+        name = (
+            await conn.execute(
+                "SELECT display_name FROM player_identities WHERE platform = :p AND external_id = :e",
+                {"p": identity.platform, "e": identity.external_id},
+            )
+        ).scalar_one()
         new_id = (
             await conn.execute(
-                text("INSERT INTO players (display_name, banned_until, ban_reason, excluded_until, daily_limit, "
-                     "daily_limit_set_at) SELECT :n, banned_until, ban_reason, excluded_until, daily_limit, "
-                     "daily_limit_set_at FROM players WHERE id = :t RETURNING id"),
+                (
+                    "INSERT INTO players (display_name, banned_until, ban_reason, excluded_until, daily_limit, "
+                    "daily_limit_set_at) SELECT :n, banned_until, ban_reason, excluded_until, daily_limit, "
+                    "daily_limit_set_at FROM players WHERE id = :t RETURNING id"
+                ),
                 {"n": clean_name(name), "t": target.id},
             )
         ).scalar_one()
         await conn.execute(
-            text("UPDATE player_identities SET player_id = :n WHERE platform = :p AND external_id = :e"),
+            "UPDATE player_identities SET player_id = :n WHERE platform = :p AND external_id = :e",
             {"n": new_id, "p": identity.platform, "e": identity.external_id},
         )
         from core.services.admin import audit
 
-        await audit(conn, mod, actor, "unlink", f"#{target.id}", {"new_player_id": new_id},
-                    target_player_id=target.id, reason=reason[:500],
-                    before={f"#{target.id}": [i.label() for i in current]},
-                    after={f"#{target.id}": [i.label() for i in current if i != identity],
-                           f"#{new_id}": [identity.label()]})
-        conn.after_commit(lambda: app.player_cache.pop((identity.platform, identity.external_id), None))
+        await audit(
+            conn,
+            mod,
+            actor,
+            "unlink",
+            f"#{target.id}",
+            {"new_player_id": new_id},
+            target_player_id=target.id,
+            reason=reason[:500],
+            before={f"#{target.id}": [i.label() for i in current]},
+            after={
+                f"#{target.id}": [i.label() for i in current if i != identity],
+                f"#{new_id}": [identity.label()],
+            },
+        )
+        conn.after_commit(
+            lambda: app.player_cache.pop((identity.platform, identity.external_id), None)
+        )
     return Unlinked(target, identity, new_id)

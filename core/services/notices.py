@@ -8,30 +8,37 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.services import outbox
 
 TOPIC = "notice"
 MAX_AGE = timedelta(days=7)
 
 
-async def notify(conn: AsyncConnection, player_id: int, title: str, body: str, *, key: str | None = None,
-                 tone: str = "info") -> int:
+async def notify(
+    conn: Conn, player_id: int, title: str, body: str, *, key: str | None = None, tone: str = "info"
+) -> int:
     """Queue a private message to the player in the caller's transaction; returns how many platform
     deliveries were queued. ``key`` makes the same notice asked twice go out once."""
     identities = (
         await conn.execute(
-            text("SELECT platform, external_id FROM player_identities WHERE player_id = :p ORDER BY id"),
+            "SELECT platform, external_id FROM player_identities WHERE player_id = :p ORDER BY id",
             {"p": player_id},
         )
     ).all()
     queued = 0
     for identity in identities:
-        payload: dict[str, Any] = {"player_id": player_id, "external_id": identity.external_id,
-                                   "title": title, "body": body, "tone": tone}
+        payload: dict[str, Any] = {
+            "player_id": player_id,
+            "external_id": identity.external_id,
+            "title": title,
+            "body": body,
+            "tone": tone,
+        }
         row_key = f"{TOPIC}:{key}:{identity.platform}:{identity.external_id}" if key else None
-        if await outbox.put(conn, TOPIC, identity.platform, payload, key=row_key, ttl=MAX_AGE) is not None:
+        if (
+            await outbox.put(conn, TOPIC, identity.platform, payload, key=row_key, ttl=MAX_AGE)
+            is not None
+        ):
             queued += 1
     return queued

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from core.db import Conn
 
 if TYPE_CHECKING:
     from core.app import App
@@ -60,7 +59,7 @@ def consumer_name(role: str) -> str:
 
 
 async def put(
-    conn: AsyncConnection,
+    conn: Conn,
     topic: str,
     channel: str,
     payload: dict[str, Any],
@@ -73,22 +72,30 @@ async def put(
     (the same work asked twice is done once). ``ttl``: after that, nobody does it (stale news)."""
     row = (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO outbox (topic, channel, payload, dedupe_key, available_at, expires_at) "
                 "VALUES (:topic, :channel, :payload, :key, now() + CAST(:delay AS interval), "
                 "now() + CAST(:ttl AS interval)) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
             ),
-            {"topic": topic, "channel": channel, "payload": payload, "key": key,
-             "delay": delay or timedelta(0), "ttl": ttl},
+            {
+                "topic": topic,
+                "channel": channel,
+                "payload": payload,
+                "key": key,
+                "delay": delay or timedelta(0),
+                "ttl": ttl,
+            },
         )
     ).first()
     if row is None:
         return None
-    await conn.execute(text("SELECT pg_notify(:n, :c)"), {"n": NOTIFY_CHANNEL, "c": channel})
+    await conn.execute("SELECT pg_notify(:n, :c)", {"n": NOTIFY_CHANNEL, "c": channel})
     return row.id
 
 
-async def enqueue_job(conn: AsyncConnection, name: str, *, key: str | None = None, **kwargs: Any) -> int | None:
+async def enqueue_job(
+    conn: Conn, name: str, *, key: str | None = None, **kwargs: Any
+) -> int | None:
     """A background job (a Celery task by name, JSON keyword arguments) that runs if and only if the
     caller's transaction commits. ``key`` makes asking twice run it once."""
     return await put(conn, "job", CELERY, {"name": name, "kwargs": kwargs}, key=key)
@@ -107,7 +114,7 @@ async def claim(
     async with app.uow() as uow:
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "UPDATE outbox o SET claimed_by = :w, claimed_until = now() + CAST(:lease AS interval), "
                     "attempts = o.attempts + 1 FROM (SELECT id FROM outbox WHERE channel = :c "
                     "  AND done_at IS NULL AND failed_at IS NULL AND available_at <= now() "
@@ -117,7 +124,13 @@ async def claim(
                     "  ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) pick "
                     "WHERE o.id = pick.id RETURNING o.id, o.topic, o.channel, o.payload, o.attempts, o.created_at"
                 ),
-                {"w": worker, "lease": lease, "c": channel, "topics": list(topics) if topics else None, "n": limit},
+                {
+                    "w": worker,
+                    "lease": lease,
+                    "c": channel,
+                    "topics": list(topics) if topics else None,
+                    "n": limit,
+                },
             )
         ).all()
     return sorted((OutboxItem(*r) for r in rows), key=lambda item: item.id)
@@ -127,7 +140,7 @@ async def complete(app: App, item_id: int) -> None:
     """The work is done: the row is never handed out again."""
     async with app.uow() as uow:
         await uow.conn.execute(
-            text("UPDATE outbox SET done_at = now(), claimed_until = NULL, last_error = NULL WHERE id = :id"),
+            "UPDATE outbox SET done_at = now(), claimed_until = NULL, last_error = NULL WHERE id = :id",
             {"id": item_id},
         )
 
@@ -143,7 +156,7 @@ async def release(app: App, item: OutboxItem, error: str, *, retry: bool = True)
     give_up = not retry or item.attempts >= MAX_ATTEMPTS
     async with app.uow() as uow:
         await uow.conn.execute(
-            text(
+            (
                 "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, last_error = :e, "
                 "available_at = now() + CAST(:wait AS interval), "
                 "failed_at = CASE WHEN :give_up THEN now() END WHERE id = :id AND done_at IS NULL"
@@ -151,8 +164,14 @@ async def release(app: App, item: OutboxItem, error: str, *, retry: bool = True)
             {"e": error[:1000], "wait": backoff(item.attempts), "give_up": give_up, "id": item.id},
         )
     if give_up:
-        log.error("outbox %s (%s for %s) failed for good after %d tries: %s",
-                  item.id, item.topic, item.channel, item.attempts, error[:200])
+        log.error(
+            "outbox %s (%s for %s) failed for good after %d tries: %s",
+            item.id,
+            item.topic,
+            item.channel,
+            item.attempts,
+            error[:200],
+        )
 
 
 async def unclaim(app: App, items: Sequence[OutboxItem]) -> None:
@@ -160,8 +179,10 @@ async def unclaim(app: App, items: Sequence[OutboxItem]) -> None:
     if items:
         async with app.uow() as uow:
             await uow.conn.execute(
-                text("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, attempts = attempts - 1 "
-                     "WHERE id = ANY(:ids) AND done_at IS NULL"),
+                (
+                    "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, attempts = attempts - 1 "
+                    "WHERE id = ANY(:ids) AND done_at IS NULL"
+                ),
                 {"ids": [i.id for i in items]},
             )
 
@@ -176,8 +197,16 @@ class Drained:
     failed: bool  # a row failed: stop for now (a platform outage costs one call per wake, not one per row)
 
 
-async def drain(app: App, channel: str, handle: Handler, *, worker: str, topics: Sequence[str] | None = None,
-                limit: int = 20, lease: timedelta = DEFAULT_LEASE) -> Drained:
+async def drain(
+    app: App,
+    channel: str,
+    handle: Handler,
+    *,
+    worker: str,
+    topics: Sequence[str] | None = None,
+    limit: int = 20,
+    lease: timedelta = DEFAULT_LEASE,
+) -> Drained:
     """Claim what waits and handle it oldest first. The first failure stops the batch and hands the
     untried rest back at once."""
     items = await claim(app, channel, worker=worker, topics=topics, limit=limit, lease=lease)
@@ -189,10 +218,17 @@ async def drain(app: App, channel: str, handle: Handler, *, worker: str, topics:
             await release(app, item, f"undeliverable: {exc}", retry=False)
             continue
         except Exception as exc:
-            log.warning("outbox %s (%s for %s) failed, try %d: %s: %s",
-                        item.id, item.topic, channel, item.attempts, type(exc).__name__, exc)
+            log.warning(
+                "outbox %s (%s for %s) failed, try %d: %s: %s",
+                item.id,
+                item.topic,
+                channel,
+                item.attempts,
+                type(exc).__name__,
+                exc,
+            )
             await release(app, item, f"{type(exc).__name__}: {exc}")
-            await unclaim(app, items[i + 1:])
+            await unclaim(app, items[i + 1 :])
             return Drained(len(items), done, True)
         await complete(app, item.id)
         done += 1
@@ -235,15 +271,18 @@ async def run_consumer(
             wake.clear()
             try:
                 while not stop.is_set():
-                    drained = await drain(app, channel, handle, worker=worker, topics=topics, limit=batch,
-                                          lease=lease)
+                    drained = await drain(
+                        app, channel, handle, worker=worker, topics=topics, limit=batch, lease=lease
+                    )
                     if drained.failed or drained.claimed < batch:
                         break
             except Exception:
                 log.exception("the %s outbox consumer failed; retrying", channel)
             waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {waiter, stopper}, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
             waiter.cancel()
             stopper.cancel()
     finally:
@@ -259,7 +298,7 @@ async def purge(app: App, *, keep: timedelta = timedelta(days=7)) -> int:
     async with app.uow() as uow:
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "DELETE FROM outbox WHERE (done_at < now() - CAST(:keep AS interval)) "
                     "OR (failed_at < now() - CAST(:keep AS interval)) "
                     "OR (expires_at < now() - CAST(:keep AS interval)) RETURNING id"

@@ -18,7 +18,9 @@ from collections.abc import Callable
 WINDOW_S = 30.0  # only recent payments say how busy the round is now
 PERCENTILE = 0.95  # cover nineteen players in twenty; the twentieth is asked again
 MAX_EXPECTED = 200  # beyond this the player is asked again rather than shown a huge maximum
-REFRESH_S = 0.25  # the percentile is recomputed at most this often, or after REFRESH_AFTER new payments
+REFRESH_S = (
+    0.25  # the percentile is recomputed at most this often, or after REFRESH_AFTER new payments
+)
 REFRESH_AFTER = 16
 
 
@@ -26,7 +28,9 @@ class AttemptPace:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._drifts: dict[int, deque[tuple[float, int]]] = {}
-        self._known: dict[int, tuple[float, int, int]] = {}  # round: (computed at, value, payments since)
+        self._known: dict[
+            int, tuple[float, int, int]
+        ] = {}  # round: (computed at, value, payments since)
 
     def drifted(self, bounty_id: int, quoted: int, paid: int) -> None:
         """A payment (or a refusal because the fee moved) saw ``paid`` for a quote of number ``quoted``."""
@@ -62,4 +66,6 @@ class AttemptPace:
         drifts = sorted(d for _, d in seen)
         if not drifts:
             return 0
-        return min(MAX_EXPECTED, drifts[min(len(drifts) - 1, math.ceil(PERCENTILE * len(drifts)) - 1)])
+        return min(
+            MAX_EXPECTED, drifts[min(len(drifts) - 1, math.ceil(PERCENTILE * len(drifts)) - 1)]
+        )

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core.actors import Actor
+from core.db import Conn
 from core.errors import NotFound, NotPermitted
 from core.settings import Settings
 
@@ -51,11 +49,11 @@ def clean_username(username: str | None) -> str | None:
     return name if _USERNAME.match(name) else None
 
 
-async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
+async def ensure_player(conn: Conn, actor: Actor) -> PlayerRef:
     """The player behind this platform account, created on first contact."""
     row = (
         await conn.execute(
-            text(
+            (
                 "SELECT i.player_id, p.display_name FROM player_identities i "
                 "JOIN players p ON p.id = i.player_id WHERE i.platform = :p AND i.external_id = :e"
             ),
@@ -66,26 +64,34 @@ async def ensure_player(conn: AsyncConnection, actor: Actor) -> PlayerRef:
         return PlayerRef(row.player_id, row.display_name)
     name = clean_name(actor.display_name)
     player_id = (
-        await conn.execute(text("INSERT INTO players (display_name) VALUES (:n) RETURNING id"), {"n": name})
+        await conn.execute(
+            "INSERT INTO players (display_name) VALUES (:n) RETURNING id", {"n": name}
+        )
     ).scalar_one()
     username = clean_username(actor.username)
     inserted = (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO player_identities (player_id, platform, external_id, display_name, username, "
                 "username_seen_at) VALUES (:pid, :p, :e, :n, :u, CASE WHEN CAST(:u AS text) IS NULL THEN NULL "
                 "ELSE now() END) ON CONFLICT (platform, external_id) DO NOTHING RETURNING player_id"
             ),
-            {"pid": player_id, "p": actor.platform, "e": actor.external_id, "n": name, "u": username},
+            {
+                "pid": player_id,
+                "p": actor.platform,
+                "e": actor.external_id,
+                "n": name,
+                "u": username,
+            },
         )
     ).first()
     if inserted is None:  # another request created it first: use theirs, drop ours
-        await conn.execute(text("DELETE FROM players WHERE id = :id"), {"id": player_id})
+        await conn.execute("DELETE FROM players WHERE id = :id", {"id": player_id})
         return await ensure_player(conn, actor)
     return PlayerRef(player_id, name)
 
 
-async def hold(conn: AsyncConnection, player: PlayerRef) -> PlayerRef:
+async def hold(conn: Conn, player: PlayerRef) -> PlayerRef:
     """Share-lock the player's row until the transaction ends, following /link's joins, and return the
     player that holds the accounts now.
 
@@ -97,7 +103,8 @@ async def hold(conn: AsyncConnection, player: PlayerRef) -> PlayerRef:
     for _ in range(8):
         row = (
             await conn.execute(
-                text("SELECT id, display_name, merged_into FROM players WHERE id = :id FOR SHARE"), {"id": player_id}
+                "SELECT id, display_name, merged_into FROM players WHERE id = :id FOR SHARE",
+                {"id": player_id},
             )
         ).first()
         if row is None:
@@ -108,7 +115,7 @@ async def hold(conn: AsyncConnection, player: PlayerRef) -> PlayerRef:
     raise NotFound(f"Player #{player.id} cannot be found any more. Name the player again.")
 
 
-async def resolve_player(app, conn: AsyncConnection, actor: Actor) -> PlayerRef:
+async def resolve_player(app, conn: Conn, actor: Actor) -> PlayerRef:
     """ensure_player with a per-process cache. An identity's player changes only through /link and
     /admin unlink; a process that cached the old player finds out in the statement that reads the
     player's standing (``identity_current``) and calls ``forget_identity``. A player created in this
@@ -137,8 +144,10 @@ def forget_identity(app, actor: Actor) -> None:
 def identity_current(platform: str, external_id: str) -> str:
     """In a statement reading the player ``p``: whether the identity given by the SQL expressions
     ``platform`` and ``external_id`` still belongs to it (a NULL platform: no identity to check)."""
-    return (f"({platform} IS NULL OR EXISTS (SELECT 1 FROM player_identities ci "
-            f"WHERE ci.player_id = p.id AND ci.platform = {platform} AND ci.external_id = {external_id}))")
+    return (
+        f"({platform} IS NULL OR EXISTS (SELECT 1 FROM player_identities ci "
+        f"WHERE ci.player_id = p.id AND ci.platform = {platform} AND ci.external_id = {external_id}))"
+    )
 
 
 # The same for ``actor``, given as parameters (``identity_params``).
@@ -146,15 +155,17 @@ IDENTITY_CURRENT = identity_current("CAST(:identity_platform AS text)", ":identi
 
 
 def identity_params(actor: Actor | None) -> dict[str, str | None]:
-    return {"identity_platform": actor.platform if actor else None,
-            "identity_external": actor.external_id if actor else None}
+    return {
+        "identity_platform": actor.platform if actor else None,
+        "identity_external": actor.external_id if actor else None,
+    }
 
 
-async def owner_changed(conn: AsyncConnection, actor: Actor, player_id: int) -> bool:
+async def owner_changed(conn: Conn, actor: Actor, player_id: int) -> bool:
     """Whether ``actor``'s identity now belongs to a player other than ``player_id`` (a stale cache)."""
     owner = (
         await conn.execute(
-            text("SELECT player_id FROM player_identities WHERE platform = :p AND external_id = :e"),
+            "SELECT player_id FROM player_identities WHERE platform = :p AND external_id = :e",
             {"p": actor.platform, "e": actor.external_id},
         )
     ).scalar_one_or_none()
@@ -166,14 +177,18 @@ async def note_identity(app: App, actor: Actor) -> None:
     when it changed since this process last stored it; the newest holder of a username keeps it.
     Costs no statement for someone seen before with the same names."""
     key = (actor.platform, actor.external_id)
-    seen = (clean_name(actor.display_name), clean_username(actor.username), is_moderator(app.settings, actor))
+    seen = (
+        clean_name(actor.display_name),
+        clean_username(actor.username),
+        is_moderator(app.settings, actor),
+    )
     if app.seen_identities.get(key) == seen:
         return
     name, username, moderator = seen
     async with app.uow() as uow:
         row = (
             await uow.conn.execute(
-                text(
+                (
                     "WITH me AS (UPDATE player_identities SET display_name = :n, username = :u, "
                     "  username_seen_at = CASE WHEN CAST(:u AS text) IS NULL THEN NULL ELSE now() END, "
                     "  seen_as_moderator = :m WHERE platform = :p AND external_id = :e RETURNING id, player_id), "
@@ -184,7 +199,13 @@ async def note_identity(app: App, actor: Actor) -> None:
                     "  AND display_name <> :n RETURNING id) "
                     "SELECT (SELECT id FROM me) AS id, (SELECT count(*) FROM others) AS others"
                 ),
-                {"n": name, "u": username, "m": moderator, "p": actor.platform, "e": actor.external_id},
+                {
+                    "n": name,
+                    "u": username,
+                    "m": moderator,
+                    "p": actor.platform,
+                    "e": actor.external_id,
+                },
             )
         ).one()
     if row.id is not None:  # not yet a player: ensure_player stores the names when it creates them
@@ -195,9 +216,7 @@ async def note_identity(app: App, actor: Actor) -> None:
 
 async def require_not_banned(app, actor: Actor) -> None:
     """Refuse a banned player, saying until when and why (bans end on their own)."""
-    sql = text(
-        f"SELECT p.banned_until, p.ban_reason, {IDENTITY_CURRENT} AS identity_current FROM players p WHERE p.id = :id"
-    )
+    sql = f"SELECT p.banned_until, p.ban_reason, {IDENTITY_CURRENT} AS identity_current FROM players p WHERE p.id = :id"
     async with app.uow() as uow:
         player = await resolve_player(app, uow.conn, actor)
         row = (await uow.conn.execute(sql, {"id": player.id, **identity_params(actor)})).one()
@@ -216,7 +235,9 @@ def ban_end_text(banned_until: datetime) -> str:
 
 def check_ban(banned_until, reason: str | None, now) -> None:
     if banned_until is not None and banned_until > now:
-        raise NotPermitted(f"You are banned {ban_end_text(banned_until)}: {reason or 'no reason given'}.")
+        raise NotPermitted(
+            f"You are banned {ban_end_text(banned_until)}: {reason or 'no reason given'}."
+        )
 
 
 def is_moderator(settings: Settings, actor: Actor) -> bool:
@@ -235,12 +256,12 @@ def require_moderator(settings: Settings, actor: Actor) -> None:
         raise NotPermitted("Only moderators can do that.")
 
 
-async def player_is_moderator(conn: AsyncConnection, settings: Settings, player_id: int) -> bool:
+async def player_is_moderator(conn: Conn, settings: Settings, player_id: int) -> bool:
     """Whether a player is a moderator on any platform they play from (by the settings, or as the
     platform showed them when last seen: Discord roles are known only from their interactions)."""
     rows = (
         await conn.execute(
-            text("SELECT platform, external_id, seen_as_moderator FROM player_identities WHERE player_id = :p"),
+            "SELECT platform, external_id, seen_as_moderator FROM player_identities WHERE player_id = :p",
             {"p": player_id},
         )
     ).all()
@@ -261,9 +282,9 @@ _DIGITS = re.compile(r"^\d{1,20}$")
 
 FORMS = {
     "telegram": "@username, their numeric Telegram id, a reply to one of their messages, #<player id> or "
-                "discord:<id> (for example @alice or 4242)",
+    "discord:<id> (for example @alice or 4242)",
     "discord": "a mention, their Discord user id, @username, #<player id> or telegram:<id> "
-               "(for example @alice or 1320000000000000001)",
+    "(for example @alice or 1320000000000000001)",
     "console": "#<player id>, @username, telegram:<id> or discord:<id> (for example #12 or telegram:4242)",
 }
 
@@ -279,11 +300,14 @@ class _Candidate:
     where: str  # "telegram @alice"
 
 
-async def _final(conn: AsyncConnection, player_id: int) -> _Candidate | None:
+async def _final(conn: Conn, player_id: int) -> _Candidate | None:
     """The player, following /link's merges to the player that holds the identities now."""
     for _ in range(8):
         row = (
-            await conn.execute(text("SELECT id, display_name, merged_into FROM players WHERE id = :id"), {"id": player_id})
+            await conn.execute(
+                "SELECT id, display_name, merged_into FROM players WHERE id = :id",
+                {"id": player_id},
+            )
         ).first()
         if row is None:
             return None
@@ -293,10 +317,10 @@ async def _final(conn: AsyncConnection, player_id: int) -> _Candidate | None:
     return None
 
 
-async def _by_identity(conn: AsyncConnection, platform: str | None, external_id: str) -> list[_Candidate]:
+async def _by_identity(conn: Conn, platform: str | None, external_id: str) -> list[_Candidate]:
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT p.id, p.display_name, i.platform FROM player_identities i JOIN players p ON p.id = i.player_id "
                 "WHERE i.external_id = :e AND (CAST(:p AS text) IS NULL OR i.platform = :p) ORDER BY i.id"
             ),
@@ -306,10 +330,10 @@ async def _by_identity(conn: AsyncConnection, platform: str | None, external_id:
     return [_Candidate(r.id, r.display_name, f"{r.platform}:{external_id}") for r in rows]
 
 
-async def _by_username(conn: AsyncConnection, platform: str | None, username: str) -> list[_Candidate]:
+async def _by_username(conn: Conn, platform: str | None, username: str) -> list[_Candidate]:
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT DISTINCT ON (i.platform) p.id, p.display_name, i.platform FROM player_identities i "
                 "JOIN players p ON p.id = i.player_id WHERE i.username = :u "
                 "AND (CAST(:p AS text) IS NULL OR i.platform = :p) "
@@ -321,11 +345,13 @@ async def _by_username(conn: AsyncConnection, platform: str | None, username: st
     return [_Candidate(r.id, r.display_name, f"{r.platform} @{username}") for r in rows]
 
 
-async def _by_display_name(conn: AsyncConnection, name: str) -> list[_Candidate]:
+async def _by_display_name(conn: Conn, name: str) -> list[_Candidate]:
     rows = (
         await conn.execute(
-            text("SELECT id, display_name FROM players WHERE display_name = :n AND merged_into IS NULL "
-                 "ORDER BY id LIMIT 5"),
+            (
+                "SELECT id, display_name FROM players WHERE display_name = :n AND merged_into IS NULL "
+                "ORDER BY id LIMIT 5"
+            ),
             {"n": name},
         )
     ).all()
@@ -338,11 +364,13 @@ def _one(found: list[_Candidate], reference: str) -> _Candidate | None:
         distinct.setdefault(c.id, c)
     if len(distinct) > 1:
         listed = ", ".join(f"#{c.id} ({c.where})" for c in list(distinct.values())[:4])
-        raise NotFound(f"{reference[:40]!r} could be several players: {listed}. Name one by its #<player id>.")
+        raise NotFound(
+            f"{reference[:40]!r} could be several players: {listed}. Name one by its #<player id>."
+        )
     return next(iter(distinct.values()), None)
 
 
-async def find_player(conn: AsyncConnection, reference: str, *, platform: str | None = None) -> PlayerRef:
+async def find_player(conn: Conn, reference: str, *, platform: str | None = None) -> PlayerRef:
     """Resolve a player named by a moderator typing on ``platform``: ``#12`` (player id),
     ``discord:123`` / ``telegram:456``, a Discord mention ``<@123>``, a numeric id of the moderator's
     platform (on the console: of any platform), ``@username`` (the moderator's platform first), or a
@@ -368,5 +396,7 @@ async def find_player(conn: AsyncConnection, reference: str, *, platform: str | 
     elif ref:
         found = _one(await _by_display_name(conn, ref), ref)
     if found is None:
-        raise NotFound(f"No player {reference.strip()[:40]!r}. Name a player by {naming_help(platform)}.")
+        raise NotFound(
+            f"No player {reference.strip()[:40]!r}. Name a player by {naming_help(platform)}."
+        )
     return PlayerRef(found.id, found.display_name)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core import ledger
+from core.db import Conn
 from core.errors import InvalidArgument, NotFound, RoundNotActive
 from core.rules import attempt_fee, expiry_shares
 
@@ -56,21 +54,19 @@ def sequence_name(bounty_id: int) -> str:
     return f"bounty_attempt_numbers_{int(bounty_id)}"
 
 
-async def current_bounty(conn: AsyncConnection) -> BountyRow | None:
+async def current_bounty(conn: Conn) -> BountyRow | None:
     """The open round (active or paused), else the most recent one; None before any round."""
     row = (
         await conn.execute(
-            text(
-                f"SELECT {_COLS} FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC LIMIT 1"
-            )
+            f"SELECT {_COLS} FROM bounties ORDER BY (status IN ('active','paused')) DESC, id DESC LIMIT 1"
         )
     ).first()
     return BountyRow(**row._mapping) if row else None
 
 
-async def get_bounty(conn: AsyncConnection, bounty_id: int, *, for_update: bool = False) -> BountyRow:
+async def get_bounty(conn: Conn, bounty_id: int, *, for_update: bool = False) -> BountyRow:
     sql = f"SELECT {_COLS} FROM bounties WHERE id = :id" + (" FOR UPDATE" if for_update else "")
-    row = (await conn.execute(text(sql), {"id": bounty_id})).first()
+    row = (await conn.execute(sql, {"id": bounty_id})).first()
     if row is None:
         raise NotFound(f"No round #{bounty_id}.")
     return BountyRow(**row._mapping)
@@ -80,34 +76,45 @@ def bounty_from(row) -> BountyRow:
     """A BountyRow from a wider row that carries the bounty's columns (status as bounty_status)."""
     m = row._mapping
     return BountyRow(
-        id=m["bounty_id"], name=m["name"], system_prompt=m["system_prompt"], prompt_sha256=m["prompt_sha256"],
-        seed=m["seed"], base_fee=m["base_fee"], growth_bps=m["growth_bps"], fee_cap=m["fee_cap"],
-        status=m["bounty_status"], is_demo=m["is_demo"], created_at=m["created_at"], ended_at=m["ended_at"],
+        id=m["bounty_id"],
+        name=m["name"],
+        system_prompt=m["system_prompt"],
+        prompt_sha256=m["prompt_sha256"],
+        seed=m["seed"],
+        base_fee=m["base_fee"],
+        growth_bps=m["growth_bps"],
+        fee_cap=m["fee_cap"],
+        status=m["bounty_status"],
+        is_demo=m["is_demo"],
+        created_at=m["created_at"],
+        ended_at=m["ended_at"],
         winner_attempt_id=m["winner_attempt_id"],
     )
 
 
-async def lock_round_exclusive(conn: AsyncConnection, bounty_id: int) -> BountyRow:
-    await conn.execute(text("SELECT pg_advisory_xact_lock(1, CAST(:id AS int))"), {"id": bounty_id})
+async def lock_round_exclusive(conn: Conn, bounty_id: int) -> BountyRow:
+    await conn.execute("SELECT pg_advisory_xact_lock(1, CAST(:id AS int))", {"id": bounty_id})
     return await get_bounty(conn, bounty_id, for_update=True)
 
 
-async def next_attempt_number(conn: AsyncConnection, bounty_id: int) -> int:
+async def next_attempt_number(conn: Conn, bounty_id: int) -> int:
     """The number the next attempt will get (without taking it)."""
-    row = (await conn.execute(text(f"SELECT last_value, is_called FROM {sequence_name(bounty_id)}"))).one()
+    row = (
+        await conn.execute(f"SELECT last_value, is_called FROM {sequence_name(bounty_id)}")
+    ).one()
     return row.last_value + 1 if row.is_called else row.last_value
 
 
-async def take_attempt_number(conn: AsyncConnection, bounty_id: int) -> int:
-    return (await conn.execute(text(f"SELECT nextval('{sequence_name(bounty_id)}')"))).scalar_one()
+async def take_attempt_number(conn: Conn, bounty_id: int) -> int:
+    return (await conn.execute(f"SELECT nextval('{sequence_name(bounty_id)}')")).scalar_one()
 
 
-async def prize_pool(app: App, conn: AsyncConnection, bounty_id: int) -> int:
+async def prize_pool(app: App, conn: Conn, bounty_id: int) -> int:
     acc = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty_id)
     return await ledger.balance(conn, acc)
 
 
-async def announce(conn: AsyncConnection, kind: str, title: str, body: str) -> int:
+async def announce(conn: Conn, kind: str, title: str, body: str) -> int:
     """News for every announcement channel, written in the caller's transaction (see announcements)."""
     from core.services.announcements import publish
 
@@ -125,7 +132,7 @@ def validate_fee_rules(base_fee: int, growth_bps: int, fee_cap: int) -> None:
 
 async def create_bounty(
     app: App,
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     name: str,
     system_prompt: str,
@@ -141,22 +148,35 @@ async def create_bounty(
     if not system_prompt.strip():
         raise InvalidArgument("The guardian's system prompt is empty.")
     open_round = (
-        await conn.execute(text("SELECT id, name FROM bounties WHERE status IN ('active','paused') FOR UPDATE"))
+        await conn.execute(
+            "SELECT id, name FROM bounties WHERE status IN ('active','paused') FOR UPDATE"
+        )
     ).first()
     if open_round is not None:
-        raise InvalidArgument(f"Round #{open_round.id} ({open_round.name}) is still open; it must end first.")
+        raise InvalidArgument(
+            f"Round #{open_round.id} ({open_round.name}) is still open; it must end first."
+        )
     digest = hashlib.sha256(system_prompt.encode()).hexdigest()
     bounty_id = (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO bounties (name, system_prompt, prompt_sha256, seed, base_fee, growth_bps, fee_cap, status, is_demo) "
                 "VALUES (:n, :p, :h, :s, :b, :g, :c, 'active', :d) RETURNING id"
             ),
-            {"n": name, "p": system_prompt, "h": digest, "s": seed, "b": base_fee, "g": growth_bps, "c": fee_cap, "d": is_demo},
+            {
+                "n": name,
+                "p": system_prompt,
+                "h": digest,
+                "s": seed,
+                "b": base_fee,
+                "g": growth_bps,
+                "c": fee_cap,
+                "d": is_demo,
+            },
         )
     ).scalar_one()
     # Attempt numbers come from a sequence: taking one never locks a row another payer needs.
-    await conn.execute(text(f"CREATE SEQUENCE {sequence_name(bounty_id)} MINVALUE 0 START 0"))
+    await conn.execute(f"CREATE SEQUENCE {sequence_name(bounty_id)} MINVALUE 0 START 0")
     if seed > 0:
         source = await app.accounts.get(conn, seed_from)
         pool = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty_id)
@@ -174,11 +194,11 @@ async def create_bounty(
     return bounty
 
 
-async def expiry_deadline(app: App, conn: AsyncConnection, bounty: BountyRow) -> tuple[datetime | None, int]:
+async def expiry_deadline(app: App, conn: Conn, bounty: BountyRow) -> tuple[datetime | None, int]:
     """When an active round would expire with no further attempt, and how many attempts it has."""
     row = (
         await conn.execute(
-            text(
+            (
                 "SELECT count(*) AS n, max(created_at) AS last FROM attempts "
                 "WHERE bounty_id = :b AND status <> 'refunded'"
             ),
@@ -192,15 +212,19 @@ async def expiry_deadline(app: App, conn: AsyncConnection, bounty: BountyRow) ->
 
 def require_active(bounty: BountyRow | None) -> BountyRow:
     if bounty is None:
-        raise RoundNotActive("No round has started yet. A moderator opens one with /admin bounty new.")
+        raise RoundNotActive(
+            "No round has started yet. A moderator opens one with /admin bounty new."
+        )
     if bounty.status == "paused":
         raise RoundNotActive(f"Round {bounty.name} is paused by the moderators. Try again later.")
     if bounty.status != "active":
-        raise RoundNotActive(f"Round {bounty.name} is over ({bounty.status}). Wait for the next one.")
+        raise RoundNotActive(
+            f"Round {bounty.name} is over ({bounty.status}). Wait for the next one."
+        )
     return bounty
 
 
-async def expire_round(app: App, conn: AsyncConnection, bounty_id: int) -> bool:
+async def expire_round(app: App, conn: Conn, bounty_id: int) -> bool:
     """End an inactive round: 20 % of the pool to the last player, 80 % by fees paid. True if ended."""
     from core.money import usdc
 
@@ -212,13 +236,16 @@ async def expire_round(app: App, conn: AsyncConnection, bounty_id: int) -> bool:
     if deadline is None or deadline > now:
         return False
     pending = (
-        await conn.execute(text("SELECT count(*) FROM attempts WHERE bounty_id = :b AND status = 'pending'"), {"b": bounty_id})
+        await conn.execute(
+            "SELECT count(*) FROM attempts WHERE bounty_id = :b AND status = 'pending'",
+            {"b": bounty_id},
+        )
     ).scalar_one()
     if pending:
         return False  # an answer is on its way; the next check ends the round
     payers = (
         await conn.execute(
-            text(
+            (
                 "SELECT payer_account_id, SUM(fee) AS paid, min(created_at) AS first_at, "
                 "max(number) AS last_number FROM attempts WHERE bounty_id = :b AND status <> 'refunded' "
                 "GROUP BY payer_account_id ORDER BY first_at, payer_account_id"
@@ -234,11 +261,14 @@ async def expire_round(app: App, conn: AsyncConnection, bounty_id: int) -> bool:
         shares = expiry_shares(pool, last_index, fees)
         legs = [(pool_acc, -pool)]
         for payer, share in zip(payers, shares, strict=True):
-            acc = app.accounts.known(payer.payer_account_id) or await ledger.account_by_id(conn, payer.payer_account_id)
+            acc = app.accounts.known(payer.payer_account_id) or await ledger.account_by_id(
+                conn, payer.payer_account_id
+            )
             legs.append((acc, share))
         await ledger.transfer(conn, f"expire:{bounty_id}", "round_expired", legs)
     await conn.execute(
-        text("UPDATE bounties SET status = 'expired', ended_at = :now WHERE id = :id"), {"now": now, "id": bounty_id}
+        "UPDATE bounties SET status = 'expired', ended_at = :now WHERE id = :id",
+        {"now": now, "id": bounty_id},
     )
     await announce(
         conn,
@@ -256,10 +286,13 @@ async def end_inactive_rounds(app: App) -> list[int]:
     """Beat job: expire every active round past its inactivity deadline."""
     ended = []
     async with app.uow() as uow:
-        ids = (await uow.conn.execute(text("SELECT id FROM bounties WHERE status = 'active'"))).scalars().all()
+        ids = (
+            (await uow.conn.execute("SELECT id FROM bounties WHERE status = 'active'"))
+            .scalars()
+            .all()
+        )
     for bounty_id in ids:
         async with app.uow() as uow:
             if await expire_round(app, uow.conn, bounty_id):
                 ended.append(bounty_id)
     return ended
-

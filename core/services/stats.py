@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core import ledger
 from core.actors import Actor
+from core.db import Conn
 from core.rules import split_payment
 from core.services import rounds
 from core.services.admin import audit
@@ -26,10 +24,10 @@ if TYPE_CHECKING:
     from core.app import App
 
 # A measure: basis points, a sentence, or None while the feature behind it is not there.
-Measure = Callable[["App", AsyncConnection, rounds.BountyRow], Awaitable[int | str | None]]
+Measure = Callable[["App", Conn, rounds.BountyRow], Awaitable[int | str | None]]
 
 
-async def _success_rate(conn: AsyncConnection, bounty: rounds.BountyRow, mode: str) -> str:
+async def _success_rate(conn: Conn, bounty: rounds.BountyRow, mode: str) -> str:
     from core.memory.stats import success_by_context
 
     s = (await success_by_context(conn, bounty.id))[mode]
@@ -38,30 +36,30 @@ async def _success_rate(conn: AsyncConnection, bounty: rounds.BountyRow, mode: s
     return f"{s.wins * 10_000 // s.attempts / 100:.2f} % ({s.wins:,} of {s.attempts:,} answered attempts)"
 
 
-async def success_rate_enhanced_on(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> str:
+async def success_rate_enhanced_on(app: App, conn: Conn, bounty: rounds.BountyRow) -> str:
     """Wins among the round's attempts answered with the enhanced context (the guardian's memory)."""
     return await _success_rate(conn, bounty, "on")
 
 
-async def success_rate_enhanced_off(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> str:
+async def success_rate_enhanced_off(app: App, conn: Conn, bounty: rounds.BountyRow) -> str:
     """Wins among the round's attempts answered with the plain conversation."""
     return await _success_rate(conn, bounty, "off")
 
 
-async def staked_share_of_supply(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
+async def staked_share_of_supply(app: App, conn: Conn, bounty: rounds.BountyRow) -> int | None:
     """$100Bs in active stakes over the circulating supply (TOKEN_CIRCULATING_SUPPLY), in bps."""
     staked = (
-        await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE unstaked_at IS NULL"))
+        await conn.execute("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE unstaked_at IS NULL")
     ).scalar_one()
-    supply = app.settings.TOKEN_CIRCULATING_SUPPLY * 10 ** app.settings.TOKEN_DECIMALS
+    supply = app.settings.TOKEN_CIRCULATING_SUPPLY * 10**app.settings.TOKEN_DECIMALS
     return int(staked) * 10_000 // supply
 
 
-async def active_players_in_teams(app: App, conn: AsyncConnection, bounty: rounds.BountyRow) -> int | None:
+async def active_players_in_teams(app: App, conn: Conn, bounty: rounds.BountyRow) -> int | None:
     """Share (bps) of the round's active players (who paid an attempt in it) who are in a team now."""
     row = (
         await conn.execute(
-            text(
+            (
                 "SELECT count(*) AS active, count(*) FILTER (WHERE EXISTS (SELECT 1 FROM team_members m "
                 "WHERE m.player_id = a.player_id AND m.left_at IS NULL)) AS in_teams "
                 "FROM (SELECT DISTINCT player_id FROM attempts WHERE bounty_id = :b AND status <> 'refunded') a"
@@ -90,15 +88,17 @@ class RoundStats:
     revenue: int
     success_rate_bps: int
     by_day: list[tuple[str, int, int]]  # day, attempts, fees
-    pool_over_time: list[tuple[datetime, int]]  # after each hour with a movement: the pool's balance
+    pool_over_time: list[
+        tuple[datetime, int]
+    ]  # after each hour with a movement: the pool's balance
     measures: list[tuple[str, int | str | None]]
 
 
-async def pool_over_time(conn: AsyncConnection, pool_account_id: int) -> list[tuple[datetime, int]]:
+async def pool_over_time(conn: Conn, pool_account_id: int) -> list[tuple[datetime, int]]:
     """The prize pool's balance at the end of each hour in which it moved (seed, attempts, the end)."""
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT date_trunc('hour', t.created_at) AS at, SUM(e.amount) AS moved FROM entries e "
                 "JOIN transfers t ON t.id = e.transfer_id WHERE e.account_id = :a GROUP BY 1 ORDER BY 1"
             ),
@@ -124,7 +124,7 @@ async def round_stats(app: App, actor: Actor) -> RoundStats:
             return RoundStats(None, 0, 0, 0, 0, 0, 0, [], [], [])
         agg = (
             await conn.execute(
-                text(
+                (
                     "SELECT count(*) FILTER (WHERE status <> 'refunded') AS n, "
                     "count(DISTINCT player_id) FILTER (WHERE status <> 'refunded') AS players, "
                     "count(*) FILTER (WHERE status = 'refunded') AS refunded, "
@@ -138,7 +138,7 @@ async def round_stats(app: App, actor: Actor) -> RoundStats:
             (str(r.day), r.n, int(r.fees))
             for r in (
                 await conn.execute(
-                    text(
+                    (
                         "SELECT date_trunc('day', created_at)::date AS day, count(*) AS n, SUM(fee) AS fees FROM attempts "
                         "WHERE bounty_id = :b AND status <> 'refunded' GROUP BY 1 ORDER BY 1"
                     ),
@@ -152,4 +152,6 @@ async def round_stats(app: App, actor: Actor) -> RoundStats:
         measures = [(name, await measure(app, conn, bounty)) for name, measure in MEASURES]
     revenue = int(agg.fees) - split_payment(int(agg.fees)).prize
     rate = (agg.won * 10_000 // agg.n) if agg.n else 0
-    return RoundStats(bounty, pool, agg.n, agg.players, agg.refunded, revenue, rate, by_day, series, measures)
+    return RoundStats(
+        bounty, pool, agg.n, agg.players, agg.refunded, revenue, rate, by_day, series, measures
+    )

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from core import ledger
 from core.actors import Actor
 from core.services import rounds
@@ -51,7 +49,9 @@ async def status(app: App, actor: Actor) -> Status:
         from core.memory.stats import pattern_counts
 
         patterns = tuple(await pattern_counts(conn, bounty.id, limit=3))  # counts only, never texts
-        return Status(bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns)
+        return Status(
+            bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns
+        )
 
 
 async def balance(app: App, actor: Actor) -> tuple[int, bool]:
@@ -70,7 +70,7 @@ async def is_demo(app: App) -> bool:
 
 async def is_demo_install(conn) -> bool:
     return bool(
-        (await conn.execute(text("SELECT value FROM game_meta WHERE key = 'demo'"))).scalar_one_or_none()
+        (await conn.execute("SELECT value FROM game_meta WHERE key = 'demo'")).scalar_one_or_none()
     )
 
 
@@ -92,7 +92,7 @@ async def history(app: App, actor: Actor, limit: int = 10) -> list[HistoryItem]:
         player = await ensure_player(uow.conn, actor)
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "SELECT a.id, b.name, a.number, a.created_at, a.fee, a.status, a.message, a.reply, b.is_demo "
                     "FROM attempts a JOIN bounties b ON b.id = a.bounty_id WHERE a.player_id = :p "
                     "ORDER BY a.id DESC LIMIT :n"
@@ -120,7 +120,7 @@ async def leaderboard(app: App, limit: int = 10) -> Leaderboard:
                 (r.display_name, r.n, int(r.paid))
                 for r in (
                     await conn.execute(
-                        text(
+                        (
                             "SELECT p.display_name, count(*) AS n, SUM(a.fee) AS paid FROM attempts a "
                             "JOIN players p ON p.id = a.player_id WHERE a.bounty_id = :b AND a.status <> 'refunded' "
                             "GROUP BY p.id, p.display_name ORDER BY n DESC, paid DESC, p.id LIMIT :l"
@@ -133,7 +133,7 @@ async def leaderboard(app: App, limit: int = 10) -> Leaderboard:
             (r.display_name, r.name, int(r.prize or 0))
             for r in (
                 await conn.execute(
-                    text(
+                    (
                         "SELECT p.display_name, b.name, (SELECT SUM(e.amount) FROM entries e JOIN transfers t "
                         "ON t.id = e.transfer_id WHERE t.idempotency_key = 'win:' || b.id AND e.amount > 0) AS prize "
                         "FROM bounties b JOIN attempts a ON a.id = b.winner_attempt_id JOIN players p ON p.id = a.player_id "
@@ -165,7 +165,7 @@ async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]
             return None, []
         rows = (
             await uow.conn.execute(
-                text(
+                (
                     "SELECT a.number, a.created_at, p.display_name, a.message_sha256, a.status, a.message, a.reply "
                     "FROM attempts a JOIN players p ON p.id = a.player_id WHERE a.bounty_id = :b ORDER BY a.number"
                 ),
@@ -174,8 +174,15 @@ async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]
         ).all()
     revealed = not bounty.open
     return bounty, [
-        LogItem(r.number, r.created_at, r.display_name, r.message_sha256, r.status,
-                r.message if revealed else None, r.reply if revealed else None)
+        LogItem(
+            r.number,
+            r.created_at,
+            r.display_name,
+            r.message_sha256,
+            r.status,
+            r.message if revealed else None,
+            r.reply if revealed else None,
+        )
         for r in rows
     ]
 
@@ -200,9 +207,17 @@ async def token_balance(app: App, actor: Actor) -> TokenBalance:
         player = await ensure_player(uow.conn, actor)
         held = await cached(uow.conn, player.id)
         if held.address is not None and not held.fresh(app.clock(), app.settings):
-            await ask_refresh(uow.conn, app, held.address)  # the worker reads it; never the RPC here
+            await ask_refresh(
+                uow.conn, app, held.address
+            )  # the worker reads it; never the RPC here
         quote = await price_.latest(uow.conn, app)
     value = None
     if held.amount is not None and quote.price is not None:
         value = usd_value(held.amount, quote.price, app.settings)
-    return TokenBalance(held, tier_bps(held.amount, app.settings), next_tier(held.amount, app.settings), quote, value)
+    return TokenBalance(
+        held,
+        tier_bps(held.amount, app.settings),
+        next_tier(held.amount, app.settings),
+        quote,
+        value,
+    )

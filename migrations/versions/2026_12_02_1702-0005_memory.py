@@ -5,6 +5,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02 17:02:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -18,14 +19,20 @@ depends_on = None
 def upgrade() -> None:
     # Vectors stored before models were recorded came from no known model: marked so, never
     # searched, and replaced by the re-embedding job.
-    op.add_column("attack_embeddings", sa.Column("model", sa.Text(), server_default="unknown", nullable=False))
+    op.add_column(
+        "attack_embeddings", sa.Column("model", sa.Text(), server_default="unknown", nullable=False)
+    )
     op.alter_column("attack_embeddings", "model", server_default=None)
     op.add_column("attack_embeddings", sa.Column("player_id", sa.BigInteger(), nullable=True))
-    op.execute("UPDATE attack_embeddings e SET player_id = a.player_id FROM attempts a WHERE a.id = e.attempt_id")
+    op.execute(
+        "UPDATE attack_embeddings e SET player_id = a.player_id FROM attempts a WHERE a.id = e.attempt_id"
+    )
     op.alter_column("attack_embeddings", "player_id", nullable=False)
     op.drop_constraint("pk_attack_embeddings", "attack_embeddings", type_="primary")
     op.create_primary_key("pk_attack_embeddings", "attack_embeddings", ["attempt_id", "model"])
-    op.create_index("ix_attack_embeddings_model_bounty", "attack_embeddings", ["model", "bounty_id"])
+    op.create_index(
+        "ix_attack_embeddings_model_bounty", "attack_embeddings", ["model", "bounty_id"]
+    )
 
     op.create_table(
         "attempt_memory",
@@ -39,8 +46,15 @@ def upgrade() -> None:
         sa.Column("llm_categories", postgresql.ARRAY(sa.Text()), nullable=True),
         sa.Column("classified_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("counted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.ForeignKeyConstraint(["attempt_id"], ["attempts.id"], name=op.f("fk_attempt_memory_attempt_id_attempts")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"], ["attempts.id"], name=op.f("fk_attempt_memory_attempt_id_attempts")
+        ),
         sa.PrimaryKeyConstraint("attempt_id", name=op.f("pk_attempt_memory")),
     )
     op.create_table(
@@ -61,11 +75,26 @@ def upgrade() -> None:
         sa.Column("attempts_covered", sa.Integer(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("method", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_memory_summaries")),
-        sa.UniqueConstraint("scope", "bounty_id", "player_id", name="uq_memory_summaries_scope",
-                            postgresql_nulls_not_distinct=True),
+        sa.UniqueConstraint(
+            "scope",
+            "bounty_id",
+            "player_id",
+            name="uq_memory_summaries_scope",
+            postgresql_nulls_not_distinct=True,
+        ),
     )
 
 

@@ -10,6 +10,7 @@ the quote, take the cooldown, the round's shared lock, the attempt number, the p
 the ledger entries, the attempt row) runs here as one statement, so a payment costs one round trip
 instead of about eight. A refusal raises a BBxxx SQLSTATE and the whole statement rolls back.
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -162,11 +163,16 @@ END $$
 
 
 def upgrade() -> None:
-    op.add_column("attempt_quotes", sa.Column("first_number", sa.BigInteger(), server_default="0", nullable=False))
+    op.add_column(
+        "attempt_quotes",
+        sa.Column("first_number", sa.BigInteger(), server_default="0", nullable=False),
+    )
     op.execute(PAY)
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION bounty_pay_attempt(text, bigint, timestamptz, integer, timestamptz, bigint, integer, "
-               "bigint, bigint[], bigint, bigint[], integer[], text, integer, boolean)")
+    op.execute(
+        "DROP FUNCTION bounty_pay_attempt(text, bigint, timestamptz, integer, timestamptz, bigint, integer, "
+        "bigint, bigint[], bigint, bigint[], integer[], text, integer, boolean)"
+    )
     op.drop_column("attempt_quotes", "first_number")

@@ -9,6 +9,7 @@ reference the same shared accounts (prize pool, staking pool, buyback reserve, o
 attempt and quote references the round's row, so concurrent payments all locked those rows (as
 MultiXacts). The references are written by core code only and checked by ``bounty check``.
 """
+
 from alembic import op
 
 revision = "0009"

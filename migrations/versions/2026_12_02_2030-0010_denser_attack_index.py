@@ -11,6 +11,7 @@ with m = 32 / ef_construction = 128 it was 1.0 at ef_search 40 (bounty bench, se
 is rebuilt once here; on a large table that takes a while (about a minute per 100,000 rows on 2 cores
 with maintenance_work_mem 512MB), during which new embeddings wait.
 """
+
 from alembic import op
 
 revision = "0010"

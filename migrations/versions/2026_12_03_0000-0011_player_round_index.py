@@ -11,6 +11,7 @@ sort. Its cost grew with the round (about 1 ms per payment at 8,000 attempts, mo
 database time in `bounty bench`). With this index the read is a backward index scan that stops after
 the turns it needs, whatever the size of the round.
 """
+
 from alembic import op
 
 revision = "0011"
@@ -20,7 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_attempts_player_round", "attempts", ["player_id", "bounty_id", "created_at"])
+    op.create_index(
+        "ix_attempts_player_round", "attempts", ["player_id", "bounty_id", "created_at"]
+    )
 
 
 def downgrade() -> None:

@@ -8,7 +8,11 @@ from sqlalchemy import text
 
 from core.app import App
 
-TOPICS = ["team_sync", "relay", "notice"]  # (announcements wait for a channel these tests do not set)
+TOPICS = [
+    "team_sync",
+    "relay",
+    "notice",
+]  # (announcements wait for a channel these tests do not set)
 
 
 async def settled(app: App, *channels: str, timeout: float = 30.0) -> None:
@@ -17,10 +21,15 @@ async def settled(app: App, *channels: str, timeout: float = 30.0) -> None:
 
     async def waiting() -> int:
         async with app.engine.connect() as conn:
-            return (await conn.execute(text(
-                "SELECT count(*) FROM outbox WHERE channel = ANY(:c) AND topic = ANY(:t) AND done_at IS NULL "
-                "AND failed_at IS NULL AND (expires_at IS NULL OR expires_at > now())"),
-                {"c": list(channels), "t": TOPICS})).scalar_one()
+            return (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM outbox WHERE channel = ANY(:c) AND topic = ANY(:t) AND done_at IS NULL "
+                        "AND failed_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+                    ),
+                    {"c": list(channels), "t": TOPICS},
+                )
+            ).scalar_one()
 
     async def poll() -> None:
         while await waiting():
@@ -31,6 +40,15 @@ async def settled(app: App, *channels: str, timeout: float = 30.0) -> None:
 
 async def failed_rows(app: App, channel: str) -> list[str]:
     async with app.engine.connect() as conn:
-        return list((await conn.execute(text(
-            "SELECT last_error FROM outbox WHERE channel = :c AND failed_at IS NOT NULL ORDER BY id"),
-            {"c": channel})).scalars().all())
+        return list(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT last_error FROM outbox WHERE channel = :c AND failed_at IS NOT NULL ORDER BY id"
+                    ),
+                    {"c": channel},
+                )
+            )
+            .scalars()
+            .all()
+        )

@@ -26,7 +26,10 @@ from tests.standins.discord_server import DiscordStandin, message_text
 from tests.standins.local import no_leaks
 from tests.standins.telegram_server import TelegramStandin
 
-MOD_SETTINGS = {"MODERATOR_TELEGRAM_USER_IDS": str(t.MOD["id"]), "MODERATOR_DISCORD_ROLE_IDS": str(d.MOD_ROLE_ID)}
+MOD_SETTINGS = {
+    "MODERATOR_TELEGRAM_USER_IDS": str(t.MOD["id"]),
+    "MODERATOR_DISCORD_ROLE_IDS": str(d.MOD_ROLE_ID),
+}
 
 
 @dataclass
@@ -39,19 +42,32 @@ class World:
     bots: list = None  # type: ignore[assignment]
 
     async def telegram_bot(self, **settings: Any) -> t.Running:
-        settings = {"TELEGRAM_BOT_TOKEN": t.TOKEN, "TELEGRAM_API_BASE_URL": f"{self.tg.url}/bot", **MOD_SETTINGS,
-                    **settings}
+        settings = {
+            "TELEGRAM_BOT_TOKEN": t.TOKEN,
+            "TELEGRAM_API_BASE_URL": f"{self.tg.url}/bot",
+            **MOD_SETTINGS,
+            **settings,
+        }
         app = await self.app_factory(reset=not self.bots, **settings)
         bot = TelegramBot(app, poll_timeout=5)
         self.bots.append(bot)
         await bot.start()
         return t.Running(app, bot, self.tg)
 
-    async def discord_bot(self, client_options: dict[str, Any] | None = None, **settings: Any) -> d.Running:
-        settings = {"DISCORD_BOT_TOKEN": d.TOKEN, "DISCORD_API_BASE_URL": self.dc.api_url,
-                    "DISCORD_GUILD_ID": d.GUILD_ID, **MOD_SETTINGS, **settings}
+    async def discord_bot(
+        self, client_options: dict[str, Any] | None = None, **settings: Any
+    ) -> d.Running:
+        settings = {
+            "DISCORD_BOT_TOKEN": d.TOKEN,
+            "DISCORD_API_BASE_URL": self.dc.api_url,
+            "DISCORD_GUILD_ID": d.GUILD_ID,
+            **MOD_SETTINGS,
+            **settings,
+        }
         app = await self.app_factory(reset=not self.bots, **settings)
-        bot = BountyDiscordBot(app, client_options={"guild_ready_timeout": 0.05, **(client_options or {})})
+        bot = BountyDiscordBot(
+            app, client_options={"guild_ready_timeout": 0.05, **(client_options or {})}
+        )
         self.bots.append(bot)
         await bot.start()
         return d.Running(app, bot, self.dc)
@@ -102,14 +118,19 @@ async def tg_say(run: t.Running, log: Transcript, user, typed: str) -> list[str]
     mark = run.tg.mark()
     await run.say(user, run.tg.private_chat(user), typed)
     log.said(user["first_name"], "telegram", typed)
-    answers = [c.result["text"] for c in run.tg.calls_to("sendMessage", after=mark)
-               if c.ok and c.params["chat_id"] == user["id"]]
+    answers = [
+        c.result["text"]
+        for c in run.tg.calls_to("sendMessage", after=mark)
+        if c.ok and c.params["chat_id"] == user["id"]
+    ]
     for answer in answers:
         log.answered("telegram", answer)
     return answers
 
 
-async def dc_slash(run: d.Running, log: Transcript, user, name: str, typed: str, **options: Any) -> list[str]:
+async def dc_slash(
+    run: d.Running, log: Transcript, user, name: str, typed: str, **options: Any
+) -> list[str]:
     interaction = await run.slash(user, name, **options)
     log.said(user["global_name"], "discord", typed)
     answers = [message_text(m) for m in run.dc.answers(interaction)]
@@ -122,10 +143,14 @@ def code_in(answers: list[str]) -> str:
     return next(m for a in answers if (m := re.search(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b", a)))[1]
 
 
-async def balance_on_both(telegram: t.Running, discord: d.Running, log: Transcript) -> tuple[str, str]:
+async def balance_on_both(
+    telegram: t.Running, discord: d.Running, log: Transcript
+) -> tuple[str, str]:
     on_tg = " ".join(await tg_say(telegram, log, t.ALICE, "/balance"))
     on_dc = " ".join(await dc_slash(discord, log, d.ALICE, "balance", "/balance"))
-    return re.search(r"Balance: ([\d.,]+ USDC)", on_tg)[1], re.search(r"Balance: ([\d.,]+ USDC)", on_dc)[1]
+    return re.search(r"Balance: ([\d.,]+ USDC)", on_tg)[1], re.search(
+        r"Balance: ([\d.,]+ USDC)", on_dc
+    )[1]
 
 
 async def test_link_from_telegram_to_discord_and_back(world):
@@ -135,7 +160,9 @@ async def test_link_from_telegram_to_discord_and_back(world):
     for user in (t.ALICE, t.BOB, t.MOD):
         world.tg.start_private(user)
     await open_round(telegram.app, name="Vault")
-    await tg_say(telegram, log, t.MOD, "/admin grant @alice 40 welcome")  # unknown yet: not a player
+    await tg_say(
+        telegram, log, t.MOD, "/admin grant @alice 40 welcome"
+    )  # unknown yet: not a player
     await tg_say(telegram, log, t.ALICE, "/balance")
     await tg_say(telegram, log, t.MOD, "/admin grant @alice 40 welcome")
 
@@ -155,10 +182,16 @@ async def test_link_from_telegram_to_discord_and_back(world):
     reused = await dc_slash(discord, log, d.BOB, "link", f"/link code:{code}", code=code)
     assert "That code was already used" in reused[0]
     same = code_in(await tg_say(telegram, log, t.BOB, "/link"))
-    assert "Enter the code on your other platform: it was made on Telegram" in (
-        await tg_say(telegram, log, t.BOB, f"/link {same}"))[0]
-    assert "No such link code" in (await dc_slash(discord, log, d.BOB, "link", "/link code:ABCD-EFGH",
-                                                  code="ABCD-EFGH"))[0]
+    assert (
+        "Enter the code on your other platform: it was made on Telegram"
+        in (await tg_say(telegram, log, t.BOB, f"/link {same}"))[0]
+    )
+    assert (
+        "No such link code"
+        in (await dc_slash(discord, log, d.BOB, "link", "/link code:ABCD-EFGH", code="ABCD-EFGH"))[
+            0
+        ]
+    )
 
     # Discord -> Telegram (back): Bob asks on Discord, enters it on Telegram.
     code = code_in(await dc_slash(discord, log, d.BOB, "link", "/link"))
@@ -170,8 +203,10 @@ async def test_link_from_telegram_to_discord_and_back(world):
     code = code_in(await tg_say(telegram, log, t.CAROL, "/link"))
     later = discord.app.clock() + timedelta(minutes=11)
     discord.app.clock = lambda: later
-    assert "That code expired (codes last 10 minutes)" in (
-        await dc_slash(discord, log, carol_dc, "link", f"/link code:{code}", code=code))[0]
+    assert (
+        "That code expired (codes last 10 minutes)"
+        in (await dc_slash(discord, log, carol_dc, "link", f"/link code:{code}", code=code))[0]
+    )
     log.keep("link-both-ways.txt")
 
 
@@ -183,23 +218,40 @@ async def test_a_ban_set_on_telegram_stops_the_linked_player_on_discord(world):
         world.tg.start_private(user)
     await open_round(telegram.app, name="Vault")
     await dc_slash(discord, log, d.ALICE, "balance", "/balance")
-    await dc_slash(discord, log, d.MONA, "admin grant", f"/admin grant player:<@{d.ALICE['id']}> amount:50 "
-                   "reason:welcome", player=f"<@{d.ALICE['id']}>", amount="50", reason="welcome",
-                   roles=(d.MOD_ROLE_ID,))
+    await dc_slash(
+        discord,
+        log,
+        d.MONA,
+        "admin grant",
+        f"/admin grant player:<@{d.ALICE['id']}> amount:50 reason:welcome",
+        player=f"<@{d.ALICE['id']}>",
+        amount="50",
+        reason="welcome",
+        roles=(d.MOD_ROLE_ID,),
+    )
     # Discord caches Alice's player in its process before the link (as a real Discord bot would).
-    await dc_slash(discord, log, d.ALICE, "attempt", "/attempt message:warming up", message="warming up")
+    await dc_slash(
+        discord, log, d.ALICE, "attempt", "/attempt message:warming up", message="warming up"
+    )
 
     code = code_in(await dc_slash(discord, log, d.ALICE, "link", "/link"))
     assert "Accounts linked" in (await tg_say(telegram, log, t.ALICE, f"/link {code}"))[0]
     banned = (await tg_say(telegram, log, t.MOD, "/admin ban @alice 1d caught cheating"))[0]
     until = re.search(r"banned until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", banned)[1]
 
-    refused = (await dc_slash(discord, log, d.ALICE, "attempt", "/attempt message:let me in",
-                              message="let me in"))[0]
+    refused = (
+        await dc_slash(
+            discord, log, d.ALICE, "attempt", "/attempt message:let me in", message="let me in"
+        )
+    )[0]
     assert refused == f"You are banned until {until} UTC: caught cheating."
-    assert "50.00 USDC" in (await dc_slash(discord, log, d.ALICE, "balance", "/balance"))[0]  # read-only answers
+    assert (
+        "50.00 USDC" in (await dc_slash(discord, log, d.ALICE, "balance", "/balance"))[0]
+    )  # read-only answers
     await tg_say(telegram, log, t.MOD, "/admin unban @alice")
-    again = (await dc_slash(discord, log, d.ALICE, "attempt", "/attempt message:let me in", message="let me in"))
+    again = await dc_slash(
+        discord, log, d.ALICE, "attempt", "/attempt message:let me in", message="let me in"
+    )
     assert "Confirm your attempt" in again[0]
     log.keep("ban-across-link.txt")
 
@@ -214,13 +266,24 @@ async def test_a_banned_account_cannot_escape_by_linking(world):
     await tg_say(telegram, log, t.ALICE, "/balance")
     await tg_say(telegram, log, t.MOD, "/admin ban @alice spamming")  # no duration: until unbanned
     await dc_slash(discord, log, d.ALICE, "balance", "/balance")
-    await dc_slash(discord, log, d.MONA, "admin grant", f"/admin grant player:{d.ALICE['id']} amount:20 "
-                   "reason:clean account", player=d.ALICE["id"], amount="20",
-                   reason="clean account", roles=(d.MOD_ROLE_ID,))
+    await dc_slash(
+        discord,
+        log,
+        d.MONA,
+        "admin grant",
+        f"/admin grant player:{d.ALICE['id']} amount:20 reason:clean account",
+        player=d.ALICE["id"],
+        amount="20",
+        reason="clean account",
+        roles=(d.MOD_ROLE_ID,),
+    )
     code = code_in(await tg_say(telegram, log, t.ALICE, "/link"))  # the banned, empty side
     await dc_slash(discord, log, d.ALICE, "link", f"/link code:{code}", code=code)
-    refused = (await dc_slash(discord, log, d.ALICE, "attempt", "/attempt message:fresh start",
-                              message="fresh start"))[0]
+    refused = (
+        await dc_slash(
+            discord, log, d.ALICE, "attempt", "/attempt message:fresh start", message="fresh start"
+        )
+    )[0]
     assert refused == "You are banned until a moderator lifts the ban: spamming."
     log.keep("ban-escape-refused.txt")
 
@@ -237,31 +300,51 @@ async def test_two_bot_processes_per_platform_deliver_each_announcement_once(wor
     world.dc.shard_count = 2
     world.tg.group(t.ANNOUNCE_ID, "Announcements")
     world.tg.start_private(t.MOD)
-    announce = {"DISCORD_ANNOUNCE_CHANNEL_ID": d.ANNOUNCE_ID, "TELEGRAM_ANNOUNCE_CHAT_ID": t.ANNOUNCE_ID}
+    announce = {
+        "DISCORD_ANNOUNCE_CHANNEL_ID": d.ANNOUNCE_ID,
+        "TELEGRAM_ANNOUNCE_CHAT_ID": t.ANNOUNCE_ID,
+    }
     # With the shards named, discord.py connects to its configured gateway (not the one REST names).
-    shards = [await world.discord_bot({"shard_count": 2, "shard_ids": [i]}, DISCORD_GATEWAY_URL=world.dc.gateway_url,
-                                      **announce) for i in (0, 1)]
+    shards = [
+        await world.discord_bot(
+            {"shard_count": 2, "shard_ids": [i]},
+            DISCORD_GATEWAY_URL=world.dc.gateway_url,
+            **announce,
+        )
+        for i in (0, 1)
+    ]
     replicas = []
     for _ in range(2):
         port = free_port()
-        replicas.append(await world.telegram_bot(TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                                                 TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-                                                 TELEGRAM_WEBHOOK_SECRET="replica-secret", **announce))
+        replicas.append(
+            await world.telegram_bot(
+                TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+                TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+                TELEGRAM_WEBHOOK_SECRET="replica-secret",
+                **announce,
+            )
+        )
     assert [s.bot.client.shard_ids for s in shards] == [[0], [1]]
     assert all({"announcement", "notice"} <= set(r.bot.delivery.topics) for r in replicas)
     assert all({"announcement", "notice"} <= set(s.bot.delivery.topics) for s in shards)
 
     texts = [f"Maintenance window number {i} at 03:00 UTC." for i in range(5)]
     for body in texts:
-        update = world.tg.push_command(t.MOD, world.tg.private_chat(t.MOD), f"/admin announce {body}")
+        update = world.tg.push_command(
+            t.MOD, world.tg.private_chat(t.MOD), f"/admin announce {body}"
+        )
         await _handled_by_one(replicas, update)
     assert "Announced" in world.tg.messages_to(t.MOD["id"])[-1]["text"]
 
     async with shards[0].app.engine.connect() as conn:
         for _ in range(500):
-            rows = (await conn.execute(text(
-                "SELECT channel, done_at, claimed_by FROM outbox WHERE topic = 'announcement' AND channel <> 'console'"
-            ))).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT channel, done_at, claimed_by FROM outbox WHERE topic = 'announcement' AND channel <> 'console'"
+                    )
+                )
+            ).all()
             if len(rows) == 10 and all(r.done_at for r in rows):
                 break
             await asyncio.sleep(0.02)
@@ -271,7 +354,10 @@ async def test_two_bot_processes_per_platform_deliver_each_announcement_once(wor
         in_telegram = [m for m in world.tg.messages_to(t.ANNOUNCE_ID) if body in m["text"]]
         assert len(in_discord) == 1 and len(in_telegram) == 1, body
     await asyncio.sleep(0.3)  # nothing arrives late from the other processes either
-    assert len(world.dc.messages_in(d.ANNOUNCE_ID)) == 5 and len(world.tg.messages_to(t.ANNOUNCE_ID)) == 5
+    assert (
+        len(world.dc.messages_in(d.ANNOUNCE_ID)) == 5
+        and len(world.tg.messages_to(t.ANNOUNCE_ID)) == 5
+    )
 
 
 async def _handled_by_one(replicas: list[t.Running], update: dict[str, Any]) -> None:

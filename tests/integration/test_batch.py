@@ -13,9 +13,13 @@ from core.errors import FeeChanged
 from core.services import attempts
 from tests.helpers import USDC, fund, open_round, player
 
-_DOUBLE = text("SELECT v * 2 AS doubled FROM unnest(CAST(:v AS bigint[])) WITH ORDINALITY AS u(v, i) ORDER BY i")
-_CHECKED = text("SELECT CAST(1 / (v - 13) AS bigint) * 0 + v AS v FROM unnest(CAST(:v AS bigint[])) WITH ORDINALITY "
-                "AS u(v, i) ORDER BY i")
+_DOUBLE = text(
+    "SELECT v * 2 AS doubled FROM unnest(CAST(:v AS bigint[])) WITH ORDINALITY AS u(v, i) ORDER BY i"
+)
+_CHECKED = text(
+    "SELECT CAST(1 / (v - 13) AS bigint) * 0 + v AS v FROM unnest(CAST(:v AS bigint[])) WITH ORDINALITY "
+    "AS u(v, i) ORDER BY i"
+)
 
 
 async def _double(conn, items):
@@ -32,7 +36,9 @@ async def test_concurrent_callers_share_statements_and_each_gets_its_own_result(
         results = await asyncio.gather(*(batch.submit(i) for i in range(200)))
         assert results == [2 * i for i in range(200)]
         assert batch.items == 200
-        assert batch.statements == 2  # the first at once, the 199 that queued meanwhile in one: 2, not 200
+        assert (
+            batch.statements == 2
+        )  # the first at once, the 199 that queued meanwhile in one: 2, not 200
     finally:
         await batch.aclose()
 
@@ -50,7 +56,9 @@ async def test_a_quiet_caller_runs_at_once_in_a_batch_of_one(app):
 async def test_one_bad_item_fails_alone_and_the_others_are_written(app):
     batch = Batch(app.db, _refuse_13)
     try:
-        results = await asyncio.gather(*(batch.submit(i) for i in range(10, 17)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(batch.submit(i) for i in range(10, 17)), return_exceptions=True
+        )
         assert [r for r in results if not isinstance(r, Exception)] == [10, 11, 12, 14, 15, 16]
         assert isinstance(results[3], asyncpg.DivisionByZeroError)
     finally:
@@ -91,9 +99,14 @@ async def test_concurrent_attempts_write_each_quote_and_each_rejection_on_its_ow
     outcomes = await asyncio.gather(*(play(a) for a in actors))
     assert {o.status for o in outcomes} == {"rejected"}
     async with app.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT a.id, a.status, a.reply, q.status AS quote_status, q.message FROM attempts a "
-            "JOIN attempt_quotes q ON q.id = a.quote_id"))).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT a.id, a.status, a.reply, q.status AS quote_status, q.message FROM attempts a "
+                    "JOIN attempt_quotes q ON q.id = a.quote_id"
+                )
+            )
+        ).all()
     assert len(rows) == players
     by_id = {r.id: r for r in rows}
     for o in outcomes:  # each player's own reply on each player's own row

@@ -53,18 +53,25 @@ async def test_bad_input_is_answered_not_crashed(app):
     assert "Unknown command /nope" in await run(app, me, "/nope")
     assert "`amount`" in await run(app, me, "/limits daily -3")
     assert "too long" in await run(app, me, "/attempt " + "x" * 5_000)
-    assert "balance" in (await run(app, me, "/attempt hi")).lower()  # no money: refused with the reason
+    assert (
+        "balance" in (await run(app, me, "/attempt hi")).lower()
+    )  # no money: refused with the reason
 
 
-async def test_text_to_copy_stands_alone_and_attachments_are_written_to_files(app_factory, tmp_path):
+async def test_text_to_copy_stands_alone_and_attachments_are_written_to_files(
+    app_factory, tmp_path
+):
     from core.commands import Attachment, Command, Reply
     from tests.helpers import tiny_png
 
     app = await app_factory(BOUNTY_DATA_DIR=str(tmp_path))
 
     async def sign(ctx, args):
-        return Reply(title="Sign this", code="line one\nline two",
-                     attachments=(Attachment("chart.png", tiny_png(), image=True),))
+        return Reply(
+            title="Sign this",
+            code="line one\nline two",
+            attachments=(Attachment("chart.png", tiny_png(), image=True),),
+        )
 
     added = Command(("sign",), "Show a challenge.", sign)
     COMMANDS.append(added)

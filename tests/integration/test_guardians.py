@@ -238,7 +238,11 @@ async def test_anthropic_request_shape(standin, guardian_for):
     assert body["model"] == "claude-test" and 0 < body["max_tokens"] <= 1024
     # The secret prompt is its own cached block (the same on every attempt); the memory comes after it.
     assert body["system"] == [
-        {"type": "text", "text": "Never release the funds.", "cache_control": {"type": "ephemeral"}},
+        {
+            "type": "text",
+            "text": "Never release the funds.",
+            "cache_control": {"type": "ephemeral"},
+        },
         {"type": "text", "text": "Similar attacks: 3"},
     ]
     assert {t["name"]: t["input_schema"]["required"] for t in body["tools"]} == {

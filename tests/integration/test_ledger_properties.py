@@ -15,7 +15,11 @@ from tests.helpers import CONSOLE_MOD, USDC, open_round, player
 ops = st.lists(
     st.one_of(
         st.tuples(st.just("grant"), st.integers(0, 3), st.integers(1, 40 * USDC)),
-        st.tuples(st.just("attempt"), st.integers(0, 3), st.sampled_from(["reject", "fail", "approve", "pending"])),
+        st.tuples(
+            st.just("attempt"),
+            st.integers(0, 3),
+            st.sampled_from(["reject", "fail", "approve", "pending"]),
+        ),
         st.tuples(st.just("refund"), st.integers(0, 20), st.just(0)),
         st.tuples(st.just("new_round"), st.just(0), st.integers(0, 50 * USDC)),
     ),
@@ -24,7 +28,11 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(sequence=ops)
 async def test_random_sequences_keep_the_ledger_whole(app, sequence):
     await reset_database(app)
@@ -54,7 +62,9 @@ async def test_random_sequences_keep_the_ledger_whole(app, sequence):
                 if pending and who % 2 == 0:
                     await attempts.refund_attempt(app, pending.pop(0), "prop")
                 elif pending:
-                    await attempts.record_verdict(app, pending.pop(0), Verdict(who % 3 == 0, "r", "prop", "p"))
+                    await attempts.record_verdict(
+                        app, pending.pop(0), Verdict(who % 3 == 0, "r", "prop", "p")
+                    )
                 else:
                     await admin.refund(app, CONSOLE_MOD, who + 1, "prop")
             elif op == "new_round":
@@ -62,7 +72,11 @@ async def test_random_sequences_keep_the_ledger_whole(app, sequence):
                 await open_round(app, seed=arg, name=f"R{round_no}")
         except BountyError:
             pass  # refused operations must leave nothing behind; the checks below prove it
-        async with app.engine.connect() as conn:
+        async with app.db.autocommit() as conn:
             checks = await ledger.check_invariants(conn)
             assert all(c.ok for c in checks), (op, [c for c in checks if not c.ok])
-            assert (await conn.execute(text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0"))).scalar_one() == 0
+            assert (
+                await conn.execute(
+                    text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0")
+                )
+            ).scalar_one() == 0

@@ -41,7 +41,7 @@ async def player_id(app, actor: Actor) -> int:
 
 
 async def ledger_ok(app) -> None:
-    async with app.engine.connect() as conn:
+    async with app.db.autocommit() as conn:
         assert all(r.ok for r in await ledger.check_invariants(conn))
 
 
@@ -62,9 +62,23 @@ async def test_link_joins_the_empty_side_onto_the_one_with_money(app):
     assert (await views.balance(app, TG))[0] == 30 * USDC
     # The emptied player points at the joined one; the link is in the audit log and both are told.
     async with app.engine.connect() as conn:
-        merged = (await conn.execute(text("SELECT id, merged_into FROM players WHERE merged_into IS NOT NULL"))).all()
-        actions = (await conn.execute(text("SELECT action, target_player_id FROM audit_log ORDER BY id"))).all()
-        notices = (await conn.execute(text("SELECT channel FROM outbox WHERE topic = 'notice' ORDER BY id"))).scalars().all()
+        merged = (
+            await conn.execute(
+                text("SELECT id, merged_into FROM players WHERE merged_into IS NOT NULL")
+            )
+        ).all()
+        actions = (
+            await conn.execute(text("SELECT action, target_player_id FROM audit_log ORDER BY id"))
+        ).all()
+        notices = (
+            (
+                await conn.execute(
+                    text("SELECT channel FROM outbox WHERE topic = 'notice' ORDER BY id")
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [(m.merged_into) for m in merged] == [tg_id]
     assert [a.action for a in actions if a.action == "link"] == ["link", "link"]
     assert notices == ["telegram", "discord"]
@@ -86,7 +100,9 @@ async def test_codes_work_once_expire_and_are_checked(app):
     now = app.clock()
     app.clock = lambda: now
     made = await identity.new_code(app, TG)
-    with pytest.raises(InvalidArgument, match="Enter the code on your other platform: it was made on Telegram"):
+    with pytest.raises(
+        InvalidArgument, match="Enter the code on your other platform: it was made on Telegram"
+    ):
         await identity.join(app, TG, made.code)
     other_tg = Actor("telegram", "777", "Tom")
     with pytest.raises(InvalidArgument, match="made on Telegram"):
@@ -102,7 +118,9 @@ async def test_codes_work_once_expire_and_are_checked(app):
     app.clock = lambda: now
     fresh = await identity.new_code(app, TG)
     with pytest.raises(NotFound):
-        await identity.join(app, DC, made.code.replace(made.code[0], "Z" if made.code[0] != "Z" else "Y", 1))
+        await identity.join(
+            app, DC, made.code.replace(made.code[0], "Z" if made.code[0] != "Z" else "Y", 1)
+        )
     await identity.join(app, DC, fresh.code)
     with pytest.raises(ConfirmationExpired, match="already used"):
         await identity.join(app, DC2, fresh.code)
@@ -124,9 +142,17 @@ async def test_linking_to_itself_or_to_a_player_with_that_platform_is_refused(ap
     with pytest.raises(InvalidArgument, match="both already have a Discord account"):
         await identity.join(app, DC2, again.code)
     async with app.engine.connect() as conn:
-        owners = (await conn.execute(text("SELECT external_id, player_id FROM player_identities ORDER BY id"))).all()
+        owners = (
+            await conn.execute(
+                text("SELECT external_id, player_id FROM player_identities ORDER BY id")
+            )
+        ).all()
     alice = await player_id(app, TG)
-    assert [tuple(o) for o in owners] == [(DC2.external_id, eve), (TG.external_id, alice), (DC.external_id, alice)]
+    assert [tuple(o) for o in owners] == [
+        (DC2.external_id, eve),
+        (TG.external_id, alice),
+        (DC.external_id, alice),
+    ]
 
 
 async def test_both_sides_with_money_or_history_are_refused_and_nothing_changes(app):
@@ -139,11 +165,16 @@ async def test_both_sides_with_money_or_history_are_refused_and_nothing_changes(
         "Both accounts already have money or history, so they cannot be joined: this one has a balance of "
         "7.00 USDC; the other has a balance of 5.00 USDC. Play on with one of them, or ask a moderator."
     )
-    assert (await views.balance(app, TG))[0] == 5 * USDC and (await views.balance(app, DC))[0] == 7 * USDC
+    assert (await views.balance(app, TG))[0] == 5 * USDC and (await views.balance(app, DC))[
+        0
+    ] == 7 * USDC
     async with app.engine.connect() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM players WHERE merged_into IS NOT NULL"))).scalar() == 0
-        assert (await conn.execute(text("SELECT used_at FROM link_codes"))).scalar() is None  # still usable
-
+        assert (
+            await conn.execute(text("SELECT count(*) FROM players WHERE merged_into IS NOT NULL"))
+        ).scalar() == 0
+        assert (
+            await conn.execute(text("SELECT used_at FROM link_codes"))
+        ).scalar() is None  # still usable
 
 
 async def test_history_without_money_counts_as_something(app):
@@ -157,7 +188,9 @@ async def test_history_without_money_counts_as_something(app):
         assert await identity.has_state(uow.conn, await player_id(app, empty)) == []
     await fund(app, DC, 1 * USDC)
     made = await identity.new_code(app, TG)
-    with pytest.raises(InvalidArgument, match="this one has a balance of 1.00 USDC; the other has 1 attempt"):
+    with pytest.raises(
+        InvalidArgument, match="this one has a balance of 1.00 USDC; the other has 1 attempt"
+    ):
         await identity.join(app, DC, made.code)
 
 
@@ -169,7 +202,9 @@ async def test_a_ban_and_a_self_exclusion_follow_the_player_through_a_link(app):
     made = await identity.new_code(app, TG)  # the banned, empty side joins the clean one with money
     joined = await identity.join(app, DC, made.code)
     assert joined.player.id == await player_id(app, DC)
-    with pytest.raises(NotPermitted, match=f"banned until {banned.until:%Y-%m-%d %H:%M} UTC: multi-accounting"):
+    with pytest.raises(
+        NotPermitted, match=f"banned until {banned.until:%Y-%m-%d %H:%M} UTC: multi-accounting"
+    ):
         await attempts.quote_attempt(app, DC, "now from discord")
 
     # Self-exclusion: Eve excludes herself on Telegram, then links a Discord account with money.
@@ -192,11 +227,15 @@ async def test_another_process_acts_on_the_joined_player_at_its_next_command(app
     await fund(telegram, TG, 50 * USDC)
     from core.services.players import require_not_banned
 
-    await require_not_banned(discord, DC)  # a command there: caches Alice's own, empty Discord player
+    await require_not_banned(
+        discord, DC
+    )  # a command there: caches Alice's own, empty Discord player
     stale = discord.player_cache[("discord", DC.external_id)]
     made = await identity.new_code(telegram, TG)
     joined = await identity.join(telegram, DC, made.code)
-    assert discord.player_cache[("discord", DC.external_id)] == stale != joined.player  # still stale there
+    assert (
+        discord.player_cache[("discord", DC.external_id)] == stale != joined.player
+    )  # still stale there
     quote = await attempts.quote_attempt(discord, DC, "hello from discord")
     assert discord.player_cache[("discord", DC.external_id)].id == joined.player.id
     outcome = await attempts.confirm_attempt(discord, DC, quote.id)
@@ -215,7 +254,9 @@ async def test_another_process_acts_on_the_joined_player_at_its_next_command(app
     await attempts.cancel_quote(discord, DC, quote.id)
 
     # And the ban check of another process sees the joined player's ban.
-    await moderation.ban(telegram, Actor("console", "operator", "Operator"), "telegram:1001", None, "enough")
+    await moderation.ban(
+        telegram, Actor("console", "operator", "Operator"), "telegram:1001", None, "enough"
+    )
     discord.player_cache[("discord", DC.external_id)] = stale
     with pytest.raises(NotPermitted, match="enough"):
         await require_not_banned(discord, DC)
@@ -270,18 +311,26 @@ async def _join_paused_in_its_checks(app, monkeypatch, code: str):
 
 
 @pytest.mark.parametrize("gives", ["grant", "team place"])
-async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(app, monkeypatch, gives):
+async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(
+    app, monkeypatch, gives
+):
 
     await open_round(app)
     tg_id, dc_id = await player_id(app, TG), await player_id(app, DC)
     made = await identity.new_code(app, TG)
-    join, release = await _join_paused_in_its_checks(app, monkeypatch, made.code)  # both empty: DC joins onto TG
+    join, release = await _join_paused_in_its_checks(
+        app, monkeypatch, made.code
+    )  # both empty: DC joins onto TG
     if gives == "grant":
-        given = asyncio.create_task(admin.grant(app, MONA, f"#{dc_id}", 7 * USDC, "prize of the week"))
+        given = asyncio.create_task(
+            admin.grant(app, MONA, f"#{dc_id}", 7 * USDC, "prize of the week")
+        )
     else:
         given = asyncio.create_task(membership.create_team(app, DC, "Torchbearers", private=False))
     await asyncio.sleep(0.3)
-    assert not given.done()  # it waits for the join instead of writing onto the player being joined away
+    assert (
+        not given.done()
+    )  # it waits for the join instead of writing onto the player being joined away
     release.set()
     joined = await join
     assert joined.player.id == tg_id
@@ -289,15 +338,33 @@ async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(ap
     async with app.engine.connect() as conn:
         if gives == "grant":
             assert result[0].id == tg_id and result[1] == 7 * USDC
-            balances = dict((await conn.execute(text(
-                "SELECT owner_id, balance FROM accounts WHERE kind = 'player' AND owner_id = ANY(:ids)"),
-                {"ids": [tg_id, dc_id]})).all())
+            balances = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT owner_id, balance FROM accounts WHERE kind = 'player' AND owner_id = ANY(:ids)"
+                        ),
+                        {"ids": [tg_id, dc_id]},
+                    )
+                ).all()
+            )
             assert balances.get(tg_id) == 7 * USDC and not balances.get(dc_id)
         else:
-            holders = (await conn.execute(text("SELECT player_id FROM team_members WHERE team_id = :t"),
-                                          {"t": result.id})).scalars().all()
+            holders = (
+                (
+                    await conn.execute(
+                        text("SELECT player_id FROM team_members WHERE team_id = :t"),
+                        {"t": result.id},
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert holders == [tg_id]
-            captain = (await conn.execute(text("SELECT captain_player_id FROM teams WHERE id = :t"),
-                                          {"t": result.id})).scalar_one()
+            captain = (
+                await conn.execute(
+                    text("SELECT captain_player_id FROM teams WHERE id = :t"), {"t": result.id}
+                )
+            ).scalar_one()
             assert captain == tg_id
     await ledger_ok(app)

@@ -46,8 +46,14 @@ async def test_torch_is_imported_only_with_the_enhanced_context(app, pg_url, enh
 
     await open_round(app)
     await fund(app, player("lean"), 100 * USDC)
-    done = subprocess.run([sys.executable, "-c", SCRIPT, pg_url, enhanced], capture_output=True, text=True,
-                          cwd=ROOT, env=bounty_env(), timeout=240)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, pg_url, enhanced],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=bounty_env(),
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["status"] == "rejected" and not seen["after_start"] and not seen["transformers"]

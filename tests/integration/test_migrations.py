@@ -15,7 +15,9 @@ async def _schema_diff(url: str) -> list:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+            return await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            )
     finally:
         await engine.dispose()
 

@@ -21,12 +21,16 @@ ALICE_TG = Actor("telegram", "1001", "Alice", username="Alice_TG")
 ALICE_DC = Actor("discord", "1320000000000000001", "Alice", username="alice")
 BOB_TG = Actor("telegram", "1002", "Bob", username="bob")
 MOD_ROLE = "555"
-DISCORD_MOD = Actor("discord", "1320000000000000003", "Dee", roles=frozenset({MOD_ROLE}), username="dee")
+DISCORD_MOD = Actor(
+    "discord", "1320000000000000003", "Dee", roles=frozenset({MOD_ROLE}), username="dee"
+)
 
 
 @pytest.fixture
 async def mod_app(app_factory):
-    return await app_factory(MODERATOR_TELEGRAM_USER_IDS="4242", MODERATOR_DISCORD_ROLE_IDS=MOD_ROLE)
+    return await app_factory(
+        MODERATOR_TELEGRAM_USER_IDS="4242", MODERATOR_DISCORD_ROLE_IDS=MOD_ROLE
+    )
 
 
 async def seen(app, *actors: Actor) -> dict[str, int]:
@@ -56,7 +60,9 @@ async def test_a_player_is_named_the_way_each_platform_shows_them(mod_app):
     assert await resolve(mod_app, "@alice_tg", "telegram") == alice_tg
     assert await resolve(mod_app, "@ALICE_TG", "telegram") == alice_tg
     assert await resolve(mod_app, "1001", "telegram") == alice_tg
-    assert await resolve(mod_app, "@alice", "telegram") == alice_dc  # nobody on Telegram: Discord's @alice
+    assert (
+        await resolve(mod_app, "@alice", "telegram") == alice_dc
+    )  # nobody on Telegram: Discord's @alice
     # Discord: the mention, the user id, @username or the bare username.
     assert await resolve(mod_app, "<@1320000000000000001>", "discord") == alice_dc
     assert await resolve(mod_app, "<@!1320000000000000001>", "discord") == alice_dc
@@ -71,13 +77,18 @@ async def test_a_player_is_named_the_way_each_platform_shows_them(mod_app):
     with pytest.raises(NotFound) as unknown:
         await resolve(mod_app, "@nobody", "telegram")
     assert "No player '@nobody'" in unknown.value.message
-    assert "@username, their numeric Telegram id, a reply to one of their messages" in unknown.value.message
+    assert (
+        "@username, their numeric Telegram id, a reply to one of their messages"
+        in unknown.value.message
+    )
     assert "for example @alice or 4242" in unknown.value.message
     with pytest.raises(NotFound, match="their Discord user id"):
         await resolve(mod_app, "4242", "discord")
 
 
-async def test_the_newest_holder_of_a_username_keeps_it_and_names_are_stored_only_when_changed(mod_app):
+async def test_the_newest_holder_of_a_username_keeps_it_and_names_are_stored_only_when_changed(
+    mod_app,
+):
     await seen(mod_app, BOB_TG)
     old_bob = await resolve(mod_app, "@bob", "telegram")
     # Bob renames himself; someone else takes "bob".
@@ -88,21 +99,38 @@ async def test_the_newest_holder_of_a_username_keeps_it_and_names_are_stored_onl
     assert await resolve(mod_app, "@bob", "telegram") == new_bob
     assert await resolve(mod_app, "@bobby", "telegram") == old_bob
     async with mod_app.engine.connect() as conn:
-        names = (await conn.execute(text(
-            "SELECT external_id, username, display_name FROM player_identities ORDER BY id"))).all()
+        names = (
+            await conn.execute(
+                text(
+                    "SELECT external_id, username, display_name FROM player_identities ORDER BY id"
+                )
+            )
+        ).all()
     assert [tuple(r) for r in names] == [("1002", "bobby", "Bob"), ("1999", "bob", "Robert")]
 
     # A second command with the same names writes nothing (the hot path gains no statement).
     async with mod_app.engine.connect() as conn:
-        before = (await conn.execute(text("SELECT xmin::text FROM player_identities WHERE external_id = '1999'"))).scalar()
+        before = (
+            await conn.execute(
+                text("SELECT xmin::text FROM player_identities WHERE external_id = '1999'")
+            )
+        ).scalar()
     await note_identity(mod_app, newcomer)
     async with mod_app.engine.connect() as conn:
-        after = (await conn.execute(text("SELECT xmin::text FROM player_identities WHERE external_id = '1999'"))).scalar()
+        after = (
+            await conn.execute(
+                text("SELECT xmin::text FROM player_identities WHERE external_id = '1999'")
+            )
+        ).scalar()
     assert before == after
 
 
 async def test_ambiguous_names_are_answered_with_the_candidates(mod_app):
-    await seen(mod_app, Actor("telegram", "1", "Sam", username="sam"), Actor("discord", "2", "Sam", username="sam"))
+    await seen(
+        mod_app,
+        Actor("telegram", "1", "Sam", username="sam"),
+        Actor("discord", "2", "Sam", username="sam"),
+    )
     with pytest.raises(NotFound, match="could be several players: #1 .*#2 .*#<player id>"):
         await resolve(mod_app, "@sam", "console")
     assert await resolve(mod_app, "@sam", "telegram") == 1  # on a platform, its own user wins
@@ -113,11 +141,16 @@ async def test_a_ban_refuses_payments_with_its_end_and_ends_on_its_own(mod_app):
     await fund(mod_app, ALICE_TG, 50 * USDC)
     now = mod_app.clock()
     mod_app.clock = lambda: now
-    banned = await moderation.ban(mod_app, MONA, "@alice_tg", timedelta(hours=12), "spamming the group")
+    banned = await moderation.ban(
+        mod_app, MONA, "@alice_tg", timedelta(hours=12), "spamming the group"
+    )
     assert banned.until == now + timedelta(hours=12)
     with pytest.raises(NotPermitted) as refused:
         await attempts.quote_attempt(mod_app, ALICE_TG, "let me in")
-    assert f"You are banned until {banned.until:%Y-%m-%d %H:%M} UTC: spamming the group." == refused.value.message
+    assert (
+        f"You are banned until {banned.until:%Y-%m-%d %H:%M} UTC: spamming the group."
+        == refused.value.message
+    )
     # Read-only commands still answer.
     reply = await run_command(mod_app, ALICE_TG, find("balance"), {})
     assert "50.00 USDC" in reply.as_text()
@@ -133,7 +166,9 @@ async def test_a_ban_without_a_duration_lasts_until_unbanned(mod_app):
     await fund(mod_app, ALICE_TG, 50 * USDC)
     banned = await moderation.ban(mod_app, MONA, "telegram:1001", None, "chargeback fraud")
     assert banned.until == PERMANENT
-    with pytest.raises(NotPermitted, match="banned until a moderator lifts the ban: chargeback fraud"):
+    with pytest.raises(
+        NotPermitted, match="banned until a moderator lifts the ban: chargeback fraud"
+    ):
         await attempts.quote_attempt(mod_app, ALICE_TG, "hi")
     real_clock = mod_app.clock
     mod_app.clock = lambda: real_clock() + timedelta(days=3_650 * 5)  # years later: still banned
@@ -149,16 +184,33 @@ async def test_a_ban_without_a_duration_lasts_until_unbanned(mod_app):
 async def test_every_admin_action_is_one_audit_row_with_before_and_after(mod_app):
     ids = await seen(mod_app, ALICE_TG, MONA)
     alice = ids["Alice_TG"]
-    await run_command(mod_app, MONA, find("admin grant"), {"player": "@alice_tg", "amount": "5", "reason": "welcome"})
-    await run_command(mod_app, MONA, find("admin ban"), {"player": "1001", "duration": "7d", "reason": "spam"})
-    await run_command(mod_app, MONA, find("admin note"), {"player": f"#{alice}", "text": "warned twice"})
+    await run_command(
+        mod_app,
+        MONA,
+        find("admin grant"),
+        {"player": "@alice_tg", "amount": "5", "reason": "welcome"},
+    )
+    await run_command(
+        mod_app, MONA, find("admin ban"), {"player": "1001", "duration": "7d", "reason": "spam"}
+    )
+    await run_command(
+        mod_app, MONA, find("admin note"), {"player": f"#{alice}", "text": "warned twice"}
+    )
     await run_command(mod_app, MONA, find("admin unban"), {"player": "@alice_tg"})
     rows = await audit_rows(mod_app)
     assert [r.action for r in rows] == ["grant", "ban", "note", "unban"]
     for r in rows:
-        assert r.actor == "telegram:4242 (Mona)" and r.target == f"#{alice}" and r.target_player_id == alice
+        assert (
+            r.actor == "telegram:4242 (Mona)"
+            and r.target == f"#{alice}"
+            and r.target_player_id == alice
+        )
     grant, ban, note, unban = rows
-    assert (grant.reason, grant.before, grant.after) == ("welcome", {"balance": 0}, {"balance": 5 * USDC})
+    assert (grant.reason, grant.before, grant.after) == (
+        "welcome",
+        {"balance": 0},
+        {"balance": 5 * USDC},
+    )
     assert ban.reason == "spam" and ban.before == {"banned_until": None, "ban_reason": None}
     assert ban.after["ban_reason"] == "spam" and ban.details["duration"] == "1 week"
     assert note.after == {"note": "warned twice"}
@@ -187,16 +239,24 @@ async def test_moderator_rights_are_checked_in_the_services(mod_app):
 async def test_bad_moderation_input_changes_nothing(mod_app):
     await seen(mod_app, ALICE_TG, MONA, DISCORD_MOD)
     ban = find("admin ban")
-    for duration, needle in [("0", "more than zero"), ("-5h", "cannot be negative"),
-                             ("99999d", "at most 3,650 days"), ("abc", "a number and a unit")]:
+    for duration, needle in [
+        ("0", "more than zero"),
+        ("-5h", "cannot be negative"),
+        ("99999d", "at most 3,650 days"),
+        ("abc", "a number and a unit"),
+    ]:
         with pytest.raises(InvalidArgument, match=needle):
-            await run_command(mod_app, MONA, ban, {"player": "@alice_tg", "duration": duration, "reason": "x"})
+            await run_command(
+                mod_app, MONA, ban, {"player": "@alice_tg", "duration": duration, "reason": "x"}
+            )
     with pytest.raises(InvalidArgument, match="`reason` is missing"):
         await run_command(mod_app, MONA, ban, {"player": "@alice_tg", "duration": "1h"})
     with pytest.raises(NotPermitted, match="cannot ban yourself"):
         await run_command(mod_app, MONA, ban, {"player": "@mona_mod", "reason": "oops"})
     with pytest.raises(NotPermitted, match="is a moderator"):
-        await run_command(mod_app, MONA, ban, {"player": "@dee", "reason": "coup"})  # a Discord moderator
+        await run_command(
+            mod_app, MONA, ban, {"player": "@dee", "reason": "coup"}
+        )  # a Discord moderator
     with pytest.raises(NotPermitted, match="is a moderator"):
         await run_command(mod_app, DISCORD_MOD, ban, {"player": "@mona_mod", "reason": "coup"})
     note = find("admin note")
@@ -210,7 +270,9 @@ async def test_bad_moderation_input_changes_nothing(mod_app):
     async with mod_app.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM player_bans"))).scalar() == 0
         assert (await conn.execute(text("SELECT count(*) FROM player_notes"))).scalar() == 0
-        assert (await conn.execute(text("SELECT count(*) FROM players WHERE banned_until IS NOT NULL"))).scalar() == 0
+        assert (
+            await conn.execute(text("SELECT count(*) FROM players WHERE banned_until IS NOT NULL"))
+        ).scalar() == 0
 
 
 async def test_a_players_audit_shows_standing_and_record_newest_first_in_pages(mod_app):
@@ -220,7 +282,9 @@ async def test_a_players_audit_shows_standing_and_record_newest_first_in_pages(m
     await fund(mod_app, ALICE_TG, 30 * USDC)  # a grant by the console operator
     quote = await attempts.quote_attempt(mod_app, ALICE_TG, "open")
     await attempts.confirm_attempt(mod_app, ALICE_TG, quote.id)
-    await run_command(mod_app, MONA, find("admin refund"), {"attempt": "1", "reason": "guardian glitch"})
+    await run_command(
+        mod_app, MONA, find("admin refund"), {"attempt": "1", "reason": "guardian glitch"}
+    )
     await run_command(mod_app, ALICE_TG, find("limits daily"), {"amount": "20"})
     await moderation.ban(mod_app, MONA, "@alice_tg", timedelta(minutes=30), "flooding")
     for i in range(25):
@@ -229,16 +293,28 @@ async def test_a_players_audit_shows_standing_and_record_newest_first_in_pages(m
     first = await moderation.player_audit(mod_app, MONA, "@alice_tg")
     s = first.standing
     assert s.player.id == alice and s.identities == ("Telegram @alice_tg (1001)",)
-    assert s.balance == 30 * USDC and s.daily_limit == 20 * USDC and s.notes == 25 and s.attempts == 0
+    assert (
+        s.balance == 30 * USDC and s.daily_limit == 20 * USDC and s.notes == 25 and s.attempts == 0
+    )
     assert s.banned.startswith("until ") and s.banned.endswith(": flooding")
     assert (first.page, first.pages) == (1, 2)
     assert first.entries[0].endswith("note by telegram:4242 (Mona): note 24")
     second = await moderation.player_audit(mod_app, MONA, f"#{alice}", page=2)
     tail = second.entries
     assert [e.split(" ", 2)[2].split(" by ")[0] for e in tail[-5:]] == [
-        "note", "banned", "daily limit set", "refund", "grant"]
-    assert "refund by telegram:4242 (Mona) of attempt #1" in tail[-2] and "guardian glitch" in tail[-2]
-    assert "grant by console:operator (Operator): 30.00 USDC — test funds [balance: 0.00 USDC -> 30.00 USDC]" in tail[-1]
+        "note",
+        "banned",
+        "daily limit set",
+        "refund",
+        "grant",
+    ]
+    assert (
+        "refund by telegram:4242 (Mona) of attempt #1" in tail[-2] and "guardian glitch" in tail[-2]
+    )
+    assert (
+        "grant by console:operator (Operator): 30.00 USDC — test funds [balance: 0.00 USDC -> 30.00 USDC]"
+        in tail[-1]
+    )
     assert "daily_limit: None -> 20.00 USDC" in tail[-3]
     with pytest.raises(InvalidArgument, match="only 2 pages"):
         await moderation.player_audit(mod_app, MONA, "@alice_tg", page=3)
@@ -246,14 +322,23 @@ async def test_a_players_audit_shows_standing_and_record_newest_first_in_pages(m
     assert [r.action for r in await audit_rows(mod_app)][-2:] == ["audit", "audit"]
     assert not any("audit by" in e for e in first.entries + second.entries)
     reply = await run_command(mod_app, MONA, find("admin audit"), {"player": "@alice_tg"})
-    assert reply.title == f"Audit of Alice (#{alice})" and "Page 1 of 2; older: /admin audit" in reply.footer
+    assert (
+        reply.title == f"Audit of Alice (#{alice})"
+        and "Page 1 of 2; older: /admin audit" in reply.footer
+    )
 
 
 async def test_an_announcement_goes_to_every_platform_through_the_outbox(mod_app):
-    reply = await run_command(mod_app, MONA, find("admin announce"), {"text": "Round 2 opens at 18:00 UTC."})
+    reply = await run_command(
+        mod_app, MONA, find("admin announce"), {"text": "Round 2 opens at 18:00 UTC."}
+    )
     assert reply.title == "Announced"
     async with mod_app.engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT channel, payload FROM outbox WHERE topic = 'announcement' ORDER BY id"))).all()
+        rows = (
+            await conn.execute(
+                text("SELECT channel, payload FROM outbox WHERE topic = 'announcement' ORDER BY id")
+            )
+        ).all()
     assert [r.channel for r in rows] == ["discord", "telegram", "console"]
     assert {r.payload["body"] for r in rows} == {"Round 2 opens at 18:00 UTC."}
     (row,) = await audit_rows(mod_app)
@@ -273,7 +358,11 @@ async def test_stats_show_measures_not_available_yet_and_a_chart_that_decodes(mo
     assert fields["Staked share of supply"] == "0.00 %"  # nobody staked
     assert fields["Active players in teams"] == "0.00 %"  # Alice played, in no team
     (chart,) = reply.attachments
-    assert chart.image and chart.name == "stats-round-1.png" and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (
+        chart.image
+        and chart.name == "stats-round-1.png"
+        and chart.data.startswith(b"\x89PNG\r\n\x1a\n")
+    )
     import io
 
     from matplotlib import image
@@ -313,7 +402,9 @@ async def test_a_round_name_with_spaces(app):
     reply = await run_command(app, CONSOLE_MOD, command, args)
     assert reply.title == "Round #1 Demo round is open"
     set_name = find("admin bounty set")
-    reply = await run_command(app, CONSOLE_MOD, set_name, parse_text_args(set_name, 'name "Demo round, again"'))
+    reply = await run_command(
+        app, CONSOLE_MOD, set_name, parse_text_args(set_name, 'name "Demo round, again"')
+    )
     assert reply.title == "Round Demo round, again updated"
 
 
@@ -333,7 +424,7 @@ async def test_players_names_are_kept_out_of_the_hot_path(mod_app):
 async def test_the_ledger_stays_clean(mod_app):
     await open_round(mod_app)
     await fund(mod_app, ALICE_TG, 10 * USDC)
-    async with mod_app.engine.connect() as conn:
+    async with mod_app.db.autocommit() as conn:
         assert all(r.ok for r in await ledger.check_invariants(conn))
 
 
@@ -348,17 +439,24 @@ async def test_a_quote_made_before_the_ban_cannot_be_paid_after_it(mod_app):
 
 
 async def test_the_staked_share_of_supply_counts_active_stakes(app_factory):
-    app = await app_factory(TOKEN_CIRCULATING_SUPPLY=1_000_000_000)  # 1 billion tokens in circulation
+    app = await app_factory(
+        TOKEN_CIRCULATING_SUPPLY=1_000_000_000
+    )  # 1 billion tokens in circulation
     await open_round(app)
     async with app.uow() as uow:
         pid = (await ensure_player(uow.conn, ALICE_TG)).id
         for amount, unstaked in ((20_000_000, None), (5_000_000, None), (70_000_000, "now()")):
-            await uow.conn.execute(text(
-                "INSERT INTO stakes (player_id, wallet_address, amount, lock_days, started_at, unlocks_at, unstaked_at) "
-                f"VALUES (:p, 'w', CAST(:a AS bigint) * 100000000, 30, now(), now() + interval '30 days', {unstaked or 'NULL'})"),
-                {"p": pid, "a": amount})
+            await uow.conn.execute(
+                text(
+                    "INSERT INTO stakes (player_id, wallet_address, amount, lock_days, started_at, unlocks_at, unstaked_at) "
+                    f"VALUES (:p, 'w', CAST(:a AS bigint) * 100000000, 30, now(), now() + interval '30 days', {unstaked or 'NULL'})"
+                ),
+                {"p": pid, "a": amount},
+            )
     s = await stats.round_stats(app, CONSOLE_MOD)
-    assert dict(s.measures)["Staked share of supply"] == 250  # 25M of 1B active; the unstaked 70M not counted
+    assert (
+        dict(s.measures)["Staked share of supply"] == 250
+    )  # 25M of 1B active; the unstaked 70M not counted
 
 
 async def test_a_demo_games_amounts_say_demo_in_limits_refunds_rounds_and_the_audit(app):
@@ -377,8 +475,16 @@ async def test_a_demo_games_amounts_say_demo_in_limits_refunds_rounds_and_the_au
 
     assert "5.00 demo USDC" in await say(a, "limits daily", amount="5")
     assert "Daily limit: 5.00 demo USDC" in await say(a, "limits")
-    assert "10.00 demo USDC returned" in await say(CONSOLE_MOD, "admin refund", attempt="1", reason="oops")
-    assert "base fee 3.00 demo USDC" in await say(CONSOLE_MOD, "admin bounty set", field="base_fee", value="3")
+    assert "10.00 demo USDC returned" in await say(
+        CONSOLE_MOD, "admin refund", attempt="1", reason="oops"
+    )
+    assert "base fee 3.00 demo USDC" in await say(
+        CONSOLE_MOD, "admin bounty set", field="base_fee", value="3"
+    )
     audit = await say(CONSOLE_MOD, "admin audit", player="#" + str((await seen(app, a))["a"]))
-    assert "refund by" in audit and "10.00 demo USDC" in audit and "daily_limit: None -> 5.00 demo USDC" in audit
+    assert (
+        "refund by" in audit
+        and "10.00 demo USDC" in audit
+        and "daily_limit: None -> 5.00 demo USDC" in audit
+    )
     assert " USDC" not in audit.replace("demo USDC", "")

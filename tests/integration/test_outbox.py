@@ -25,7 +25,11 @@ async def test_a_rolled_back_transaction_leaves_no_work(app):
     async with app.uow() as uow:
         await outbox.enqueue_job(uow.conn, "bounty.test.job", x=1)
     (row,) = await _rows(app)
-    assert (row.topic, row.channel, row.payload) == ("job", "celery", {"name": "bounty.test.job", "kwargs": {"x": 1}})
+    assert (row.topic, row.channel, row.payload) == (
+        "job",
+        "celery",
+        {"name": "bounty.test.job", "kwargs": {"x": 1}},
+    )
 
 
 async def test_the_same_key_is_work_once(app):
@@ -106,7 +110,9 @@ async def test_a_failure_stops_the_batch_and_hands_back_the_rest_untried(app):
 
 async def test_news_older_than_its_ttl_is_not_sent(app):
     async with app.uow() as uow:
-        await outbox.put(uow.conn, "announcement", "console", {"n": 1}, ttl=timedelta(milliseconds=1))
+        await outbox.put(
+            uow.conn, "announcement", "console", {"n": 1}, ttl=timedelta(milliseconds=1)
+        )
     await asyncio.sleep(0.05)
     assert await outbox.claim(app, "console", worker="w") == []
 
@@ -126,8 +132,12 @@ async def test_each_platform_gets_each_announcement_once_with_two_consumers(app)
 
         return send
 
-    consumers = [asyncio.create_task(announcements.run_announcer(app, "discord", sender(n), stop, poll_seconds=0.05))
-                 for n in got]
+    consumers = [
+        asyncio.create_task(
+            announcements.run_announcer(app, "discord", sender(n), stop, poll_seconds=0.05)
+        )
+        for n in got
+    ]
     for _ in range(200):
         if len(got["a"]) + len(got["b"]) >= 15:
             break
@@ -152,6 +162,9 @@ async def test_purge_keeps_what_is_recent_or_waiting(app):
         await outbox.put(uow.conn, "notice", "discord", {"n": 2})
     await outbox.complete(app, old)
     async with app.engine.begin() as conn:
-        await conn.execute(text("UPDATE outbox SET done_at = now() - interval '8 days' WHERE id = :id"), {"id": old})
+        await conn.execute(
+            text("UPDATE outbox SET done_at = now() - interval '8 days' WHERE id = :id"),
+            {"id": old},
+        )
     assert await outbox.purge(app) == 1
     assert [r.payload["n"] for r in await _rows(app)] == [2]

@@ -17,7 +17,10 @@ from tests.unit.pattern_unseen import (
     ORDINARY,
 )
 
-SETS = {"written after the rules": (JAILBREAKS, ORDINARY), "fresh": (FRESH_JAILBREAKS, FRESH_ORDINARY)}
+SETS = {
+    "written after the rules": (JAILBREAKS, ORDINARY),
+    "fresh": (FRESH_JAILBREAKS, FRESH_ORDINARY),
+}
 
 
 @pytest.mark.parametrize("name", list(SETS))
@@ -27,13 +30,20 @@ async def test_unseen_jailbreaks_are_tagged_and_ordinary_chat_is_not(name, capsy
     hybrid_j = await detector.classify_many(jailbreaks)
     hybrid_o = await detector.classify_many(ordinary)
     share = {
-        "rules": (sum(bool(classify(t)) for t in jailbreaks) / len(jailbreaks),
-                  sum(bool(classify(t)) for t in ordinary) / len(ordinary)),
-        "rules + prototypes": (sum(map(bool, hybrid_j)) / len(jailbreaks), sum(map(bool, hybrid_o)) / len(ordinary)),
+        "rules": (
+            sum(bool(classify(t)) for t in jailbreaks) / len(jailbreaks),
+            sum(bool(classify(t)) for t in ordinary) / len(ordinary),
+        ),
+        "rules + prototypes": (
+            sum(map(bool, hybrid_j)) / len(jailbreaks),
+            sum(map(bool, hybrid_o)) / len(ordinary),
+        ),
     }
     with capsys.disabled():
         for how, (j, o) in share.items():
-            print(f"\n{name}: {how}: {j:.0%} of {len(jailbreaks)} jailbreaks tagged, {o:.0%} of {len(ordinary)} ordinary")
+            print(
+                f"\n{name}: {how}: {j:.0%} of {len(jailbreaks)} jailbreaks tagged, {o:.0%} of {len(ordinary)} ordinary"
+            )
     j, o = share["rules + prototypes"]
     missed = [t[:80] for t, c in zip(jailbreaks, hybrid_j, strict=True) if not c]
     flagged = [t[:80] for t, c in zip(ordinary, hybrid_o, strict=True) if c]

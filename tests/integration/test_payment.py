@@ -20,8 +20,10 @@ async def _legs(app, quote_id: str) -> dict[str, int]:
     async with app.engine.connect() as conn:
         rows = (
             await conn.execute(
-                text("SELECT a.kind, e.amount FROM entries e JOIN transfers t ON t.id = e.transfer_id "
-                     "JOIN accounts a ON a.id = e.account_id WHERE t.idempotency_key = :k"),
+                text(
+                    "SELECT a.kind, e.amount FROM entries e JOIN transfers t ON t.id = e.transfer_id "
+                    "JOIN accounts a ON a.id = e.account_id WHERE t.idempotency_key = :k"
+                ),
                 {"k": f"attempt:{quote_id}"},
             )
         ).all()
@@ -39,8 +41,13 @@ async def test_the_database_splits_each_fee_exactly_as_the_rules_do(app, base_fe
         outcome = await attempts.confirm_attempt(app, a, quote.id)
         assert outcome.fee == quote.fee  # nobody else attempted: the fee shown is the fee paid
         split = split_payment(outcome.fee)
-        expected = {ledger.PLAYER: -outcome.fee, ledger.PRIZE_POOL: split.prize, ledger.STAKING_POOL: split.staking,
-                    ledger.BUYBACK_RESERVE: split.buyback, ledger.OPERATIONS: split.operations}
+        expected = {
+            ledger.PLAYER: -outcome.fee,
+            ledger.PRIZE_POOL: split.prize,
+            ledger.STAKING_POOL: split.staking,
+            ledger.BUYBACK_RESERVE: split.buyback,
+            ledger.OPERATIONS: split.operations,
+        }
         assert await _legs(app, quote.id) == {k: v for k, v in expected.items() if v}
 
 
@@ -63,16 +70,29 @@ def test_the_fee_table_a_quote_accepts():
     from core.services.rounds import BountyRow
 
     def bounty(growth: int, cap: int) -> BountyRow:
-        return BountyRow(1, "T", "p", "h", 0, 10 * USDC, growth, cap, "active", False, None, None, None)
+        return BountyRow(
+            1, "T", "p", "h", 0, 10 * USDC, growth, cap, "active", False, None, None, None
+        )
 
     # 2 % over 10 USDC covers numbers 0..2 at 78 bps; number 3 costs more than the maximum
     assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 10_200_000, 0) == (
-        [10_000_000, 10_078_000, 10_156_608], None)
-    assert attempts.acceptable_fees(bounty(78, 10_100_000), 0, 10_200_000, 0) == ([10_000_000, 10_078_000], 10_100_000)
+        [10_000_000, 10_078_000, 10_156_608],
+        None,
+    )
+    assert attempts.acceptable_fees(bounty(78, 10_100_000), 0, 10_200_000, 0) == (
+        [10_000_000, 10_078_000],
+        10_100_000,
+    )
     assert attempts.acceptable_fees(bounty(0, 4_500 * USDC), 5, 10 * USDC, 0) == ([], 10 * USDC)
-    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 9 * USDC, 0) == ([], None)  # nothing fits
+    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 9 * USDC, 0) == (
+        [],
+        None,
+    )  # nothing fits
     # a 50 % discount: list fees within twice the maximum
-    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 5_000_000, 5_000) == ([10_000_000], None)
+    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 5_000_000, 5_000) == (
+        [10_000_000],
+        None,
+    )
 
 
 async def test_a_quote_made_by_another_process_is_paid_from_its_row(app_factory):
@@ -85,7 +105,9 @@ async def test_a_quote_made_by_another_process_is_paid_from_its_row(app_factory)
     assert quote.id not in paying.quote_terms
     outcome = await attempts.confirm_attempt(paying, a, quote.id)
     assert (outcome.status, outcome.fee, outcome.number) == ("rejected", 10 * USDC, 0)
-    replay = await attempts.confirm_attempt(quoting, a, quote.id)  # and the first process, once more
+    replay = await attempts.confirm_attempt(
+        quoting, a, quote.id
+    )  # and the first process, once more
     assert replay.replayed and replay.attempt_id == outcome.attempt_id
 
 
@@ -115,12 +137,18 @@ def test_the_pace_is_the_recent_drift_between_quoted_and_paid_numbers():
     assert pace.expected_others(1) == 0
     for _ in range(5):
         pace.drifted(1, 0, 10_000)
-    assert pace.expected_others(1) == 0  # kept for a quarter of a second (every quote asks under load)...
+    assert (
+        pace.expected_others(1) == 0
+    )  # kept for a quarter of a second (every quote asks under load)...
     now[0] += 0.25
-    assert pace.expected_others(1) == 200  # ...then recomputed; capped: past that the player is asked again
+    assert (
+        pace.expected_others(1) == 200
+    )  # ...then recomputed; capped: past that the player is asked again
     for _ in range(95):
         pace.drifted(1, 0, 0)
-    assert pace.expected_others(1) == 0  # or at once after 16 new payments (here 95 quiet ones of 100)
+    assert (
+        pace.expected_others(1) == 0
+    )  # or at once after 16 new payments (here 95 quiet ones of 100)
 
 
 class _FixedTolerance(AttemptPace):
@@ -164,10 +192,12 @@ async def test_under_load_the_maximum_covers_others_and_nobody_pays_more_than_co
     app.pace = AttemptPace()  # knows nothing yet: the cold start is inside the count
     paced = await load()
     assert app.pace.expected_others(next(iter(app.pace._drifts))) > 0  # it saw the load
-    async with app.engine.connect() as conn:
+    async with app.db.autocommit() as conn:
         results = await ledger.check_invariants(conn)
     assert all(r.ok for r in results)
-    assert fixed > 30 * 6  # the load is real: a fixed tolerance asks again more than once per attempt
+    assert (
+        fixed > 30 * 6
+    )  # the load is real: a fixed tolerance asks again more than once per attempt
     assert paced * 2 < fixed, (paced, fixed)  # the pace asks again less than half as often
 
 
@@ -181,15 +211,20 @@ async def test_bounty_check_finds_what_no_foreign_key_guards_any_more(app):
     await attempts.confirm_attempt(app, a, quote.id)
 
     async def dangling_check():
-        async with app.engine.connect() as conn:
+        async with app.db.autocommit() as conn:
             results = {r.name: r for r in await ledger.check_invariants(conn)}
         return results["entries, attempts and quotes reference what exists"]
 
     assert (await dangling_check()).ok
     async with app.engine.begin() as conn:
-        await conn.execute(text("INSERT INTO transfers (idempotency_key, kind) VALUES ('broken', 'grant')"))
-        await conn.execute(text(
-            "INSERT INTO entries (transfer_id, account_id, amount) SELECT id, 999999, 5 FROM transfers "
-            "WHERE idempotency_key = 'broken' UNION ALL SELECT id, 999999, -5 FROM transfers WHERE idempotency_key = 'broken'"))
+        await conn.execute(
+            text("INSERT INTO transfers (idempotency_key, kind) VALUES ('broken', 'grant')")
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO entries (transfer_id, account_id, amount) SELECT id, 999999, 5 FROM transfers "
+                "WHERE idempotency_key = 'broken' UNION ALL SELECT id, 999999, -5 FROM transfers WHERE idempotency_key = 'broken'"
+            )
+        )
     check = await dangling_check()
     assert not check.ok and check.detail == "2 dangling"

@@ -19,14 +19,16 @@ from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
 
 
 async def ledger_ok(app) -> None:
-    async with app.engine.connect() as conn:
+    async with app.db.autocommit() as conn:
         results = await ledger.check_invariants(conn)
     assert all(r.ok for r in results), [r for r in results if not r.ok]
 
 
 async def pool_of(app, team_id: int) -> int:
     async with app.uow() as uow:
-        return await ledger.balance(uow.conn, await app.accounts.get(uow.conn, ledger.TEAM_POOL, team_id))
+        return await ledger.balance(
+            uow.conn, await app.accounts.get(uow.conn, ledger.TEAM_POOL, team_id)
+        )
 
 
 async def balance(app, actor) -> int:
@@ -42,16 +44,32 @@ async def snapshot(app) -> dict:
     """Everything a refused team command must leave untouched."""
     async with app.engine.connect() as conn:
         out = {}
-        for table in ("teams", "team_members", "team_invitations", "team_contributions", "entries", "outbox"):
+        for table in (
+            "teams",
+            "team_members",
+            "team_invitations",
+            "team_contributions",
+            "entries",
+            "outbox",
+        ):
             out[table] = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
-        out["teams_state"] = (await conn.execute(text(
-            "SELECT json_agg(t ORDER BY id)::text FROM (SELECT id, name, invite_code, captain_player_id, split_mode, "
-            "spend_mode, disbanded_at FROM teams) t"))).scalar_one()
+        out["teams_state"] = (
+            await conn.execute(
+                text(
+                    "SELECT json_agg(t ORDER BY id)::text FROM (SELECT id, name, invite_code, captain_player_id, split_mode, "
+                    "spend_mode, disbanded_at FROM teams) t"
+                )
+            )
+        ).scalar_one()
         # Accounts holding money: a refused command may still open one of the game's shared accounts at
         # zero (the first payment of a round does), which moves nothing.
-        out["balances"] = (await conn.execute(text(
-            "SELECT json_agg(a ORDER BY id)::text FROM (SELECT id, balance FROM accounts WHERE balance <> 0) a"
-        ))).scalar_one()
+        out["balances"] = (
+            await conn.execute(
+                text(
+                    "SELECT json_agg(a ORDER BY id)::text FROM (SELECT id, balance FROM accounts WHERE balance <> 0) a"
+                )
+            )
+        ).scalar_one()
         out["attempts"] = (await conn.execute(text("SELECT count(*) FROM attempts"))).scalar_one()
     return out
 
@@ -73,7 +91,9 @@ async def test_the_whole_lifecycle(app):
     assert not team.private and team.split_mode == "proportional" and team.spend_mode == "members"
 
     # join by code (any case, with spaces) and, the team being public, by name
-    await cmd(app, B, "team join", code=team.invite_code.lower()[:4] + " " + team.invite_code.lower()[4:])
+    await cmd(
+        app, B, "team join", code=team.invite_code.lower()[:4] + " " + team.invite_code.lower()[4:]
+    )
     await cmd(app, C, "team join", code="vault  busters")
     info = await teams.info(app, C)
     assert [m.display_name for m in info.members] == ["Player a", "Player b", "Player c"]
@@ -113,8 +133,13 @@ async def test_the_whole_lifecycle(app):
     await cmd(app, C, "team leave")
     await cmd(app, A, "team invite", player=f"#{await pid(app, D)}")
     async with app.engine.connect() as conn:
-        notice = (await conn.execute(text(
-            "SELECT payload FROM outbox WHERE topic = 'notice' AND payload->>'external_id' = 'pd'"))).scalar_one()
+        notice = (
+            await conn.execute(
+                text(
+                    "SELECT payload FROM outbox WHERE topic = 'notice' AND payload->>'external_id' = 'pd'"
+                )
+            )
+        ).scalar_one()
     assert "invites you to join team Vault Busters" in notice["body"]
     await cmd(app, D, "team accept")
     with pytest.raises(NotFound, match="no open team invitation"):
@@ -208,7 +233,13 @@ async def test_every_bad_input_is_answered_and_changes_nothing(app):
         (A, "team kick", {"player": f"#{await pid(app, C)}"}, NotFound, "not in Alpha"),
         (A, "team kick", {"player": f"#{await pid(app, A)}"}, InvalidArgument, "That is you"),
         (A, "team invite", {"player": f"#{await pid(app, C)}"}, NotPermitted, "in another team"),
-        (A, "team invite", {"player": f"#{await pid(app, B)}"}, InvalidArgument, "already in Alpha"),
+        (
+            A,
+            "team invite",
+            {"player": f"#{await pid(app, B)}"},
+            InvalidArgument,
+            "already in Alpha",
+        ),
         (D, "team fund", {"amount": "5"}, NotFound, "not in a team"),
         (D, "team attempt", {"message": "hi"}, NotFound, "not in a team"),
         (B, "team fund", {"amount": "20.000001"}, InsufficientFunds, "cannot put"),
@@ -263,7 +294,9 @@ async def test_two_players_racing_for_the_last_place_one_wins(app_factory):
     app = await app_factory(TEAM_MAX_MEMBERS=2)
     await cmd(app, A, "team create", name="Duo")
     code = (await teams.info(app, A)).team.invite_code
-    results = await asyncio.gather(*(cmd(app, p, "team join", code=code) for p in (B, C, D)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(cmd(app, p, "team join", code=code) for p in (B, C, D)), return_exceptions=True
+    )
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, NotPermitted) for r in results if isinstance(r, Exception))
     assert len((await teams.info(app, A)).members) == 2
@@ -289,12 +322,23 @@ async def test_a_team_win_is_split_among_the_members_at_the_time_of_the_win(app_
     assert won.tone == "success" and "split among the members" in won.text
     async with app.engine.connect() as conn:
         bounty_id = (await conn.execute(text("SELECT id FROM bounties"))).scalar_one()
-        prize = (await conn.execute(text(
-            "SELECT SUM(e.amount) FROM entries e JOIN transfers t ON t.id = e.transfer_id "
-            "WHERE t.idempotency_key = :k AND e.amount > 0"), {"k": f"win:{bounty_id}"})).scalar_one()
-        notices = (await conn.execute(text(
-            "SELECT payload->>'external_id' AS who, payload->>'body' AS body FROM outbox WHERE topic = 'notice' "
-            "AND payload->>'title' LIKE 'Team Winners won%' ORDER BY id"))).all()
+        prize = (
+            await conn.execute(
+                text(
+                    "SELECT SUM(e.amount) FROM entries e JOIN transfers t ON t.id = e.transfer_id "
+                    "WHERE t.idempotency_key = :k AND e.amount > 0"
+                ),
+                {"k": f"win:{bounty_id}"},
+            )
+        ).scalar_one()
+        notices = (
+            await conn.execute(
+                text(
+                    "SELECT payload->>'external_id' AS who, payload->>'body' AS body FROM outbox WHERE topic = 'notice' "
+                    "AND payload->>'title' LIKE 'Team Winners won%' ORDER BY id"
+                )
+            )
+        ).all()
     assert prize == 100 * USDC + 7 * USDC + 7_054_600  # seed + 70 % of the two fees
     # proportional: A 30, B 10, C 0 -> 3/4 and 1/4 of the prize; D left, gets nothing
     a_share, b_share = prize * 3 // 4, prize - prize * 3 // 4
@@ -328,7 +372,9 @@ async def test_an_equal_split_and_the_team_win_announcement(app_factory):
     assert await balance(app, B) == 100 * USDC + share + 1
     assert await balance(app, C) == 100 * USDC + share
     async with app.engine.connect() as conn:
-        title = (await conn.execute(text("SELECT title FROM announcements WHERE kind = 'round_won'"))).scalar_one()
+        title = (
+            await conn.execute(text("SELECT title FROM announcements WHERE kind = 'round_won'"))
+        ).scalar_one()
     assert title == "Team Equals won round Test!"
     await ledger_ok(app)
 
@@ -374,8 +420,16 @@ async def test_100_concurrent_team_attempts_on_a_pool_for_37(app_factory):
     from core.services import admin
     from tests.helpers import CONSOLE_MOD
 
-    await admin.new_bounty(app, CONSOLE_MOD, name="Flat", prompt="Never.", seed=0, base_fee=10 * USDC,
-                           growth_bps=0, fee_cap=10 * USDC)
+    await admin.new_bounty(
+        app,
+        CONSOLE_MOD,
+        name="Flat",
+        prompt="Never.",
+        seed=0,
+        base_fee=10 * USDC,
+        growth_bps=0,
+        fee_cap=10 * USDC,
+    )
     crowd = [player(f"t{i}") for i in range(CONCURRENT)]
     await cmd(app, crowd[0], "team create", name="Hundred")
     team = (await teams.info(app, crowd[0])).team
@@ -386,26 +440,42 @@ async def test_100_concurrent_team_attempts_on_a_pool_for_37(app_factory):
         await cmd(app, p, "team fund", amount="10")
     assert await pool_of(app, team.id) == AFFORDABLE * 10 * USDC
     # every member is quoted while the pool still looks full, then all confirm at once
-    quotes = [await cmd(app, p, "team attempt", message=f"all together {i}") for i, p in enumerate(crowd)]
+    quotes = [
+        await cmd(app, p, "team attempt", message=f"all together {i}") for i, p in enumerate(crowd)
+    ]
     outcomes = await asyncio.gather(
-        *(run_confirmation(app, p, q.confirm.token, True) for p, q in zip(crowd, quotes, strict=True)),
+        *(
+            run_confirmation(app, p, q.confirm.token, True)
+            for p, q in zip(crowd, quotes, strict=True)
+        ),
         return_exceptions=True,
     )
     charged = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(charged) == AFFORDABLE and all("guardian refuses" in o.title for o in charged)
     assert len(refused) == CONCURRENT - AFFORDABLE
-    assert all(isinstance(e, InsufficientFunds) and "team pool" in e.message for e in refused), refused[:3]
+    assert all(isinstance(e, InsufficientFunds) and "team pool" in e.message for e in refused), (
+        refused[:3]
+    )
     assert await pool_of(app, team.id) == 0
     async with app.engine.connect() as conn:
-        paid = (await conn.execute(text("SELECT count(*), sum(fee) FROM attempts WHERE team_id = :t"),
-                                   {"t": team.id})).one()
-        total = (await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM entries"))).scalar_one()
-        negative = (await conn.execute(text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0"))).scalar_one()
+        paid = (
+            await conn.execute(
+                text("SELECT count(*), sum(fee) FROM attempts WHERE team_id = :t"), {"t": team.id}
+            )
+        ).one()
+        total = (
+            await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM entries"))
+        ).scalar_one()
+        negative = (
+            await conn.execute(text("SELECT count(*) FROM accounts WHERE guarded AND balance < 0"))
+        ).scalar_one()
     assert (paid[0], paid[1]) == (AFFORDABLE, AFFORDABLE * 10 * USDC)
     assert total == 0 and negative == 0
-    print(f"\nteam pool: {CONCURRENT} concurrent team attempts, money for {AFFORDABLE}: charged {len(charged)}, "
-          f"refused {len(refused)} (InsufficientFunds), pool left {await pool_of(app, team.id)}, ledger sum {total}")
+    print(
+        f"\nteam pool: {CONCURRENT} concurrent team attempts, money for {AFFORDABLE}: charged {len(charged)}, "
+        f"refused {len(refused)} (InsufficientFunds), pool left {await pool_of(app, team.id)}, ledger sum {total}"
+    )
     await ledger_ok(app)
 
 
@@ -431,14 +501,28 @@ async def test_team_chat_never_reaches_the_guardian_nor_another_team(app_factory
     await run_confirmation(app, A, q.confirm.token, True)
     q = await attempts.quote_attempt(app, A, "and my own attempt")
     await attempts.confirm_attempt(app, A, q.id)
-    seen = " ".join([r.message + " " + " ".join(t.text for t in r.history) + r.system_prompt for r in guardian.requests])
+    seen = " ".join(
+        [
+            r.message + " " + " ".join(t.text for t in r.history) + r.system_prompt
+            for r in guardian.requests
+        ]
+    )
     assert len(guardian.requests) == 2 and "ZXQV" not in seen
     # relays went only to Red's chats, never to Blue's
     async with app.engine.connect() as conn:
-        relays = (await conn.execute(text(
-            "SELECT o.channel, m.team_id FROM outbox o JOIN team_messages m ON m.id = CAST(o.payload->>'message_id' AS bigint) "
-            "WHERE o.topic = 'relay' ORDER BY o.id"))).all()
-    assert [(r.channel, r.team_id) for r in relays] == [("discord", red.id), ("telegram", red.id), ("discord", red.id)]
+        relays = (
+            await conn.execute(
+                text(
+                    "SELECT o.channel, m.team_id FROM outbox o JOIN team_messages m ON m.id = CAST(o.payload->>'message_id' AS bigint) "
+                    "WHERE o.topic = 'relay' ORDER BY o.id"
+                )
+            )
+        ).all()
+    assert [(r.channel, r.team_id) for r in relays] == [
+        ("discord", red.id),
+        ("telegram", red.id),
+        ("discord", red.id),
+    ]
     view = await teams.relay_view(app, 1, "discord")
     assert view.chat.chat_id == "9100111"
 
@@ -449,7 +533,9 @@ async def test_messages_are_recorded_once_and_edits_and_replies_map(app):
     await teams.record_chat(app, team.id, "telegram", "-1001", "group")
     await teams.record_chat(app, team.id, "discord", "555", "channel")
     first = await teams.record_message(app, "telegram", "-1001", "10", A, "hello")
-    assert await teams.record_message(app, "telegram", "-1001", "10", A, "hello") is None  # redelivered
+    assert (
+        await teams.record_message(app, "telegram", "-1001", "10", A, "hello") is None
+    )  # redelivered
     assert await teams.record_message(app, "telegram", "-999", "11", A, "not a team chat") is None
     view = await teams.relay_view(app, first, "discord")
     assert (view.copy_id, view.version, view.label) == (None, 1, "Telegram")
@@ -457,16 +543,34 @@ async def test_messages_are_recorded_once_and_edits_and_replies_map(app):
     # a reply on Discord to the relayed copy finds the Telegram original
     second = await teams.record_message(app, "discord", "555", "9002", A, "answer", reply_to="9001")
     view = await teams.relay_view(app, second, "telegram")
-    assert view.reply_author == "Player a" and view.reply_body == "hello" and view.reply_copy_id == "10"
+    assert (
+        view.reply_author == "Player a"
+        and view.reply_body == "hello"
+        and view.reply_copy_id == "10"
+    )
     # an edit where it was written moves the version; an edit of nothing new does nothing
     assert await teams.record_edit(app, "telegram", "-1001", "10", "hello, edited")
     assert not await teams.record_edit(app, "telegram", "-1001", "10", "hello, edited")
-    assert not await teams.record_edit(app, "discord", "555", "9001", "the bot's copy is not an original")
+    assert not await teams.record_edit(
+        app, "discord", "555", "9001", "the bot's copy is not an original"
+    )
     view = await teams.relay_view(app, first, "discord")
     assert (view.body, view.version, view.copy_version) == ("hello, edited", 2, 1)
     async with app.engine.connect() as conn:
-        keys = (await conn.execute(text("SELECT dedupe_key FROM outbox WHERE topic = 'relay' ORDER BY id"))).scalars().all()
-    assert keys == [f"relay:{first}:discord:1", f"relay:{second}:telegram:1", f"relay:{first}:discord:2"]
+        keys = (
+            (
+                await conn.execute(
+                    text("SELECT dedupe_key FROM outbox WHERE topic = 'relay' ORDER BY id")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert keys == [
+        f"relay:{first}:discord:1",
+        f"relay:{second}:telegram:1",
+        f"relay:{first}:discord:2",
+    ]
 
 
 async def test_team_events_are_queued_for_the_bots(app):
@@ -476,10 +580,19 @@ async def test_team_events_are_queued_for_the_bots(app):
     await teams.record_chat(app, team.id, "telegram", "-77", "group")
     await cmd(app, A, "team kick", player=f"#{await pid(app, B)}")
     async with app.engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT channel, payload FROM outbox WHERE topic = :t ORDER BY id"), {"t": teams.SYNC})).all()
+        rows = (
+            await conn.execute(
+                text("SELECT channel, payload FROM outbox WHERE topic = :t ORDER BY id"),
+                {"t": teams.SYNC},
+            )
+        ).all()
     events = [(r.channel, r.payload["event"]) for r in rows]
-    assert events == [("discord", "created"), ("discord", "joined"), ("discord", "kicked"), ("telegram", "kicked")]
+    assert events == [
+        ("discord", "created"),
+        ("discord", "joined"),
+        ("discord", "kicked"),
+        ("telegram", "kicked"),
+    ]
     assert rows[-1].payload["players"] == [await pid(app, B)] and rows[-1].payload["accounts"] == {}
     items = await outbox.claim(app, "telegram", worker="t", topics=[teams.SYNC])
     assert [i.payload["players"] for i in items] == [[await pid(app, B)]]
@@ -489,9 +602,15 @@ async def test_banned_players_are_refused_team_commands_that_change_things(app):
     await cmd(app, A, "team create", name="Outlaws")
     await fund(app, A, 5 * USDC)
     async with app.engine.begin() as conn:
-        await conn.execute(text("UPDATE players SET banned_until = now() + interval '1 day', ban_reason = 'spam'"))
+        await conn.execute(
+            text("UPDATE players SET banned_until = now() + interval '1 day', ban_reason = 'spam'")
+        )
     before = await snapshot(app)
-    for name, raw in (("team fund", {"amount": "1"}), ("team leave", {}), ("team create", {"name": "Other"})):
+    for name, raw in (
+        ("team fund", {"amount": "1"}),
+        ("team leave", {}),
+        ("team create", {"name": "Other"}),
+    ):
         with pytest.raises(NotPermitted, match="banned"):
             await cmd(app, A, name, **raw)
     assert await snapshot(app) == before
@@ -528,7 +647,9 @@ async def test_stats_count_active_players_in_teams_and_a_team_place_stops_a_link
     async with app.uow() as uow:
         assert await identity.has_state(uow.conn, await pid(app, D)) == []
         reasons = await identity.has_state(uow.conn, await pid(app, A))
-    assert "a place in team Crew" in reasons  # so /link refuses to join A with another player that has state
+    assert (
+        "a place in team Crew" in reasons
+    )  # so /link refuses to join A with another player that has state
 
 
 async def test_a_team_quote_is_never_paid_through_the_plain_attempt_button(app):
@@ -568,5 +689,13 @@ async def test_a_demo_games_team_money_is_labelled_demo(app):
 def test_only_attempt_confirmations_say_the_guardian_is_thinking():
     from core.commands import waiting_note
 
-    assert waiting_note("attempt:abc", True) == waiting_note("teamattempt:abc", True) == "Sent. The guardian is thinking…"
-    assert waiting_note("teamdisband:3", True) == waiting_note("attempt:abc", False) == "Working on it…"
+    assert (
+        waiting_note("attempt:abc", True)
+        == waiting_note("teamattempt:abc", True)
+        == "Sent. The guardian is thinking…"
+    )
+    assert (
+        waiting_note("teamdisband:3", True)
+        == waiting_note("attempt:abc", False)
+        == "Working on it…"
+    )

@@ -48,7 +48,18 @@ NAME = re.compile(r"^[-_\w]{1,32}$")
 MAX_INT = 2**53 - 1
 
 # Option types (application commands)
-SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = range(1, 11)
+(
+    SUB_COMMAND,
+    SUB_COMMAND_GROUP,
+    STRING,
+    INTEGER,
+    BOOLEAN,
+    USER,
+    CHANNEL,
+    ROLE,
+    MENTIONABLE,
+    NUMBER,
+) = range(1, 11)
 # Interaction callback types
 PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE = 1, 4, 5, 6, 7
 ACKS = {MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, 8, 9}
@@ -58,7 +69,9 @@ PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, mess
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, errors: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.errors = status, code, message, errors
 
@@ -70,7 +83,12 @@ class ApiError(Exception):
 
 
 def invalid(where: str, message: str) -> ApiError:
-    return ApiError(400, 50035, "Invalid Form Body", {where: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}})
+    return ApiError(
+        400,
+        50035,
+        "Invalid Form Body",
+        {where: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}},
+    )
 
 
 @dataclass
@@ -79,7 +97,9 @@ class Call:
     path: str  # under /api/v10, without the query
     query: dict[str, str]
     body: Any  # the JSON body (for multipart: payload_json), or None
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # field -> (filename, content)
+    files: dict[str, tuple[str, bytes]] = field(
+        default_factory=dict
+    )  # field -> (filename, content)
     at: float = 0.0
     status: int = 0
     response: Any = None
@@ -161,7 +181,9 @@ def check_message(body: dict[str, Any]) -> None:
         for key in ("title", "description"):
             value = e.get(key) or ""
             if len(value) > EMBED_LIMITS[key]:
-                raise invalid(f"embeds.{i}.{key}", f"Must be {EMBED_LIMITS[key]} or fewer in length.")
+                raise invalid(
+                    f"embeds.{i}.{key}", f"Must be {EMBED_LIMITS[key]} or fewer in length."
+                )
             total += len(value)
         footer = (e.get("footer") or {}).get("text") or ""
         if len(footer) > 2048:
@@ -174,7 +196,9 @@ def check_message(body: dict[str, Any]) -> None:
             if not f.get("name") or len(f["name"]) > 256:
                 raise invalid(f"embeds.{i}.fields.{j}.name", "Must be between 1 and 256 in length.")
             if not f.get("value") or len(f["value"]) > 1024:
-                raise invalid(f"embeds.{i}.fields.{j}.value", "Must be between 1 and 1024 in length.")
+                raise invalid(
+                    f"embeds.{i}.fields.{j}.value", "Must be between 1 and 1024 in length."
+                )
             total += len(f["name"]) + len(f["value"])
         if total > 6000:
             raise invalid(f"embeds.{i}", "Embed size exceeds maximum size of 6000")
@@ -192,12 +216,20 @@ def check_message(body: dict[str, Any]) -> None:
                 raise invalid(f"components.{r}.components.{c}.custom_id", "A custom id is required")
             if cid is not None:
                 if len(cid) > 100:
-                    raise invalid(f"components.{r}.components.{c}.custom_id", "Must be 100 or fewer in length.")
+                    raise invalid(
+                        f"components.{r}.components.{c}.custom_id",
+                        "Must be 100 or fewer in length.",
+                    )
                 if cid in ids:
-                    raise invalid(f"components.{r}.components.{c}.custom_id", "Component custom id cannot be duplicated")
+                    raise invalid(
+                        f"components.{r}.components.{c}.custom_id",
+                        "Component custom id cannot be duplicated",
+                    )
                 ids.add(cid)
             if len(comp.get("label") or "") > 80:
-                raise invalid(f"components.{r}.components.{c}.label", "Must be 80 or fewer in length.")
+                raise invalid(
+                    f"components.{r}.components.{c}.label", "Must be 80 or fewer in length."
+                )
 
 
 def _check_options(options: list[dict[str, Any]], where: str, depth: int) -> None:
@@ -218,18 +250,27 @@ def _check_options(options: list[dict[str, Any]], where: str, depth: int) -> Non
         if t in (SUB_COMMAND, SUB_COMMAND_GROUP):
             if depth >= 2 or (t == SUB_COMMAND_GROUP and depth >= 1):
                 raise invalid(f"{here}.type", "Sub-command groups nest at most once")
-            _check_options(opt.get("options") or [], f"{here}.options", depth + (1 if t == SUB_COMMAND_GROUP else 2))
+            _check_options(
+                opt.get("options") or [],
+                f"{here}.options",
+                depth + (1 if t == SUB_COMMAND_GROUP else 2),
+            )
             continue
         if opt.get("required"):
             if seen_optional:
-                raise invalid(f"{here}.required", "Required options must be placed before non-required options")
+                raise invalid(
+                    f"{here}.required",
+                    "Required options must be placed before non-required options",
+                )
         else:
             seen_optional = True
         if len(opt.get("choices") or []) > 25:
             raise invalid(f"{here}.choices", "Must be 25 or fewer in length.")
         for key in ("min_value", "max_value"):
             if key in opt and opt[key] is not None and abs(opt[key]) > MAX_INT:
-                raise invalid(f"{here}.{key}", f"int value should be less than or equal to {MAX_INT}.")
+                raise invalid(
+                    f"{here}.{key}", f"int value should be less than or equal to {MAX_INT}."
+                )
         for key in ("min_length", "max_length"):
             if key in opt and opt[key] is not None and not 0 <= opt[key] <= 6000:
                 raise invalid(f"{here}.{key}", "Must be between 0 and 6000.")
@@ -285,7 +326,9 @@ class DiscordStandin:
         self.token = token
         self.shard_count = shard_count
         self.calls: list[Call] = []
-        self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands
+        self.commands: dict[
+            int | None, list[dict[str, Any]]
+        ] = {}  # guild id (None: global) -> commands
         self.command_puts: dict[int | None, int] = {}
         self.guilds: dict[int, dict[str, Any]] = {}
         self.channels: dict[int, dict[str, Any]] = {}
@@ -294,7 +337,9 @@ class DiscordStandin:
         self.users: dict[int, dict[str, Any]] = {}
         # Whether the application may use privileged intents (Developer Portal switches).
         self.privileged_intents = True
-        self.no_dms: set[int] = set()  # users whose privacy settings refuse the bot's direct messages  # attachment id -> the bytes uploaded
+        self.no_dms: set[int] = (
+            set()
+        )  # users whose privacy settings refuse the bot's direct messages  # attachment id -> the bytes uploaded
         self.interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
@@ -348,47 +393,124 @@ class DiscordStandin:
         return snowflake_at(int(time.time() * 1000), next(self._ids))
 
     @staticmethod
-    def user(user_id: int, username: str, *, global_name: str | None = None, bot: bool = False) -> dict[str, Any]:
-        return {"id": str(user_id), "username": username, "global_name": global_name, "discriminator": "0",
-                "avatar": None, "bot": bot, "public_flags": 0, "flags": 0}
+    def user(
+        user_id: int, username: str, *, global_name: str | None = None, bot: bool = False
+    ) -> dict[str, Any]:
+        return {
+            "id": str(user_id),
+            "username": username,
+            "global_name": global_name,
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+            "public_flags": 0,
+            "flags": 0,
+        }
 
-    def add_guild(self, guild_id: int, name: str = "Bounty Test Server", *, owner_id: int | None = None) -> dict[str, Any]:
+    def add_guild(
+        self, guild_id: int, name: str = "Bounty Test Server", *, owner_id: int | None = None
+    ) -> dict[str, Any]:
         """A server the bot is in, with its @everyone role; sent as GUILD_CREATE when the bot connects."""
         guild = {
-            "id": str(guild_id), "name": name, "icon": None, "splash": None, "discovery_splash": None,
-            "owner_id": str(owner_id or self.BOT_ID), "afk_channel_id": None, "afk_timeout": 300,
-            "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
-            "roles": [self._role_payload(guild_id, "@everyone", guild_id, permissions=0x0000_0400 | 0x0000_0800)],
-            "emojis": [], "stickers": [], "features": [], "mfa_level": 0, "application_id": None,
-            "system_channel_id": None, "system_channel_flags": 0, "rules_channel_id": None, "vanity_url_code": None,
-            "description": None, "banner": None, "premium_tier": 0, "premium_subscription_count": 0,
-            "preferred_locale": "en-US", "public_updates_channel_id": None, "nsfw_level": 0,
-            "premium_progress_bar_enabled": False, "joined_at": _now_iso(), "large": False, "unavailable": False,
-            "member_count": 1, "voice_states": [], "members": [], "channels": [], "threads": [], "presences": [],
-            "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+            "id": str(guild_id),
+            "name": name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "owner_id": str(owner_id or self.BOT_ID),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [
+                self._role_payload(
+                    guild_id, "@everyone", guild_id, permissions=0x0000_0400 | 0x0000_0800
+                )
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "description": None,
+            "banner": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+            "joined_at": _now_iso(),
+            "large": False,
+            "unavailable": False,
+            "member_count": 1,
+            "voice_states": [],
+            "members": [],
+            "channels": [],
+            "threads": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
         }
         self.guilds[guild_id] = guild
         guild["members"].append(self.member(guild_id, self.bot_user))
         return guild
 
     @staticmethod
-    def _role_payload(role_id: int, name: str, position: int, *, permissions: int = 0) -> dict[str, Any]:
-        return {"id": str(role_id), "name": name, "color": 0, "colors": {"primary_color": 0}, "hoist": False,
-                "icon": None, "unicode_emoji": None, "position": 0 if name == "@everyone" else position,
-                "permissions": str(permissions), "managed": False, "mentionable": False, "flags": 0}
+    def _role_payload(
+        role_id: int, name: str, position: int, *, permissions: int = 0
+    ) -> dict[str, Any]:
+        return {
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
+            "colors": {"primary_color": 0},
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": 0 if name == "@everyone" else position,
+            "permissions": str(permissions),
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
 
-    def add_role(self, guild_id: int, role_id: int, name: str, *, permissions: int = 0) -> dict[str, Any]:
+    def add_role(
+        self, guild_id: int, role_id: int, name: str, *, permissions: int = 0
+    ) -> dict[str, Any]:
         guild = self.guilds[guild_id]
         role = self._role_payload(role_id, name, len(guild["roles"]), permissions=permissions)
         guild["roles"].append(role)
         return role
 
-    def add_channel(self, guild_id: int | None, channel_id: int, name: str = "general", *, type: int = 0,
-                    parent_id: int | None = None) -> dict[str, Any]:
-        channel: dict[str, Any] = {"id": str(channel_id), "type": type, "name": name, "position": len(self.channels),
-                                   "permission_overwrites": [], "parent_id": str(parent_id) if parent_id else None,
-                                   "nsfw": False, "topic": None, "last_message_id": None, "rate_limit_per_user": 0,
-                                   "flags": 0}
+    def add_channel(
+        self,
+        guild_id: int | None,
+        channel_id: int,
+        name: str = "general",
+        *,
+        type: int = 0,
+        parent_id: int | None = None,
+    ) -> dict[str, Any]:
+        channel: dict[str, Any] = {
+            "id": str(channel_id),
+            "type": type,
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": [],
+            "parent_id": str(parent_id) if parent_id else None,
+            "nsfw": False,
+            "topic": None,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
         if guild_id is not None:
             channel["guild_id"] = str(guild_id)
             self.guilds[guild_id]["channels"].append(channel)
@@ -409,21 +531,47 @@ class DiscordStandin:
             if channel["type"] == 1 and channel["recipients"][0]["id"] == str(user_id):
                 return channel
         cid = self.new_id()
-        channel = {"id": str(cid), "type": 1, "last_message_id": None, "recipients": [self.users[user_id]]}
+        channel = {
+            "id": str(cid),
+            "type": 1,
+            "last_message_id": None,
+            "recipients": [self.users[user_id]],
+        }
         self.channels[cid] = channel
         return channel
 
     def dms_to(self, user_id: int) -> list[dict[str, Any]]:
         """Direct messages the bot sent to this user, oldest first."""
-        ids = {int(c["id"]) for c in self.channels.values()
-               if c["type"] == 1 and c["recipients"][0]["id"] == str(user_id)}
+        ids = {
+            int(c["id"])
+            for c in self.channels.values()
+            if c["type"] == 1 and c["recipients"][0]["id"] == str(user_id)
+        }
         return [m for m in self.messages.values() if int(m["channel_id"]) in ids]
 
-    def member(self, guild_id: int, user: dict[str, Any], roles: list[int] | tuple[int, ...] = (), *,
-               nick: str | None = None) -> dict[str, Any]:
-        return {"user": user, "roles": [str(r) for r in roles], "nick": nick, "avatar": None, "banner": None,
-                "joined_at": _now_iso(), "premium_since": None, "deaf": False, "mute": False, "flags": 0,
-                "pending": False, "communication_disabled_until": None, "permissions": "0"}
+    def member(
+        self,
+        guild_id: int,
+        user: dict[str, Any],
+        roles: list[int] | tuple[int, ...] = (),
+        *,
+        nick: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "user": user,
+            "roles": [str(r) for r in roles],
+            "nick": nick,
+            "avatar": None,
+            "banner": None,
+            "joined_at": _now_iso(),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+            "permissions": "0",
+        }
 
     # --- recorded calls -----------------------------------------------------------------------
 
@@ -434,7 +582,9 @@ class DiscordStandin:
         rx = re.compile(pattern)
         return [c for c in self.calls[after:] if c.method == method and rx.search(c.path)]
 
-    async def wait_for(self, predicate: Callable[[Call], bool], *, after: int = 0, timeout: float = 15.0) -> Call:
+    async def wait_for(
+        self, predicate: Callable[[Call], bool], *, after: int = 0, timeout: float = 15.0
+    ) -> Call:
         """The first recorded call (answered) from ``after`` on that satisfies ``predicate``."""
 
         def found() -> Call | None:
@@ -444,12 +594,20 @@ class DiscordStandin:
             await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), timeout)
         return found()  # type: ignore[return-value]
 
-    async def wait_message(self, channel_id: int, *, contains: str = "", timeout: float = 15.0) -> dict[str, Any]:
+    async def wait_message(
+        self, channel_id: int, *, contains: str = "", timeout: float = 15.0
+    ) -> dict[str, Any]:
         """The first message the bot posted in ``channel_id`` whose text contains ``contains``."""
 
         def found() -> dict[str, Any] | None:
-            return next((m for m in self.messages.values()
-                         if int(m["channel_id"]) == channel_id and contains in message_text(m)), None)
+            return next(
+                (
+                    m
+                    for m in self.messages.values()
+                    if int(m["channel_id"]) == channel_id and contains in message_text(m)
+                ),
+                None,
+            )
 
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: found() is not None), timeout)
@@ -459,12 +617,29 @@ class DiscordStandin:
         async with self._changed:
             self._changed.notify_all()
 
-    def fail_next(self, method: str, pattern: str, status: int, *, retry_after: float = 0.05, times: int = 1,
-                  code: int = 0, message: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        pattern: str,
+        status: int,
+        *,
+        retry_after: float = 0.05,
+        times: int = 1,
+        code: int = 0,
+        message: str | None = None,
+    ) -> None:
         """The next ``times`` calls of ``method`` whose path matches ``pattern`` (re.search) fail."""
-        default = {429: "You are being rate limited.", 404: "Unknown Channel", 500: "500: Internal Server Error",
-                   403: "Missing Access"}.get(status, "Error")
-        self._faults.append(_Fault(method, re.compile(pattern), status, retry_after, times, code, message or default))
+        default = {
+            429: "You are being rate limited.",
+            404: "Unknown Channel",
+            500: "500: Internal Server Error",
+            403: "Missing Access",
+        }.get(status, "Error")
+        self._faults.append(
+            _Fault(
+                method, re.compile(pattern), status, retry_after, times, code, message or default
+            )
+        )
 
     def _fault_for(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
@@ -505,8 +680,20 @@ class DiscordStandin:
     def _fault_response(fault: _Fault) -> web.Response:
         if fault.status == 429:
             # discord.py retries a 429 only when it came through Discord's proxy (a Via header).
-            return _json({"message": fault.message, "retry_after": fault.retry_after, "global": False, "code": 0},
-                         429, {"Retry-After": f"{fault.retry_after}", "Via": "1.1 google", "X-RateLimit-Scope": "user"})
+            return _json(
+                {
+                    "message": fault.message,
+                    "retry_after": fault.retry_after,
+                    "global": False,
+                    "code": 0,
+                },
+                429,
+                {
+                    "Retry-After": f"{fault.retry_after}",
+                    "Via": "1.1 google",
+                    "X-RateLimit-Scope": "user",
+                },
+            )
         return _json({"message": fault.message, "code": fault.code}, fault.status)
 
     def _authorize(self, request: web.Request, path: str) -> None:
@@ -531,7 +718,9 @@ class DiscordStandin:
         raw = await request.read()
         return (json.loads(raw) if raw else None), files
 
-    async def _route(self, method: str, path: str, query: Any, body: Any, files: dict[str, Any]) -> tuple[Any, int]:
+    async def _route(
+        self, method: str, path: str, query: Any, body: Any, files: dict[str, Any]
+    ) -> tuple[Any, int]:
         parts = path.strip("/").split("/")
         app = str(self.APP_ID)
         team_route = await self._route_team_chats(method, parts, query, body or {}, files)
@@ -541,9 +730,16 @@ class DiscordStandin:
             case ("GET", ["gateway"]):
                 return {"url": self.gateway_url}, 200
             case ("GET", ["gateway", "bot"]):
-                return {"url": self.gateway_url, "shards": self.shard_count,
-                        "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0,
-                                                "max_concurrency": 1}}, 200
+                return {
+                    "url": self.gateway_url,
+                    "shards": self.shard_count,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 0,
+                        "max_concurrency": 1,
+                    },
+                }, 200
             case ("GET", ["users", "@me"]):
                 return self.bot_user, 200
             case ("GET", ["users", uid]):
@@ -565,7 +761,9 @@ class DiscordStandin:
             case ("POST", ["interactions", iid, token, "callback"]):
                 return await self._callback(int(iid), token, body or {}, files, query)
             case (_, ["webhooks", wid, token, *rest]) if wid == app:
-                return await self._interaction_webhook(method, token, rest, body or {}, files, query)
+                return await self._interaction_webhook(
+                    method, token, rest, body or {}, files, query
+                )
             case ("POST", ["webhooks", wid, token]):
                 return await self._execute_webhook(int(wid), token, body or {}, files, query)
             case ("GET", ["channels", cid]):
@@ -587,7 +785,9 @@ class DiscordStandin:
                 return self._put_overwrite(self._channel(cid), oid, body or {}), 204
             case ("DELETE", ["channels", cid, "permissions", oid]):
                 channel = self._channel(cid)
-                channel["permission_overwrites"] = [o for o in channel["permission_overwrites"] if o["id"] != oid]
+                channel["permission_overwrites"] = [
+                    o for o in channel["permission_overwrites"] if o["id"] != oid
+                ]
                 return None, 204
             case ("POST", ["channels", cid, "webhooks"]):
                 return self._create_webhook(self._channel(cid), body or {}), 200
@@ -610,10 +810,23 @@ class DiscordStandin:
         raise ApiError(404, 0, "404: Not Found")
 
     def _application(self) -> dict[str, Any]:
-        return {"id": str(self.APP_ID), "name": self.BOT_NAME, "icon": None, "description": "", "bot_public": True,
-                "bot_require_code_grant": False, "owner": self.user(1, "owner"), "team": None,
-                "verify_key": "0" * 64, "flags": 0, "summary": "", "interactions_endpoint_url": None,
-                "bot": self.bot_user, "redirect_uris": [], "tags": []}
+        return {
+            "id": str(self.APP_ID),
+            "name": self.BOT_NAME,
+            "icon": None,
+            "description": "",
+            "bot_public": True,
+            "bot_require_code_grant": False,
+            "owner": self.user(1, "owner"),
+            "team": None,
+            "verify_key": "0" * 64,
+            "flags": 0,
+            "summary": "",
+            "interactions_endpoint_url": None,
+            "bot": self.bot_user,
+            "redirect_uris": [],
+            "tags": [],
+        }
 
     def _guild(self, gid: str | int) -> dict[str, Any]:
         guild = self.guilds.get(int(gid))
@@ -622,7 +835,11 @@ class DiscordStandin:
         return guild
 
     def _guild_out(self, guild: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in guild.items() if k not in ("members", "channels", "threads", "presences", "voice_states")}
+        return {
+            k: v
+            for k, v in guild.items()
+            if k not in ("members", "channels", "threads", "presences", "voice_states")
+        }
 
     def _channel(self, cid: str | int) -> dict[str, Any]:
         channel = self.channels.get(int(cid))
@@ -653,14 +870,22 @@ class DiscordStandin:
             previous = old.get((cmd.get("type", 1), cmd["name"]))
             # What Discord stores and returns: ids, a version, its own defaults filled in.
             out = copy.deepcopy(cmd)
-            out.update({
-                "id": previous["id"] if previous else str(self.new_id()), "application_id": str(self.APP_ID),
-                "version": str(self.new_id()), "type": cmd.get("type", 1),
-                "default_member_permissions": None if cmd.get("default_member_permissions") is None
-                else str(cmd["default_member_permissions"]),
-                "nsfw": bool(cmd.get("nsfw", False)), "description_localizations": None, "name_localizations": None,
-                "integration_types": [0], "contexts": None if gid else (cmd.get("contexts") or [0, 1, 2]),
-            })
+            out.update(
+                {
+                    "id": previous["id"] if previous else str(self.new_id()),
+                    "application_id": str(self.APP_ID),
+                    "version": str(self.new_id()),
+                    "type": cmd.get("type", 1),
+                    "default_member_permissions": None
+                    if cmd.get("default_member_permissions") is None
+                    else str(cmd["default_member_permissions"]),
+                    "nsfw": bool(cmd.get("nsfw", False)),
+                    "description_localizations": None,
+                    "name_localizations": None,
+                    "integration_types": [0],
+                    "contexts": None if gid else (cmd.get("contexts") or [0, 1, 2]),
+                }
+            )
             out.pop("dm_permission", None)
             if gid:
                 out["guild_id"] = str(gid)
@@ -674,7 +899,11 @@ class DiscordStandin:
         out: dict[tuple[str, ...], dict[str, Any]] = {}
 
         def walk(prefix: tuple[str, ...], node: dict[str, Any]) -> None:
-            subs = [o for o in node.get("options") or [] if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)]
+            subs = [
+                o
+                for o in node.get("options") or []
+                if o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)
+            ]
             if not subs:
                 out[prefix] = node
             for sub in subs:
@@ -693,8 +922,9 @@ class DiscordStandin:
             raise ApiError(404, 10015, "Unknown Webhook")
         return interaction
 
-    async def _callback(self, iid: int, token: str, body: dict[str, Any], files: dict[str, Any],
-                        query: Any) -> tuple[Any, int]:
+    async def _callback(
+        self, iid: int, token: str, body: dict[str, Any], files: dict[str, Any], query: Any
+    ) -> tuple[Any, int]:
         interaction = self.interactions.get(iid)
         if interaction is None or interaction.token != token:
             raise ApiError(404, 10062, "Unknown interaction")
@@ -705,7 +935,9 @@ class DiscordStandin:
             raise invalid("type", "Value must be one of {1, 4, 5, 6, 7, 8, 9, 10, 12}.")
         data = body.get("data") or {}
         if kind in (DEFERRED_UPDATE, UPDATE_MESSAGE) and interaction.type != 3:
-            raise ApiError(400, 40004, "Interaction callback type is only valid for component interactions")
+            raise ApiError(
+                400, 40004, "Interaction callback type is only valid for component interactions"
+            )
         if kind in (MESSAGE, UPDATE_MESSAGE):
             check_message(data)
         interaction.acked_at = time.perf_counter()
@@ -718,7 +950,9 @@ class DiscordStandin:
             if kind == DEFERRED_MESSAGE:
                 flags |= LOADING
                 data = {}
-            message = self._new_message(channel_id, data, files, flags=flags, interaction=interaction)
+            message = self._new_message(
+                channel_id, data, files, flags=flags, interaction=interaction
+            )
             interaction.original_id = int(message["id"])
         elif kind in (DEFERRED_UPDATE, UPDATE_MESSAGE):
             interaction.original_id = int(interaction.payload["message"]["id"])
@@ -727,20 +961,37 @@ class DiscordStandin:
         await self._notify()
         if "with_response" not in query:
             return None, 204
-        response: dict[str, Any] = {"interaction": {
-            "id": str(iid), "type": interaction.type, "response_message_id": str(interaction.original_id)
-            if interaction.original_id else None,
-            "response_message_loading": kind == DEFERRED_MESSAGE,
-            "response_message_ephemeral": bool(message and message["flags"] & EPHEMERAL),
-        }}
-        response["resource"] = {"type": kind, **({"message": message} if message is not None else {})}
+        response: dict[str, Any] = {
+            "interaction": {
+                "id": str(iid),
+                "type": interaction.type,
+                "response_message_id": str(interaction.original_id)
+                if interaction.original_id
+                else None,
+                "response_message_loading": kind == DEFERRED_MESSAGE,
+                "response_message_ephemeral": bool(message and message["flags"] & EPHEMERAL),
+            }
+        }
+        response["resource"] = {
+            "type": kind,
+            **({"message": message} if message is not None else {}),
+        }
         return response, 200
 
-    async def _interaction_webhook(self, method: str, token: str, rest: list[str], body: dict[str, Any],
-                                   files: dict[str, Any], query: Any) -> tuple[Any, int]:
+    async def _interaction_webhook(
+        self,
+        method: str,
+        token: str,
+        rest: list[str],
+        body: dict[str, Any],
+        files: dict[str, Any],
+        query: Any,
+    ) -> tuple[Any, int]:
         interaction = self._interaction_for(token)
         if interaction.ack_type is None:
-            raise ApiError(404, 10015, "Unknown Webhook")  # Discord: no follow-up before the response
+            raise ApiError(
+                404, 10015, "Unknown Webhook"
+            )  # Discord: no follow-up before the response
         if method == "POST" and not rest:
             check_message(body)
             original = self.messages.get(interaction.original_id or 0)
@@ -748,14 +999,23 @@ class DiscordStandin:
                 # The first follow-up after a deferral fills the "thinking" message, keeping its visibility.
                 message = self._update_message(original, body, files, clear_loading=True)
             else:
-                message = self._new_message(interaction.payload["channel_id"], body, files,
-                                            flags=body.get("flags", 0) & EPHEMERAL, interaction=interaction)
+                message = self._new_message(
+                    interaction.payload["channel_id"],
+                    body,
+                    files,
+                    flags=body.get("flags", 0) & EPHEMERAL,
+                    interaction=interaction,
+                )
                 interaction.followup_ids.append(int(message["id"]))
             await self._notify()
             return (message, 200) if query.get("wait") in ("true", "True", "1") else (None, 204)
         if len(rest) == 2 and rest[0] == "messages":
             mid = interaction.original_id if rest[1] == "@original" else int(rest[1])
-            if rest[1] != "@original" and mid not in interaction.followup_ids and mid != interaction.original_id:
+            if (
+                rest[1] != "@original"
+                and mid not in interaction.followup_ids
+                and mid != interaction.original_id
+            ):
                 raise ApiError(404, 10008, "Unknown Message")
             message = self.messages.get(mid or 0)
             if message is None:
@@ -775,17 +1035,39 @@ class DiscordStandin:
 
     # --- messages -----------------------------------------------------------------------------
 
-    def _new_message(self, channel_id: str, body: dict[str, Any], files: dict[str, Any], *, flags: int = 0,
-                     interaction: Interaction | None = None, author: dict[str, Any] | None = None,
-                     webhook_id: int | None = None) -> dict[str, Any]:
+    def _new_message(
+        self,
+        channel_id: str,
+        body: dict[str, Any],
+        files: dict[str, Any],
+        *,
+        flags: int = 0,
+        interaction: Interaction | None = None,
+        author: dict[str, Any] | None = None,
+        webhook_id: int | None = None,
+    ) -> dict[str, Any]:
         mid = self.new_id()
         channel = self.channels.get(int(channel_id))
         message: dict[str, Any] = {
-            "id": str(mid), "channel_id": str(channel_id), "author": author or self.bot_user,
-            "content": "", "timestamp": _now_iso(), "edited_timestamp": None, "tts": False,
-            "mention_everyone": False, "mentions": [], "mention_roles": [], "mention_channels": [],
-            "attachments": [], "embeds": [], "reactions": [], "pinned": False, "type": 0 if interaction is None else 20,
-            "flags": flags, "components": [], "allowed_mentions": None,
+            "id": str(mid),
+            "channel_id": str(channel_id),
+            "author": author or self.bot_user,
+            "content": "",
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "mention_channels": [],
+            "attachments": [],
+            "embeds": [],
+            "reactions": [],
+            "pinned": False,
+            "type": 0 if interaction is None else 20,
+            "flags": flags,
+            "components": [],
+            "allowed_mentions": None,
         }
         if channel is not None and channel.get("guild_id"):
             message["guild_id"] = channel["guild_id"]
@@ -794,9 +1076,12 @@ class DiscordStandin:
         if interaction is not None:
             message["webhook_id"] = str(self.APP_ID)
             message["application_id"] = str(self.APP_ID)
-            message["interaction_metadata"] = {"id": str(interaction.id), "type": interaction.type,
-                                               "user": self._interaction_user(interaction),
-                                               "authorizing_integration_owners": {}}
+            message["interaction_metadata"] = {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "user": self._interaction_user(interaction),
+                "authorizing_integration_owners": {},
+            }
         self._apply(message, body, files)
         self.messages[mid] = message
         return message
@@ -805,18 +1090,33 @@ class DiscordStandin:
     def _interaction_user(interaction: Interaction) -> dict[str, Any]:
         return interaction.payload.get("member", {}).get("user") or interaction.payload["user"]
 
-    def _update_message(self, message: dict[str, Any], body: dict[str, Any], files: dict[str, Any], *,
-                        clear_loading: bool = False) -> dict[str, Any]:
+    def _update_message(
+        self,
+        message: dict[str, Any],
+        body: dict[str, Any],
+        files: dict[str, Any],
+        *,
+        clear_loading: bool = False,
+    ) -> dict[str, Any]:
         if clear_loading:
             message["flags"] &= ~LOADING
         message["edited_timestamp"] = _now_iso()
         self._apply(message, body, files, edit=True)
         return message
 
-    def _apply(self, message: dict[str, Any], body: dict[str, Any], files: dict[str, Any], *, edit: bool = False) -> None:
+    def _apply(
+        self,
+        message: dict[str, Any],
+        body: dict[str, Any],
+        files: dict[str, Any],
+        *,
+        edit: bool = False,
+    ) -> None:
         for key in ("content", "embeds", "components"):
             if key in body:
-                message[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
+                message[key] = (
+                    body[key] if body[key] is not None else ([] if key != "content" else "")
+                )
         if "allowed_mentions" in body:
             message["allowed_mentions"] = body["allowed_mentions"]
         attachments = []
@@ -827,16 +1127,30 @@ class DiscordStandin:
             attachments = message["attachments"]
         for name, (filename, content) in files.items():
             aid = self.new_id()
-            attachments.append({"id": str(aid), "filename": filename, "size": len(content),
-                                "url": f"{self.url}/attachments/{aid}/{filename}", "proxy_url": "",
-                                "content": content.decode("utf-8", "replace"), "field": name})
+            attachments.append(
+                {
+                    "id": str(aid),
+                    "filename": filename,
+                    "size": len(content),
+                    "url": f"{self.url}/attachments/{aid}/{filename}",
+                    "proxy_url": "",
+                    "content": content.decode("utf-8", "replace"),
+                    "field": name,
+                }
+            )
             self.attachment_data[str(aid)] = content
         message["attachments"] = attachments
         content = message.get("content") or ""
-        parse = (message.get("allowed_mentions") or {"parse": ["everyone", "users", "roles"]}).get("parse", [])
-        message["mention_everyone"] = "everyone" in parse and ("@everyone" in content or "@here" in content)
+        parse = (message.get("allowed_mentions") or {"parse": ["everyone", "users", "roles"]}).get(
+            "parse", []
+        )
+        message["mention_everyone"] = "everyone" in parse and (
+            "@everyone" in content or "@here" in content
+        )
 
-    async def _create_message(self, channel: dict[str, Any], body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+    async def _create_message(
+        self, channel: dict[str, Any], body: dict[str, Any], files: dict[str, Any]
+    ) -> dict[str, Any]:
         check_message(body)
         if not (body.get("content") or body.get("embeds") or files or body.get("components")):
             raise ApiError(400, 50006, "Cannot send an empty message")
@@ -847,7 +1161,9 @@ class DiscordStandin:
         await self._notify()
         return message
 
-    async def _edit_message(self, message: dict[str, Any], body: dict[str, Any], files: dict[str, Any]) -> dict[str, Any]:
+    async def _edit_message(
+        self, message: dict[str, Any], body: dict[str, Any], files: dict[str, Any]
+    ) -> dict[str, Any]:
         check_message(body)
         updated = self._update_message(message, body, files)
         await self._notify()
@@ -869,22 +1185,46 @@ class DiscordStandin:
         if parent is not None:
             siblings = [c for c in guild["channels"] if c.get("parent_id") == str(parent)]
             if len(siblings) >= 50:
-                raise ApiError(400, 50035, "Invalid Form Body",
-                               {"parent_id": {"_errors": [{"code": "CHANNEL_PARENT_MAX_CHANNELS",
-                                                           "message": "Maximum number of channels in category reached (50)"}]}})
+                raise ApiError(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    {
+                        "parent_id": {
+                            "_errors": [
+                                {
+                                    "code": "CHANNEL_PARENT_MAX_CHANNELS",
+                                    "message": "Maximum number of channels in category reached (50)",
+                                }
+                            ]
+                        }
+                    },
+                )
         if len(guild["channels"]) >= 500:
             raise ApiError(400, 30013, "Maximum number of guild channels reached (500)")
-        channel = self.add_channel(int(guild["id"]), self.new_id(), name, type=body.get("type", 0),
-                                   parent_id=int(parent) if parent else None)
+        channel = self.add_channel(
+            int(guild["id"]),
+            self.new_id(),
+            name,
+            type=body.get("type", 0),
+            parent_id=int(parent) if parent else None,
+        )
         channel["permission_overwrites"] = [
-            {"id": str(o["id"]), "type": o.get("type", 0), "allow": str(o.get("allow", 0)), "deny": str(o.get("deny", 0))}
+            {
+                "id": str(o["id"]),
+                "type": o.get("type", 0),
+                "allow": str(o.get("allow", 0)),
+                "deny": str(o.get("deny", 0)),
+            }
             for o in body.get("permission_overwrites") or []
         ]
         channel["topic"] = body.get("topic")
         await self.dispatch("CHANNEL_CREATE", channel)
         return channel
 
-    async def _modify_channel(self, channel: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    async def _modify_channel(
+        self, channel: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
         for key in ("name", "topic", "position", "nsfw"):
             if key in body:
                 channel[key] = body[key]
@@ -892,8 +1232,14 @@ class DiscordStandin:
             channel["parent_id"] = str(body["parent_id"]) if body["parent_id"] else None
         if "permission_overwrites" in body:
             channel["permission_overwrites"] = [
-                {"id": str(o["id"]), "type": o.get("type", 0), "allow": str(o.get("allow", 0)),
-                 "deny": str(o.get("deny", 0))} for o in body["permission_overwrites"]]
+                {
+                    "id": str(o["id"]),
+                    "type": o.get("type", 0),
+                    "allow": str(o.get("allow", 0)),
+                    "deny": str(o.get("deny", 0)),
+                }
+                for o in body["permission_overwrites"]
+            ]
         if channel.get("type") in (11, 12):
             for key in ("archived", "locked", "auto_archive_duration", "invitable"):
                 if key in body:
@@ -910,35 +1256,59 @@ class DiscordStandin:
             guild["channels"] = [c for c in guild["channels"] if c["id"] != channel["id"]]
             if channel.get("type") in (11, 12):
                 guild["threads"] = [c for c in guild["threads"] if c["id"] != channel["id"]]
-                await self.dispatch("THREAD_DELETE", {"id": channel["id"], "guild_id": channel["guild_id"],
-                                                      "parent_id": channel["parent_id"], "type": channel["type"]})
+                await self.dispatch(
+                    "THREAD_DELETE",
+                    {
+                        "id": channel["id"],
+                        "guild_id": channel["guild_id"],
+                        "parent_id": channel["parent_id"],
+                        "type": channel["type"],
+                    },
+                )
                 return channel
         await self.dispatch("CHANNEL_DELETE", channel)
         return channel
 
     def _put_overwrite(self, channel: dict[str, Any], oid: str, body: dict[str, Any]) -> None:
         others = [o for o in channel["permission_overwrites"] if o["id"] != oid]
-        others.append({"id": oid, "type": body.get("type", 0), "allow": str(body.get("allow", 0)),
-                       "deny": str(body.get("deny", 0))})
+        others.append(
+            {
+                "id": oid,
+                "type": body.get("type", 0),
+                "allow": str(body.get("allow", 0)),
+                "deny": str(body.get("deny", 0)),
+            }
+        )
         channel["permission_overwrites"] = others
 
     def _create_webhook(self, channel: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         wid = self.new_id()
-        hook = {"id": str(wid), "type": 1, "guild_id": channel.get("guild_id"), "channel_id": channel["id"],
-                "name": body.get("name") or "webhook", "avatar": None, "token": secrets.token_urlsafe(32),
-                "application_id": str(self.APP_ID), "user": self.bot_user}
+        hook = {
+            "id": str(wid),
+            "type": 1,
+            "guild_id": channel.get("guild_id"),
+            "channel_id": channel["id"],
+            "name": body.get("name") or "webhook",
+            "avatar": None,
+            "token": secrets.token_urlsafe(32),
+            "application_id": str(self.APP_ID),
+            "user": self.bot_user,
+        }
         self.webhooks[wid] = hook
         return hook
 
-    async def _execute_webhook(self, wid: int, token: str, body: dict[str, Any], files: dict[str, Any],
-                               query: Any) -> tuple[Any, int]:
+    async def _execute_webhook(
+        self, wid: int, token: str, body: dict[str, Any], files: dict[str, Any], query: Any
+    ) -> tuple[Any, int]:
         hook = self.webhooks.get(wid)
         if hook is None or hook["token"] != token:
             raise ApiError(404, 10015, "Unknown Webhook")
         check_message(body)
         username = body.get("username") or hook["name"]
         if not 1 <= len(username) <= 80 or re.search(r"(?i)discord|clyde", username):
-            raise invalid("username", "Username cannot contain \"discord\" or \"clyde\" and has 1-80 characters")
+            raise invalid(
+                "username", 'Username cannot contain "discord" or "clyde" and has 1-80 characters'
+            )
         channel_id = hook["channel_id"]
         if query.get("thread_id"):
             thread = self._channel(query["thread_id"])
@@ -953,8 +1323,9 @@ class DiscordStandin:
 
     # --- team chats: threads, users' messages, the bot's permissions -------------------------
 
-    async def _route_team_chats(self, method: str, parts: list[str], query: Any, body: dict[str, Any],
-                                files: dict[str, Any]) -> tuple[Any, int] | None:
+    async def _route_team_chats(
+        self, method: str, parts: list[str], query: Any, body: dict[str, Any], files: dict[str, Any]
+    ) -> tuple[Any, int] | None:
         match (method, parts):
             case ("POST", ["channels", cid, "threads"]):
                 return await self._start_thread(self._channel(cid), body), 201
@@ -967,13 +1338,24 @@ class DiscordStandin:
                 return None, 204
             case ("GET", ["channels", cid, "thread-members"]):
                 thread = self._thread(cid)
-                return [{"id": thread["id"], "user_id": str(u), "join_timestamp": _now_iso(), "flags": 0}
-                        for u in sorted(self.thread_members.get(int(thread["id"]), set()))], 200
+                return [
+                    {
+                        "id": thread["id"],
+                        "user_id": str(u),
+                        "join_timestamp": _now_iso(),
+                        "flags": 0,
+                    }
+                    for u in sorted(self.thread_members.get(int(thread["id"]), set()))
+                ], 200
             case ("PATCH", ["webhooks", wid, token, "messages", mid]) if wid != str(self.APP_ID):
                 hook = self.webhooks.get(int(wid))
                 message = self.messages.get(int(mid))
-                if hook is None or hook["token"] != token or message is None \
-                        or message.get("webhook_id") != str(hook["id"]):
+                if (
+                    hook is None
+                    or hook["token"] != token
+                    or message is None
+                    or message.get("webhook_id") != str(hook["id"])
+                ):
                     raise ApiError(404, 10008, "Unknown Message")
                 check_message(body)
                 updated = self._update_message(message, body, files)
@@ -996,12 +1378,26 @@ class DiscordStandin:
             raise invalid("name", "Must be between 1 and 100 in length.")
         tid = self.new_id()
         thread: dict[str, Any] = {
-            "id": str(tid), "type": body.get("type", 11), "name": name, "guild_id": parent["guild_id"],
-            "parent_id": parent["id"], "owner_id": str(self.BOT_ID), "last_message_id": None,
-            "rate_limit_per_user": 0, "message_count": 0, "member_count": 1, "flags": 0, "total_message_sent": 0,
-            "thread_metadata": {"archived": False, "auto_archive_duration": body.get("auto_archive_duration", 4320),
-                                "archive_timestamp": _now_iso(), "locked": False,
-                                "invitable": body.get("invitable", True), "create_timestamp": _now_iso()},
+            "id": str(tid),
+            "type": body.get("type", 11),
+            "name": name,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": str(self.BOT_ID),
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 4320),
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+                "invitable": body.get("invitable", True),
+                "create_timestamp": _now_iso(),
+            },
         }
         self.channels[tid] = thread
         self.guilds[int(parent["guild_id"])]["threads"].append(thread)
@@ -1026,19 +1422,32 @@ class DiscordStandin:
         if self.dispatch_messages and message.get("guild_id"):
             await self.dispatch(event, copy.deepcopy(message))
 
-    async def post(self, user: dict[str, Any], channel_id: int | str, content: str, *,
-                   reply_to: int | str | None = None, roles: tuple[int, ...] = ()) -> dict[str, Any]:
+    async def post(
+        self,
+        user: dict[str, Any],
+        channel_id: int | str,
+        content: str,
+        *,
+        reply_to: int | str | None = None,
+        roles: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
         """A user writes ``content`` in a channel (or thread): stored and dispatched as MESSAGE_CREATE."""
         channel = self._channel(channel_id)
         message = self._new_message(channel["id"], {"content": content}, {}, author=user)
         if reply_to is not None:
             message["type"] = 19
-            message["message_reference"] = {"message_id": str(reply_to), "channel_id": channel["id"],
-                                            "guild_id": channel.get("guild_id"), "type": 0}
+            message["message_reference"] = {
+                "message_id": str(reply_to),
+                "channel_id": channel["id"],
+                "guild_id": channel.get("guild_id"),
+                "type": 0,
+            }
             message["referenced_message"] = copy.deepcopy(self.messages.get(int(reply_to)))
         gid = channel.get("guild_id")
         if gid:
-            message["member"] = {k: v for k, v in self.member(int(gid), user, roles).items() if k != "user"}
+            message["member"] = {
+                k: v for k, v in self.member(int(gid), user, roles).items() if k != "user"
+            }
         await self.dispatch("MESSAGE_CREATE", copy.deepcopy(message))
         await self._notify()
         return message
@@ -1091,14 +1500,30 @@ class DiscordStandin:
                 return
             shard = d.get("shard") or [0, 1]
             session.shard = (int(shard[0]), int(shard[1]))
-            mine = [g for gid, g in self.guilds.items() if (gid >> 22) % session.shard[1] == session.shard[0]]
-            await session.send(0, {
-                "v": 10, "user": self.bot_user, "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
-                "session_id": session.session_id, "resume_gateway_url": self.gateway_url,
-                "shard": list(session.shard), "application": {"id": str(self.APP_ID), "flags": 0},
-                "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
-                "geo_ordered_rtc_regions": [], "user_settings": {},
-            }, "READY")
+            mine = [
+                g
+                for gid, g in self.guilds.items()
+                if (gid >> 22) % session.shard[1] == session.shard[0]
+            ]
+            await session.send(
+                0,
+                {
+                    "v": 10,
+                    "user": self.bot_user,
+                    "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
+                    "session_id": session.session_id,
+                    "resume_gateway_url": self.gateway_url,
+                    "shard": list(session.shard),
+                    "application": {"id": str(self.APP_ID), "flags": 0},
+                    "private_channels": [],
+                    "relationships": [],
+                    "presences": [],
+                    "guild_join_requests": [],
+                    "geo_ordered_rtc_regions": [],
+                    "user_settings": {},
+                },
+                "READY",
+            )
             for guild in mine:
                 await session.send(0, copy.deepcopy(guild), "GUILD_CREATE")
             self._resumable[session.session_id] = session
@@ -1127,9 +1552,15 @@ class DiscordStandin:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: self.connected), timeout)
 
-    async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: int | None = None) -> None:
+    async def dispatch(
+        self, event: str, data: dict[str, Any], *, guild_id: int | None = None
+    ) -> None:
         """Send a dispatch to the session holding ``guild_id`` (any session if none)."""
-        gid = guild_id if guild_id is not None else (int(data["guild_id"]) if data.get("guild_id") else None)
+        gid = (
+            guild_id
+            if guild_id is not None
+            else (int(data["guild_id"]) if data.get("guild_id") else None)
+        )
         for session in list(self._sessions):
             if session.ws.closed:
                 continue
@@ -1148,15 +1579,34 @@ class DiscordStandin:
 
     # --- driving interactions -----------------------------------------------------------------
 
-    def _new_interaction(self, itype: int, user: dict[str, Any], *, guild_id: int | None, channel_id: int,
-                         roles: tuple[int, ...], data: dict[str, Any], message: dict[str, Any] | None = None,
-                         nick: str | None = None) -> Interaction:
+    def _new_interaction(
+        self,
+        itype: int,
+        user: dict[str, Any],
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        roles: tuple[int, ...],
+        data: dict[str, Any],
+        message: dict[str, Any] | None = None,
+        nick: str | None = None,
+    ) -> Interaction:
         iid = self.new_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
-            "id": str(iid), "application_id": str(self.APP_ID), "type": itype, "data": data, "token": token,
-            "version": 1, "channel_id": str(channel_id), "locale": "en-US", "app_permissions": "2248473465835073",
-            "entitlements": [], "authorizing_integration_owners": {"0": str(guild_id)} if guild_id else {"1": user["id"]},
+            "id": str(iid),
+            "application_id": str(self.APP_ID),
+            "type": itype,
+            "data": data,
+            "token": token,
+            "version": 1,
+            "channel_id": str(channel_id),
+            "locale": "en-US",
+            "app_permissions": "2248473465835073",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild_id)}
+            if guild_id
+            else {"1": user["id"]},
             "attachment_size_limit": 10 * 1024 * 1024,
         }
         channel = self.channels.get(channel_id)
@@ -1167,12 +1617,22 @@ class DiscordStandin:
             member = self.member(guild_id, user, roles, nick=nick)
             payload["member"] = member
             payload["context"] = 0
-            payload["channel"] = channel or {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "general"}
+            payload["channel"] = channel or {
+                "id": str(channel_id),
+                "type": 0,
+                "guild_id": str(guild_id),
+                "name": "general",
+            }
         else:
             payload["user"] = user
             payload["context"] = 1
-            payload["channel"] = {"id": str(channel_id), "type": 1, "recipients": [user], "last_message_id": None,
-                                  "flags": 0}
+            payload["channel"] = {
+                "id": str(channel_id),
+                "type": 1,
+                "recipients": [user],
+                "last_message_id": None,
+                "flags": 0,
+            }
         if message is not None:
             payload["message"] = copy.deepcopy(message)
         interaction = Interaction(iid, token, payload)
@@ -1188,14 +1648,18 @@ class DiscordStandin:
         await self.dispatch("INTERACTION_CREATE", interaction.payload, guild_id=gid)
         return interaction
 
-    def _resolve_command(self, name: str, guild_id: int | None) -> tuple[tuple[str, ...], dict[str, Any], int | None]:
+    def _resolve_command(
+        self, name: str, guild_id: int | None
+    ) -> tuple[tuple[str, ...], dict[str, Any], int | None]:
         words = tuple(name.lstrip("/").split())
-        for scope in ([guild_id, None] if guild_id is not None else [None]):
+        for scope in [guild_id, None] if guild_id is not None else [None]:
             node = self.command_paths(scope).get(words)
             if node is not None:
                 return words, node, scope
-        raise LookupError(f"/{' '.join(words)} is not registered (the bot registered: "
-                          f"{sorted(' '.join(p) for s in self.commands for p in self.command_paths(s))})")
+        raise LookupError(
+            f"/{' '.join(words)} is not registered (the bot registered: "
+            f"{sorted(' '.join(p) for s in self.commands for p in self.command_paths(s))})"
+        )
 
     @staticmethod
     def _option_value(option: dict[str, Any], value: Any) -> Any:
@@ -1206,16 +1670,25 @@ class DiscordStandin:
             return str(value)
         return value
 
-    def command_payload(self, name: str, options: dict[str, Any], *, guild_id: int | None) -> dict[str, Any]:
+    def command_payload(
+        self, name: str, options: dict[str, Any], *, guild_id: int | None
+    ) -> dict[str, Any]:
         """The ``data`` of an application-command interaction, typed from the registered definition."""
         words, node, scope = self._resolve_command(name, guild_id)
-        root = next(c for c in self.commands[scope] if c["name"] == words[0] and c.get("type", 1) == 1)
+        root = next(
+            c for c in self.commands[scope] if c["name"] == words[0] and c.get("type", 1) == 1
+        )
         defined = {o["name"]: o for o in node.get("options") or []}
         unknown = set(options) - set(defined)
         if unknown:
-            raise LookupError(f"/{name} has no option {sorted(unknown)[0]!r}; it has {sorted(defined)}")
-        leaf = [{"type": defined[k]["type"], "name": k, "value": self._option_value(defined[k], v)}
-                for k, v in options.items() if v is not None]
+            raise LookupError(
+                f"/{name} has no option {sorted(unknown)[0]!r}; it has {sorted(defined)}"
+            )
+        leaf = [
+            {"type": defined[k]["type"], "name": k, "value": self._option_value(defined[k], v)}
+            for k, v in options.items()
+            if v is not None
+        ]
         nested: list[dict[str, Any]] = leaf
         level = root
         chain = []
@@ -1224,14 +1697,29 @@ class DiscordStandin:
             chain.append(level)
         for sub in reversed(chain):
             nested = [{"type": sub["type"], "name": sub["name"], "options": nested}]
-        data: dict[str, Any] = {"id": root["id"], "name": root["name"], "type": 1, "options": nested}
+        data: dict[str, Any] = {
+            "id": root["id"],
+            "name": root["name"],
+            "type": 1,
+            "options": nested,
+        }
         if scope is not None:
             data["guild_id"] = str(scope)
         return data
 
-    async def slash(self, user: dict[str, Any], name: str, /, *, guild_id: int | None = None,
-                    channel_id: int | None = None, roles: tuple[int, ...] | list[int] = (), dm: bool = False,
-                    nick: str | None = None, **options: Any) -> Interaction:
+    async def slash(
+        self,
+        user: dict[str, Any],
+        name: str,
+        /,
+        *,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        roles: tuple[int, ...] | list[int] = (),
+        dm: bool = False,
+        nick: str | None = None,
+        **options: Any,
+    ) -> Interaction:
         """Dispatch ``/name`` typed by ``user`` (in the only guild unless told, or in a DM)."""
         if not dm and guild_id is None and len(self.guilds) == 1:
             guild_id = next(iter(self.guilds))
@@ -1242,23 +1730,49 @@ class DiscordStandin:
         data = self.command_payload(name, options, guild_id=guild_id)
         if dm and "guild_id" in data:
             raise LookupError(f"/{name} is a guild command: Discord does not offer it in DMs")
-        interaction = self._new_interaction(2, user, guild_id=guild_id, channel_id=channel_id, roles=tuple(roles),
-                                            data=data, nick=nick)
+        interaction = self._new_interaction(
+            2,
+            user,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            roles=tuple(roles),
+            data=data,
+            nick=nick,
+        )
         return await self._deliver(interaction)
 
-    async def autocomplete(self, user: dict[str, Any], name: str, focused: str, typed: str, /, *,
-                           roles: tuple[int, ...] | list[int] = (), **options: Any) -> Interaction:
+    async def autocomplete(
+        self,
+        user: dict[str, Any],
+        name: str,
+        focused: str,
+        typed: str,
+        /,
+        *,
+        roles: tuple[int, ...] | list[int] = (),
+        **options: Any,
+    ) -> Interaction:
         """The user is typing ``typed`` into option ``focused`` of ``/name`` (interaction type 4)."""
         guild_id = next(iter(self.guilds)) if len(self.guilds) == 1 else None
         data = self.command_payload(name, {**options, focused: typed}, guild_id=guild_id)
         leaf = data["options"]
-        while leaf and leaf[0].get("options") is not None and leaf[0]["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP):
+        while (
+            leaf
+            and leaf[0].get("options") is not None
+            and leaf[0]["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)
+        ):
             leaf = leaf[0]["options"]
         for option in leaf:
             if option["name"] == focused:
                 option["value"], option["focused"] = str(typed), True
-        interaction = self._new_interaction(4, user, guild_id=guild_id, channel_id=self._default_channel(guild_id, user),
-                                            roles=tuple(roles), data=data)
+        interaction = self._new_interaction(
+            4,
+            user,
+            guild_id=guild_id,
+            channel_id=self._default_channel(guild_id, user),
+            roles=tuple(roles),
+            data=data,
+        )
         return await self._deliver(interaction)
 
     def _default_channel(self, guild_id: int | None, user: dict[str, Any]) -> int:
@@ -1277,14 +1791,27 @@ class DiscordStandin:
                     return message
         raise LookupError(f"no message has a component {custom_id!r}")
 
-    async def click(self, user: dict[str, Any], custom_id: str, *, message: dict[str, Any] | None = None,
-                    roles: tuple[int, ...] | list[int] = ()) -> Interaction:
+    async def click(
+        self,
+        user: dict[str, Any],
+        custom_id: str,
+        *,
+        message: dict[str, Any] | None = None,
+        roles: tuple[int, ...] | list[int] = (),
+    ) -> Interaction:
         """Press the button ``custom_id`` (of ``message``, else of the latest message that has it)."""
         message = message or self.message_with(custom_id)
         guild_id = int(message["guild_id"]) if message.get("guild_id") else None
         data = {"custom_id": custom_id, "component_type": 2}
-        interaction = self._new_interaction(3, user, guild_id=guild_id, channel_id=int(message["channel_id"]),
-                                            roles=tuple(roles), data=data, message=message)
+        interaction = self._new_interaction(
+            3,
+            user,
+            guild_id=guild_id,
+            channel_id=int(message["channel_id"]),
+            roles=tuple(roles),
+            data=data,
+            message=message,
+        )
         return await self._deliver(interaction)
 
     async def replay(self, interaction: Interaction) -> Interaction:
@@ -1295,7 +1822,9 @@ class DiscordStandin:
 
     def answers(self, interaction: Interaction) -> list[dict[str, Any]]:
         """The messages answering ``interaction``: its response (or edited message), then follow-ups."""
-        ids = ([interaction.original_id] if interaction.original_id else []) + interaction.followup_ids
+        ids = (
+            [interaction.original_id] if interaction.original_id else []
+        ) + interaction.followup_ids
         return [self.messages[i] for i in ids if i in self.messages]
 
     def visible_to_others(self, message: dict[str, Any]) -> bool:
@@ -1303,7 +1832,12 @@ class DiscordStandin:
 
     @staticmethod
     def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-        return [c for row in message.get("components") or [] for c in row.get("components") or [] if c.get("type") == 2]
+        return [
+            c
+            for row in message.get("components") or []
+            for c in row.get("components") or []
+            if c.get("type") == 2
+        ]
 
     def message_payloads(self, *, after: int = 0) -> list[Call]:
         """Every answered call that sent message content (for checks on every payload)."""

@@ -259,22 +259,40 @@ class LlmStandin:
             body = await request.json()
         except json.JSONDecodeError:
             body = {}
-        rec = Recorded(OPENAI, request.path, {k.lower(): v for k, v in request.headers.items()}, body)
+        rec = Recorded(
+            OPENAI, request.path, {k.lower(): v for k, v in request.headers.items()}, body
+        )
         self.requests.append(rec)
         if self.embeddings_fail > 0:
             self.embeddings_fail -= 1
-            return _json({"error": {"message": OPENAI_ERRORS[500][1], "type": OPENAI_ERRORS[500][0],
-                                    "param": None, "code": None}}, status=500)
+            return _json(
+                {
+                    "error": {
+                        "message": OPENAI_ERRORS[500][1],
+                        "type": OPENAI_ERRORS[500][0],
+                        "param": None,
+                        "code": None,
+                    }
+                },
+                status=500,
+            )
         inputs = body.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
         dimensions = int(body.get("dimensions") or 1536)
-        return _json({
-            "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": word_vector(t, dimensions)}
-                     for i, t in enumerate(inputs)],
-            "model": body.get("model", "unknown"),
-            "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": sum(len(t.split()) for t in inputs)},
-        })
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": word_vector(t, dimensions)}
+                    for i, t in enumerate(inputs)
+                ],
+                "model": body.get("model", "unknown"),
+                "usage": {
+                    "prompt_tokens": sum(len(t.split()) for t in inputs),
+                    "total_tokens": sum(len(t.split()) for t in inputs),
+                },
+            }
+        )
 
     async def _openai(self, request: web.Request) -> web.Response:
         rec, b = await self._take(OPENAI, request)

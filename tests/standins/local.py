@@ -22,8 +22,12 @@ async def serve_local(app: web.Application) -> tuple[web.AppRunner, int]:
 
 
 def connections_to(port: int) -> list[Any]:
-    return [c for c in psutil.Process().net_connections("tcp")
-            if c.status == psutil.CONN_ESTABLISHED and port in (c.laddr.port, getattr(c.raddr, "port", None))]
+    return [
+        c
+        for c in psutil.Process().net_connections("tcp")
+        if c.status == psutil.CONN_ESTABLISHED
+        and port in (c.laddr.port, getattr(c.raddr, "port", None))
+    ]
 
 
 @asynccontextmanager
@@ -35,7 +39,9 @@ async def no_leaks(port_of: Any) -> AsyncIterator[None]:
     current = asyncio.current_task()
     leaked: list[asyncio.Task[Any]] = []
     for _ in range(50):  # client libraries' own tasks finish right after close; give them a moment
-        leaked = [t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()]
+        leaked = [
+            t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()
+        ]
         if not leaked:
             break
         await asyncio.sleep(0.02)

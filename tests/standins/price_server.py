@@ -58,8 +58,13 @@ class PriceStandIn:
         body: dict[str, Any] = {}
         if fault != "missing" and ids == self.mint:
             body = {self.mint: {"blockId": 348_004_000, "decimals": 8, "priceChange24h": -1.5}}
-        text = "{" + ", ".join(
-            f'"{mint}": {{"usdPrice": {self.price}, "blockId": {v["blockId"]}, "decimals": {v["decimals"]}, '
-            f'"priceChange24h": {v["priceChange24h"]}}}'
-            for mint, v in body.items()) + "}"
+        text = (
+            "{"
+            + ", ".join(
+                f'"{mint}": {{"usdPrice": {self.price}, "blockId": {v["blockId"]}, "decimals": {v["decimals"]}, '
+                f'"priceChange24h": {v["priceChange24h"]}}}'
+                for mint, v in body.items()
+            )
+            + "}"
+        )
         return web.Response(text=text, content_type="application/json")

@@ -37,7 +37,9 @@ TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 ATA_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 COMPUTE_BUDGET = "ComputeBudget111111111111111111111111111111"
-ROUTER_PROGRAM = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"  # an aggregator: transfers inside its instruction
+ROUTER_PROGRAM = (
+    "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"  # an aggregator: transfers inside its instruction
+)
 ORDER = {"processed": 0, "confirmed": 1, "finalized": 2}
 
 
@@ -102,7 +104,9 @@ class SolanaStandIn:
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)  # signatures of every sendTransaction received
-    finality_lag: int = 0  # status queries a landed transaction stays "confirmed" before "finalized"
+    finality_lag: int = (
+        0  # status queries a landed transaction stays "confirmed" before "finalized"
+    )
     drop_sends: int = 0  # the next n sent transactions are accepted but never land
     _runner: web.AppRunner | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -125,8 +129,9 @@ class SolanaStandIn:
 
     # --- the chain's state, set by tests ---
 
-    def add_token_account(self, owner: str, mint: str, amount: int, *, decimals: int = 8,
-                          pubkey: str | None = None) -> str:
+    def add_token_account(
+        self, owner: str, mint: str, amount: int, *, decimals: int = 8, pubkey: str | None = None
+    ) -> str:
         account = TokenAccount(pubkey or random_address(), owner, mint, amount, decimals)
         self.token_accounts.append(account)
         return account.pubkey
@@ -150,20 +155,38 @@ class SolanaStandIn:
     @property
     def landed(self) -> list[str]:
         """Distinct signatures sent that are on chain (a signature lands at most once)."""
-        return [s for s in dict.fromkeys(self.sent) if s in self.transactions and not self.transactions[s].dropped]
+        return [
+            s
+            for s in dict.fromkeys(self.sent)
+            if s in self.transactions and not self.transactions[s].dropped
+        ]
 
     def sends_of(self, signature: str) -> int:
         return Counter(self.sent)[signature]
 
-    def add_transfer(self, *transfers: Transfer, signature: str | None = None, inner: bool = False,
-                     confirmation: str = "finalized", err: Any = None, fee_payer: str | None = None) -> str:
+    def add_transfer(
+        self,
+        *transfers: Transfer,
+        signature: str | None = None,
+        inner: bool = False,
+        confirmation: str = "finalized",
+        err: Any = None,
+        fee_payer: str | None = None,
+    ) -> str:
         """A transaction of ``transfers`` as mainnet shows it; returns its signature."""
         signature = signature or random_signature()
         self.slot += 1
-        result = _transaction_json(signature, self.slot, list(transfers), inner=inner, err=err,
-                                   fee_payer=fee_payer or transfers[0].authority)
-        self.transactions[signature] = StoredTx(signature, self.slot, 1_767_225_600 + self.slot % 10_000_000,
-                                                confirmation, err, result)
+        result = _transaction_json(
+            signature,
+            self.slot,
+            list(transfers),
+            inner=inner,
+            err=err,
+            fee_payer=fee_payer or transfers[0].authority,
+        )
+        self.transactions[signature] = StoredTx(
+            signature, self.slot, 1_767_225_600 + self.slot % 10_000_000, confirmation, err, result
+        )
         return signature
 
     # --- the JSON-RPC endpoint ---
@@ -181,9 +204,13 @@ class SolanaStandIn:
                 await self._release.wait()
                 return web.Response(status=503)
             if fault.kind == "garbage":
-                return web.Response(status=200, text="<html>gateway</html>", content_type="application/json")
+                return web.Response(
+                    status=200, text="<html>gateway</html>", content_type="application/json"
+                )
             if fault.kind == "malformed":
-                return web.json_response({"jsonrpc": "2.0", "id": rid, "result": {"unexpected": [1, 2, 3]}})
+                return web.json_response(
+                    {"jsonrpc": "2.0", "id": rid, "result": {"unexpected": [1, 2, 3]}}
+                )
             if fault.kind == "rpc_error":
                 return _error(rid, -32005, "Node is behind by 1024 slots", {"numSlotsBehind": 1024})
             if fault.kind == "odd_error":  # an error in a shape mainnet does not use (no "data")
@@ -210,14 +237,32 @@ class SolanaStandIn:
             raise _RpcError(-32602, "Invalid params: a mint filter is expected")
         _check_address(mint)
         value = [
-            {"account": {"data": {"parsed": {"info": {
-                "isNative": False, "mint": a.mint, "owner": a.owner, "state": "initialized",
-                "tokenAmount": _ui_amount(a.amount, a.decimals)}, "type": "account"},
-                "program": "spl-token", "space": 165},
-                "executable": False, "lamports": 2_039_280, "owner": TOKEN_PROGRAM,
-                "rentEpoch": 18_446_744_073_709_551_615, "space": 165},
-             "pubkey": a.pubkey}
-            for a in self.token_accounts if a.owner == owner and a.mint == mint
+            {
+                "account": {
+                    "data": {
+                        "parsed": {
+                            "info": {
+                                "isNative": False,
+                                "mint": a.mint,
+                                "owner": a.owner,
+                                "state": "initialized",
+                                "tokenAmount": _ui_amount(a.amount, a.decimals),
+                            },
+                            "type": "account",
+                        },
+                        "program": "spl-token",
+                        "space": 165,
+                    },
+                    "executable": False,
+                    "lamports": 2_039_280,
+                    "owner": TOKEN_PROGRAM,
+                    "rentEpoch": 18_446_744_073_709_551_615,
+                    "space": 165,
+                },
+                "pubkey": a.pubkey,
+            }
+            for a in self.token_accounts
+            if a.owner == owner and a.mint == mint
         ]
         return {"context": self._context(), "value": value}
 
@@ -233,10 +278,15 @@ class SolanaStandIn:
                 tx.finalize_after -= 1
             elif tx.confirmation != "finalized" and tx.signature in self.sent:
                 tx.confirmation = "finalized"
-            out.append({"confirmationStatus": tx.confirmation,
-                        "confirmations": None if tx.confirmation == "finalized" else 12,
-                        "err": tx.err, "slot": tx.slot,
-                        "status": {"Ok": None} if tx.err is None else {"Err": tx.err}})
+            out.append(
+                {
+                    "confirmationStatus": tx.confirmation,
+                    "confirmations": None if tx.confirmation == "finalized" else 12,
+                    "err": tx.err,
+                    "slot": tx.slot,
+                    "status": {"Ok": None} if tx.err is None else {"Err": tx.err},
+                }
+            )
         return {"context": self._context(), "value": out}
 
     def _rpc_getTransaction(self, params: list[Any]) -> dict[str, Any] | None:
@@ -248,19 +298,31 @@ class SolanaStandIn:
         if config.get("commitment", "finalized") == "processed":
             raise _RpcError(-32602, "Method does not support commitment below `confirmed`")
         tx = self.transactions.get(sig)
-        if tx is None or tx.dropped or ORDER[tx.confirmation] < ORDER[config.get("commitment", "finalized")]:
+        if (
+            tx is None
+            or tx.dropped
+            or ORDER[tx.confirmation] < ORDER[config.get("commitment", "finalized")]
+        ):
             return None
-        if config.get("maxSupportedTransactionVersion") is None and tx.result.get("version") != "legacy":
-            raise _RpcError(-32015, "Transaction version (0) is not supported by the requesting client. "
-                                    "Please try the request again with the following configuration parameter: "
-                                    "\"maxSupportedTransactionVersion\": 0")
+        if (
+            config.get("maxSupportedTransactionVersion") is None
+            and tx.result.get("version") != "legacy"
+        ):
+            raise _RpcError(
+                -32015,
+                "Transaction version (0) is not supported by the requesting client. "
+                "Please try the request again with the following configuration parameter: "
+                '"maxSupportedTransactionVersion": 0',
+            )
         return tx.result
 
     def _rpc_getLatestBlockhash(self, params: list[Any]) -> dict[str, Any]:
         blockhash = random_address()
         self.blockhashes[blockhash] = self.block_height + 150
-        return {"context": self._context(),
-                "value": {"blockhash": blockhash, "lastValidBlockHeight": self.blockhashes[blockhash]}}
+        return {
+            "context": self._context(),
+            "value": {"blockhash": blockhash, "lastValidBlockHeight": self.blockhashes[blockhash]},
+        }
 
     def _rpc_getBlockHeight(self, params: list[Any]) -> int:
         return self.block_height
@@ -274,7 +336,10 @@ class SolanaStandIn:
         try:
             tx = VersionedTransaction.from_bytes(base64.b64decode(params[0]))
         except Exception:
-            raise _RpcError(-32602, "invalid transaction: Transaction failed to sanitize accounts offsets correctly") from None
+            raise _RpcError(
+                -32602,
+                "invalid transaction: Transaction failed to sanitize accounts offsets correctly",
+            ) from None
         signature = str(tx.signatures[0])
         self.sent.append(signature)
         if not all(tx.verify_with_results()):
@@ -289,10 +354,22 @@ class SolanaStandIn:
             raise _preflight("BlockhashNotFound", "Blockhash not found")
         transfers = self._execute(tx)
         self.slot += 1
-        stored = StoredTx(signature, self.slot, 1_767_225_600 + self.slot % 10_000_000, "confirmed", None,
-                          _transaction_json(signature, self.slot, transfers, inner=False, err=None,
-                                            fee_payer=str(tx.message.account_keys[0])),
-                          finalize_after=self.finality_lag)
+        stored = StoredTx(
+            signature,
+            self.slot,
+            1_767_225_600 + self.slot % 10_000_000,
+            "confirmed",
+            None,
+            _transaction_json(
+                signature,
+                self.slot,
+                transfers,
+                inner=False,
+                err=None,
+                fee_payer=str(tx.message.account_keys[0]),
+            ),
+            finalize_after=self.finality_lag,
+        )
         if self.drop_sends > 0:
             self.drop_sends -= 1
             self._undo(transfers)
@@ -337,8 +414,11 @@ class SolanaStandIn:
                     problem = {"Custom": 1}  # insufficient funds
                 if problem is not None:
                     raise _instruction_error(index, problem)
-                planned.append(Transfer(source, dest, authority, mint, amount, decimals, True,
-                                        src.owner, dst.owner))
+                planned.append(
+                    Transfer(
+                        source, dest, authority, mint, amount, decimals, True, src.owner, dst.owner
+                    )
+                )
             elif program == COMPUTE_BUDGET:
                 continue
             else:
@@ -362,20 +442,38 @@ class _RpcError(Exception):
 
 
 def _preflight(err: Any, message: str) -> _RpcError:
-    return _RpcError(-32002, f"Transaction simulation failed: {message}", {
-        "accounts": None, "err": err, "innerInstructions": None, "logs": [], "replacementBlockhash": None,
-        "returnData": None, "unitsConsumed": 0})
+    return _RpcError(
+        -32002,
+        f"Transaction simulation failed: {message}",
+        {
+            "accounts": None,
+            "err": err,
+            "innerInstructions": None,
+            "logs": [],
+            "replacementBlockhash": None,
+            "returnData": None,
+            "unitsConsumed": 0,
+        },
+    )
 
 
-_TEXT = {"MissingRequiredSignature": "missing required signature for instruction",
-         "InvalidAccountData": "invalid account data for instruction",
-         "UnsupportedProgramId": "Unsupported program id"}
+_TEXT = {
+    "MissingRequiredSignature": "missing required signature for instruction",
+    "InvalidAccountData": "invalid account data for instruction",
+    "UnsupportedProgramId": "Unsupported program id",
+}
 
 
 def _instruction_error(index: int, problem: Any) -> _RpcError:
     """A failed instruction as mainnet's preflight reports it (``custom program error: 0x1``...)."""
-    words = f"custom program error: {problem['Custom']:#x}" if isinstance(problem, dict) else _TEXT[problem]
-    return _preflight({"InstructionError": [index, problem]}, f"Error processing Instruction {index}: {words}")
+    words = (
+        f"custom program error: {problem['Custom']:#x}"
+        if isinstance(problem, dict)
+        else _TEXT[problem]
+    )
+    return _preflight(
+        {"InstructionError": [index, problem]}, f"Error processing Instruction {index}: {words}"
+    )
 
 
 def _error(rid: Any, code: int, message: str, data: Any = None) -> web.Response:
@@ -410,11 +508,17 @@ def _check_signature(text: Any) -> None:
 def _ui_amount(amount: int, decimals: int) -> dict[str, Any]:
     whole, frac = divmod(amount, 10**decimals)
     text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".") if decimals else str(whole)
-    return {"amount": str(amount), "decimals": decimals, "uiAmount": amount / 10**decimals, "uiAmountString": text}
+    return {
+        "amount": str(amount),
+        "decimals": decimals,
+        "uiAmount": amount / 10**decimals,
+        "uiAmountString": text,
+    }
 
 
-def _transaction_json(signature: str, slot: int, transfers: list[Transfer], *, inner: bool, err: Any,
-                      fee_payer: str) -> dict[str, Any]:
+def _transaction_json(
+    signature: str, slot: int, transfers: list[Transfer], *, inner: bool, err: Any, fee_payer: str
+) -> dict[str, Any]:
     """getTransaction's jsonParsed result for a transaction made of ``transfers``."""
     keys: list[str] = []
 
@@ -427,55 +531,95 @@ def _transaction_json(signature: str, slot: int, transfers: list[Transfer], *, i
     parsed = []
     balances: dict[int, tuple[str, str, int]] = {}  # account index -> (mint, owner, decimals)
     for t in transfers:
-        for account, owner in ((t.source, t.source_owner or t.authority), (t.destination, t.destination_owner)):
+        for account, owner in (
+            (t.source, t.source_owner or t.authority),
+            (t.destination, t.destination_owner),
+        ):
             idx = key(account)
             if owner is not None:
                 balances[idx] = (t.mint, owner, t.decimals)
         key(t.authority)
         if t.checked:
             key(t.mint)
-            info = {"authority": t.authority, "destination": t.destination, "mint": t.mint, "source": t.source,
-                    "tokenAmount": _ui_amount(t.amount, t.decimals)}
+            info = {
+                "authority": t.authority,
+                "destination": t.destination,
+                "mint": t.mint,
+                "source": t.source,
+                "tokenAmount": _ui_amount(t.amount, t.decimals),
+            }
             kind = "transferChecked"
         else:
-            info = {"amount": str(t.amount), "authority": t.authority, "destination": t.destination,
-                    "source": t.source}
+            info = {
+                "amount": str(t.amount),
+                "authority": t.authority,
+                "destination": t.destination,
+                "source": t.source,
+            }
             kind = "transfer"
-        parsed.append({"parsed": {"info": info, "type": kind}, "program": "spl-token", "programId": TOKEN_PROGRAM,
-                       "stackHeight": 2 if inner else None})
+        parsed.append(
+            {
+                "parsed": {"info": info, "type": kind},
+                "program": "spl-token",
+                "programId": TOKEN_PROGRAM,
+                "stackHeight": 2 if inner else None,
+            }
+        )
     key(TOKEN_PROGRAM)
     instructions: list[dict[str, Any]] = [
-        {"accounts": [], "data": "3DdGGhkhJbjm", "programId": COMPUTE_BUDGET, "stackHeight": None}]
+        {"accounts": [], "data": "3DdGGhkhJbjm", "programId": COMPUTE_BUDGET, "stackHeight": None}
+    ]
     inner_instructions: list[dict[str, Any]] = []
     if inner:
         key(ROUTER_PROGRAM)
-        instructions.append({"accounts": list(keys[:6]), "data": "PrpFmsY4d26dKbdKMAXs4nHRBERXuXzT",
-                             "programId": ROUTER_PROGRAM, "stackHeight": None})
+        instructions.append(
+            {
+                "accounts": list(keys[:6]),
+                "data": "PrpFmsY4d26dKbdKMAXs4nHRBERXuXzT",
+                "programId": ROUTER_PROGRAM,
+                "stackHeight": None,
+            }
+        )
         inner_instructions.append({"index": 1, "instructions": parsed})
     else:
         instructions += parsed
     key(COMPUTE_BUDGET)
     token_balances = [
-        {"accountIndex": idx, "mint": mint, "owner": owner, "programId": TOKEN_PROGRAM,
-         "uiTokenAmount": _ui_amount(1_000_000_000, decimals)}
+        {
+            "accountIndex": idx,
+            "mint": mint,
+            "owner": owner,
+            "programId": TOKEN_PROGRAM,
+            "uiTokenAmount": _ui_amount(1_000_000_000, decimals),
+        }
         for idx, (mint, owner, decimals) in sorted(balances.items())
     ]
     return {
         "blockTime": 1_767_225_600 + slot % 10_000_000,
         "meta": {
-            "computeUnitsConsumed": 31_542, "err": err, "fee": 5_000,
+            "computeUnitsConsumed": 31_542,
+            "err": err,
+            "fee": 5_000,
             "innerInstructions": inner_instructions,
             "loadedAddresses": {"readonly": [], "writable": []},
-            "logMessages": [f"Program {TOKEN_PROGRAM} invoke [{2 if inner else 1}]", f"Program {TOKEN_PROGRAM} success"],
-            "postBalances": [1_000_000 for _ in keys], "postTokenBalances": token_balances,
-            "preBalances": [1_005_000 for _ in keys], "preTokenBalances": token_balances,
-            "rewards": [], "status": {"Ok": None} if err is None else {"Err": err},
+            "logMessages": [
+                f"Program {TOKEN_PROGRAM} invoke [{2 if inner else 1}]",
+                f"Program {TOKEN_PROGRAM} success",
+            ],
+            "postBalances": [1_000_000 for _ in keys],
+            "postTokenBalances": token_balances,
+            "preBalances": [1_005_000 for _ in keys],
+            "preTokenBalances": token_balances,
+            "rewards": [],
+            "status": {"Ok": None} if err is None else {"Err": err},
         },
         "slot": slot,
         "transaction": {
             "message": {
-                "accountKeys": [{"pubkey": k, "signer": i == 0, "source": "transaction", "writable": i < 3}
-                                for i, k in enumerate(keys)],
+                "accountKeys": [
+                    {"pubkey": k, "signer": i == 0, "source": "transaction", "writable": i < 3}
+                    for i, k in enumerate(keys)
+                ],
                 "addressTableLookups": [],
                 "instructions": instructions,
                 "recentBlockhash": random_address(),

@@ -35,20 +35,62 @@ BOT_USERNAME = "BountyTestBot"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # Parameters that are free text: never JSON-decoded, even when they look like numbers.
-TEXT_FIELDS = frozenset({
-    "text", "caption", "description", "short_description", "name", "title", "query", "question",
-    "explanation", "callback_query_id", "secret_token", "inline_message_id", "invite_link", "emoji",
-    "url", "data", "payload", "first_name", "last_name", "parse_mode", "action", "language_code",
-    "custom_title", "sticker", "document", "photo",
-})
-ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-                "code", "pre", "blockquote", "tg-emoji"}
+TEXT_FIELDS = frozenset(
+    {
+        "text",
+        "caption",
+        "description",
+        "short_description",
+        "name",
+        "title",
+        "query",
+        "question",
+        "explanation",
+        "callback_query_id",
+        "secret_token",
+        "inline_message_id",
+        "invite_link",
+        "emoji",
+        "url",
+        "data",
+        "payload",
+        "first_name",
+        "last_name",
+        "parse_mode",
+        "action",
+        "language_code",
+        "custom_title",
+        "sticker",
+        "document",
+        "photo",
+    }
+)
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
+}
 COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 COMMAND_IN_TEXT = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,64})?")
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, description: str, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
@@ -147,7 +189,11 @@ def _decode(key: str, value: str) -> Any:
 def _public(result: Any) -> Any:
     """What Telegram would send: without the stand-in's own bookkeeping keys (raw HTML, file bytes)."""
     if isinstance(result, dict):
-        return {k: copy.deepcopy(v) for k, v in result.items() if k not in ("html", "content", "photo_name", "photo_data")}
+        return {
+            k: copy.deepcopy(v)
+            for k, v in result.items()
+            if k not in ("html", "content", "photo_name", "photo_data")
+        }
     return result
 
 
@@ -156,9 +202,15 @@ class TelegramStandin:
     is the base URL to give python-telegram-bot."""
 
     def __init__(self, *, bot_username: str = BOT_USERNAME, bot_id: int = BOT_ID) -> None:
-        self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "Billions Bounty", "username": bot_username,
-                         "can_join_groups": True, "can_read_all_group_messages": False,
-                         "supports_inline_queries": False}
+        self.bot_user = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Billions Bounty",
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
         self.calls: list[Call] = []
         self.pushed_at: dict[int, float] = {}
         self.webhook: dict[str, Any] | None = None
@@ -221,8 +273,14 @@ class TelegramStandin:
     # --- the world: users and chats ---------------------------------------------------------------
 
     @staticmethod
-    def user(user_id: int, first_name: str, *, username: str | None = None, last_name: str | None = None,
-             is_bot: bool = False) -> dict[str, Any]:
+    def user(
+        user_id: int,
+        first_name: str,
+        *,
+        username: str | None = None,
+        last_name: str | None = None,
+        is_bot: bool = False,
+    ) -> dict[str, Any]:
         user: dict[str, Any] = {"id": user_id, "is_bot": is_bot, "first_name": first_name}
         if username:
             user["username"] = username
@@ -237,7 +295,9 @@ class TelegramStandin:
         self._chats[user["id"]] = chat
         return chat
 
-    def group(self, chat_id: int = -100_200_300, title: str = "Bounty hunters", kind: str = "supergroup") -> dict[str, Any]:
+    def group(
+        self, chat_id: int = -100_200_300, title: str = "Bounty hunters", kind: str = "supergroup"
+    ) -> dict[str, Any]:
         chat = {"id": chat_id, "type": kind, "title": title}
         self._chats[chat_id] = chat
         return chat
@@ -253,9 +313,14 @@ class TelegramStandin:
 
     # --- pushing updates ----------------------------------------------------------------------------
 
-    def push(self, kind: str, payload: dict[str, Any], *, update_id: int | None = None) -> dict[str, Any]:
+    def push(
+        self, kind: str, payload: dict[str, Any], *, update_id: int | None = None
+    ) -> dict[str, Any]:
         """Queue a raw update of any kind (``message``, ``edited_message``, ``callback_query``...)."""
-        update = {"update_id": update_id if update_id is not None else next(self._update_ids), kind: payload}
+        update = {
+            "update_id": update_id if update_id is not None else next(self._update_ids),
+            kind: payload,
+        }
         self._enqueue(_Pending(update))
         return update
 
@@ -264,21 +329,37 @@ class TelegramStandin:
         self._enqueue(_Pending(copy.deepcopy(update), forced=True))
         return update
 
-    def new_message(self, user: dict[str, Any], chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    def new_message(
+        self, user: dict[str, Any], chat: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
         self._chats.setdefault(chat["id"], chat)
         if chat["type"] == "private":
             self._started.add(user["id"])
-        message = {"message_id": self._next_message_id(chat["id"]), "from": user, "chat": chat,
-                   "date": int(time.time()), **fields}
+        message = {
+            "message_id": self._next_message_id(chat["id"]),
+            "from": user,
+            "chat": chat,
+            "date": int(time.time()),
+            **fields,
+        }
         self._messages.setdefault(chat["id"], []).append(message)
         return message
 
-    def push_message(self, user: dict[str, Any], chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    def push_message(
+        self, user: dict[str, Any], chat: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
         """A message of any shape: ``text=...``, ``sticker={...}``, ``photo=[...]``..."""
         return self.push("message", self.new_message(user, chat, **fields))
 
-    def push_command(self, user: dict[str, Any], chat: dict[str, Any], text: str, *,
-                     reply_to: dict[str, Any] | None = None, mention: dict[str, Any] | None = None) -> dict[str, Any]:
+    def push_command(
+        self,
+        user: dict[str, Any],
+        chat: dict[str, Any],
+        text: str,
+        *,
+        reply_to: dict[str, Any] | None = None,
+        mention: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """A text message as a client sends it: ``/attempt hello`` gets its bot_command entity.
 
         ``reply_to``: the message it answers (a client's reply). ``mention``: a user picked from the
@@ -288,24 +369,42 @@ class TelegramStandin:
         entities = []
         match = COMMAND_IN_TEXT.match(text)
         if match:
-            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))})
+            entities.append(
+                {"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))}
+            )
         if mention is not None:
             at = text.index(mention["first_name"])
-            entities.append({"type": "text_mention", "offset": utf16_len(text[:at]),
-                             "length": utf16_len(mention["first_name"]), "user": mention})
+            entities.append(
+                {
+                    "type": "text_mention",
+                    "offset": utf16_len(text[:at]),
+                    "length": utf16_len(mention["first_name"]),
+                    "user": mention,
+                }
+            )
         if entities:
             fields["entities"] = entities
         if reply_to is not None:
             fields["reply_to_message"] = _public(reply_to)
         return self.push_message(user, chat, **fields)
 
-    def press(self, user: dict[str, Any], message: dict[str, Any], callback_data: str) -> dict[str, Any]:
+    def press(
+        self, user: dict[str, Any], message: dict[str, Any], callback_data: str
+    ) -> dict[str, Any]:
         """A press on an inline button of a message the bot sent."""
         query_id = f"cbq-{next(self._callback_ids)}"
         self._callbacks[query_id] = False
         current = self._find_message(message["chat"]["id"], message["message_id"]) or message
-        return self.push("callback_query", {"id": query_id, "from": user, "message": _public(current),
-                                            "chat_instance": f"ci{message['chat']['id']}", "data": callback_data})
+        return self.push(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": user,
+                "message": _public(current),
+                "chat_instance": f"ci{message['chat']['id']}",
+                "data": callback_data,
+            },
+        )
 
     def _enqueue(self, pending: _Pending) -> None:
         self.pushed_at[pending.id] = time.perf_counter()
@@ -322,8 +421,14 @@ class TelegramStandin:
         assert self.webhook is not None
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        headers = {SECRET_HEADER: self.webhook["secret_token"]} if self.webhook.get("secret_token") else {}
-        async with self._session.post(self.webhook["url"], json=update, headers=headers) as response:
+        headers = (
+            {SECRET_HEADER: self.webhook["secret_token"]}
+            if self.webhook.get("secret_token")
+            else {}
+        )
+        async with self._session.post(
+            self.webhook["url"], json=update, headers=headers
+        ) as response:
             self.webhook_deliveries.append((update["update_id"], response.status))
 
     def _wake(self) -> None:
@@ -332,14 +437,28 @@ class TelegramStandin:
 
     # --- faults -------------------------------------------------------------------------------------
 
-    def fail_next(self, method: str, code: int, *, retry_after: int = 1, chat_id: int | None = None,
-                  description: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        code: int,
+        *,
+        retry_after: int = 1,
+        chat_id: int | None = None,
+        description: str | None = None,
+    ) -> None:
         """The next call to ``method`` (for ``chat_id`` if given) fails: 429 (with retry_after),
         400 ("chat not found") or 403 ("bot was blocked by the user")."""
-        default = {429: f"Too Many Requests: retry after {retry_after}", 400: "Bad Request: chat not found",
-                   403: "Forbidden: bot was blocked by the user"}
-        fault = _Fault(code, description or default.get(code, "Internal Server Error"),
-                       retry_after if code == 429 else None, chat_id)
+        default = {
+            429: f"Too Many Requests: retry after {retry_after}",
+            400: "Bad Request: chat not found",
+            403: "Forbidden: bot was blocked by the user",
+        }
+        fault = _Fault(
+            code,
+            description or default.get(code, "Internal Server Error"),
+            retry_after if code == 429 else None,
+            chat_id,
+        )
         self._faults.setdefault(method, deque()).append(fault)
 
     def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
@@ -361,7 +480,9 @@ class TelegramStandin:
     def calls_to(self, method: str, *, after: int = 0) -> list[Call]:
         return [c for c in self.calls[after:] if c.method == method]
 
-    async def wait_for(self, predicate: Callable[[Call], bool], *, after: int = 0, timeout: float = 15.0) -> Call:
+    async def wait_for(
+        self, predicate: Callable[[Call], bool], *, after: int = 0, timeout: float = 15.0
+    ) -> Call:
         """The first finished call (from position ``after``) that satisfies ``predicate``."""
         async with asyncio.timeout(timeout):
             while True:
@@ -371,13 +492,19 @@ class TelegramStandin:
                 event = self._activity
                 await event.wait()
 
-    async def wait_sent(self, chat_id: int, *, after: int = 0, contains: str | None = None,
-                        timeout: float = 15.0) -> dict[str, Any]:
+    async def wait_sent(
+        self, chat_id: int, *, after: int = 0, contains: str | None = None, timeout: float = 15.0
+    ) -> dict[str, Any]:
         """The next message the bot sent to ``chat_id`` (whose visible text has ``contains``)."""
         call = await self.wait_for(
-            lambda c: c.method == "sendMessage" and c.ok and c.params.get("chat_id") == chat_id
-            and (contains is None or contains in c.result["text"]),
-            after=after, timeout=timeout,
+            lambda c: (
+                c.method == "sendMessage"
+                and c.ok
+                and c.params.get("chat_id") == chat_id
+                and (contains is None or contains in c.result["text"])
+            ),
+            after=after,
+            timeout=timeout,
         )
         return call.result
 
@@ -394,13 +521,20 @@ class TelegramStandin:
             if call.method == "answerCallbackQuery" and query_id is not None:
                 if call.params.get("callback_query_id") == query_id:
                     return call
-            elif call.method in ("sendMessage", "editMessageText", "sendDocument") and call.params.get("chat_id") == chat_id:
+            elif (
+                call.method in ("sendMessage", "editMessageText", "sendDocument")
+                and call.params.get("chat_id") == chat_id
+            ):
                 return call
         return None
 
     def messages_to(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's messages in a chat, as they look now (edits applied)."""
-        return [copy.deepcopy(m) for m in self._messages.get(chat_id, []) if m["from"]["id"] == self.bot_user["id"]]
+        return [
+            copy.deepcopy(m)
+            for m in self._messages.get(chat_id, [])
+            if m["from"]["id"] == self.bot_user["id"]
+        ]
 
     @staticmethod
     def buttons(message: dict[str, Any]) -> list[tuple[str, str | None]]:
@@ -431,12 +565,19 @@ class TelegramStandin:
         try:
             fault = self._take_fault(method, params)
             if fault is not None:
-                raise ApiError(fault.code, fault.description,
-                               {"retry_after": fault.retry_after} if fault.retry_after is not None else None)
+                raise ApiError(
+                    fault.code,
+                    fault.description,
+                    {"retry_after": fault.retry_after} if fault.retry_after is not None else None,
+                )
             handler = getattr(self, "_api_" + method, None)
             result = await handler(params, files) if handler is not None else True
         except ApiError as exc:
-            body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": exc.code,
+                "description": exc.description,
+            }
             if exc.parameters:
                 body["parameters"] = exc.parameters
             call.status, call.error = exc.code, exc.description
@@ -470,14 +611,20 @@ class TelegramStandin:
         if chat_id > 0:
             if chat_id not in self._started:
                 raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
-            return self._chats.get(chat_id) or {"id": chat_id, "type": "private", "first_name": "user"}
+            return self._chats.get(chat_id) or {
+                "id": chat_id,
+                "type": "private",
+                "first_name": "user",
+            }
         chat = self._chats.get(chat_id)
         if chat is None:
             raise ApiError(400, "Bad Request: chat not found")
         return chat
 
     @staticmethod
-    def _text(params: dict[str, Any], key: str = "text", *, limit: int = 4096, required: bool = True) -> str:
+    def _text(
+        params: dict[str, Any], key: str = "text", *, limit: int = 4096, required: bool = True
+    ) -> str:
         raw = params.get(key)
         if raw is None or raw == "":
             if required:
@@ -501,17 +648,24 @@ class TelegramStandin:
         for row in markup.get("inline_keyboard", []):
             for button in row:
                 if not button.get("text"):
-                    raise ApiError(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+                    raise ApiError(
+                        400, "Bad Request: text buttons are unallowed in the inline keyboard"
+                    )
                 data = button.get("callback_data")
                 if data is not None and not 1 <= len(str(data).encode("utf-8")) <= 64:
                     raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
                 if data is None and not button.get("url"):
-                    raise ApiError(400, "Bad Request: can't find field \"callback_data\"")
+                    raise ApiError(400, 'Bad Request: can\'t find field "callback_data"')
         return markup
 
     def _store(self, chat: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        message = {"message_id": self._next_message_id(chat["id"]), "from": self.bot_user, "chat": chat,
-                   "date": int(time.time()), **{k: v for k, v in fields.items() if v is not None}}
+        message = {
+            "message_id": self._next_message_id(chat["id"]),
+            "from": self.bot_user,
+            "chat": chat,
+            "date": int(time.time()),
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         self._messages.setdefault(chat["id"], []).append(message)
         return copy.deepcopy(message)
 
@@ -552,13 +706,19 @@ class TelegramStandin:
         return True
 
     async def _api_getWebhookInfo(self, params, files):
-        return {"url": self.webhook["url"] if self.webhook else "", "has_custom_certificate": False,
-                "pending_update_count": len(self._pending)}
+        return {
+            "url": self.webhook["url"] if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending),
+        }
 
     async def _api_getUpdates(self, params, files):
         if self.webhook is not None:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset")
         limit = int(params.get("limit") or 100)
         allowed = params.get("allowed_updates") or None
@@ -585,8 +745,13 @@ class TelegramStandin:
         visible = self._text(params)
         markup = self._keyboard(params)
         reply = params.get("reply_parameters") or {}
-        return self._store(chat, text=visible, reply_markup=markup, html=params.get("text"),
-                           reply_to_message_id=reply.get("message_id") if isinstance(reply, dict) else None)
+        return self._store(
+            chat,
+            text=visible,
+            reply_markup=markup,
+            html=params.get("text"),
+            reply_to_message_id=reply.get("message_id") if isinstance(reply, dict) else None,
+        )
 
     async def _api_sendDocument(self, params, files):
         chat = self._writable_chat(params)
@@ -594,9 +759,15 @@ class TelegramStandin:
             raise ApiError(400, "Bad Request: there is no document in the request")
         name, data = files.get("document", ("file", b""))
         caption = self._text(params, "caption", limit=1024, required=False) or None
-        document = {"file_id": f"doc-{next(self._file_ids)}", "file_unique_id": f"u{len(data)}",
-                    "file_name": name, "file_size": len(data)}
-        return self._store(chat, document=document, caption=caption, content=data.decode("utf-8", "replace"))
+        document = {
+            "file_id": f"doc-{next(self._file_ids)}",
+            "file_unique_id": f"u{len(data)}",
+            "file_name": name,
+            "file_size": len(data),
+        }
+        return self._store(
+            chat, document=document, caption=caption, content=data.decode("utf-8", "replace")
+        )
 
     async def _api_sendPhoto(self, params, files):
         chat = self._writable_chat(params)
@@ -606,8 +777,15 @@ class TelegramStandin:
         if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
             raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
         caption = self._text(params, "caption", limit=1024, required=False) or None
-        photo = [{"file_id": f"photo-{next(self._file_ids)}", "file_unique_id": f"p{len(data)}",
-                  "width": 1, "height": 1, "file_size": len(data)}]
+        photo = [
+            {
+                "file_id": f"photo-{next(self._file_ids)}",
+                "file_unique_id": f"p{len(data)}",
+                "width": 1,
+                "height": 1,
+                "file_size": len(data),
+            }
+        ]
         return self._store(chat, photo=photo, caption=caption, photo_name=name, photo_data=data)
 
     async def _api_editMessageText(self, params, files):
@@ -620,8 +798,11 @@ class TelegramStandin:
         visible = self._text(params)
         markup = self._keyboard(params)
         if visible == message.get("text") and markup == message.get("reply_markup"):
-            raise ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
-                                "markup are exactly the same as a current content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message",
+            )
         message["text"], message["html"] = visible, params.get("text")
         message["edit_date"] = int(time.time())
         if markup is None:
@@ -647,7 +828,10 @@ class TelegramStandin:
     async def _api_answerCallbackQuery(self, params, files):
         query_id = params.get("callback_query_id")
         if self._callbacks.get(query_id, True):
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         if len(params.get("text") or "") > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self._callbacks[query_id] = True
@@ -667,8 +851,12 @@ class TelegramStandin:
             if not 1 <= len(str(entry.get("description", ""))) <= 256:
                 raise ApiError(400, "Bad Request: command description is empty or too long")
         scope = params.get("scope")
-        if isinstance(scope, dict) and scope.get("type") == "chat" and scope.get("chat_id") not in self._started \
-                and scope.get("chat_id") not in self._chats:
+        if (
+            isinstance(scope, dict)
+            and scope.get("type") == "chat"
+            and scope.get("chat_id") not in self._started
+            and scope.get("chat_id") not in self._chats
+        ):
             raise ApiError(400, "Bad Request: chat not found")
         self._commands[self._scope_key(scope)] = [
             {"command": c["command"], "description": c["description"]} for c in commands
@@ -684,9 +872,19 @@ class TelegramStandin:
 
     # --- groups for team chats: members, the bot's rights, join requests, invite links -------
 
-    ADMIN_RIGHTS = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-                    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
-                    "can_edit_stories", "can_delete_stories", "can_pin_messages")
+    ADMIN_RIGHTS = (
+        "can_manage_chat",
+        "can_delete_messages",
+        "can_manage_video_chats",
+        "can_restrict_members",
+        "can_promote_members",
+        "can_change_info",
+        "can_invite_users",
+        "can_post_stories",
+        "can_edit_stories",
+        "can_delete_stories",
+        "can_pin_messages",
+    )
 
     def make_bot_admin(self, chat: dict[str, Any], **rights: bool) -> None:
         """Make the bot an administrator of ``chat``: every right unless some are given as False."""
@@ -694,7 +892,9 @@ class TelegramStandin:
         self._admin_rights[chat["id"]] = {r: rights.get(r, True) for r in self.ADMIN_RIGHTS}
         self.members.setdefault(chat["id"], {})[self.bot_user["id"]] = "administrator"
 
-    def add_member(self, chat: dict[str, Any], user: dict[str, Any], status: str = "member") -> None:
+    def add_member(
+        self, chat: dict[str, Any], user: dict[str, Any], status: str = "member"
+    ) -> None:
         self._chats.setdefault(chat["id"], chat)
         self._member_users[user["id"]] = user
         self.members.setdefault(chat["id"], {})[user["id"]] = status
@@ -706,8 +906,10 @@ class TelegramStandin:
         """``user`` asks to join ``chat`` (through a link that needs approval)."""
         self._member_users[user["id"]] = user
         self.join_requests.setdefault(chat["id"], set()).add(user["id"])
-        return self.push("chat_join_request", {"chat": chat, "from": user, "user_chat_id": user["id"],
-                                               "date": int(time.time())})
+        return self.push(
+            "chat_join_request",
+            {"chat": chat, "from": user, "user_chat_id": user["id"], "date": int(time.time())},
+        )
 
     def push_edit(self, message: dict[str, Any], text: str) -> dict[str, Any]:
         """The author edits their message: an ``edited_message`` update."""
@@ -734,14 +936,24 @@ class TelegramStandin:
         if rights is None:
             raise ApiError(400, "Bad Request: not enough rights")
         if right is not None and not rights.get(right):
-            raise ApiError(400, "Bad Request: not enough rights to " + {
-                "can_invite_users": "manage chat invite link", "can_restrict_members": "restrict/unrestrict chat member",
-            }.get(right, right))
+            raise ApiError(
+                400,
+                "Bad Request: not enough rights to "
+                + {
+                    "can_invite_users": "manage chat invite link",
+                    "can_restrict_members": "restrict/unrestrict chat member",
+                }.get(right, right),
+            )
 
     def _member_payload(self, chat_id: int, user_id: int) -> dict[str, Any]:
         status = self.members.get(chat_id, {}).get(user_id, "left")
-        user = self.bot_user if user_id == self.bot_user["id"] else self._member_users.get(
-            user_id, {"id": user_id, "is_bot": False, "first_name": "user"})
+        user = (
+            self.bot_user
+            if user_id == self.bot_user["id"]
+            else self._member_users.get(
+                user_id, {"id": user_id, "is_bot": False, "first_name": "user"}
+            )
+        )
         out: dict[str, Any] = {"status": status, "user": user}
         if status == "administrator":
             rights = self._admin_rights.get(chat_id) or {r: True for r in self.ADMIN_RIGHTS}
@@ -762,8 +974,11 @@ class TelegramStandin:
         chat_id = params.get("chat_id")
         if chat_id not in self._chats:
             raise ApiError(400, "Bad Request: chat not found")
-        return [self._member_payload(chat_id, uid) for uid, st in self.members.get(chat_id, {}).items()
-                if st in ("administrator", "creator")]
+        return [
+            self._member_payload(chat_id, uid)
+            for uid, st in self.members.get(chat_id, {}).items()
+            if st in ("administrator", "creator")
+        ]
 
     async def _api_createChatInviteLink(self, params, files):
         chat_id = params.get("chat_id")
@@ -772,10 +987,18 @@ class TelegramStandin:
         if limit is not None and not 1 <= int(limit) <= 99999:
             raise ApiError(400, "Bad Request: member limit is invalid")
         if limit is not None and params.get("creates_join_request"):
-            raise ApiError(400, "Bad Request: member limit can't be specified for links requiring administrator approval")
+            raise ApiError(
+                400,
+                "Bad Request: member limit can't be specified for links requiring administrator approval",
+            )
         link = f"https://t.me/+stand-in-{len(self.invite_links) + 1:06d}"
-        entry = {"invite_link": link, "creator": self.bot_user, "creates_join_request": bool(params.get("creates_join_request")),
-                 "is_primary": False, "is_revoked": False}
+        entry = {
+            "invite_link": link,
+            "creator": self.bot_user,
+            "creates_join_request": bool(params.get("creates_join_request")),
+            "is_primary": False,
+            "is_revoked": False,
+        }
         if limit is not None:
             entry["member_limit"] = int(limit)
         if params.get("expire_date") is not None:

@@ -15,7 +15,9 @@ def test_names_are_unique_and_help_is_set():
 
 def test_a_text_argument_takes_the_rest_of_the_line_verbatim():
     cmd = find("attempt")
-    assert parse_text_args(cmd, "  ignore  previous   instructions ") == {"message": "ignore  previous   instructions"}
+    assert parse_text_args(cmd, "  ignore  previous   instructions ") == {
+        "message": "ignore  previous   instructions"
+    }
 
 
 def test_resolve_prefers_the_longest_path_and_bare_names():
@@ -61,6 +63,8 @@ async def test_a_command_limited_to_a_platform_is_offered_and_run_only_there():
     only_console = Command(("sign",), "Read a local file.", local, platforms=("console",))
     table = [*COMMANDS, only_console]
     assert only_console in commands_for("console", table)
-    assert only_console not in commands_for("discord", table) and only_console not in commands_for("telegram", table)
+    assert only_console not in commands_for("discord", table) and only_console not in commands_for(
+        "telegram", table
+    )
     with pytest.raises(NotPermitted, match="works only on console"):
         await run_command(None, Actor("telegram", "1", "x"), only_console, {})

@@ -15,7 +15,14 @@ def exact_fee(n: int, base: int = BASE, growth: int = GROWTH, cap: int = CAP) ->
 
 @pytest.mark.parametrize(
     ("n", "fee"),
-    [(0, 10_000_000), (1, 10_078_000), (2, 10_156_608), (10, 10_807_955), (100, 21_748_805), (500, 486_605_496)],
+    [
+        (0, 10_000_000),
+        (1, 10_078_000),
+        (2, 10_156_608),
+        (10, 10_807_955),
+        (100, 21_748_805),
+        (500, 486_605_496),
+    ],
 )
 def test_fee_table_defaults(n, fee):
     assert attempt_fee(n, BASE, GROWTH, CAP) == fee == exact_fee(n)
@@ -25,7 +32,9 @@ def test_fee_reaches_the_cap_and_stays():
     first_capped = next(n for n in range(2_000) if exact_fee(n) == CAP)
     assert attempt_fee(first_capped - 1, BASE, GROWTH, CAP) < CAP
     assert attempt_fee(first_capped, BASE, GROWTH, CAP) == CAP
-    assert attempt_fee(10**9, BASE, GROWTH, CAP) == CAP  # closed form: no loop over a billion attempts
+    assert (
+        attempt_fee(10**9, BASE, GROWTH, CAP) == CAP
+    )  # closed form: no loop over a billion attempts
 
 
 @given(st.integers(0, 3_000), st.integers(1, 10**9), st.integers(0, 10_000), st.integers(1, 10**12))
@@ -44,7 +53,10 @@ def test_split_adds_up_exactly(paid):
     assert min(s.prize, s.staking, s.buyback, s.operations) >= 0
 
 
-@pytest.mark.parametrize(("paid", "parts"), [(1, (0, 0, 0, 1)), (3, (2, 0, 0, 1)), (10_078_000, (7_054_600, 907_020, 151_170, 1_965_210))])
+@pytest.mark.parametrize(
+    ("paid", "parts"),
+    [(1, (0, 0, 0, 1)), (3, (2, 0, 0, 1)), (10_078_000, (7_054_600, 907_020, 151_170, 1_965_210))],
+)
 def test_split_awkward_remainders(paid, parts):
     s = split_payment(paid)
     assert (s.prize, s.staking, s.buyback, s.operations) == parts
@@ -57,7 +69,10 @@ def test_discount_floors_the_discount_not_the_fee():
         apply_discount(10, 10_001)
 
 
-@given(st.integers(0, 10**12), st.lists(st.integers(0, 10**9), min_size=1, max_size=30).filter(lambda w: sum(w) > 0))
+@given(
+    st.integers(0, 10**12),
+    st.lists(st.integers(0, 10**9), min_size=1, max_size=30).filter(lambda w: sum(w) > 0),
+)
 def test_largest_remainder_is_exact_and_fair(total, weights):
     shares = largest_remainder(total, weights)
     assert sum(shares) == total

@@ -5,7 +5,11 @@ from core.settings import SettingsError, load_settings
 
 def test_defaults_need_no_key():
     s = load_settings(_env_file=None)
-    assert s.GUARDIAN_PROVIDER == "offline" and s.ATTEMPT_COOLDOWN_SECONDS == 10 and s.ATTEMPT_MAX_CHARS == 1_000
+    assert (
+        s.GUARDIAN_PROVIDER == "offline"
+        and s.ATTEMPT_COOLDOWN_SECONDS == 10
+        and s.ATTEMPT_MAX_CHARS == 1_000
+    )
     assert not s.discord_enabled and not s.telegram_enabled
 
 
@@ -18,7 +22,12 @@ def test_every_bad_value_is_named_on_its_own_line(monkeypatch):
         load_settings(_env_file=None)
     lines = err.value.message.splitlines()[1:]
     names = sorted(line.split(":")[0].strip() for line in lines)
-    assert names == ["ATTEMPT_COOLDOWN_SECONDS", "DATABASE_URL", "GUARDIAN_PROVIDER", "MODERATOR_TELEGRAM_USER_IDS"]
+    assert names == [
+        "ATTEMPT_COOLDOWN_SECONDS",
+        "DATABASE_URL",
+        "GUARDIAN_PROVIDER",
+        "MODERATOR_TELEGRAM_USER_IDS",
+    ]
 
 
 def test_secrets_are_not_echoed(monkeypatch):

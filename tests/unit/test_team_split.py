@@ -14,7 +14,9 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def team(contributions: list[int]) -> list[Member]:
-    return [Member(i + 1, f"p{i}", START + timedelta(minutes=i), c) for i, c in enumerate(contributions)]
+    return [
+        Member(i + 1, f"p{i}", START + timedelta(minutes=i), c) for i, c in enumerate(contributions)
+    ]
 
 
 prizes = st.integers(0, 10**15)
@@ -32,7 +34,9 @@ def test_proportional_shares_sum_to_the_prize_and_follow_contributions(prize, pa
         for j in range(len(paid)):
             if (paid[i] > paid[j]) if total else False:
                 assert shares[i] >= shares[j]
-            if paid[i] == paid[j] and i < j:  # the same contribution: the earlier member never gets less
+            if (
+                paid[i] == paid[j] and i < j
+            ):  # the same contribution: the earlier member never gets less
                 assert shares[i] >= shares[j]
     if total:
         assert all(s == 0 for s, c in zip(shares, paid, strict=True) if c == 0)

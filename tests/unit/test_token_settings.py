@@ -9,12 +9,20 @@ def test_defaults_name_the_token_and_mainnet_usdc():
     s = load_settings(_env_file=None)
     assert s.TOKEN_MINT == "5ic4A4scnqeAT2XkwvWCUYjZoxjVLvoTz4njbmAhbonk" and s.TOKEN_DECIMALS == 8
     assert s.USDC_MINT == "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
-    assert s.TREASURY_WALLET is None and s.TREASURY_KEYPAIR_PATH is None and s.TOKEN_PRICE_URL is None
-    assert (s.HOLDINGS_CACHE_SECONDS, s.WALLET_CHALLENGE_SECONDS, s.WALLET_RELINK_SECONDS) == (300, 600, 86_400)
+    assert (
+        s.TREASURY_WALLET is None and s.TREASURY_KEYPAIR_PATH is None and s.TOKEN_PRICE_URL is None
+    )
+    assert (s.HOLDINGS_CACHE_SECONDS, s.WALLET_CHALLENGE_SECONDS, s.WALLET_RELINK_SECONDS) == (
+        300,
+        600,
+        86_400,
+    )
 
 
-@pytest.mark.parametrize(("name", "value"), [("TREASURY_WALLET", "0OIl"), ("TOKEN_MINT", "abc"),
-                                             ("TREASURY_USDC_ACCOUNT", "1" * 44)])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TREASURY_WALLET", "0OIl"), ("TOKEN_MINT", "abc"), ("TREASURY_USDC_ACCOUNT", "1" * 44)],
+)
 def test_a_bad_address_is_named_on_its_own_line(name, value):
     with pytest.raises(SettingsError) as err:
         load_settings(_env_file=None, **{name: value})
@@ -22,5 +30,9 @@ def test_a_bad_address_is_named_on_its_own_line(name, value):
 
 
 def test_blank_token_settings_are_unset():
-    s = load_settings(_env_file=None, TREASURY_WALLET=" ", TREASURY_KEYPAIR_PATH="", TOKEN_PRICE_URL="")
-    assert s.TREASURY_WALLET is None and s.TREASURY_KEYPAIR_PATH is None and s.TOKEN_PRICE_URL is None
+    s = load_settings(
+        _env_file=None, TREASURY_WALLET=" ", TREASURY_KEYPAIR_PATH="", TOKEN_PRICE_URL=""
+    )
+    assert (
+        s.TREASURY_WALLET is None and s.TREASURY_KEYPAIR_PATH is None and s.TOKEN_PRICE_URL is None
+    )

@@ -86,7 +86,10 @@ def test_anthropic_turns_alternate_user_first_and_last():
 def test_anthropic_keeps_the_prompt_as_its_cached_block_and_the_context_after_it():
     cached = {"type": "text", "text": "prompt", "cache_control": {"type": "ephemeral"}}
     assert system_blocks(GuardianRequest("prompt", "m")) == [cached]
-    assert system_blocks(GuardianRequest("prompt", "m", context="memory")) == [cached, {"type": "text", "text": "memory"}]
+    assert system_blocks(GuardianRequest("prompt", "m", context="memory")) == [
+        cached,
+        {"type": "text", "text": "memory"},
+    ]
 
 
 def test_openai_messages_keep_order_and_drop_empty_turns():

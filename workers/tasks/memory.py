@@ -19,10 +19,24 @@ from core.settings import load_settings
 from workers.celery_app import celery_app
 from workers.runner import run_with_app
 
-TRANSIENT = (OSError, ConnectionError, TimeoutError, EmbeddingsUnavailable, asyncpg.PostgresConnectionError,
-             asyncpg.InterfaceError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 300, "retry_jitter": True,
-         "max_retries": 10, "ignore_result": True}
+TRANSIENT = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    EmbeddingsUnavailable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 10,
+    "ignore_result": True,
+}
 
 _lock = threading.Lock()
 _embedder: Embedder | None = None
@@ -68,7 +82,9 @@ def summarise(bounty_id: int, player_id: int | None = None) -> str | None:
     return run_with_app(lambda app: summaries.summarise(app, bounty_id, player_id))
 
 
-@celery_app.task(name="bounty.memory.catch_up", time_limit=120, soft_time_limit=100, ignore_result=True)
+@celery_app.task(
+    name="bounty.memory.catch_up", time_limit=120, soft_time_limit=100, ignore_result=True
+)
 def catch_up() -> dict:
     """Learn what the memory is missing for up to a minute (the beat schedule runs it every minute)."""
     model, found = embedder(), detector()

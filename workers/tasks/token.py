@@ -12,6 +12,7 @@ from workers.runner import run_with_app
 @celery_app.task(name="bounty.token.refresh_holdings", time_limit=300, soft_time_limit=280)
 def refresh_holdings(address: str | None = None) -> int:
     """Refresh one wallet's holdings, or every linked wallet's that are older than the cache time."""
+
     async def go(app) -> int:
         if address is None:
             return await holdings.refresh_stale(app)
@@ -24,6 +25,7 @@ def refresh_holdings(address: str | None = None) -> int:
 @celery_app.task(name="bounty.token.record_price", time_limit=60, soft_time_limit=50)
 def record_price() -> str | None:
     """Record the token's price from TOKEN_PRICE_URL (a failure is recorded too: the price turns stale)."""
+
     async def go(app) -> str | None:
         value = await price.record_price(app)
         return None if value is None else str(value)
@@ -34,6 +36,7 @@ def record_price() -> str | None:
 @celery_app.task(name="bounty.token.distribute", time_limit=900, soft_time_limit=870)
 def distribute(month: str | None = None) -> str | None:
     """Distribute ``month`` (YYYY-MM), or last month when it is not yet (the beat, on the 1st)."""
+
     async def go(app) -> str | None:
         if month is None:
             done = await staking.distribute_due(app)

@@ -22,5 +22,3 @@ class Base(DeclarativeBase):
 
 def now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-

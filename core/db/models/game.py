@@ -57,7 +57,12 @@ class PlayerIdentity(Base):
     seen_as_moderator: Mapped[bool] = mapped_column(Boolean, server_default="false")
     __table_args__ = (
         UniqueConstraint("platform", "external_id"),
-        Index("ix_player_identities_username", "platform", "username", postgresql_where="username IS NOT NULL"),
+        Index(
+            "ix_player_identities_username",
+            "platform",
+            "username",
+            postgresql_where="username IS NOT NULL",
+        ),
     )
 
 
@@ -126,9 +131,15 @@ class Bounty(Base):
     winner_attempt_id: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint("status IN ('active','paused','won','expired')", name="status"),
-        CheckConstraint("base_fee > 0 AND fee_cap >= base_fee AND growth_bps BETWEEN 0 AND 10000", name="fees"),
-        Index("uq_bounties_one_open", "status", unique=True,
-              postgresql_where="status IN ('active','paused')"),
+        CheckConstraint(
+            "base_fee > 0 AND fee_cap >= base_fee AND growth_bps BETWEEN 0 AND 10000", name="fees"
+        ),
+        Index(
+            "uq_bounties_one_open",
+            "status",
+            unique=True,
+            postgresql_where="status IN ('active','paused')",
+        ),
     )
 
 
@@ -138,13 +149,17 @@ class AttemptQuote(Base):
     __tablename__ = "attempt_quotes"
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
-    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
+    bounty_id: Mapped[int] = mapped_column(
+        BigInteger
+    )  # no foreign key: it would lock the round's row
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     team_id: Mapped[int | None] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(Text)
     max_fee: Mapped[int] = mapped_column(BigInteger)
     discount_bps: Mapped[int] = mapped_column(Integer, default=0)
-    first_number: Mapped[int] = mapped_column(BigInteger, server_default="0")  # the attempt number quoted
+    first_number: Mapped[int] = mapped_column(
+        BigInteger, server_default="0"
+    )  # the attempt number quoted
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
@@ -155,7 +170,9 @@ class Attempt(Base):
 
     __tablename__ = "attempts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    bounty_id: Mapped[int] = mapped_column(BigInteger)  # no foreign key: it would lock the round's row
+    bounty_id: Mapped[int] = mapped_column(
+        BigInteger
+    )  # no foreign key: it would lock the round's row
     number: Mapped[int] = mapped_column(Integer)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
     payer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -201,7 +218,12 @@ class AuditLog(Base):
     before: Mapped[dict | None] = mapped_column(JSONB)
     after: Mapped[dict | None] = mapped_column(JSONB)
     __table_args__ = (
-        Index("ix_audit_log_target_player", "target_player_id", "id", postgresql_where="target_player_id IS NOT NULL"),
+        Index(
+            "ix_audit_log_target_player",
+            "target_player_id",
+            "id",
+            postgresql_where="target_player_id IS NOT NULL",
+        ),
     )
 
 

@@ -36,8 +36,11 @@ class AttackEmbedding(Base):
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
         Index(
-            "ix_attack_embeddings_hnsw", "embedding", postgresql_using="hnsw",
-            postgresql_with={"m": 32, "ef_construction": 128}, postgresql_ops={"embedding": "vector_cosine_ops"},
+            "ix_attack_embeddings_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 32, "ef_construction": 128},
+            postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
         Index("ix_attack_embeddings_model_bounty", "model", "bounty_id"),
     )
@@ -88,6 +91,11 @@ class MemorySummary(Base):
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     __table_args__ = (
-        UniqueConstraint("scope", "bounty_id", "player_id", name="uq_memory_summaries_scope",
-                         postgresql_nulls_not_distinct=True),
+        UniqueConstraint(
+            "scope",
+            "bounty_id",
+            "player_id",
+            name="uq_memory_summaries_scope",
+            postgresql_nulls_not_distinct=True,
+        ),
     )

@@ -23,7 +23,9 @@ class OutboxMessage(Base):
     payload: Mapped[dict] = mapped_column(JSONB)
     dedupe_key: Mapped[str | None] = mapped_column(Text, unique=True)
     created_at: Mapped[datetime] = _now()
-    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    available_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     claimed_by: Mapped[str | None] = mapped_column(Text)
@@ -32,6 +34,11 @@ class OutboxMessage(Base):
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
-        Index("ix_outbox_waiting", "channel", "available_at", "id",
-              postgresql_where=text("done_at IS NULL AND failed_at IS NULL")),
+        Index(
+            "ix_outbox_waiting",
+            "channel",
+            "available_at",
+            "id",
+            postgresql_where=text("done_at IS NULL AND failed_at IS NULL"),
+        ),
     )

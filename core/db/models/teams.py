@@ -30,7 +30,9 @@ class Team(Base):
     __tablename__ = "teams"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    name_key: Mapped[str] = mapped_column(Text)  # the name folded for comparison: unique among live teams
+    name_key: Mapped[str] = mapped_column(
+        Text
+    )  # the name folded for comparison: unique among live teams
     private: Mapped[bool] = mapped_column(Boolean, server_default="false")
     captain_player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
     invite_code: Mapped[str] = mapped_column(Text, unique=True)
@@ -42,7 +44,12 @@ class Team(Base):
         CheckConstraint("split_mode IN ('proportional','equal')", name="split_mode"),
         CheckConstraint("spend_mode IN ('members','captain')", name="spend_mode"),
         # a name is taken while its team exists; a disbanded team's name is free again
-        Index("uq_teams_live_name", "name_key", unique=True, postgresql_where=text("disbanded_at IS NULL")),
+        Index(
+            "uq_teams_live_name",
+            "name_key",
+            unique=True,
+            postgresql_where=text("disbanded_at IS NULL"),
+        ),
     )
 
 
@@ -58,7 +65,12 @@ class TeamMember(Base):
     left_how: Mapped[str | None] = mapped_column(Text)  # left, kicked, disbanded
     __table_args__ = (
         # one team per player, enforced by the database whatever the concurrency
-        Index("uq_team_members_current", "player_id", unique=True, postgresql_where=text("left_at IS NULL")),
+        Index(
+            "uq_team_members_current",
+            "player_id",
+            unique=True,
+            postgresql_where=text("left_at IS NULL"),
+        ),
         Index("ix_team_members_team", "team_id", "joined_at"),
     )
 
@@ -75,8 +87,13 @@ class TeamInvitation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, server_default="open")  # open, accepted, cancelled
     __table_args__ = (
-        Index("uq_team_invitations_open", "team_id", "player_id", unique=True,
-              postgresql_where=text("status = 'open'")),
+        Index(
+            "uq_team_invitations_open",
+            "team_id",
+            "player_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
         Index("ix_team_invitations_player", "player_id", "status"),
     )
 
@@ -108,13 +125,26 @@ class TeamChat(Base):
     chat_id: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text)  # channel, thread, group
     meta: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
-    problem: Mapped[str | None] = mapped_column(Text)  # what the bot could not do there, shown in /team info
+    problem: Mapped[str | None] = mapped_column(
+        Text
+    )  # what the bot could not do there, shown in /team info
     linked_at: Mapped[datetime] = _now()
     unlinked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
-        Index("uq_team_chats_team_platform", "team_id", "platform", unique=True,
-              postgresql_where=text("unlinked_at IS NULL")),
-        Index("uq_team_chats_chat", "platform", "chat_id", unique=True, postgresql_where=text("unlinked_at IS NULL")),
+        Index(
+            "uq_team_chats_team_platform",
+            "team_id",
+            "platform",
+            unique=True,
+            postgresql_where=text("unlinked_at IS NULL"),
+        ),
+        Index(
+            "uq_team_chats_chat",
+            "platform",
+            "chat_id",
+            unique=True,
+            postgresql_where=text("unlinked_at IS NULL"),
+        ),
     )
 
 
@@ -148,8 +178,16 @@ class TeamMessageCopy(Base):
     chat_id: Mapped[str] = mapped_column(Text)
     platform_message_id: Mapped[str] = mapped_column(Text)
     origin: Mapped[bool] = mapped_column(Boolean)
-    version: Mapped[int] = mapped_column(Integer, server_default="1")  # the message version it shows
+    version: Mapped[int] = mapped_column(
+        Integer, server_default="1"
+    )  # the message version it shows
     __table_args__ = (
-        Index("uq_team_message_copies_platform", "platform", "chat_id", "platform_message_id", unique=True),
+        Index(
+            "uq_team_message_copies_platform",
+            "platform",
+            "chat_id",
+            "platform_message_id",
+            unique=True,
+        ),
         Index("uq_team_message_copies_message", "message_id", "platform", unique=True),
     )

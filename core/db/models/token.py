@@ -54,8 +54,18 @@ class Wallet(Base):
     unlinked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         # one wallet per player and one player per wallet, among linked wallets
-        Index("uq_wallets_linked_player", "player_id", unique=True, postgresql_where=text("unlinked_at IS NULL")),
-        Index("uq_wallets_linked_address", "address", unique=True, postgresql_where=text("unlinked_at IS NULL")),
+        Index(
+            "uq_wallets_linked_player",
+            "player_id",
+            unique=True,
+            postgresql_where=text("unlinked_at IS NULL"),
+        ),
+        Index(
+            "uq_wallets_linked_address",
+            "address",
+            unique=True,
+            postgresql_where=text("unlinked_at IS NULL"),
+        ),
         Index("ix_wallets_address", "address", "unlinked_at"),
     )
 
@@ -210,7 +220,14 @@ class Payout(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
         CheckConstraint("amount > 0", name="positive"),
-        CheckConstraint("status IN ('requested','approved','sending','paid','rejected')", name="status"),
-        Index("ix_payouts_open", "status", "id", postgresql_where=text("status IN ('requested','approved','sending')")),
+        CheckConstraint(
+            "status IN ('requested','approved','sending','paid','rejected')", name="status"
+        ),
+        Index(
+            "ix_payouts_open",
+            "status",
+            "id",
+            postgresql_where=text("status IN ('requested','approved','sending')"),
+        ),
         Index("ix_payouts_player", "player_id"),
     )

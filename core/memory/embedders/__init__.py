@@ -32,8 +32,11 @@ def make_embedder(settings: Settings) -> Embedder:
             raise NotConfigured("EMBEDDINGS_PROVIDER=openai needs OPENAI_API_KEY.")
         from core.memory.embedders.openai import OpenAIEmbedder
 
-        return OpenAIEmbedder(api_key=settings.OPENAI_API_KEY.get_secret_value(), base_url=settings.OPENAI_BASE_URL,
-                              model=settings.OPENAI_EMBEDDINGS_MODEL)
+        return OpenAIEmbedder(
+            api_key=settings.OPENAI_API_KEY.get_secret_value(),
+            base_url=settings.OPENAI_BASE_URL,
+            model=settings.OPENAI_EMBEDDINGS_MODEL,
+        )
     from core.memory.embedders.local import shared_local_embedder
 
     return shared_local_embedder(settings.EMBEDDINGS_THREADS)

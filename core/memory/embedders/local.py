@@ -62,7 +62,8 @@ class MiniLM:
 
     def _ln(self, x: Any, name: str) -> Any:
         return self.torch.nn.functional.layer_norm(
-            x, (x.shape[-1],), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
+            x, (x.shape[-1],), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps
+        )
 
     def _dense(self, x: Any, name: str) -> Any:
         return self.torch.nn.functional.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
@@ -74,9 +75,11 @@ class MiniLM:
             ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.bool)
             batch, length = ids.shape
-            x = (w["embeddings.word_embeddings.weight"][ids]
-                 + w["embeddings.position_embeddings.weight"][:length].unsqueeze(0)
-                 + w["embeddings.token_type_embeddings.weight"][0])
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][:length].unsqueeze(0)
+                + w["embeddings.token_type_embeddings.weight"][0]
+            )
             x = self._ln(x, "embeddings.LayerNorm")
             width = x.shape[-1]
             head = width // self.heads
@@ -92,7 +95,10 @@ class MiniLM:
                 v = split(self._dense(x, f"{p}.attention.self.value"))
                 a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
                 a = a.transpose(1, 2).reshape(batch, length, width)
-                x = self._ln(self._dense(a, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
+                x = self._ln(
+                    self._dense(a, f"{p}.attention.output.dense") + x,
+                    f"{p}.attention.output.LayerNorm",
+                )
                 h = F.gelu(self._dense(x, f"{p}.intermediate.dense"))
                 x = self._ln(self._dense(h, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
             m = mask.unsqueeze(-1).to(x.dtype)
@@ -129,8 +135,14 @@ class LocalEmbedder(Embedder):
                     try:
                         self._net = MiniLM(self._path or model_dir(), self._threads)
                     except (ImportError, OSError, KeyError, ValueError) as exc:
-                        raise EmbeddingsUnavailable(f"the local embedding model cannot be loaded: {exc}") from exc
-                    log.info("local embedding model %s loaded (%s torch threads)", self.model, self._threads)
+                        raise EmbeddingsUnavailable(
+                            f"the local embedding model cannot be loaded: {exc}"
+                        ) from exc
+                    log.info(
+                        "local embedding model %s loaded (%s torch threads)",
+                        self.model,
+                        self._threads,
+                    )
         return self._net
 
     def warm_up(self) -> None:
@@ -148,7 +160,7 @@ class LocalEmbedder(Embedder):
             net = self._load()
             with self._run_lock:
                 for start in range(0, len(missing), BATCH):
-                    chunk = missing[start:start + BATCH]
+                    chunk = missing[start : start + BATCH]
                     known.update(zip(chunk, net.encode(chunk), strict=True))
             with self._cache_lock:
                 for t in missing:
@@ -164,7 +176,9 @@ class LocalEmbedder(Embedder):
         if cached:
             return self.embed_sync(texts)  # no forward pass: answered here
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a new event loop (a worker runs one per task): old state is void
+        if (
+            self._loop is not loop
+        ):  # a new event loop (a worker runs one per task): old state is void
             self._loop, self._queue, self._draining = loop, [], False
         future: asyncio.Future[list[list[float]]] = loop.create_future()
         self._queue.append((texts, future))
@@ -182,8 +196,13 @@ class LocalEmbedder(Embedder):
                 try:
                     vectors = await asyncio.to_thread(self.embed_sync, flat)
                 except Exception as exc:
-                    error = exc if isinstance(exc, EmbeddingsUnavailable) else EmbeddingsUnavailable(
-                        f"the local embedding model failed: {type(exc).__name__}: {exc}")
+                    error = (
+                        exc
+                        if isinstance(exc, EmbeddingsUnavailable)
+                        else EmbeddingsUnavailable(
+                            f"the local embedding model failed: {type(exc).__name__}: {exc}"
+                        )
+                    )
                     for _, future in waiting:
                         if not future.done():
                             future.set_exception(error)
@@ -191,7 +210,7 @@ class LocalEmbedder(Embedder):
                 at = 0
                 for texts, future in waiting:
                     if not future.done():
-                        future.set_result(vectors[at:at + len(texts)])
+                        future.set_result(vectors[at : at + len(texts)])
                     at += len(texts)
         finally:
             self._draining = False

@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core.actors import Actor
+from core.db import Conn, UniqueViolation
 from core.errors import InvalidArgument
 from core.services import outbox
 from core.services.players import resolve_player
@@ -34,31 +31,45 @@ def clean_body(body: str | None) -> str:
     return (body or "").replace("\x00", "").strip()[:MAX_BODY]
 
 
-async def _author_player(conn: AsyncConnection, platform: str, external_id: str) -> int | None:
+async def _author_player(conn: Conn, platform: str, external_id: str) -> int | None:
     return (
         await conn.execute(
-            text("SELECT player_id FROM player_identities WHERE platform = :p AND external_id = :e"),
+            "SELECT player_id FROM player_identities WHERE platform = :p AND external_id = :e",
             {"p": platform, "e": external_id},
         )
     ).scalar_one_or_none()
 
 
-async def _relay(conn: AsyncConnection, team_id: int, message_id: int, version: int, skip: str | None) -> list[str]:
+async def _relay(
+    conn: Conn, team_id: int, message_id: int, version: int, skip: str | None
+) -> list[str]:
     """Queue the message (at ``version``) for every chat of its team except the one it came from."""
     chats = await linked_chats(conn, team_id)
     queued = []
     for platform in sorted(chats):
         if platform == skip:
             continue
-        await outbox.put(conn, RELAY, platform, {"message_id": message_id, "version": version},
-                         key=f"{RELAY}:{message_id}:{platform}:{version}", ttl=OUTBOX_TTL)
+        await outbox.put(
+            conn,
+            RELAY,
+            platform,
+            {"message_id": message_id, "version": version},
+            key=f"{RELAY}:{message_id}:{platform}:{version}",
+            ttl=OUTBOX_TTL,
+        )
         queued.append(platform)
     return queued
 
 
 async def record_message(
-    app: App, platform: str, chat_id: str, platform_message_id: str, author: Actor, body: str,
-    *, reply_to: str | None = None,
+    app: App,
+    platform: str,
+    chat_id: str,
+    platform_message_id: str,
+    author: Actor,
+    body: str,
+    *,
+    reply_to: str | None = None,
 ) -> int | None:
     """A message seen in a team chat. Returns its team message id; None when the chat is no team's,
     the message is empty, or it was recorded already (a redelivered event)."""
@@ -70,7 +81,7 @@ async def record_message(
             conn = uow.conn
             team_id = (
                 await conn.execute(
-                    text("SELECT team_id FROM team_chats WHERE platform = :p AND chat_id = :c AND unlinked_at IS NULL"),
+                    "SELECT team_id FROM team_chats WHERE platform = :p AND chat_id = :c AND unlinked_at IS NULL",
                     {"p": platform, "c": str(chat_id)},
                 )
             ).scalar_one_or_none()
@@ -78,8 +89,10 @@ async def record_message(
                 return None
             seen = (
                 await conn.execute(
-                    text("SELECT message_id FROM team_message_copies WHERE platform = :p AND chat_id = :c "
-                         "AND platform_message_id = :m"),
+                    (
+                        "SELECT message_id FROM team_message_copies WHERE platform = :p AND chat_id = :c "
+                        "AND platform_message_id = :m"
+                    ),
                     {"p": platform, "c": str(chat_id), "m": str(platform_message_id)},
                 )
             ).first()
@@ -89,46 +102,59 @@ async def record_message(
             if reply_to is not None:
                 reply_id = (
                     await conn.execute(
-                        text("SELECT c.message_id FROM team_message_copies c JOIN team_messages m ON m.id = c.message_id "
-                             "WHERE c.platform = :p AND c.chat_id = :c AND c.platform_message_id = :m AND m.team_id = :t"),
+                        (
+                            "SELECT c.message_id FROM team_message_copies c JOIN team_messages m ON m.id = c.message_id "
+                            "WHERE c.platform = :p AND c.chat_id = :c AND c.platform_message_id = :m AND m.team_id = :t"
+                        ),
                         {"p": platform, "c": str(chat_id), "m": str(reply_to), "t": team_id},
                     )
                 ).scalar_one_or_none()
             message_id = await _insert(conn, team_id, platform, author, body, reply_id)
             await conn.execute(
-                text("INSERT INTO team_message_copies (message_id, platform, chat_id, platform_message_id, origin) "
-                     "VALUES (:id, :p, :c, :m, true)"),
+                (
+                    "INSERT INTO team_message_copies (message_id, platform, chat_id, platform_message_id, origin) "
+                    "VALUES (:id, :p, :c, :m, true)"
+                ),
                 {"id": message_id, "p": platform, "c": str(chat_id), "m": str(platform_message_id)},
             )
             await _relay(conn, team_id, message_id, 1, platform)
             return message_id
-    except asyncpg.UniqueViolationError:
+    except UniqueViolation:
         return None  # the same platform message recorded by another process at the same moment
 
 
-async def _insert(conn: AsyncConnection, team_id: int, platform: str, author: Actor, body: str,
-                  reply_id: int | None) -> int:
+async def _insert(
+    conn: Conn, team_id: int, platform: str, author: Actor, body: str, reply_id: int | None
+) -> int:
     return (
         await conn.execute(
-            text(
+            (
                 "INSERT INTO team_messages (team_id, platform, author_external_id, author_name, author_player_id, "
                 "body, reply_to_id) VALUES (:t, :p, :e, :n, :pl, :b, :r) RETURNING id"
             ),
-            {"t": team_id, "p": platform, "e": author.external_id, "n": " ".join(author.display_name.split())[:64]
-             or author.external_id, "pl": await _author_player(conn, author.platform, author.external_id),
-             "b": body, "r": reply_id},
+            {
+                "t": team_id,
+                "p": platform,
+                "e": author.external_id,
+                "n": " ".join(author.display_name.split())[:64] or author.external_id,
+                "pl": await _author_player(conn, author.platform, author.external_id),
+                "b": body,
+                "r": reply_id,
+            },
         )
     ).scalar_one()
 
 
-async def record_edit(app: App, platform: str, chat_id: str, platform_message_id: str, body: str) -> bool:
+async def record_edit(
+    app: App, platform: str, chat_id: str, platform_message_id: str, body: str
+) -> bool:
     """An original message was edited where it was written: the relayed copies follow."""
     body = clean_body(body)
     async with app.uow() as uow:
         conn = uow.conn
         row = (
             await conn.execute(
-                text(
+                (
                     "SELECT m.id, m.team_id, m.body, m.version FROM team_message_copies c "
                     "JOIN team_messages m ON m.id = c.message_id WHERE c.platform = :p AND c.chat_id = :c "
                     "AND c.platform_message_id = :m AND c.origin FOR UPDATE OF m"
@@ -140,11 +166,13 @@ async def record_edit(app: App, platform: str, chat_id: str, platform_message_id
             return False  # not a team message, or nothing visible changed (Discord re-sends embeds)
         version = row.version + 1
         await conn.execute(
-            text("UPDATE team_messages SET body = :b, version = :v, edited_at = now() WHERE id = :id"),
+            "UPDATE team_messages SET body = :b, version = :v, edited_at = now() WHERE id = :id",
             {"b": body, "v": version, "id": row.id},
         )
-        await conn.execute(text("UPDATE team_message_copies SET version = :v WHERE message_id = :id AND origin"),
-                           {"v": version, "id": row.id})
+        await conn.execute(
+            "UPDATE team_message_copies SET version = :v WHERE message_id = :id AND origin",
+            {"v": version, "id": row.id},
+        )
         await _relay(conn, row.team_id, row.id, version, platform)
     return True
 
@@ -190,10 +218,12 @@ async def relay_view(app: App, message_id: int, platform: str) -> RelayView | No
         conn = uow.conn
         m = (
             await conn.execute(
-                text("SELECT m.*, r.author_name AS r_author, r.body AS r_body, "
-                     "(SELECT platform_message_id FROM team_message_copies WHERE message_id = m.reply_to_id "
-                     "  AND platform = :p) AS r_copy FROM team_messages m LEFT JOIN team_messages r "
-                     "ON r.id = m.reply_to_id WHERE m.id = :id"),
+                (
+                    "SELECT m.*, r.author_name AS r_author, r.body AS r_body, "
+                    "(SELECT platform_message_id FROM team_message_copies WHERE message_id = m.reply_to_id "
+                    "  AND platform = :p) AS r_copy FROM team_messages m LEFT JOIN team_messages r "
+                    "ON r.id = m.reply_to_id WHERE m.id = :id"
+                ),
                 {"id": message_id, "p": platform},
             )
         ).first()
@@ -202,30 +232,48 @@ async def relay_view(app: App, message_id: int, platform: str) -> RelayView | No
         chat = (await linked_chats(conn, m.team_id)).get(platform)
         copy = (
             await conn.execute(
-                text("SELECT platform_message_id, version FROM team_message_copies WHERE message_id = :id "
-                     "AND platform = :p"),
+                (
+                    "SELECT platform_message_id, version FROM team_message_copies WHERE message_id = :id "
+                    "AND platform = :p"
+                ),
                 {"id": message_id, "p": platform},
             )
         ).first()
     return RelayView(
-        message_id=m.id, team_id=m.team_id, author_name=m.author_name, origin=m.platform, body=m.body,
-        version=m.version, created_at=m.created_at, chat=chat,
-        copy_id=copy.platform_message_id if copy else None, copy_version=copy.version if copy else 0,
-        reply_copy_id=m.r_copy, reply_author=m.r_author, reply_body=m.r_body,
+        message_id=m.id,
+        team_id=m.team_id,
+        author_name=m.author_name,
+        origin=m.platform,
+        body=m.body,
+        version=m.version,
+        created_at=m.created_at,
+        chat=chat,
+        copy_id=copy.platform_message_id if copy else None,
+        copy_version=copy.version if copy else 0,
+        reply_copy_id=m.r_copy,
+        reply_author=m.r_author,
+        reply_body=m.r_body,
     )
 
 
-async def record_copy(app: App, message_id: int, platform: str, chat_id: str, platform_message_id: str,
-                      version: int) -> None:
+async def record_copy(
+    app: App, message_id: int, platform: str, chat_id: str, platform_message_id: str, version: int
+) -> None:
     """The bot posted (or edited) its copy of a team message on ``platform``."""
     async with app.uow() as uow:
         await uow.conn.execute(
-            text(
+            (
                 "INSERT INTO team_message_copies (message_id, platform, chat_id, platform_message_id, origin, version) "
                 "VALUES (:id, :p, :c, :m, false, :v) ON CONFLICT (message_id, platform) DO UPDATE "
                 "SET version = GREATEST(team_message_copies.version, EXCLUDED.version)"
             ),
-            {"id": message_id, "p": platform, "c": str(chat_id), "m": str(platform_message_id), "v": version},
+            {
+                "id": message_id,
+                "p": platform,
+                "c": str(chat_id),
+                "m": str(platform_message_id),
+                "v": version,
+            },
         )
 
 
@@ -237,16 +285,20 @@ class ChatLine:
     at: datetime
 
 
-async def recent_messages(conn: AsyncConnection, team_id: int, limit: int = 10) -> list[ChatLine]:
+async def recent_messages(conn: Conn, team_id: int, limit: int = 10) -> list[ChatLine]:
     rows = (
         await conn.execute(
-            text("SELECT author_name, platform, body, created_at FROM team_messages WHERE team_id = :t "
-                 "ORDER BY id DESC LIMIT :n"),
+            (
+                "SELECT author_name, platform, body, created_at FROM team_messages WHERE team_id = :t "
+                "ORDER BY id DESC LIMIT :n"
+            ),
             {"t": team_id, "n": limit},
         )
     ).all()
-    return [ChatLine(r.author_name, PLATFORM_LABEL.get(r.platform, r.platform), r.body, r.created_at)
-            for r in reversed(rows)]
+    return [
+        ChatLine(r.author_name, PLATFORM_LABEL.get(r.platform, r.platform), r.body, r.created_at)
+        for r in reversed(rows)
+    ]
 
 
 def payload_message_id(payload: dict[str, Any]) -> int:

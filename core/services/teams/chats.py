@@ -10,11 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core.actors import Actor
+from core.db import Conn, UniqueViolation
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.services import notices
 from core.services.players import resolve_player
@@ -42,7 +39,9 @@ class ChatState:
     member_accounts: tuple[str, ...]  # the members' account ids on this platform
     captain_accounts: tuple[str, ...]
     chat: ChatRow | None  # linked now
-    last_chat: ChatRow | None = None  # the latest one, linked or not (what to archive after a disband)
+    last_chat: ChatRow | None = (
+        None  # the latest one, linked or not (what to archive after a disband)
+    )
     names: dict[str, str] = field(default_factory=dict)  # account id -> display name
 
 
@@ -52,10 +51,10 @@ def _chat(row: Any) -> ChatRow | None:
     return ChatRow(row.id, row.team_id, row.platform, row.chat_id, row.kind, dict(row.meta or {}))
 
 
-async def _state(conn: AsyncConnection, team: TeamRow, platform: str) -> ChatState:
+async def _state(conn: Conn, team: TeamRow, platform: str) -> ChatState:
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT i.external_id, m.player_id, p.display_name FROM team_members m "
                 "JOIN player_identities i ON i.player_id = m.player_id AND i.platform = :pl "
                 "JOIN players p ON p.id = m.player_id "
@@ -66,8 +65,10 @@ async def _state(conn: AsyncConnection, team: TeamRow, platform: str) -> ChatSta
     ).all()
     chats = (
         await conn.execute(
-            text("SELECT id, team_id, platform, chat_id, kind, meta, unlinked_at FROM team_chats "
-                 "WHERE team_id = :t AND platform = :pl ORDER BY id DESC"),
+            (
+                "SELECT id, team_id, platform, chat_id, kind, meta, unlinked_at FROM team_chats "
+                "WHERE team_id = :t AND platform = :pl ORDER BY id DESC"
+            ),
             {"t": team.id, "pl": platform},
         )
     ).all()
@@ -75,7 +76,9 @@ async def _state(conn: AsyncConnection, team: TeamRow, platform: str) -> ChatSta
     return ChatState(
         team=team,
         member_accounts=tuple(r.external_id for r in rows),
-        captain_accounts=tuple(r.external_id for r in rows if r.player_id == team.captain_player_id),
+        captain_accounts=tuple(
+            r.external_id for r in rows if r.player_id == team.captain_player_id
+        ),
         chat=_chat(linked),
         last_chat=_chat(chats[0]) if chats else None,
         names={r.external_id: r.display_name for r in rows},
@@ -91,24 +94,38 @@ async def chat_state(app: App, team_id: int, platform: str) -> ChatState:
 async def active_chat_states(app: App, platform: str) -> list[ChatState]:
     """Every live team's desired state on ``platform`` (the Discord bot's periodic check)."""
     async with app.uow() as uow:
-        ids = (await uow.conn.execute(text("SELECT id FROM teams WHERE disbanded_at IS NULL ORDER BY id"))).scalars().all()
+        ids = (
+            (await uow.conn.execute("SELECT id FROM teams WHERE disbanded_at IS NULL ORDER BY id"))
+            .scalars()
+            .all()
+        )
         return [await _state(uow.conn, await team_by_id(uow.conn, i), platform) for i in ids]
 
 
-async def record_chat(app: App, team_id: int, platform: str, chat_id: str, kind: str,
-                      meta: dict[str, Any] | None = None) -> ChatRow:
+async def record_chat(
+    app: App,
+    team_id: int,
+    platform: str,
+    chat_id: str,
+    kind: str,
+    meta: dict[str, Any] | None = None,
+) -> ChatRow:
     """The bot made (or found) the team's chat: it replaces whatever was linked before."""
     async with app.uow() as uow:
         conn = uow.conn
         await conn.execute(
-            text("UPDATE team_chats SET unlinked_at = now() WHERE team_id = :t AND platform = :p "
-                 "AND unlinked_at IS NULL AND chat_id <> :c"),
+            (
+                "UPDATE team_chats SET unlinked_at = now() WHERE team_id = :t AND platform = :p "
+                "AND unlinked_at IS NULL AND chat_id <> :c"
+            ),
             {"t": team_id, "p": platform, "c": chat_id},
         )
         row = (
             await conn.execute(
-                text("SELECT id, team_id, platform, chat_id, kind, meta FROM team_chats WHERE team_id = :t "
-                     "AND platform = :p AND chat_id = :c AND unlinked_at IS NULL"),
+                (
+                    "SELECT id, team_id, platform, chat_id, kind, meta FROM team_chats WHERE team_id = :t "
+                    "AND platform = :p AND chat_id = :c AND unlinked_at IS NULL"
+                ),
                 {"t": team_id, "p": platform, "c": chat_id},
             )
         ).first()
@@ -116,8 +133,10 @@ async def record_chat(app: App, team_id: int, platform: str, chat_id: str, kind:
             return _chat(row)  # type: ignore[return-value]
         row = (
             await conn.execute(
-                text("INSERT INTO team_chats (team_id, platform, chat_id, kind, meta) VALUES (:t, :p, :c, :k, :m) "
-                     "RETURNING id, team_id, platform, chat_id, kind, meta"),
+                (
+                    "INSERT INTO team_chats (team_id, platform, chat_id, kind, meta) VALUES (:t, :p, :c, :k, :m) "
+                    "RETURNING id, team_id, platform, chat_id, kind, meta"
+                ),
                 {"t": team_id, "p": platform, "c": chat_id, "k": kind, "m": meta or {}},
             )
         ).one()
@@ -126,14 +145,18 @@ async def record_chat(app: App, team_id: int, platform: str, chat_id: str, kind:
 
 async def update_chat_meta(app: App, chat_row_id: int, meta: dict[str, Any]) -> None:
     async with app.uow() as uow:
-        await uow.conn.execute(text("UPDATE team_chats SET meta = meta || CAST(:m AS jsonb) WHERE id = :id"),
-                               {"m": meta, "id": chat_row_id})
+        await uow.conn.execute(
+            "UPDATE team_chats SET meta = meta || CAST(:m AS jsonb) WHERE id = :id",
+            {"m": meta, "id": chat_row_id},
+        )
 
 
 async def unlink_chat(app: App, chat_row_id: int) -> None:
     async with app.uow() as uow:
-        await uow.conn.execute(text("UPDATE team_chats SET unlinked_at = now() WHERE id = :id AND unlinked_at IS NULL"),
-                               {"id": chat_row_id})
+        await uow.conn.execute(
+            "UPDATE team_chats SET unlinked_at = now() WHERE id = :id AND unlinked_at IS NULL",
+            {"id": chat_row_id},
+        )
 
 
 async def tell_captain(app: App, team_id: int, platform: str, problem: str) -> None:
@@ -141,26 +164,34 @@ async def tell_captain(app: App, team_id: int, platform: str, problem: str) -> N
     digest = hashlib.sha256(problem.encode()).hexdigest()[:16]
     async with app.uow() as uow:
         team = await team_by_id(uow.conn, team_id)
-        await notices.notify(uow.conn, team.captain_player_id, f"Team {team.name}: the {platform} chat needs attention",
-                             problem, key=f"team-chat-problem:{team_id}:{platform}:{digest}", tone="warning")
+        await notices.notify(
+            uow.conn,
+            team.captain_player_id,
+            f"Team {team.name}: the {platform} chat needs attention",
+            problem,
+            key=f"team-chat-problem:{team_id}:{platform}:{digest}",
+            tone="warning",
+        )
 
 
 async def team_for_chat(app: App, platform: str, chat_id: str) -> int | None:
     async with app.uow() as uow:
         return (
             await uow.conn.execute(
-                text("SELECT team_id FROM team_chats WHERE platform = :p AND chat_id = :c AND unlinked_at IS NULL"),
+                "SELECT team_id FROM team_chats WHERE platform = :p AND chat_id = :c AND unlinked_at IS NULL",
                 {"p": platform, "c": str(chat_id)},
             )
         ).scalar_one_or_none()
 
 
-async def may_join_chat(app: App, platform: str, chat_id: str, external_id: str) -> tuple[int | None, bool]:
+async def may_join_chat(
+    app: App, platform: str, chat_id: str, external_id: str
+) -> tuple[int | None, bool]:
     """(the team linked to the chat, whether this account belongs to one of its members)."""
     async with app.uow() as uow:
         row = (
             await uow.conn.execute(
-                text(
+                (
                     "SELECT c.team_id, EXISTS (SELECT 1 FROM team_members m JOIN player_identities i "
                     "  ON i.player_id = m.player_id WHERE m.team_id = c.team_id AND m.left_at IS NULL "
                     "  AND i.platform = :p AND i.external_id = :e) AS member "
@@ -190,28 +221,40 @@ async def request_link(app: App, actor: Actor) -> TeamRow:
             # In the private chat, a member asks for a fresh invite link to the team's group.
             linked = (
                 await conn.execute(
-                    text("SELECT 1 FROM team_chats WHERE team_id = :t AND platform = 'telegram' AND unlinked_at IS NULL"),
+                    "SELECT 1 FROM team_chats WHERE team_id = :t AND platform = 'telegram' AND unlinked_at IS NULL",
                     {"t": team.id},
                 )
             ).first()
             if linked is None:
-                raise NotFound(f"{team.name} has no Telegram group yet: the captain adds me to one as an "
-                               "administrator and sends /team link there.")
-            await tell_platforms(conn, team.id, "invite", players=(player.id,), platforms=("telegram",))
+                raise NotFound(
+                    f"{team.name} has no Telegram group yet: the captain adds me to one as an "
+                    "administrator and sends /team link there."
+                )
+            await tell_platforms(
+                conn, team.id, "invite", players=(player.id,), platforms=("telegram",)
+            )
             return team
         require_captain(team, player)
         owner = (
             await conn.execute(
-                text("SELECT c.team_id, t.name FROM team_chats c JOIN teams t ON t.id = c.team_id "
-                     "WHERE c.platform = 'telegram' AND c.chat_id = :c AND c.unlinked_at IS NULL"),
+                (
+                    "SELECT c.team_id, t.name FROM team_chats c JOIN teams t ON t.id = c.team_id "
+                    "WHERE c.platform = 'telegram' AND c.chat_id = :c AND c.unlinked_at IS NULL"
+                ),
                 {"c": actor.chat_id},
             )
         ).first()
         if owner is not None:
             which = "your team" if owner.team_id == team.id else f"team {owner.name}"
             raise NotPermitted(f"This group is already linked to {which}.")
-        await tell_platforms(conn, team.id, "link", players=(player.id,), platforms=("telegram",),
-                             extra={"chat_id": actor.chat_id, "by": actor.external_id})
+        await tell_platforms(
+            conn,
+            team.id,
+            "link",
+            players=(player.id,),
+            platforms=("telegram",),
+            extra={"chat_id": actor.chat_id, "by": actor.external_id},
+        )
     return team
 
 
@@ -226,21 +269,29 @@ async def link_checked(app: App, team_id: int, chat_id: str, by_player: int) -> 
         if team.captain_player_id != by_player:
             raise NotPermitted(f"Only the captain of {team.name} links its group.")
         await conn.execute(
-            text("UPDATE team_chats SET unlinked_at = now() WHERE team_id = :t AND platform = 'telegram' "
-                 "AND unlinked_at IS NULL"),
+            (
+                "UPDATE team_chats SET unlinked_at = now() WHERE team_id = :t AND platform = 'telegram' "
+                "AND unlinked_at IS NULL"
+            ),
             {"t": team.id},
         )
         try:
             await conn.execute(
-                text("INSERT INTO team_chats (team_id, platform, chat_id, kind) VALUES (:t, 'telegram', :c, 'group')"),
+                "INSERT INTO team_chats (team_id, platform, chat_id, kind) VALUES (:t, 'telegram', :c, 'group')",
                 {"t": team.id, "c": str(chat_id)},
             )
-        except asyncpg.UniqueViolationError:
+        except UniqueViolation:
             raise NotPermitted("This group was linked to another team meanwhile.") from None
         ids = (
-            await conn.execute(text("SELECT player_id FROM team_members WHERE team_id = :t AND left_at IS NULL"),
-                               {"t": team.id})
-        ).scalars().all()
+            (
+                await conn.execute(
+                    "SELECT player_id FROM team_members WHERE team_id = :t AND left_at IS NULL",
+                    {"t": team.id},
+                )
+            )
+            .scalars()
+            .all()
+        )
         await tell_platforms(conn, team.id, "linked", players=tuple(ids), platforms=("telegram",))
         return team
 
@@ -249,7 +300,9 @@ async def request_sync(app: App, team_ids: list[int], platform: str, reason: str
     """A bot saw its team chat drift from what it should be (deleted, edited by hand): fix it."""
     async with app.uow() as uow:
         for team_id in team_ids:
-            await tell_platforms(uow.conn, team_id, "repair", platforms=(platform,), extra={"reason": reason})
+            await tell_platforms(
+                uow.conn, team_id, "repair", platforms=(platform,), extra={"reason": reason}
+            )
 
 
 @asynccontextmanager

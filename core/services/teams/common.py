@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.services import outbox
 from core.services.players import PlayerRef
@@ -21,13 +19,17 @@ MIN_NAME, MAX_NAME = 3, 32
 # Letters and digits of any script, spaces, and - . ' inside: nothing a platform reads as markup,
 # a mention (@, <@…>, #channel), a link or a command.
 _NAME = re.compile(r"^[^\W_](?:[^\W_]|[ .'-])*$")
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed without doubt
+CODE_ALPHABET = (
+    "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed without doubt
+)
 CODE_LENGTH = 8
 
 SYNC = "team_sync"  # outbox topic: a team changed, its chats on a platform follow
 RELAY = "relay"  # outbox topic: a team message to show on a platform
 CHAT_PLATFORMS = ("discord", "telegram")
-OUTBOX_TTL = timedelta(days=7)  # past this a bot's periodic check (Discord) repairs from the state anyway
+OUTBOX_TTL = timedelta(
+    days=7
+)  # past this a bot's periodic check (Discord) repairs from the state anyway
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,13 @@ def clean_team_name(raw: str | None) -> str:
     """A team name as it will be shown, or InvalidArgument saying what is wrong with it."""
     name = " ".join(unicodedata.normalize("NFKC", raw or "").split())
     if not name:
-        raise InvalidArgument("The team name is empty: give it a name of 3 to 32 letters or digits.")
+        raise InvalidArgument(
+            "The team name is empty: give it a name of 3 to 32 letters or digits."
+        )
     if len(name) < MIN_NAME or len(name) > MAX_NAME:
-        raise InvalidArgument(f"A team name has {MIN_NAME} to {MAX_NAME} characters; {name[:40]!r} has {len(name)}.")
+        raise InvalidArgument(
+            f"A team name has {MIN_NAME} to {MAX_NAME} characters; {name[:40]!r} has {len(name)}."
+        )
     if not _NAME.match(name):
         raise InvalidArgument(
             "A team name may use letters, digits, spaces and - . ' only (no @, #, <, >, *, _, ` or links)."
@@ -81,10 +87,11 @@ def normalize_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw).upper()
 
 
-async def team_by_id(conn: AsyncConnection, team_id: int, *, lock: bool = False) -> TeamRow:
+async def team_by_id(conn: Conn, team_id: int, *, lock: bool = False) -> TeamRow:
     row = (
         await conn.execute(
-            text(f"SELECT {_COLS} FROM teams WHERE id = :id" + (" FOR UPDATE" if lock else "")), {"id": team_id}
+            f"SELECT {_COLS} FROM teams WHERE id = :id" + (" FOR UPDATE" if lock else ""),
+            {"id": team_id},
         )
     ).first()
     if row is None:
@@ -92,19 +99,22 @@ async def team_by_id(conn: AsyncConnection, team_id: int, *, lock: bool = False)
     return team_from(row)
 
 
-async def current_team_id(conn: AsyncConnection, player_id: int) -> int | None:
+async def current_team_id(conn: Conn, player_id: int) -> int | None:
     return (
         await conn.execute(
-            text("SELECT team_id FROM team_members WHERE player_id = :p AND left_at IS NULL"), {"p": player_id}
+            "SELECT team_id FROM team_members WHERE player_id = :p AND left_at IS NULL",
+            {"p": player_id},
         )
     ).scalar_one_or_none()
 
 
-async def my_team(conn: AsyncConnection, player: PlayerRef, *, lock: bool = False) -> TeamRow:
+async def my_team(conn: Conn, player: PlayerRef, *, lock: bool = False) -> TeamRow:
     """The caller's team (locked for a change), or NotFound telling them how to get one."""
     team_id = await current_team_id(conn, player.id)
     if team_id is None:
-        raise NotFound("You are not in a team. /team create <name> starts one; /team join <code> joins one.")
+        raise NotFound(
+            "You are not in a team. /team create <name> starts one; /team join <code> joins one."
+        )
     team = await team_by_id(conn, team_id, lock=lock)
     if lock and await current_team_id(conn, player.id) != team.id:
         raise NotFound("You are no longer in that team.")  # it changed while we waited for the lock
@@ -124,11 +134,11 @@ class Member:
     contributed: int
 
 
-async def members(conn: AsyncConnection, team_id: int) -> list[Member]:
+async def members(conn: Conn, team_id: int) -> list[Member]:
     """Current members, longest-standing first (the order of captain hand-over and split ties)."""
     rows = (
         await conn.execute(
-            text(
+            (
                 "SELECT m.player_id, p.display_name, m.joined_at, "
                 "COALESCE((SELECT SUM(c.amount) FROM team_contributions c WHERE c.team_id = m.team_id "
                 "  AND c.player_id = m.player_id), 0) AS contributed "
@@ -141,12 +151,14 @@ async def members(conn: AsyncConnection, team_id: int) -> list[Member]:
     return [Member(r.player_id, r.display_name, r.joined_at, int(r.contributed)) for r in rows]
 
 
-async def linked_chats(conn: AsyncConnection, team_id: int) -> dict[str, Any]:
+async def linked_chats(conn: Conn, team_id: int) -> dict[str, Any]:
     """platform -> its chat row, for the team's chats that are linked now."""
     rows = (
         await conn.execute(
-            text("SELECT id, platform, chat_id, kind, meta, problem FROM team_chats "
-                 "WHERE team_id = :t AND unlinked_at IS NULL"),
+            (
+                "SELECT id, platform, chat_id, kind, meta, problem FROM team_chats "
+                "WHERE team_id = :t AND unlinked_at IS NULL"
+            ),
             {"t": team_id},
         )
     ).all()
@@ -154,27 +166,41 @@ async def linked_chats(conn: AsyncConnection, team_id: int) -> dict[str, Any]:
 
 
 async def tell_platforms(
-    conn: AsyncConnection, team_id: int, event: str, *, players: tuple[int, ...] = (),
-    platforms: tuple[str, ...] | None = None, extra: dict[str, Any] | None = None,
+    conn: Conn,
+    team_id: int,
+    event: str,
+    *,
+    players: tuple[int, ...] = (),
+    platforms: tuple[str, ...] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Queue a team change for the bots, in the caller's transaction. Discord always follows (each
     team has a channel); Telegram only when the team has a group linked, or when told to."""
     chats = await linked_chats(conn, team_id)
-    targets = platforms if platforms is not None else tuple(
-        p for p in CHAT_PLATFORMS if p == "discord" or p in chats
+    targets = (
+        platforms
+        if platforms is not None
+        else tuple(p for p in CHAT_PLATFORMS if p == "discord" or p in chats)
     )
     ids = list(players)
     identities: dict[str, dict[str, list[str]]] = {}
     if ids:
         rows = (
             await conn.execute(
-                text("SELECT player_id, platform, external_id FROM player_identities WHERE player_id = ANY(:ids)"),
+                "SELECT player_id, platform, external_id FROM player_identities WHERE player_id = ANY(:ids)",
                 {"ids": ids},
             )
         ).all()
         for r in rows:
-            identities.setdefault(r.platform, {}).setdefault(str(r.player_id), []).append(r.external_id)
+            identities.setdefault(r.platform, {}).setdefault(str(r.player_id), []).append(
+                r.external_id
+            )
     for platform in targets:
-        payload: dict[str, Any] = {"team_id": team_id, "event": event, "players": ids,
-                                   "accounts": identities.get(platform, {}), **(extra or {})}
+        payload: dict[str, Any] = {
+            "team_id": team_id,
+            "event": event,
+            "players": ids,
+            "accounts": identities.get(platform, {}),
+            **(extra or {}),
+        }
         await outbox.put(conn, SYNC, platform, payload, ttl=OUTBOX_TTL)

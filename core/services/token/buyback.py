@@ -8,11 +8,9 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING
 
-import asyncpg
-from sqlalchemy import text
-
 from core import ledger
 from core.actors import Actor
+from core.db import UniqueViolation
 from core.errors import InsufficientFunds, InvalidArgument
 from core.money import usdc
 from core.services.players import ensure_player, require_moderator
@@ -43,7 +41,9 @@ def implied_price(usdc_micro: int, token_units: int, unit: int) -> Decimal:
         return (Decimal(usdc_micro) * unit) / (Decimal(token_units) * 1_000_000)
 
 
-async def record(app: App, actor: Actor, usdc_amount: int, token_amount: int, tx: str) -> tuple[BuybackRow, int]:
+async def record(
+    app: App, actor: Actor, usdc_amount: int, token_amount: int, tx: str
+) -> tuple[BuybackRow, int]:
     """Spend ``usdc_amount`` of the reserve (audited); returns the event and the reserve left."""
     require_moderator(app.settings, actor)
     signature = parse_signature(tx, "transaction signature")
@@ -54,33 +54,69 @@ async def record(app: App, actor: Actor, usdc_amount: int, token_amount: int, tx
         async with app.uow() as uow:
             conn = uow.conn
             mod = await ensure_player(conn, actor)
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_KEY[0], "b": LOCK_KEY[1]})
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(:a, :b)", {"a": LOCK_KEY[0], "b": LOCK_KEY[1]}
+            )
             reserve = await app.accounts.get(conn, ledger.BUYBACK_RESERVE)
             held = await ledger.balance(conn, reserve)
             if usdc_amount > held:
-                raise InsufficientFunds(f"The buyback reserve holds {usdc(held)}; a buyback of {usdc(usdc_amount)} "
-                                        "is more than that. Nothing was recorded.")
-            known = (await conn.execute(text("SELECT id FROM buybacks WHERE tx_signature = :s"), {"s": signature})).first()
+                raise InsufficientFunds(
+                    f"The buyback reserve holds {usdc(held)}; a buyback of {usdc(usdc_amount)} "
+                    "is more than that. Nothing was recorded."
+                )
+            known = (
+                await conn.execute(
+                    "SELECT id FROM buybacks WHERE tx_signature = :s", {"s": signature}
+                )
+            ).first()
             if known is not None:
-                raise InvalidArgument(f"That transaction is already recorded as buyback #{known.id}.")
+                raise InvalidArgument(
+                    f"That transaction is already recorded as buyback #{known.id}."
+                )
             label = f"{actor.label} ({mod.display_name})"
             transfer_id = await ledger.transfer(
-                conn, f"buyback:{signature}", "buyback",
-                [(reserve, -usdc_amount), (await app.accounts.get(conn, ledger.TREASURY), usdc_amount)],
-                memo=f"bought {token_amount} base units")
+                conn,
+                f"buyback:{signature}",
+                "buyback",
+                [
+                    (reserve, -usdc_amount),
+                    (await app.accounts.get(conn, ledger.TREASURY), usdc_amount),
+                ],
+                memo=f"bought {token_amount} base units",
+            )
             row = (
                 await conn.execute(
-                    text("INSERT INTO buybacks (usdc, tokens, price_usd, tx_signature, moderator_player_id, moderator, "
-                         "transfer_id) VALUES (:u, :t, :p, :s, :mp, :m, :tid) "
-                         "RETURNING id, usdc, tokens, price_usd, tx_signature, moderator, created_at"),
-                    {"u": usdc_amount, "t": token_amount, "p": price, "s": signature, "mp": mod.id, "m": label,
-                     "tid": transfer_id},
+                    (
+                        "INSERT INTO buybacks (usdc, tokens, price_usd, tx_signature, moderator_player_id, moderator, "
+                        "transfer_id) VALUES (:u, :t, :p, :s, :mp, :m, :tid) "
+                        "RETURNING id, usdc, tokens, price_usd, tx_signature, moderator, created_at"
+                    ),
+                    {
+                        "u": usdc_amount,
+                        "t": token_amount,
+                        "p": price,
+                        "s": signature,
+                        "mp": mod.id,
+                        "m": label,
+                        "tid": transfer_id,
+                    },
                 )
             ).one()
-            await audit(conn, actor=label, player_id=mod.id, action="buyback", target=f"buyback #{row.id}",
-                        details={"usdc": usdc_amount, "tokens": token_amount, "price_usd": str(price), "tx": signature})
+            await audit(
+                conn,
+                actor=label,
+                player_id=mod.id,
+                action="buyback",
+                target=f"buyback #{row.id}",
+                details={
+                    "usdc": usdc_amount,
+                    "tokens": token_amount,
+                    "price_usd": str(price),
+                    "tx": signature,
+                },
+            )
             left = await ledger.balance(conn, reserve)
-    except asyncpg.UniqueViolationError:
+    except UniqueViolation:
         raise InvalidArgument("That transaction is already recorded as a buyback.") from None
     return BuybackRow(*row), left
 
@@ -97,10 +133,19 @@ async def history(app: App, limit: int = 25) -> History:
     async with app.uow() as uow:
         conn = uow.conn
         rows = (
-            await conn.execute(text("SELECT id, usdc, tokens, price_usd, tx_signature, moderator, created_at FROM buybacks "
-                                    "ORDER BY id DESC LIMIT :n"), {"n": limit})
+            await conn.execute(
+                (
+                    "SELECT id, usdc, tokens, price_usd, tx_signature, moderator, created_at FROM buybacks "
+                    "ORDER BY id DESC LIMIT :n"
+                ),
+                {"n": limit},
+            )
         ).all()
-        totals = (await conn.execute(text("SELECT CAST(COALESCE(SUM(usdc), 0) AS bigint) AS u, "
-                                          "CAST(COALESCE(SUM(tokens), 0) AS bigint) AS t FROM buybacks"))).one()
+        totals = (
+            await conn.execute(
+                "SELECT CAST(COALESCE(SUM(usdc), 0) AS bigint) AS u, "
+                "CAST(COALESCE(SUM(tokens), 0) AS bigint) AS t FROM buybacks"
+            )
+        ).one()
         reserve = await ledger.balance(conn, await app.accounts.get(conn, ledger.BUYBACK_RESERVE))
     return History([BuybackRow(*r) for r in rows], reserve, totals.u, totals.t)

@@ -47,7 +47,9 @@ def _decode(text: str | None, what: str, size: int) -> str:
         )
     raw = decode_base58(value)
     if len(raw) != size:
-        raise InvalidArgument(f"That is not a {what}: it decodes to {len(raw)} bytes, a {what} has {size}.")
+        raise InvalidArgument(
+            f"That is not a {what}: it decodes to {len(raw)} bytes, a {what} has {size}."
+        )
     return value
 
 

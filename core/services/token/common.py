@@ -8,9 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.errors import BountyError, InvalidArgument, NotConfigured
 from core.money import TOKEN, Currency, format_amount
 from core.settings import Settings
@@ -169,11 +167,18 @@ def overlap_days(started_at: datetime, unlocks_at: datetime, month: Month) -> in
 # --- the audit trail ---
 
 
-async def audit(conn: AsyncConnection, *, actor: str, action: str, target: str | None,
-                details: dict[str, Any], player_id: int | None = None) -> None:
+async def audit(
+    conn: Conn,
+    *,
+    actor: str,
+    action: str,
+    target: str | None,
+    details: dict[str, Any],
+    player_id: int | None = None,
+) -> None:
     """One line of the append-only audit log (moderators, players and the worker alike)."""
     await conn.execute(
-        text("INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, :d)"),
+        "INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, :d)",
         {"p": player_id, "a": actor, "act": action, "t": target, "d": details},
     )
 
@@ -184,8 +189,10 @@ def treasury_usdc_account(settings: Settings) -> str:
         return settings.TREASURY_USDC_ACCOUNT
     if settings.TREASURY_WALLET:
         return associated_account(settings.TREASURY_WALLET, settings.USDC_MINT)
-    raise NotConfigured("Deposits are not open yet: the treasury's USDC account is not configured "
-                        "(TREASURY_USDC_ACCOUNT or TREASURY_WALLET).")
+    raise NotConfigured(
+        "Deposits are not open yet: the treasury's USDC account is not configured "
+        "(TREASURY_USDC_ACCOUNT or TREASURY_WALLET)."
+    )
 
 
 def associated_account(owner: str, mint: str) -> str:

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from sqlalchemy import text
-
 from core import ledger
 from core.actors import Actor
+from core.db import UniqueViolation
 from core.errors import InvalidArgument
 from core.ports.solana import SolanaUnavailable
 from core.services.players import ensure_player
@@ -79,7 +77,11 @@ def token_moves(tx: dict[str, Any]) -> list[TokenMove]:
         if not isinstance(raw, str) or not raw.isdigit():
             raise ValueError("malformed token amount")
         source, destination = info["source"], info["destination"]
-        mint = info.get("mint") or accounts.get(source, (None, None))[0] or accounts.get(destination, (None, None))[0]
+        mint = (
+            info.get("mint")
+            or accounts.get(source, (None, None))[0]
+            or accounts.get(destination, (None, None))[0]
+        )
         authority = info.get("authority") or info.get("multisigAuthority")
         owner = accounts.get(source, (None, None))[1] or authority
         moves.append(TokenMove(source, destination, authority, mint, owner, int(raw)))
@@ -105,13 +107,16 @@ def judge(moves: list[TokenMove], *, usdc_mint: str, treasury: str, wallet: str)
             closest = miss
     if good > 0:
         return good
-    raise DepositRefused(closest, {
-        "none": "That transaction moves no tokens: it is not a USDC transfer to the treasury.",
-        "wrong_mint": "That transaction moves another token, not USDC. Only USDC deposits are credited.",
-        "wrong_recipient": f"That USDC did not go to the treasury's account ({treasury}). Nothing was credited.",
-        "wrong_sender": f"That USDC came from another wallet, not your verified wallet ({wallet}). "
-                        "Deposits are credited only from the wallet linked to you.",
-    }[closest])
+    raise DepositRefused(
+        closest,
+        {
+            "none": "That transaction moves no tokens: it is not a USDC transfer to the treasury.",
+            "wrong_mint": "That transaction moves another token, not USDC. Only USDC deposits are credited.",
+            "wrong_recipient": f"That USDC did not go to the treasury's account ({treasury}). Nothing was credited.",
+            "wrong_sender": f"That USDC came from another wallet, not your verified wallet ({wallet}). "
+            "Deposits are credited only from the wallet linked to you.",
+        }[closest],
+    )
 
 
 async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
@@ -124,39 +129,64 @@ async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
         from core.services.views import is_demo_install
 
         if await is_demo_install(conn):
-            raise DepositRefused("demo", "This is a demo game with demo credits: real USDC deposits are not "
-                                         "accepted here, and could never be withdrawn.")
+            raise DepositRefused(
+                "demo",
+                "This is a demo game with demo credits: real USDC deposits are not "
+                "accepted here, and could never be withdrawn.",
+            )
         player = await ensure_player(conn, actor)
         wallet = (
-            await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
-                               {"p": player.id})
+            await conn.execute(
+                "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+                {"p": player.id},
+            )
         ).scalar_one_or_none()
         if wallet is None:
-            raise DepositRefused("no_wallet", "Link your wallet first (/wallet link <address>): deposits are "
-                                              "credited only from your verified wallet.")
+            raise DepositRefused(
+                "no_wallet",
+                "Link your wallet first (/wallet link <address>): deposits are "
+                "credited only from your verified wallet.",
+            )
         await _refuse_if_credited(conn, signature, player.id)
     try:
         status = await app.solana.signature_status(signature)
         if status is None:
-            raise DepositRefused("not_found", "No transaction with that signature is known on Solana. Check it, "
-                                              "or wait a few seconds if you just sent it.")
+            raise DepositRefused(
+                "not_found",
+                "No transaction with that signature is known on Solana. Check it, "
+                "or wait a few seconds if you just sent it.",
+            )
         if status.err is not None:
-            raise DepositRefused("failed", "That transaction failed on chain, so it moved nothing. Nothing was credited.")
+            raise DepositRefused(
+                "failed",
+                "That transaction failed on chain, so it moved nothing. Nothing was credited.",
+            )
         if not status.finalized:
-            raise DepositRefused("not_finalized", f"That transaction is {status.confirmation or 'processed'}, not "
-                                                  "finalized yet. Try again in a minute.")
+            raise DepositRefused(
+                "not_finalized",
+                f"That transaction is {status.confirmation or 'processed'}, not "
+                "finalized yet. Try again in a minute.",
+            )
         tx = await app.solana.transaction(signature)
     except SolanaUnavailable:
-        raise ChainUnavailable("Solana is not answering right now; nothing was credited. Try again shortly.") from None
+        raise ChainUnavailable(
+            "Solana is not answering right now; nothing was credited. Try again shortly."
+        ) from None
     if tx is None:
-        raise DepositRefused("not_finalized", "That transaction is not finalized yet. Try again in a minute.")
+        raise DepositRefused(
+            "not_finalized", "That transaction is not finalized yet. Try again in a minute."
+        )
     meta = tx.get("meta") or {}
     if meta.get("err") is not None:
-        raise DepositRefused("failed", "That transaction failed on chain, so it moved nothing. Nothing was credited.")
+        raise DepositRefused(
+            "failed", "That transaction failed on chain, so it moved nothing. Nothing was credited."
+        )
     try:
         moves = token_moves(tx)
     except (KeyError, TypeError, ValueError, IndexError):
-        raise ChainUnavailable("Solana answered a transaction this game cannot read; nothing was credited.") from None
+        raise ChainUnavailable(
+            "Solana answered a transaction this game cannot read; nothing was credited."
+        ) from None
     amount = judge(moves, usdc_mint=settings.USDC_MINT, treasury=treasury, wallet=wallet)
     block_time = datetime.fromtimestamp(tx["blockTime"], UTC) if tx.get("blockTime") else None
     try:
@@ -164,33 +194,57 @@ async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
             conn = uow.conn
             row = (
                 await conn.execute(
-                    text("INSERT INTO deposits (signature, player_id, wallet_address, amount, slot, block_time) "
-                         "VALUES (:s, :p, :w, :m, :slot, :bt) ON CONFLICT (signature) DO NOTHING RETURNING signature"),
-                    {"s": signature, "p": player.id, "w": wallet, "m": amount, "slot": tx.get("slot"), "bt": block_time},
+                    (
+                        "INSERT INTO deposits (signature, player_id, wallet_address, amount, slot, block_time) "
+                        "VALUES (:s, :p, :w, :m, :slot, :bt) ON CONFLICT (signature) DO NOTHING RETURNING signature"
+                    ),
+                    {
+                        "s": signature,
+                        "p": player.id,
+                        "w": wallet,
+                        "m": amount,
+                        "slot": tx.get("slot"),
+                        "bt": block_time,
+                    },
                 )
             ).first()
             if row is None:
                 await _refuse_if_credited(conn, signature, player.id)
             source = await app.accounts.get(conn, ledger.TREASURY)
             dest = await app.accounts.get(conn, ledger.PLAYER, player.id)
-            transfer_id = await ledger.transfer(conn, f"deposit:{signature}", "deposit",
-                                                [(source, -amount), (dest, amount)], memo=f"wallet {wallet}")
+            transfer_id = await ledger.transfer(
+                conn,
+                f"deposit:{signature}",
+                "deposit",
+                [(source, -amount), (dest, amount)],
+                memo=f"wallet {wallet}",
+            )
             if transfer_id is None:
                 raise DepositRefused("already_credited", "That deposit was already credited.")
-            await conn.execute(text("UPDATE deposits SET transfer_id = :t WHERE signature = :s"),
-                               {"t": transfer_id, "s": signature})
+            await conn.execute(
+                "UPDATE deposits SET transfer_id = :t WHERE signature = :s",
+                {"t": transfer_id, "s": signature},
+            )
             balance = await ledger.balance(conn, dest)
-    except asyncpg.UniqueViolationError:
+    except UniqueViolation:
         raise DepositRefused("already_credited", "That deposit was already credited.") from None
     return Credited(signature, amount, balance, len(moves))
 
 
 async def _refuse_if_credited(conn, signature: str, player_id: int) -> None:
-    row = (await conn.execute(text("SELECT player_id, amount FROM deposits WHERE signature = :s"), {"s": signature})).first()
+    row = (
+        await conn.execute(
+            "SELECT player_id, amount FROM deposits WHERE signature = :s", {"s": signature}
+        )
+    ).first()
     if row is None:
         return
     from core.money import usdc
 
     if row.player_id == player_id:
-        raise DepositRefused("already_credited", f"That deposit was already credited to you ({usdc(row.amount)}).")
-    raise DepositRefused("already_credited", "That transaction was already credited to another account.")
+        raise DepositRefused(
+            "already_credited", f"That deposit was already credited to you ({usdc(row.amount)})."
+        )
+    raise DepositRefused(
+        "already_credited", "That transaction was already credited to another account."
+    )

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.ports.discounts import DiscountPolicy
 from core.ports.solana import SolanaUnavailable
 from core.services import outbox
@@ -38,42 +36,53 @@ class Holdings:
     last_error_at: datetime | None
 
     def fresh(self, now: datetime, settings: Settings) -> bool:
-        return self.checked_at is not None and (now - self.checked_at).total_seconds() <= settings.HOLDINGS_CACHE_SECONDS
+        return (
+            self.checked_at is not None
+            and (now - self.checked_at).total_seconds() <= settings.HOLDINGS_CACHE_SECONDS
+        )
 
     @property
     def failing(self) -> bool:
         """The last read failed (after the last success)."""
-        return self.last_error_at is not None and (self.checked_at is None or self.last_error_at > self.checked_at)
+        return self.last_error_at is not None and (
+            self.checked_at is None or self.last_error_at > self.checked_at
+        )
 
 
 NO_WALLET = Holdings(None, None, 0, None, None, None)
 
-_CACHED = text(
+_CACHED = (
     "SELECT w.address, h.amount, COALESCE(h.accounts, 0) AS accounts, h.checked_at, h.last_error, h.last_error_at "
     "FROM wallets w LEFT JOIN token_holdings h ON h.address = w.address "
     "WHERE w.player_id = :p AND w.unlinked_at IS NULL"
 )
 
 
-async def cached(conn: AsyncConnection, player_id: int) -> Holdings:
+async def cached(conn: Conn, player_id: int) -> Holdings:
     """The player's linked wallet and its last known holdings."""
     row = (await conn.execute(_CACHED, {"p": player_id})).first()
     if row is None:
         return NO_WALLET
-    return Holdings(row.address, row.amount, row.accounts, row.checked_at, row.last_error, row.last_error_at)
+    return Holdings(
+        row.address, row.amount, row.accounts, row.checked_at, row.last_error, row.last_error_at
+    )
 
 
-async def of_address(conn: AsyncConnection, address: str) -> Holdings:
+async def of_address(conn: Conn, address: str) -> Holdings:
     row = (
         await conn.execute(
-            text("SELECT address, amount, accounts, checked_at, last_error, last_error_at FROM token_holdings "
-                 "WHERE address = :a"),
+            (
+                "SELECT address, amount, accounts, checked_at, last_error, last_error_at FROM token_holdings "
+                "WHERE address = :a"
+            ),
             {"a": address},
         )
     ).first()
     if row is None:
         return Holdings(address, None, 0, None, None, None)
-    return Holdings(row.address, row.amount, row.accounts, row.checked_at, row.last_error, row.last_error_at)
+    return Holdings(
+        row.address, row.amount, row.accounts, row.checked_at, row.last_error, row.last_error_at
+    )
 
 
 async def refresh(app: App, address: str) -> Holdings:
@@ -85,12 +94,13 @@ async def refresh(app: App, address: str) -> Holdings:
         balance = await app.solana.token_balance(address, settings.TOKEN_MINT)
         if balance.accounts and balance.decimals != settings.TOKEN_DECIMALS:
             raise SolanaUnavailable(
-                f"the mint reports {balance.decimals} decimals, the settings say {settings.TOKEN_DECIMALS}")
+                f"the mint reports {balance.decimals} decimals, the settings say {settings.TOKEN_DECIMALS}"
+            )
     except SolanaUnavailable as exc:
         log.warning("holdings of %s not refreshed: %s", address, exc)
         async with app.uow() as uow:
             await uow.conn.execute(
-                text(
+                (
                     "INSERT INTO token_holdings (address, last_error, last_error_at) VALUES (:a, :e, :t) "
                     "ON CONFLICT (address) DO UPDATE SET last_error = EXCLUDED.last_error, "
                     "last_error_at = EXCLUDED.last_error_at"
@@ -100,7 +110,7 @@ async def refresh(app: App, address: str) -> Holdings:
         raise
     async with app.uow() as uow:
         await uow.conn.execute(
-            text(
+            (
                 "INSERT INTO token_holdings (address, amount, accounts, checked_at) VALUES (:a, :m, :n, :t) "
                 "ON CONFLICT (address) DO UPDATE SET amount = EXCLUDED.amount, accounts = EXCLUDED.accounts, "
                 "checked_at = EXCLUDED.checked_at, last_error = NULL, last_error_at = NULL "
@@ -126,15 +136,19 @@ async def refresh_stale(app: App, *, limit: int = 500) -> int:
     cutoff = app.clock() - timedelta(seconds=app.settings.HOLDINGS_CACHE_SECONDS)
     async with app.uow() as uow:
         addresses = (
-            await uow.conn.execute(
-                text(
-                    "SELECT w.address FROM wallets w LEFT JOIN token_holdings h ON h.address = w.address "
-                    "WHERE w.unlinked_at IS NULL AND (h.checked_at IS NULL OR h.checked_at < :c) "
-                    "ORDER BY h.checked_at NULLS FIRST LIMIT :n"
-                ),
-                {"c": cutoff, "n": limit},
+            (
+                await uow.conn.execute(
+                    (
+                        "SELECT w.address FROM wallets w LEFT JOIN token_holdings h ON h.address = w.address "
+                        "WHERE w.unlinked_at IS NULL AND (h.checked_at IS NULL OR h.checked_at < :c) "
+                        "ORDER BY h.checked_at NULLS FIRST LIMIT :n"
+                    ),
+                    {"c": cutoff, "n": limit},
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     done = 0
     for address in addresses:
         try:
@@ -145,7 +159,7 @@ async def refresh_stale(app: App, *, limit: int = 500) -> int:
     return done
 
 
-async def ask_refresh(conn: AsyncConnection, app: App, address: str) -> None:
+async def ask_refresh(conn: Conn, app: App, address: str) -> None:
     """Queue a refresh (once per cache period and wallet), in the caller's transaction."""
     period = int(app.clock().timestamp()) // max(60, app.settings.HOLDINGS_CACHE_SECONDS)
     await outbox.enqueue_job(conn, REFRESH_JOB, key=f"holdings:{address}:{period}", address=address)
@@ -156,21 +170,27 @@ class HoldingsDiscounts(DiscountPolicy):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._held = text(f"SELECT {self.quote_sql(':player')}")
+        self._held = f"SELECT {self.quote_sql(':player')}"
 
     def quote_sql(self, player_id: str) -> str:
-        return ("(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
-                f"WHERE w.player_id = {player_id} AND w.unlinked_at IS NULL)")
+        return (
+            "(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
+            f"WHERE w.player_id = {player_id} AND w.unlinked_at IS NULL)"
+        )
 
-    async def discount_bps(self, conn: AsyncConnection, player_id: int) -> int:
-        return self.from_quote((await conn.execute(self._held, {"player": player_id})).scalar_one_or_none())
+    async def discount_bps(self, conn: Conn, player_id: int) -> int:
+        return self.from_quote(
+            (await conn.execute(self._held, {"player": player_id})).scalar_one_or_none()
+        )
 
     def from_quote(self, value: object) -> int:
         return tier_bps(value, self.settings)  # type: ignore[arg-type]
 
-    async def record_use(self, conn: AsyncConnection, attempt_id: int, player_id: int, discount_bps: int) -> None:
+    async def record_use(
+        self, conn: Conn, attempt_id: int, player_id: int, discount_bps: int
+    ) -> None:
         await conn.execute(
-            text(
+            (
                 "INSERT INTO discount_uses (attempt_id, player_id, discount_bps, holdings) VALUES (:a, :p, :d, "
                 "(SELECT h.amount FROM wallets w JOIN token_holdings h ON h.address = w.address "
                 " WHERE w.player_id = :p AND w.unlinked_at IS NULL)) ON CONFLICT (attempt_id) DO NOTHING"

@@ -21,12 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core import ledger
 from core.actors import Actor
+from core.db import Conn, UniqueViolation
 from core.errors import InsufficientFunds, InvalidArgument, NotConfigured, NotFound
 from core.money import usdc
 from core.ports.solana import SolanaRejected, SolanaUnavailable
@@ -76,9 +73,11 @@ _SELECT = (
 )
 
 
-async def _get(conn: AsyncConnection, payout_id: int, *, lock: bool = False) -> PayoutRow:
+async def _get(conn: Conn, payout_id: int, *, lock: bool = False) -> PayoutRow:
     row = (
-        await conn.execute(text(_SELECT + " WHERE o.id = :id" + (" FOR UPDATE OF o" if lock else "")), {"id": payout_id})
+        await conn.execute(
+            _SELECT + " WHERE o.id = :id" + (" FOR UPDATE OF o" if lock else ""), {"id": payout_id}
+        )
     ).first()
     if row is None:
         raise NotFound(f"No payout #{payout_id}. /admin payouts lists them.")
@@ -100,39 +99,63 @@ async def request(app: App, actor: Actor, amount: int) -> tuple[PayoutRow, int]:
     async with app.uow() as uow:
         conn = uow.conn
         if await is_demo_install(conn):
-            raise InvalidArgument("This is a demo game: demo credits are not money and cannot be withdrawn.")
+            raise InvalidArgument(
+                "This is a demo game: demo credits are not money and cannot be withdrawn."
+            )
         player = await ensure_player(conn, actor)
         wallet = (
-            await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
-                               {"p": player.id})
+            await conn.execute(
+                "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+                {"p": player.id},
+            )
         ).scalar_one_or_none()
         if wallet is None:
-            raise NotFound("Link your wallet first (/wallet link <address>): payouts go only to your verified wallet.")
+            raise NotFound(
+                "Link your wallet first (/wallet link <address>): payouts go only to your verified wallet."
+            )
         payout_id = (
             await conn.execute(
-                text("INSERT INTO payouts (player_id, wallet_address, amount, status, requested_at) "
-                     "VALUES (:p, :w, :a, 'requested', :now) RETURNING id"),
+                (
+                    "INSERT INTO payouts (player_id, wallet_address, amount, status, requested_at) "
+                    "VALUES (:p, :w, :a, 'requested', :now) RETURNING id"
+                ),
                 {"p": player.id, "w": wallet, "a": amount, "now": now},
             )
         ).scalar_one()
         source = await app.accounts.get(conn, ledger.PLAYER, player.id)
         pending = await app.accounts.get(conn, ledger.PENDING_PAYOUTS)
         try:
-            await ledger.transfer(conn, f"payout:{payout_id}:request", "payout_request",
-                                  [(source, -amount), (pending, amount)])
+            await ledger.transfer(
+                conn,
+                f"payout:{payout_id}:request",
+                "payout_request",
+                [(source, -amount), (pending, amount)],
+            )
         except InsufficientFunds:
             held = await ledger.balance(conn, source)
-            raise InsufficientFunds(f"You have {usdc(held)}; you cannot withdraw {usdc(amount)}. Nothing changed.") from None
-        await audit(conn, actor=f"{actor.label} ({player.display_name})", player_id=player.id,
-                    action="payout.request", target=f"payout #{payout_id}", details={"amount": amount, "wallet": wallet})
+            raise InsufficientFunds(
+                f"You have {usdc(held)}; you cannot withdraw {usdc(amount)}. Nothing changed."
+            ) from None
+        await audit(
+            conn,
+            actor=f"{actor.label} ({player.display_name})",
+            player_id=player.id,
+            action="payout.request",
+            target=f"payout #{payout_id}",
+            details={"amount": amount, "wallet": wallet},
+        )
         return await _get(conn, payout_id), await ledger.balance(conn, source)
 
 
 async def mine(app: App, actor: Actor, limit: int = 5) -> list[PayoutRow]:
     async with app.uow() as uow:
         player = await ensure_player(uow.conn, actor)
-        rows = (await uow.conn.execute(text(_SELECT + " WHERE o.player_id = :p ORDER BY o.id DESC LIMIT :n"),
-                                       {"p": player.id, "n": limit})).all()
+        rows = (
+            await uow.conn.execute(
+                _SELECT + " WHERE o.player_id = :p ORDER BY o.id DESC LIMIT :n",
+                {"p": player.id, "n": limit},
+            )
+        ).all()
     return [PayoutRow(*r) for r in rows]
 
 
@@ -144,12 +167,20 @@ async def listing(app: App, actor: Actor) -> tuple[list[PayoutRow], list[PayoutR
     require_moderator(app.settings, actor)
     async with app.uow() as uow:
         conn = uow.conn
-        open_ = (await conn.execute(text(_SELECT + " WHERE o.status = ANY(:s) ORDER BY o.id"), {"s": list(OPEN)})).all()
-        done = (await conn.execute(text(_SELECT + " WHERE o.status IN ('paid','rejected') ORDER BY o.id DESC LIMIT 10"))).all()
+        open_ = (
+            await conn.execute(
+                _SELECT + " WHERE o.status = ANY(:s) ORDER BY o.id", {"s": list(OPEN)}
+            )
+        ).all()
+        done = (
+            await conn.execute(
+                _SELECT + " WHERE o.status IN ('paid','rejected') ORDER BY o.id DESC LIMIT 10"
+            )
+        ).all()
     return [PayoutRow(*r) for r in open_], [PayoutRow(*r) for r in done]
 
 
-async def _moderator(conn: AsyncConnection, actor: Actor) -> tuple[str, int]:
+async def _moderator(conn: Conn, actor: Actor) -> tuple[str, int]:
     mod = await ensure_player(conn, actor)
     return f"{actor.label} ({mod.display_name})", mod.id
 
@@ -164,17 +195,33 @@ async def approve(app: App, actor: Actor, payout_id: int) -> tuple[PayoutRow, bo
         row = await _get(conn, payout_id, lock=True)
         if row.status != "requested":
             raise InvalidArgument(f"Payout #{payout_id} is {row.status}, not waiting for approval.")
-        await conn.execute(text("UPDATE payouts SET status = 'approved', decided_at = :now, decided_by = :by "
-                                "WHERE id = :id"), {"now": now, "by": label, "id": payout_id})
-        await audit(conn, actor=label, player_id=mod_id, action="payout.approve", target=f"payout #{payout_id}",
-                    details={"amount": row.amount, "wallet": row.wallet_address})
+        await conn.execute(
+            (
+                "UPDATE payouts SET status = 'approved', decided_at = :now, decided_by = :by "
+                "WHERE id = :id"
+            ),
+            {"now": now, "by": label, "id": payout_id},
+        )
+        await audit(
+            conn,
+            actor=label,
+            player_id=mod_id,
+            action="payout.approve",
+            target=f"payout #{payout_id}",
+            details={"amount": row.amount, "wallet": row.wallet_address},
+        )
         auto = keypair_configured(app)
         if auto:
             await outbox.enqueue_job(conn, PAY_JOB, key=f"payout:{payout_id}", payout_id=payout_id)
-        await notices.notify(conn, row.player_id, "Payout approved",
-                             f"Your payout #{payout_id} of {usdc(row.amount)} to {row.wallet_address} is approved"
-                             + (" and on its way." if auto else "; it is paid shortly."),
-                             key=f"payout:{payout_id}:approved", tone="success")
+        await notices.notify(
+            conn,
+            row.player_id,
+            "Payout approved",
+            f"Your payout #{payout_id} of {usdc(row.amount)} to {row.wallet_address} is approved"
+            + (" and on its way." if auto else "; it is paid shortly."),
+            key=f"payout:{payout_id}:approved",
+            tone="success",
+        )
         return await _get(conn, payout_id), auto
 
 
@@ -190,19 +237,44 @@ async def reject(app: App, actor: Actor, payout_id: int, reason: str) -> PayoutR
         label, mod_id = await _moderator(conn, actor)
         row = await _get(conn, payout_id, lock=True)
         if row.status not in ("requested", "approved"):
-            raise InvalidArgument(f"Payout #{payout_id} is {row.status}: only a requested or approved payout can be "
-                                  "rejected." + (" Its transaction may already be on chain." if row.status == "sending" else ""))
-        await conn.execute(text("UPDATE payouts SET status = 'rejected', decided_at = :now, decided_by = :by, "
-                                "reason = :r WHERE id = :id"), {"now": now, "by": label, "r": reason, "id": payout_id})
+            raise InvalidArgument(
+                f"Payout #{payout_id} is {row.status}: only a requested or approved payout can be "
+                "rejected."
+                + (" Its transaction may already be on chain." if row.status == "sending" else "")
+            )
+        await conn.execute(
+            (
+                "UPDATE payouts SET status = 'rejected', decided_at = :now, decided_by = :by, "
+                "reason = :r WHERE id = :id"
+            ),
+            {"now": now, "by": label, "r": reason, "id": payout_id},
+        )
         pending = await app.accounts.get(conn, ledger.PENDING_PAYOUTS)
         player = await app.accounts.get(conn, ledger.PLAYER, row.player_id)
-        await ledger.transfer(conn, f"payout:{payout_id}:reject", "payout_reject", [(pending, -row.amount), (player, row.amount)],
-                              memo=reason)
-        await audit(conn, actor=label, player_id=mod_id, action="payout.reject", target=f"payout #{payout_id}",
-                    details={"amount": row.amount, "reason": reason})
-        await notices.notify(conn, row.player_id, "Payout rejected",
-                             f"Your payout #{payout_id} of {usdc(row.amount)} was rejected: {reason}. "
-                             "The amount is back in your balance.", key=f"payout:{payout_id}:rejected", tone="warning")
+        await ledger.transfer(
+            conn,
+            f"payout:{payout_id}:reject",
+            "payout_reject",
+            [(pending, -row.amount), (player, row.amount)],
+            memo=reason,
+        )
+        await audit(
+            conn,
+            actor=label,
+            player_id=mod_id,
+            action="payout.reject",
+            target=f"payout #{payout_id}",
+            details={"amount": row.amount, "reason": reason},
+        )
+        await notices.notify(
+            conn,
+            row.player_id,
+            "Payout rejected",
+            f"Your payout #{payout_id} of {usdc(row.amount)} was rejected: {reason}. "
+            "The amount is back in your balance.",
+            key=f"payout:{payout_id}:rejected",
+            tone="warning",
+        )
         return await _get(conn, payout_id)
 
 
@@ -213,24 +285,45 @@ async def mark_paid(app: App, actor: Actor, payout_id: int, signature_text: str)
     signature = parse_signature(signature_text, "transaction signature")
     async with app.uow() as uow:
         row = await _get(uow.conn, payout_id)
-        used = (await uow.conn.execute(text("SELECT id FROM payouts WHERE tx_signature = :s"), {"s": signature})).first()
+        used = (
+            await uow.conn.execute(
+                "SELECT id FROM payouts WHERE tx_signature = :s", {"s": signature}
+            )
+        ).first()
     if used is not None:
         raise InvalidArgument(f"That transaction already paid payout #{used.id}.")
     if row.status != "approved":
-        raise InvalidArgument(f"Payout #{payout_id} is {row.status}" + (
-            ": approve it first." if row.status == "requested" else
-            f": the worker is paying it (transaction {row.tx_signature})." if row.status == "sending" else "."))
+        raise InvalidArgument(
+            f"Payout #{payout_id} is {row.status}"
+            + (
+                ": approve it first."
+                if row.status == "requested"
+                else f": the worker is paying it (transaction {row.tx_signature})."
+                if row.status == "sending"
+                else "."
+            )
+        )
     await _check_paid_on_chain(app, row, signature)
     try:
         async with app.uow() as uow:
             conn = uow.conn
             label, mod_id = await _moderator(conn, actor)
-            if not await _settle(app, conn, payout_id, signature, paid_by=label, from_status="approved"):
-                raise InvalidArgument(f"Payout #{payout_id} changed meanwhile; look again (/admin payouts).")
-            await audit(conn, actor=label, player_id=mod_id, action="payout.mark_paid", target=f"payout #{payout_id}",
-                        details={"amount": row.amount, "tx": signature})
+            if not await _settle(
+                app, conn, payout_id, signature, paid_by=label, from_status="approved"
+            ):
+                raise InvalidArgument(
+                    f"Payout #{payout_id} changed meanwhile; look again (/admin payouts)."
+                )
+            await audit(
+                conn,
+                actor=label,
+                player_id=mod_id,
+                action="payout.mark_paid",
+                target=f"payout #{payout_id}",
+                details={"amount": row.amount, "tx": signature},
+            )
             return await _get(conn, payout_id)
-    except asyncpg.UniqueViolationError:
+    except UniqueViolation:
         raise InvalidArgument("That transaction already paid another payout.") from None
 
 
@@ -239,38 +332,58 @@ async def _check_paid_on_chain(app: App, row: PayoutRow, signature: str) -> None
 
     try:
         status = await app.solana.signature_status(signature)
-        tx = await app.solana.transaction(signature) if status is not None and status.finalized else None
+        tx = (
+            await app.solana.transaction(signature)
+            if status is not None and status.finalized
+            else None
+        )
     except SolanaUnavailable:
-        raise ChainUnavailable("Solana is not answering, so that transaction cannot be checked; try again shortly.") from None
+        raise ChainUnavailable(
+            "Solana is not answering, so that transaction cannot be checked; try again shortly."
+        ) from None
     if status is None:
         raise InvalidArgument("No transaction with that signature is known on Solana.")
     if status.err is not None:
         raise InvalidArgument("That transaction failed on chain; it paid nothing.")
     if tx is None:
-        raise InvalidArgument("That transaction is not finalized yet; mark the payout paid once it is.")
+        raise InvalidArgument(
+            "That transaction is not finalized yet; mark the payout paid once it is."
+        )
     try:
         moves = token_moves(tx)
     except (KeyError, TypeError, ValueError, IndexError):
         raise ChainUnavailable("Solana answered a transaction this game cannot read.") from None
     destination = associated_account(row.wallet_address, app.settings.USDC_MINT)
     balances = tx.get("meta", {}).get("postTokenBalances") or []
-    keys = [k["pubkey"] if isinstance(k, dict) else k for k in tx["transaction"]["message"]["accountKeys"]]
-    owned = {keys[b["accountIndex"]] for b in balances if b.get("owner") == row.wallet_address} | {destination}
-    paid = sum(m.amount for m in moves if m.mint == app.settings.USDC_MINT and m.destination in owned)
+    keys = [
+        k["pubkey"] if isinstance(k, dict) else k
+        for k in tx["transaction"]["message"]["accountKeys"]
+    ]
+    owned = {keys[b["accountIndex"]] for b in balances if b.get("owner") == row.wallet_address} | {
+        destination
+    }
+    paid = sum(
+        m.amount for m in moves if m.mint == app.settings.USDC_MINT and m.destination in owned
+    )
     if paid < row.amount:
-        raise InvalidArgument(f"That transaction sends {usdc(paid)} to {row.wallet_address}; the payout is "
-                              f"{usdc(row.amount)}. Not marked paid.")
+        raise InvalidArgument(
+            f"That transaction sends {usdc(paid)} to {row.wallet_address}; the payout is "
+            f"{usdc(row.amount)}. Not marked paid."
+        )
 
 
-async def _settle(app: App, conn: AsyncConnection, payout_id: int, signature: str, *, paid_by: str,
-                  from_status: str) -> bool:
+async def _settle(
+    app: App, conn: Conn, payout_id: int, signature: str, *, paid_by: str, from_status: str
+) -> bool:
     """Mark paid and move the amount from pending payouts to the outside world, once."""
     now = app.clock()
     row = (
         await conn.execute(
-            text("UPDATE payouts SET status = 'paid', paid_at = :now, paid_by = :by, tx_signature = :s, "
-                 "last_error = NULL, next_try_at = NULL WHERE id = :id AND status = :from RETURNING player_id, amount, "
-                 "wallet_address"),
+            (
+                "UPDATE payouts SET status = 'paid', paid_at = :now, paid_by = :by, tx_signature = :s, "
+                "last_error = NULL, next_try_at = NULL WHERE id = :id AND status = :from RETURNING player_id, amount, "
+                "wallet_address"
+            ),
             {"now": now, "by": paid_by, "s": signature, "id": payout_id, "from": from_status},
         )
     ).first()
@@ -278,11 +391,22 @@ async def _settle(app: App, conn: AsyncConnection, payout_id: int, signature: st
         return False
     pending = await app.accounts.get(conn, ledger.PENDING_PAYOUTS)
     treasury = await app.accounts.get(conn, ledger.TREASURY)
-    await ledger.transfer(conn, f"payout:{payout_id}:paid", "payout", [(pending, -row.amount), (treasury, row.amount)],
-                          memo=f"tx {signature}")
-    await notices.notify(conn, row.player_id, "Payout paid",
-                         f"Your payout #{payout_id} of {usdc(row.amount)} was paid to {row.wallet_address}.\n"
-                         f"Transaction: {signature}", key=f"payout:{payout_id}:paid", tone="success")
+    await ledger.transfer(
+        conn,
+        f"payout:{payout_id}:paid",
+        "payout",
+        [(pending, -row.amount), (treasury, row.amount)],
+        memo=f"tx {signature}",
+    )
+    await notices.notify(
+        conn,
+        row.player_id,
+        "Payout paid",
+        f"Your payout #{payout_id} of {usdc(row.amount)} was paid to {row.wallet_address}.\n"
+        f"Transaction: {signature}",
+        key=f"payout:{payout_id}:paid",
+        tone="success",
+    )
     return True
 
 
@@ -294,20 +418,28 @@ def load_treasury_keypair(app: App) -> Any:
 
     path = app.settings.TREASURY_KEYPAIR_PATH
     if path is None:
-        raise NotConfigured("No treasury keypair (TREASURY_KEYPAIR_PATH): moderators mark payouts paid.")
+        raise NotConfigured(
+            "No treasury keypair (TREASURY_KEYPAIR_PATH): moderators mark payouts paid."
+        )
     try:
         numbers = json.loads(path.read_text("utf-8"))
         keypair = Keypair.from_bytes(bytes(numbers))
     except (OSError, ValueError, TypeError):
         # Never the file's content: it is the treasury's secret key.
-        raise NotConfigured(f"TREASURY_KEYPAIR_PATH {path} is not a readable Solana keypair file.") from None
+        raise NotConfigured(
+            f"TREASURY_KEYPAIR_PATH {path} is not a readable Solana keypair file."
+        ) from None
     wallet = app.settings.TREASURY_WALLET
     if wallet is not None and str(keypair.pubkey()) != wallet:
-        raise NotConfigured("TREASURY_KEYPAIR_PATH holds another wallet's key than TREASURY_WALLET.")
+        raise NotConfigured(
+            "TREASURY_KEYPAIR_PATH holds another wallet's key than TREASURY_WALLET."
+        )
     return keypair
 
 
-def build_transfer(app: App, keypair: Any, wallet: str, amount: int, blockhash: str) -> tuple[bytes, str]:
+def build_transfer(
+    app: App, keypair: Any, wallet: str, amount: int, blockhash: str
+) -> tuple[bytes, str]:
     """A signed USDC transfer from the treasury to the wallet's associated account (created if needed)."""
     from solders.hash import Hash
     from solders.message import MessageV0
@@ -320,13 +452,25 @@ def build_transfer(app: App, keypair: Any, wallet: str, amount: int, blockhash: 
     mint = Pubkey.from_string(app.settings.USDC_MINT)
     owner = Pubkey.from_string(wallet)
     treasury = keypair.pubkey()
-    source = Pubkey.from_string(treasury_usdc_account(app.settings)) if app.settings.TREASURY_USDC_ACCOUNT else \
-        Pubkey.from_string(associated_account(str(treasury), str(mint)))
+    source = (
+        Pubkey.from_string(treasury_usdc_account(app.settings))
+        if app.settings.TREASURY_USDC_ACCOUNT
+        else Pubkey.from_string(associated_account(str(treasury), str(mint)))
+    )
     dest = Pubkey.from_string(associated_account(wallet, str(mint)))
     instructions = [
         create_idempotent_associated_token_account(treasury, owner, mint),
-        transfer_checked(TransferCheckedParams(program_id=TOKEN_PROGRAM_ID, source=source, mint=mint, dest=dest,
-                                               owner=treasury, amount=amount, decimals=USDC_DECIMALS)),
+        transfer_checked(
+            TransferCheckedParams(
+                program_id=TOKEN_PROGRAM_ID,
+                source=source,
+                mint=mint,
+                dest=dest,
+                owner=treasury,
+                amount=amount,
+                decimals=USDC_DECIMALS,
+            )
+        ),
     ]
     message = MessageV0.try_compile(treasury, instructions, [], Hash.from_string(blockhash))
     tx = VersionedTransaction(message, [keypair])
@@ -349,9 +493,15 @@ async def pay(app: App, payout_id: int) -> str:
 
 async def _pay_locked(app: App, payout_id: int) -> str:
     async with app.uow() as uow:
-        row = (await uow.conn.execute(
-            text("SELECT status, amount, wallet_address, tx_signature, signed_tx, last_valid_block_height, tries "
-                 "FROM payouts WHERE id = :id"), {"id": payout_id})).first()
+        row = (
+            await uow.conn.execute(
+                (
+                    "SELECT status, amount, wallet_address, tx_signature, signed_tx, last_valid_block_height, tries "
+                    "FROM payouts WHERE id = :id"
+                ),
+                {"id": payout_id},
+            )
+        ).first()
     if row is None:
         raise NotFound(f"No payout #{payout_id}.")
     if row.status not in ("approved", "sending"):
@@ -367,37 +517,68 @@ async def _pay_locked(app: App, payout_id: int) -> str:
                     return await _failed_on_chain(app, payout_id, row.tx_signature, status.err)
                 return await _confirm_and_settle(app, payout_id, row.tx_signature)
             if await solana.block_height() <= row.last_valid_block_height:
-                await _send(app, payout_id, base64.b64decode(row.signed_tx), row.tx_signature, again=True)
+                await _send(
+                    app, payout_id, base64.b64decode(row.signed_tx), row.tx_signature, again=True
+                )
                 return await _confirm_and_settle(app, payout_id, row.tx_signature)
             async with app.uow() as uow:
-                await audit(uow.conn, actor=WORKER, action="payout.expired", target=f"payout #{payout_id}",
-                            details={"tx": row.tx_signature, "last_valid_block_height": row.last_valid_block_height})
+                await audit(
+                    uow.conn,
+                    actor=WORKER,
+                    action="payout.expired",
+                    target=f"payout #{payout_id}",
+                    details={
+                        "tx": row.tx_signature,
+                        "last_valid_block_height": row.last_valid_block_height,
+                    },
+                )
         blockhash = await solana.latest_blockhash()
-        wire, signature = build_transfer(app, keypair, row.wallet_address, row.amount, blockhash.blockhash)
+        wire, signature = build_transfer(
+            app, keypair, row.wallet_address, row.amount, blockhash.blockhash
+        )
         async with app.uow() as uow:
             stored = (
                 await uow.conn.execute(
-                    text("UPDATE payouts SET status = 'sending', signed_tx = :w, tx_signature = :s, "
-                         "last_valid_block_height = :h, tries = tries + 1, last_error = NULL "
-                         "WHERE id = :id AND status IN ('approved','sending') "
-                         "AND tx_signature IS NOT DISTINCT FROM :old RETURNING id"),
-                    {"w": base64.b64encode(wire).decode(), "s": signature, "h": blockhash.last_valid_block_height,
-                     "id": payout_id, "old": row.tx_signature},
+                    (
+                        "UPDATE payouts SET status = 'sending', signed_tx = :w, tx_signature = :s, "
+                        "last_valid_block_height = :h, tries = tries + 1, last_error = NULL "
+                        "WHERE id = :id AND status IN ('approved','sending') "
+                        "AND tx_signature IS NOT DISTINCT FROM :old RETURNING id"
+                    ),
+                    {
+                        "w": base64.b64encode(wire).decode(),
+                        "s": signature,
+                        "h": blockhash.last_valid_block_height,
+                        "id": payout_id,
+                        "old": row.tx_signature,
+                    },
                 )
             ).first()
             if stored is None:
                 return "busy"  # changed under us (rejected meanwhile): nothing was sent
-            await audit(uow.conn, actor=WORKER, action="payout.signed", target=f"payout #{payout_id}",
-                        details={"tx": signature, "amount": row.amount, "wallet": row.wallet_address,
-                                 "last_valid_block_height": blockhash.last_valid_block_height})
+            await audit(
+                uow.conn,
+                actor=WORKER,
+                action="payout.signed",
+                target=f"payout #{payout_id}",
+                details={
+                    "tx": signature,
+                    "amount": row.amount,
+                    "wallet": row.wallet_address,
+                    "last_valid_block_height": blockhash.last_valid_block_height,
+                },
+            )
         # Committed: from here on any retry finds this signature first.
         await _send(app, payout_id, wire, signature, again=False)
         return await _confirm_and_settle(app, payout_id, signature)
     except SolanaUnavailable as exc:
         await _later(app, payout_id, str(exc))
         async with app.uow() as uow:
-            return (await uow.conn.execute(text("SELECT status FROM payouts WHERE id = :id"),
-                                           {"id": payout_id})).scalar_one()
+            return (
+                await uow.conn.execute(
+                    "SELECT status FROM payouts WHERE id = :id", {"id": payout_id}
+                )
+            ).scalar_one()
 
 
 async def _send(app: App, payout_id: int, wire: bytes, signature: str, *, again: bool) -> None:
@@ -409,16 +590,28 @@ async def _send(app: App, payout_id: int, wire: bytes, signature: str, *, again:
         # Refused before reaching the cluster; the stored transaction stays, and is replaced only
         # once its blockhash has expired (the one moment it provably cannot land).
         async with app.uow() as uow:
-            await audit(uow.conn, actor=WORKER, action="payout.send_refused", target=f"payout #{payout_id}",
-                        details={"tx": signature, "error": str(exc)[:300]})
+            await audit(
+                uow.conn,
+                actor=WORKER,
+                action="payout.send_refused",
+                target=f"payout #{payout_id}",
+                details={"tx": signature, "error": str(exc)[:300]},
+            )
         raise
     if sent != signature:
         log.error("payout %s: the node reported signature %s for %s", payout_id, sent, signature)
     async with app.uow() as uow:
-        await uow.conn.execute(text("UPDATE payouts SET sent_at = :now WHERE id = :id"),
-                               {"now": app.clock(), "id": payout_id})
-        await audit(uow.conn, actor=WORKER, action="payout.resent" if again else "payout.sent",
-                    target=f"payout #{payout_id}", details={"tx": signature})
+        await uow.conn.execute(
+            "UPDATE payouts SET sent_at = :now WHERE id = :id",
+            {"now": app.clock(), "id": payout_id},
+        )
+        await audit(
+            uow.conn,
+            actor=WORKER,
+            action="payout.resent" if again else "payout.sent",
+            target=f"payout #{payout_id}",
+            details={"tx": signature},
+        )
 
 
 async def _confirm_and_settle(app: App, payout_id: int, signature: str) -> str:
@@ -436,10 +629,17 @@ async def _confirm_and_settle(app: App, payout_id: int, signature: str) -> str:
             return "sending"
         await asyncio.sleep(app.settings.SOLANA_POLL_SECONDS)
     async with app.uow() as uow:
-        settled = await _settle(app, uow.conn, payout_id, signature, paid_by=WORKER, from_status="sending")
+        settled = await _settle(
+            app, uow.conn, payout_id, signature, paid_by=WORKER, from_status="sending"
+        )
         if settled:
-            await audit(uow.conn, actor=WORKER, action="payout.paid", target=f"payout #{payout_id}",
-                        details={"tx": signature, "slot": status.slot})
+            await audit(
+                uow.conn,
+                actor=WORKER,
+                action="payout.paid",
+                target=f"payout #{payout_id}",
+                details={"tx": signature, "slot": status.slot},
+            )
     return "paid"
 
 
@@ -447,22 +647,37 @@ async def _failed_on_chain(app: App, payout_id: int, signature: str, err: Any) -
     """The transaction landed and failed: it moved nothing, so the payout goes back to approved."""
     async with app.uow() as uow:
         await uow.conn.execute(
-            text("UPDATE payouts SET status = 'approved', signed_tx = NULL, tx_signature = NULL, "
-                 "last_valid_block_height = NULL, last_error = :e WHERE id = :id AND tx_signature = :s"),
-            {"e": f"transaction {signature} failed on chain: {json.dumps(err)[:200]}", "id": payout_id, "s": signature},
+            (
+                "UPDATE payouts SET status = 'approved', signed_tx = NULL, tx_signature = NULL, "
+                "last_valid_block_height = NULL, last_error = :e WHERE id = :id AND tx_signature = :s"
+            ),
+            {
+                "e": f"transaction {signature} failed on chain: {json.dumps(err)[:200]}",
+                "id": payout_id,
+                "s": signature,
+            },
         )
-        await audit(uow.conn, actor=WORKER, action="payout.failed", target=f"payout #{payout_id}",
-                    details={"tx": signature, "error": err})
+        await audit(
+            uow.conn,
+            actor=WORKER,
+            action="payout.failed",
+            target=f"payout #{payout_id}",
+            details={"tx": signature, "error": err},
+        )
     await _later(app, payout_id, f"transaction {signature} failed on chain")
     return "approved"
 
 
 async def _later(app: App, payout_id: int, error: str) -> None:
     async with app.uow() as uow:
-        tries = (await uow.conn.execute(text("SELECT tries FROM payouts WHERE id = :id"), {"id": payout_id})).scalar_one()
+        tries = (
+            await uow.conn.execute("SELECT tries FROM payouts WHERE id = :id", {"id": payout_id})
+        ).scalar_one()
         wait = min(MAX_BACKOFF, timedelta(seconds=30 * 2 ** min(tries, 10)))
-        await uow.conn.execute(text("UPDATE payouts SET last_error = :e, next_try_at = :t WHERE id = :id"),
-                               {"e": error[:300], "t": app.clock() + wait, "id": payout_id})
+        await uow.conn.execute(
+            "UPDATE payouts SET last_error = :e, next_try_at = :t WHERE id = :id",
+            {"e": error[:300], "t": app.clock() + wait, "id": payout_id},
+        )
 
 
 async def resume(app: App) -> dict[int, str]:
@@ -472,10 +687,16 @@ async def resume(app: App) -> dict[int, str]:
         return {}
     async with app.uow() as uow:
         ids = (
-            await uow.conn.execute(
-                text("SELECT id FROM payouts WHERE status IN ('approved','sending') "
-                     "AND (next_try_at IS NULL OR next_try_at <= :now) ORDER BY id LIMIT 50"),
-                {"now": app.clock()},
+            (
+                await uow.conn.execute(
+                    (
+                        "SELECT id FROM payouts WHERE status IN ('approved','sending') "
+                        "AND (next_try_at IS NULL OR next_try_at <= :now) ORDER BY id LIMIT 50"
+                    ),
+                    {"now": app.clock()},
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     return {payout_id: await pay(app, payout_id) for payout_id in ids}

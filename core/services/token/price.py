@@ -9,9 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from core.db import Conn
 from core.ports.prices import NoPriceSource, PriceUnavailable
 
 if TYPE_CHECKING:
@@ -41,25 +39,35 @@ async def record_price(app: App) -> Decimal | None:
         log.warning("token price not read: %s", error)
     async with app.uow() as uow:
         await uow.conn.execute(
-            text("INSERT INTO token_prices (observed_at, price_usd, source, error) VALUES (:t, :p, :s, :e)"),
+            "INSERT INTO token_prices (observed_at, price_usd, source, error) VALUES (:t, :p, :s, :e)",
             {"t": now, "p": price, "s": app.prices.name, "e": error},
         )
     return price
 
 
-async def latest(conn: AsyncConnection, app: App) -> PriceView:
+async def latest(conn: Conn, app: App) -> PriceView:
     """The last good price, stale when older than TOKEN_PRICE_STALE_SECONDS or when a later reading failed."""
     good = (
-        await conn.execute(text("SELECT price_usd, observed_at FROM token_prices WHERE price_usd IS NOT NULL "
-                                "ORDER BY observed_at DESC, id DESC LIMIT 1"))
+        await conn.execute(
+            "SELECT price_usd, observed_at FROM token_prices WHERE price_usd IS NOT NULL "
+            "ORDER BY observed_at DESC, id DESC LIMIT 1"
+        )
     ).first()
     newest = (
-        await conn.execute(text("SELECT price_usd, observed_at, error FROM token_prices ORDER BY observed_at DESC, "
-                                "id DESC LIMIT 1"))
+        await conn.execute(
+            "SELECT price_usd, observed_at, error FROM token_prices ORDER BY observed_at DESC, "
+            "id DESC LIMIT 1"
+        )
     ).first()
     if good is None:
         return PriceView(None, None, True, newest.error if newest is not None else None)
     failed_since = newest is not None and newest.price_usd is None
-    too_old = (app.clock() - good.observed_at).total_seconds() > app.settings.TOKEN_PRICE_STALE_SECONDS
-    return PriceView(good.price_usd, good.observed_at, failed_since or too_old,
-                     newest.error if failed_since else None)
+    too_old = (
+        app.clock() - good.observed_at
+    ).total_seconds() > app.settings.TOKEN_PRICE_STALE_SECONDS
+    return PriceView(
+        good.price_usd,
+        good.observed_at,
+        failed_since or too_old,
+        newest.error if failed_since else None,
+    )

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core import ledger
 from core.actors import Actor
+from core.db import Conn
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.money import usdc
 from core.ports.solana import SolanaUnavailable
@@ -129,11 +127,14 @@ class StakeRow:
     unstaked_at: datetime | None
 
 
-async def _stakes(conn: AsyncConnection, player_id: int, *, active_only: bool = False) -> list[StakeRow]:
+async def _stakes(conn: Conn, player_id: int, *, active_only: bool = False) -> list[StakeRow]:
     rows = (
         await conn.execute(
-            text("SELECT id, amount, lock_days, started_at, unlocks_at, unstaked_at FROM stakes WHERE player_id = :p"
-                 + (" AND unstaked_at IS NULL" if active_only else "") + " ORDER BY id"),
+            (
+                "SELECT id, amount, lock_days, started_at, unlocks_at, unstaked_at FROM stakes WHERE player_id = :p"
+                + (" AND unstaked_at IS NULL" if active_only else "")
+                + " ORDER BY id"
+            ),
             {"p": player_id},
         )
     ).all()
@@ -151,33 +152,56 @@ async def stake(app: App, actor: Actor, amount: int, lock_days: int) -> tuple[St
         player = await ensure_player(uow.conn, actor)
         held = await holdings_.cached(uow.conn, player.id)
     if held.address is None:
-        raise NotFound("Link your wallet first (/wallet link <address>): stakes are tokens your wallet holds.")
+        raise NotFound(
+            "Link your wallet first (/wallet link <address>): stakes are tokens your wallet holds."
+        )
     held = await holdings_.refresh_or_known(app, held.address)  # a stake is rare: read it now
     if held.amount is None:
         raise ChainUnavailable("Your wallet's holdings could not be read yet; try again shortly.")
     async with app.uow() as uow:
         conn = uow.conn
         # Serialise this player's stakes so two at once cannot both fit under the holdings.
-        await conn.execute(text("SELECT id FROM players WHERE id = :p FOR UPDATE"), {"p": player.id})
+        await conn.execute("SELECT id FROM players WHERE id = :p FOR UPDATE", {"p": player.id})
         staked = (
-            await conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE player_id = :p "
-                                    "AND unstaked_at IS NULL"), {"p": player.id})
+            await conn.execute(
+                (
+                    "SELECT COALESCE(SUM(amount), 0) FROM stakes WHERE player_id = :p "
+                    "AND unstaked_at IS NULL"
+                ),
+                {"p": player.id},
+            )
         ).scalar_one()
         if staked + amount > held.amount:
             free = max(0, held.amount - staked)
             raise InvalidArgument(
                 f"Your wallet holds {tokens(held.amount, app.settings)} and {tokens(staked, app.settings)} are "
-                f"staked already: you can stake at most {tokens(free, app.settings)} more.")
+                f"staked already: you can stake at most {tokens(free, app.settings)} more."
+            )
         unlocks = now + timedelta(days=lock_days)
         row = (
             await conn.execute(
-                text("INSERT INTO stakes (player_id, wallet_address, amount, lock_days, started_at, unlocks_at) "
-                     "VALUES (:p, :w, :a, :l, :s, :u) RETURNING id, amount, lock_days, started_at, unlocks_at, unstaked_at"),
-                {"p": player.id, "w": held.address, "a": amount, "l": lock_days, "s": now, "u": unlocks},
+                (
+                    "INSERT INTO stakes (player_id, wallet_address, amount, lock_days, started_at, unlocks_at) "
+                    "VALUES (:p, :w, :a, :l, :s, :u) RETURNING id, amount, lock_days, started_at, unlocks_at, unstaked_at"
+                ),
+                {
+                    "p": player.id,
+                    "w": held.address,
+                    "a": amount,
+                    "l": lock_days,
+                    "s": now,
+                    "u": unlocks,
+                },
             )
         ).one()
-        await audit(conn, actor=f"{actor.label} ({player.display_name})", player_id=player.id, action="stake",
-                    target=f"stake #{row.id}", details={"amount": amount, "lock_days": lock_days})
+        await audit(
+            conn,
+            actor=f"{actor.label} ({player.display_name})",
+            player_id=player.id,
+            action="stake",
+            target=f"stake #{row.id}",
+            details={"amount": amount, "lock_days": lock_days},
+        )
     return StakeRow(*row), staked + amount, held.amount
 
 
@@ -189,8 +213,10 @@ async def unstake(app: App, actor: Actor, stake_id: int) -> StakeRow:
         player = await ensure_player(conn, actor)
         row = (
             await conn.execute(
-                text("SELECT id, player_id, amount, lock_days, started_at, unlocks_at, unstaked_at FROM stakes "
-                     "WHERE id = :id FOR UPDATE"),
+                (
+                    "SELECT id, player_id, amount, lock_days, started_at, unlocks_at, unstaked_at FROM stakes "
+                    "WHERE id = :id FOR UPDATE"
+                ),
                 {"id": stake_id},
             )
         ).first()
@@ -200,21 +226,29 @@ async def unstake(app: App, actor: Actor, stake_id: int) -> StakeRow:
             raise InvalidArgument(f"Stake #{stake_id} was already unstaked.")
         if row.unlocks_at > now:
             raise NotPermitted(f"Stake #{stake_id} is locked until {when(row.unlocks_at)}.")
-        await conn.execute(text("UPDATE stakes SET unstaked_at = :now WHERE id = :id"), {"now": now, "id": stake_id})
-        await audit(conn, actor=f"{actor.label} ({player.display_name})", player_id=player.id, action="unstake",
-                    target=f"stake #{stake_id}", details={"amount": row.amount})
+        await conn.execute(
+            "UPDATE stakes SET unstaked_at = :now WHERE id = :id", {"now": now, "id": stake_id}
+        )
+        await audit(
+            conn,
+            actor=f"{actor.label} ({player.display_name})",
+            player_id=player.id,
+            action="unstake",
+            target=f"stake #{stake_id}",
+            details={"amount": row.amount},
+        )
     return StakeRow(row.id, row.amount, row.lock_days, row.started_at, row.unlocks_at, now)
 
 
 # --- the pool ---
 
 
-async def pool_before(app: App, conn: AsyncConnection, end: datetime) -> tuple[int, int]:
+async def pool_before(app: App, conn: Conn, end: datetime) -> tuple[int, int]:
     """(everything that entered the staking pool before ``end``, every reward paid so far)."""
     acc = await app.accounts.get(conn, ledger.STAKING_POOL)
     row = (
         await conn.execute(
-            text(
+            (
                 "SELECT CAST(COALESCE(SUM(e.amount) FILTER (WHERE t.kind <> :k AND t.created_at < :end), 0) AS bigint) AS accrued, "
                 "CAST(COALESCE(-SUM(e.amount) FILTER (WHERE t.kind = :k), 0) AS bigint) AS paid "
                 "FROM entries e JOIN transfers t ON t.id = e.transfer_id WHERE e.account_id = :a"
@@ -225,13 +259,17 @@ async def pool_before(app: App, conn: AsyncConnection, end: datetime) -> tuple[i
     return row.accrued, row.paid
 
 
-async def month_positions(conn: AsyncConnection, month: Month, *, projected_until: datetime | None = None) -> list[dict[str, Any]]:
+async def month_positions(
+    conn: Conn, month: Month, *, projected_until: datetime | None = None
+) -> list[dict[str, Any]]:
     """Stakes overlapping the month, with their days in it (projected to their unlock when asked)."""
     rows = (
         await conn.execute(
-            text("SELECT s.id, s.player_id, s.wallet_address, s.lock_days, s.amount, s.started_at, s.unlocks_at, "
-                 "s.unstaked_at "
-                 "FROM stakes s WHERE s.started_at < :end AND s.unlocks_at > :start ORDER BY s.player_id, s.id"),
+            (
+                "SELECT s.id, s.player_id, s.wallet_address, s.lock_days, s.amount, s.started_at, s.unlocks_at, "
+                "s.unstaked_at "
+                "FROM stakes s WHERE s.started_at < :end AND s.unlocks_at > :start ORDER BY s.player_id, s.id"
+            ),
             {"start": month.start, "end": month.end},
         )
     ).all()
@@ -239,12 +277,23 @@ async def month_positions(conn: AsyncConnection, month: Month, *, projected_unti
     for r in rows:
         days = overlap_days(r.started_at, r.unlocks_at, month)
         if days > 0:
-            out.append({"id": r.id, "player_id": r.player_id, "wallet": r.wallet_address, "lock_days": r.lock_days,
-                        "amount": r.amount, "days": days, "active": r.unstaked_at is None})
+            out.append(
+                {
+                    "id": r.id,
+                    "player_id": r.player_id,
+                    "wallet": r.wallet_address,
+                    "lock_days": r.lock_days,
+                    "amount": r.amount,
+                    "days": days,
+                    "active": r.unstaked_at is None,
+                }
+            )
     return out
 
 
-def cover(positions: list[dict[str, Any]], held: dict[str, int], wallets: dict[int, str]) -> list[Position]:
+def cover(
+    positions: list[dict[str, Any]], held: dict[str, int], wallets: dict[int, str]
+) -> list[Position]:
     """Which positions their wallet still covers: a player's still-committed stakes, oldest first,
     while their sum fits in what the stake's wallet holds (and it is still the player's linked
     wallet). Stakes already ended (unstaked after the lock) are not checked."""
@@ -260,10 +309,15 @@ def cover(positions: list[dict[str, Any]], held: dict[str, int], wallets: dict[i
     return out
 
 
-async def _wallets_of(conn: AsyncConnection, player_ids: list[int]) -> dict[int, str]:
+async def _wallets_of(conn: Conn, player_ids: list[int]) -> dict[int, str]:
     rows = (
-        await conn.execute(text("SELECT player_id, address FROM wallets WHERE unlinked_at IS NULL "
-                                "AND player_id = ANY(:ids)"), {"ids": player_ids})
+        await conn.execute(
+            (
+                "SELECT player_id, address FROM wallets WHERE unlinked_at IS NULL "
+                "AND player_id = ANY(:ids)"
+            ),
+            {"ids": player_ids},
+        )
     ).all()
     return {r.player_id: r.address for r in rows}
 
@@ -286,15 +340,19 @@ async def distribute(app: App, month: Month, *, by: str) -> Distribution:
     if a staker's cannot be read and the cached value is old, nothing is distributed."""
     now = app.clock()
     if month.end > now:
-        raise InvalidArgument(f"{month.label} has not ended yet: a month is distributed once it is over "
-                              f"(from {when(month.end)}).")
+        raise InvalidArgument(
+            f"{month.label} has not ended yet: a month is distributed once it is over "
+            f"(from {when(month.end)})."
+        )
     async with app.uow() as uow:
         done = await _recorded(uow.conn, month)
         if done is not None:
             return done
         await _refuse_out_of_order(uow.conn, month)
         positions = await month_positions(uow.conn, month)
-        wallets = await _wallets_of(uow.conn, sorted({p["player_id"] for p in positions if p["active"]}))
+        wallets = await _wallets_of(
+            uow.conn, sorted({p["player_id"] for p in positions if p["active"]})
+        )
     for address in sorted(set(wallets.values())):
         try:
             await holdings_.refresh(app, address)
@@ -302,17 +360,23 @@ async def distribute(app: App, month: Month, *, by: str) -> Distribution:
             async with app.uow() as uow:
                 known = await holdings_.of_address(uow.conn, address)
             if not known.fresh(now, app.settings):
-                raise ChainUnavailable(f"Solana did not answer for a staker's holdings; {month.label} was not "
-                                       "distributed. It will be tried again.") from None
+                raise ChainUnavailable(
+                    f"Solana did not answer for a staker's holdings; {month.label} was not "
+                    "distributed. It will be tried again."
+                ) from None
     async with app.uow() as uow:
         conn = uow.conn
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_KEY[0], "b": LOCK_KEY[1]})
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(:a, :b)", {"a": LOCK_KEY[0], "b": LOCK_KEY[1]}
+        )
         done = await _recorded(conn, month)
         if done is not None:
             return done
         await _refuse_out_of_order(conn, month)
         positions = await month_positions(conn, month)
-        wallets = await _wallets_of(conn, sorted({p["player_id"] for p in positions if p["active"]}))
+        wallets = await _wallets_of(
+            conn, sorted({p["player_id"] for p in positions if p["active"]})
+        )
         held = {a: (await holdings_.of_address(conn, a)).amount or 0 for a in set(wallets.values())}
         accrued_to_end, paid = await pool_before(app, conn, month.end)
         accrued_to_start, _ = await pool_before(app, conn, month.start)
@@ -328,58 +392,136 @@ async def distribute(app: App, month: Month, *, by: str) -> Distribution:
             for player_id, amount in sorted(per_player.items()):
                 if amount:
                     legs.append((await app.accounts.get(conn, ledger.PLAYER, player_id), amount))
-            transfer_id = await ledger.transfer(conn, f"staking:{month.label}", REWARD_KIND, legs,
-                                                memo=f"staking rewards for {month.label}")
-        tiers = {str(t.lock_days): {"amount": t.amount, "weight": str(t.weight), "paid": t.paid,
-                                    "forfeited": t.forfeited, "remainder": t.remainder} for t in result.tiers}
+            transfer_id = await ledger.transfer(
+                conn,
+                f"staking:{month.label}",
+                REWARD_KIND,
+                legs,
+                memo=f"staking rewards for {month.label}",
+            )
+        tiers = {
+            str(t.lock_days): {
+                "amount": t.amount,
+                "weight": str(t.weight),
+                "paid": t.paid,
+                "forfeited": t.forfeited,
+                "remainder": t.remainder,
+            }
+            for t in result.tiers
+        }
         await conn.execute(
-            text("INSERT INTO staking_distributions (month, accrued, carried_in, pool, rewards, carry, tiers, "
-                 "transfer_id, distributed_by) VALUES (:m, :acc, :cin, :pool, :r, :c, :t, :tid, :by)"),
-            {"m": month.label, "acc": accrued, "cin": pool - accrued, "pool": pool, "r": result.rewards,
-             "c": result.carry, "t": {**tiers, "split_remainder": result.tier_remainder}, "tid": transfer_id, "by": by},
+            (
+                "INSERT INTO staking_distributions (month, accrued, carried_in, pool, rewards, carry, tiers, "
+                "transfer_id, distributed_by) VALUES (:m, :acc, :cin, :pool, :r, :c, :t, :tid, :by)"
+            ),
+            {
+                "m": month.label,
+                "acc": accrued,
+                "cin": pool - accrued,
+                "pool": pool,
+                "r": result.rewards,
+                "c": result.carry,
+                "t": {**tiers, "split_remainder": result.tier_remainder},
+                "tid": transfer_id,
+                "by": by,
+            },
         )
         for s in result.shares:
             await conn.execute(
-                text("INSERT INTO staking_rewards (month, stake_id, player_id, lock_days, amount, days, share, "
-                     "forfeited, forfeited_share) VALUES (:m, :s, :p, :l, :a, :d, :sh, :f, :fs)"),
-                {"m": month.label, "s": s.position.stake_id, "p": s.position.player_id, "l": s.position.lock_days,
-                 "a": s.position.amount, "d": s.position.days, "sh": s.paid, "f": not s.position.covered,
-                 "fs": s.share - s.paid},
+                (
+                    "INSERT INTO staking_rewards (month, stake_id, player_id, lock_days, amount, days, share, "
+                    "forfeited, forfeited_share) VALUES (:m, :s, :p, :l, :a, :d, :sh, :f, :fs)"
+                ),
+                {
+                    "m": month.label,
+                    "s": s.position.stake_id,
+                    "p": s.position.player_id,
+                    "l": s.position.lock_days,
+                    "a": s.position.amount,
+                    "d": s.position.days,
+                    "sh": s.paid,
+                    "f": not s.position.covered,
+                    "fs": s.share - s.paid,
+                },
             )
-        await audit(conn, actor=by, action="staking.distribute", target=month.label,
-                    details={"pool": pool, "rewards": result.rewards, "carry": result.carry, "positions": len(result.shares)})
+        await audit(
+            conn,
+            actor=by,
+            action="staking.distribute",
+            target=month.label,
+            details={
+                "pool": pool,
+                "rewards": result.rewards,
+                "carry": result.carry,
+                "positions": len(result.shares),
+            },
+        )
         for player_id in sorted({s.position.player_id for s in result.shares}):
             mine = [s for s in result.shares if s.position.player_id == player_id]
-            lines = [f"Stake #{s.position.stake_id}: {usdc(s.paid)}" if s.position.covered else
-                     f"Stake #{s.position.stake_id}: nothing (your wallet no longer held the staked tokens)"
-                     for s in mine]
-            await notices.notify(conn, player_id, f"Staking rewards for {month.label}",
-                                 f"{usdc(per_player[player_id])} credited to your balance.\n" + "\n".join(lines),
-                                 key=f"staking:{month.label}:{player_id}", tone="success")
+            lines = [
+                f"Stake #{s.position.stake_id}: {usdc(s.paid)}"
+                if s.position.covered
+                else f"Stake #{s.position.stake_id}: nothing (your wallet no longer held the staked tokens)"
+                for s in mine
+            ]
+            await notices.notify(
+                conn,
+                player_id,
+                f"Staking rewards for {month.label}",
+                f"{usdc(per_player[player_id])} credited to your balance.\n" + "\n".join(lines),
+                key=f"staking:{month.label}:{player_id}",
+                tone="success",
+            )
     return Distribution(month.label, accrued, pool - accrued, result, False, by)
 
 
-async def _refuse_out_of_order(conn: AsyncConnection, month: Month) -> None:
-    latest = (await conn.execute(text("SELECT max(month) FROM staking_distributions"))).scalar_one_or_none()
+async def _refuse_out_of_order(conn: Conn, month: Month) -> None:
+    latest = (
+        await conn.execute("SELECT max(month) FROM staking_distributions")
+    ).scalar_one_or_none()
     if latest is not None and latest > month.label:
-        raise InvalidArgument(f"{latest} is distributed already, so {month.label}'s pool was carried into it; "
-                              "months are distributed in order.")
+        raise InvalidArgument(
+            f"{latest} is distributed already, so {month.label}'s pool was carried into it; "
+            "months are distributed in order."
+        )
 
 
-async def _recorded(conn: AsyncConnection, month: Month) -> Distribution | None:
-    row = (await conn.execute(text("SELECT * FROM staking_distributions WHERE month = :m"), {"m": month.label})).first()
+async def _recorded(conn: Conn, month: Month) -> Distribution | None:
+    row = (
+        await conn.execute(
+            "SELECT * FROM staking_distributions WHERE month = :m", {"m": month.label}
+        )
+    ).first()
     if row is None:
         return None
     rewards = (
-        await conn.execute(text("SELECT stake_id, player_id, lock_days, amount, days, share, forfeited, forfeited_share "
-                                "FROM staking_rewards WHERE month = :m ORDER BY stake_id"), {"m": month.label})
+        await conn.execute(
+            (
+                "SELECT stake_id, player_id, lock_days, amount, days, share, forfeited, forfeited_share "
+                "FROM staking_rewards WHERE month = :m ORDER BY stake_id"
+            ),
+            {"m": month.label},
+        )
     ).all()
-    shares = tuple(Share(Position(r.stake_id, r.player_id, r.lock_days, r.amount, r.days, not r.forfeited),
-                         r.share + r.forfeited_share, r.share) for r in rewards)
-    tiers = tuple(Tier(int(k), v["amount"], int(v["weight"]), v["paid"], v["forfeited"], v["remainder"])
-                  for k, v in sorted(row.tiers.items(), key=lambda kv: kv[0]) if k.isdigit())
-    result = MonthShares(row.pool, tuple(sorted(tiers, key=lambda t: t.lock_days)), shares,
-                         row.tiers.get("split_remainder", 0))
+    shares = tuple(
+        Share(
+            Position(r.stake_id, r.player_id, r.lock_days, r.amount, r.days, not r.forfeited),
+            r.share + r.forfeited_share,
+            r.share,
+        )
+        for r in rewards
+    )
+    tiers = tuple(
+        Tier(int(k), v["amount"], int(v["weight"]), v["paid"], v["forfeited"], v["remainder"])
+        for k, v in sorted(row.tiers.items(), key=lambda kv: kv[0])
+        if k.isdigit()
+    )
+    result = MonthShares(
+        row.pool,
+        tuple(sorted(tiers, key=lambda t: t.lock_days)),
+        shares,
+        row.tiers.get("split_remainder", 0),
+    )
     return Distribution(row.month, row.accrued, row.carried_in, result, True, row.distributed_by)
 
 
@@ -389,7 +531,9 @@ async def distribute_due(app: App) -> Distribution | None:
     async with app.uow() as uow:
         if await _recorded(uow.conn, month) is not None:
             return None
-        latest = (await uow.conn.execute(text("SELECT max(month) FROM staking_distributions"))).scalar_one_or_none()
+        latest = (
+            await uow.conn.execute("SELECT max(month) FROM staking_distributions")
+        ).scalar_one_or_none()
         if latest is not None and latest > month.label:
             return None
     return await distribute(app, month, by="beat")
@@ -420,13 +564,24 @@ async def overview(app: App, actor: Actor) -> Overview:
         accrued, paid = await pool_before(app, conn, now + timedelta(seconds=1))
         pool_now = accrued - paid
         positions = await month_positions(conn, month)
-        wallets = await _wallets_of(conn, sorted({p["player_id"] for p in positions if p["active"]}))
-        held_by = {a: (await holdings_.of_address(conn, a)).amount or 0 for a in set(wallets.values())}
+        wallets = await _wallets_of(
+            conn, sorted({p["player_id"] for p in positions if p["active"]})
+        )
+        held_by = {
+            a: (await holdings_.of_address(conn, a)).amount or 0 for a in set(wallets.values())
+        }
         result = share_month(pool_now, cover(positions, held_by, wallets))
         estimate = sum(s.paid for s in result.shares if s.position.player_id == player.id)
         last = (
-            await conn.execute(text("SELECT month, stake_id, share FROM staking_rewards WHERE player_id = :p "
-                                    "ORDER BY month DESC, stake_id LIMIT 10"), {"p": player.id})
+            await conn.execute(
+                (
+                    "SELECT month, stake_id, share FROM staking_rewards WHERE player_id = :p "
+                    "ORDER BY month DESC, stake_id LIMIT 10"
+                ),
+                {"p": player.id},
+            )
         ).all()
     days = {p["id"]: p["days"] for p in positions if p["player_id"] == player.id}
-    return Overview(mine, days, held, month, pool_now, estimate, [(r.month, r.stake_id, r.share) for r in last])
+    return Overview(
+        mine, days, held, month, pool_now, estimate, [(r.month, r.stake_id, r.share) for r in last]
+    )

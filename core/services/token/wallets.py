@@ -10,11 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from core.actors import Actor
+from core.db import Conn, UniqueViolation
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.ports.solana import SolanaUnavailable
 from core.services.players import PlayerRef, ensure_player, hold
@@ -60,7 +57,9 @@ def check_signature(address: str, message: str, signature: str) -> bool:
     from solders.pubkey import Pubkey
     from solders.signature import Signature
 
-    return Signature.from_string(signature).verify(Pubkey.from_string(address), message.encode("utf-8"))
+    return Signature.from_string(signature).verify(
+        Pubkey.from_string(address), message.encode("utf-8")
+    )
 
 
 def _can_sign(address: str) -> bool:
@@ -69,77 +68,102 @@ def _can_sign(address: str) -> bool:
     return Pubkey.from_string(address).is_on_curve()
 
 
-async def _check_can_link(app: App, conn: AsyncConnection, player: PlayerRef, address: str, now: datetime) -> None:
+async def _check_can_link(
+    app: App, conn: Conn, player: PlayerRef, address: str, now: datetime
+) -> None:
     """One wallet per player, one player per wallet, and 24 hours before a wallet changes hands."""
     mine = (
-        await conn.execute(text("SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
-                           {"p": player.id})
+        await conn.execute(
+            "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+            {"p": player.id},
+        )
     ).scalar_one_or_none()
     if mine == address:
         raise InvalidArgument("That wallet is already linked to you. /wallet shows it.")
     if mine is not None:
-        raise InvalidArgument(f"You already have a wallet linked ({mine}). One wallet per player: "
-                              "/wallet unlink it first.")
+        raise InvalidArgument(
+            f"You already have a wallet linked ({mine}). One wallet per player: "
+            "/wallet unlink it first."
+        )
     other = (
-        await conn.execute(text("SELECT player_id FROM wallets WHERE address = :a AND unlinked_at IS NULL"),
-                           {"a": address})
+        await conn.execute(
+            "SELECT player_id FROM wallets WHERE address = :a AND unlinked_at IS NULL",
+            {"a": address},
+        )
     ).scalar_one_or_none()
     if other is not None:
         raise NotPermitted("That wallet is linked to another player.")
     last = (
         await conn.execute(
-            text("SELECT player_id, unlinked_at FROM wallets WHERE address = :a AND unlinked_at IS NOT NULL "
-                 "ORDER BY unlinked_at DESC LIMIT 1"),
+            (
+                "SELECT player_id, unlinked_at FROM wallets WHERE address = :a AND unlinked_at IS NOT NULL "
+                "ORDER BY unlinked_at DESC LIMIT 1"
+            ),
             {"a": address},
         )
     ).first()
     if last is not None and last.player_id != player.id:
         free_at = last.unlinked_at + timedelta(seconds=app.settings.WALLET_RELINK_SECONDS)
         if free_at > now:
-            raise NotPermitted(f"That wallet was unlinked from another player recently; it can be linked to "
-                               f"a new player from {when(free_at)}.")
+            raise NotPermitted(
+                f"That wallet was unlinked from another player recently; it can be linked to "
+                f"a new player from {when(free_at)}."
+            )
 
 
 async def start_link(app: App, actor: Actor, address_text: str) -> Challenge:
     """A challenge for the wallet to sign; replaces any earlier one of this player."""
     address = parse_address(address_text)
     if not _can_sign(address):
-        raise InvalidArgument("That address is a program-derived address: no wallet can sign for it. "
-                              "Give your wallet's own address.")
+        raise InvalidArgument(
+            "That address is a program-derived address: no wallet can sign for it. "
+            "Give your wallet's own address."
+        )
     now = app.clock().replace(microsecond=0)
     async with app.uow() as uow:
         conn = uow.conn
         player = await ensure_player(conn, actor)
         await _check_can_link(app, conn, player, address, now)
         await conn.execute(
-            text("UPDATE wallet_challenges SET expires_at = :now WHERE player_id = :p AND used_at IS NULL "
-                 "AND expires_at > :now"),
+            (
+                "UPDATE wallet_challenges SET expires_at = :now WHERE player_id = :p AND used_at IS NULL "
+                "AND expires_at > :now"
+            ),
             {"p": player.id, "now": now},
         )
         nonce = secrets.token_hex(16)
         expires = now + timedelta(seconds=app.settings.WALLET_CHALLENGE_SECONDS)
         message = challenge_message(player.id, address, nonce, expires)
         await conn.execute(
-            text("INSERT INTO wallet_challenges (nonce, player_id, address, message, expires_at, created_at) "
-                 "VALUES (:n, :p, :a, :m, :e, :now)"),
+            (
+                "INSERT INTO wallet_challenges (nonce, player_id, address, message, expires_at, created_at) "
+                "VALUES (:n, :p, :a, :m, :e, :now)"
+            ),
             {"n": nonce, "p": player.id, "a": address, "m": message, "e": expires, "now": now},
         )
     return Challenge(nonce, address, message, expires)
 
 
-async def _open_challenge(conn: AsyncConnection, player_id: int, now: datetime, *, lock: bool = False):
+async def _open_challenge(conn: Conn, player_id: int, now: datetime, *, lock: bool = False):
     row = (
         await conn.execute(
-            text("SELECT nonce, address, message, expires_at FROM wallet_challenges WHERE player_id = :p "
-                 "AND used_at IS NULL ORDER BY expires_at DESC, created_at DESC LIMIT 1" + (" FOR UPDATE" if lock else "")),
+            (
+                "SELECT nonce, address, message, expires_at FROM wallet_challenges WHERE player_id = :p "
+                "AND used_at IS NULL ORDER BY expires_at DESC, created_at DESC LIMIT 1"
+                + (" FOR UPDATE" if lock else "")
+            ),
             {"p": player_id},
         )
     ).first()
     if row is None:
-        raise NotFound("No wallet link is waiting for a signature: start with /wallet link <address>.")
+        raise NotFound(
+            "No wallet link is waiting for a signature: start with /wallet link <address>."
+        )
     if row.expires_at <= now:
-        raise InvalidArgument(f"That challenge expired at {when(row.expires_at)}. Send /wallet link again "
-                              "for a new one.")
+        raise InvalidArgument(
+            f"That challenge expired at {when(row.expires_at)}. Send /wallet link again "
+            "for a new one."
+        )
     return row
 
 
@@ -150,33 +174,53 @@ async def verify(app: App, actor: Actor, signature_text: str) -> Linked:
     try:
         async with app.uow() as uow:
             conn = uow.conn
-            player = await hold(conn, await ensure_player(conn, actor))  # a concurrent /link sees the wallet
+            player = await hold(
+                conn, await ensure_player(conn, actor)
+            )  # a concurrent /link sees the wallet
             challenge = await _open_challenge(conn, player.id, now, lock=True)
             if not check_signature(challenge.address, challenge.message, signature):
                 raise InvalidArgument(
                     f"That signature does not match: sign exactly the message /wallet link showed, with the "
-                    f"wallet {challenge.address}.")
+                    f"wallet {challenge.address}."
+                )
             await _check_can_link(app, conn, player, challenge.address, now)
             used = (
                 await conn.execute(
-                    text("UPDATE wallet_challenges SET used_at = :now WHERE nonce = :n AND used_at IS NULL "
-                         "RETURNING nonce"),
+                    (
+                        "UPDATE wallet_challenges SET used_at = :now WHERE nonce = :n AND used_at IS NULL "
+                        "RETURNING nonce"
+                    ),
                     {"now": now, "n": challenge.nonce},
                 )
             ).first()
             if used is None:
                 raise InvalidArgument("That challenge was already used. Send /wallet link again.")
             await conn.execute(
-                text("INSERT INTO wallets (player_id, address, challenge_nonce, signature, verified_at) "
-                     "VALUES (:p, :a, :n, :s, :now)"),
-                {"p": player.id, "a": challenge.address, "n": challenge.nonce, "s": signature, "now": now},
+                (
+                    "INSERT INTO wallets (player_id, address, challenge_nonce, signature, verified_at) "
+                    "VALUES (:p, :a, :n, :s, :now)"
+                ),
+                {
+                    "p": player.id,
+                    "a": challenge.address,
+                    "n": challenge.nonce,
+                    "s": signature,
+                    "now": now,
+                },
             )
-            await audit(conn, actor=f"{actor.label} ({player.display_name})", player_id=player.id,
-                        action="wallet.link", target=f"#{player.id}",
-                        details={"address": challenge.address, "nonce": challenge.nonce})
+            await audit(
+                conn,
+                actor=f"{actor.label} ({player.display_name})",
+                player_id=player.id,
+                action="wallet.link",
+                target=f"#{player.id}",
+                details={"address": challenge.address, "nonce": challenge.nonce},
+            )
             address = challenge.address
-    except asyncpg.UniqueViolationError:
-        raise NotPermitted("That wallet (or another wallet of yours) was linked meanwhile. /wallet shows yours.") from None
+    except UniqueViolation:
+        raise NotPermitted(
+            "That wallet (or another wallet of yours) was linked meanwhile. /wallet shows yours."
+        ) from None
     error = None
     try:
         held = await holdings_.refresh(app, address)
@@ -203,9 +247,14 @@ async def sign_with_keypair_file(app: App, actor: Actor, path_text: str) -> tupl
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, InvalidArgument):
             raise
-        raise InvalidArgument(f"{path} is not a keypair file (a JSON array of 64 numbers).") from None
-    if not (isinstance(numbers, list) and len(numbers) == 64
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 255 for n in numbers)):
+        raise InvalidArgument(
+            f"{path} is not a keypair file (a JSON array of 64 numbers)."
+        ) from None
+    if not (
+        isinstance(numbers, list)
+        and len(numbers) == 64
+        and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 255 for n in numbers)
+    ):
         raise InvalidArgument(f"{path} is not a keypair file (a JSON array of 64 numbers).")
     try:
         keypair = Keypair.from_bytes(bytes(numbers))
@@ -215,8 +264,10 @@ async def sign_with_keypair_file(app: App, actor: Actor, path_text: str) -> tupl
         player = await ensure_player(uow.conn, actor)
         challenge = await _open_challenge(uow.conn, player.id, app.clock())
     if str(keypair.pubkey()) != challenge.address:
-        raise InvalidArgument(f"{path} is the keypair of {keypair.pubkey()}, not of the wallet being linked "
-                              f"({challenge.address}).")
+        raise InvalidArgument(
+            f"{path} is the keypair of {keypair.pubkey()}, not of the wallet being linked "
+            f"({challenge.address})."
+        )
     signature = str(keypair.sign_message(challenge.message.encode("utf-8")))
     return signature, await verify(app, actor, signature)
 
@@ -235,8 +286,10 @@ async def show(app: App, actor: Actor) -> WalletView:
         conn = uow.conn
         player = await ensure_player(conn, actor)
         row = (
-            await conn.execute(text("SELECT address, verified_at FROM wallets WHERE player_id = :p AND unlinked_at IS NULL"),
-                               {"p": player.id})
+            await conn.execute(
+                "SELECT address, verified_at FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+                {"p": player.id},
+            )
         ).first()
         held = await holdings_.cached(conn, player.id)
         pending = None
@@ -259,7 +312,7 @@ async def unlink(app: App, actor: Actor) -> tuple[str, int]:
         player = await ensure_player(conn, actor)
         row = (
             await conn.execute(
-                text("SELECT id, address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL FOR UPDATE"),
+                "SELECT id, address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL FOR UPDATE",
                 {"p": player.id},
             )
         ).first()
@@ -267,18 +320,30 @@ async def unlink(app: App, actor: Actor) -> tuple[str, int]:
             raise NotFound("You have no wallet linked.")
         waiting = (
             await conn.execute(
-                text("SELECT count(*) FROM payouts WHERE player_id = :p AND status IN ('requested','approved','sending')"),
+                "SELECT count(*) FROM payouts WHERE player_id = :p AND status IN ('requested','approved','sending')",
                 {"p": player.id},
             )
         ).scalar_one()
         if waiting:
-            raise InvalidArgument("A payout to this wallet is on its way; the wallet stays linked until it is "
-                                  "paid or rejected.")
+            raise InvalidArgument(
+                "A payout to this wallet is on its way; the wallet stays linked until it is "
+                "paid or rejected."
+            )
         stakes = (
-            await conn.execute(text("SELECT count(*) FROM stakes WHERE player_id = :p AND unstaked_at IS NULL"),
-                               {"p": player.id})
+            await conn.execute(
+                "SELECT count(*) FROM stakes WHERE player_id = :p AND unstaked_at IS NULL",
+                {"p": player.id},
+            )
         ).scalar_one()
-        await conn.execute(text("UPDATE wallets SET unlinked_at = :now WHERE id = :id"), {"now": now, "id": row.id})
-        await audit(conn, actor=f"{actor.label} ({player.display_name})", player_id=player.id, action="wallet.unlink",
-                    target=f"#{player.id}", details={"address": row.address, "active_stakes": stakes})
+        await conn.execute(
+            "UPDATE wallets SET unlinked_at = :now WHERE id = :id", {"now": now, "id": row.id}
+        )
+        await audit(
+            conn,
+            actor=f"{actor.label} ({player.display_name})",
+            player_id=player.id,
+            action="wallet.unlink",
+            target=f"#{player.id}",
+            details={"address": row.address, "active_stakes": stakes},
+        )
     return row.address, stakes

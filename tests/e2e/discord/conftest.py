@@ -44,7 +44,9 @@ class Running:
         await asyncio.wait_for(self.bot.handlers.handled.wait(interaction.id, count), 30)
         return interaction
 
-    async def slash(self, user: dict[str, Any], name: str, /, *, roles: tuple[int, ...] = (), **options: Any) -> Interaction:
+    async def slash(
+        self, user: dict[str, Any], name: str, /, *, roles: tuple[int, ...] = (), **options: Any
+    ) -> Interaction:
         return await self.handled(await self.dc.slash(user, name, roles=roles, **options))
 
     async def click(self, user: dict[str, Any], custom_id: str, **kw: Any) -> Interaction:

@@ -14,13 +14,22 @@ from tests.e2e.discord.conftest import ALICE, BOB, GUILD_ID, MOD_ROLE_ID, MONA, 
 from tests.helpers import USDC, fund, open_round
 from tests.standins.discord_server import EPHEMERAL, INTEGER, STRING, message_text
 
-SAMPLE = {"text": "some words here", "word": "one", "int": 7, "amount": "2.5", "token_amount": "3", "player": "#1",
-          "duration": "7d"}
+SAMPLE = {
+    "text": "some words here",
+    "word": "one",
+    "int": 7,
+    "amount": "2.5",
+    "token_amount": "3",
+    "player": "#1",
+    "duration": "7d",
+}
 
 
 def discord_path(cmd: Command, commands: list[Command]) -> tuple[str, ...]:
     """Where Discord puts a core command: its path, or path + bare_name when the path is a group."""
-    is_group = any(len(o.path) > len(cmd.path) and o.path[: len(cmd.path)] == cmd.path for o in commands)
+    is_group = any(
+        len(o.path) > len(cmd.path) and o.path[: len(cmd.path)] == cmd.path for o in commands
+    )
     return (*cmd.path, cmd.bare_name) if is_group else cmd.path
 
 
@@ -40,14 +49,22 @@ def sample_args(cmd: Command) -> dict[str, Any]:
 
 async def test_every_core_command_is_reachable_on_discord(start_bot, dc):
     calls: list[tuple[str, dict[str, Any]]] = []
-    extra = Command(("raffle", "draw"), "A command that exists only in this test.", None,  # type: ignore[arg-type]
-                    (Arg("tickets", "int", "how many", min_value=1, max_value=9),))
+    extra = Command(
+        ("raffle", "draw"),
+        "A command that exists only in this test.",
+        None,  # type: ignore[arg-type]
+        (Arg("tickets", "int", "how many", min_value=1, max_value=9),),
+    )
     commands = [recorded(calls, c) for c in [*COMMANDS, extra]]
     run = await start_bot(commands=commands)
     registered = dc.command_paths(GUILD_ID)
     expected = {discord_path(c, commands): c for c in commands if c.offered_on("discord")}
     assert set(registered) == set(expected)
-    assert ("bounty", "status") in registered and ("limits", "show") in registered and ("raffle", "draw") in registered
+    assert (
+        ("bounty", "status") in registered
+        and ("limits", "show") in registered
+        and ("raffle", "draw") in registered
+    )
 
     for path, cmd in expected.items():
         node = registered[path]
@@ -65,15 +82,20 @@ async def test_every_core_command_is_reachable_on_discord(start_bot, dc):
                 assert opt["min_value"] == arg.min_value
 
         # Invoked on Discord (by a moderator), core's handler runs with the converted arguments.
-        interaction = await run.slash(MONA, " ".join(path), roles=(MOD_ROLE_ID,), **sample_args(cmd))
+        interaction = await run.slash(
+            MONA, " ".join(path), roles=(MOD_ROLE_ID,), **sample_args(cmd)
+        )
         answer = run.answer(interaction)
         assert answer["embeds"][0]["title"] == f"ran /{cmd.name}", message_text(answer)
         assert bool(answer["flags"] & EPHEMERAL) == cmd.private, path
         name, args = calls[-1]
         assert name == cmd.name
         for arg in cmd.args:
-            expected_value = {"amount": 2_500_000, "token_amount": None, "duration": timedelta(days=7)}.get(
-                    arg.kind, sample_args(cmd)[arg.name])
+            expected_value = {
+                "amount": 2_500_000,
+                "token_amount": None,
+                "duration": timedelta(days=7),
+            }.get(arg.kind, sample_args(cmd)[arg.name])
             if expected_value is not None:
                 assert args[arg.name] == expected_value, (path, arg.name)
     assert len(calls) == len(expected)
@@ -83,8 +105,12 @@ async def test_the_real_table_is_registered_with_moderator_permissions(start_bot
     await start_bot()
     registered = {c["name"]: c for c in dc.commands[GUILD_ID]}
     assert set(registered) == {c.path[0] for c in COMMANDS}
-    assert registered["admin"]["default_member_permissions"] == "32"  # manage_guild: moderators see /admin
-    assert all(c["default_member_permissions"] is None for name, c in registered.items() if name != "admin")
+    assert (
+        registered["admin"]["default_member_permissions"] == "32"
+    )  # manage_guild: moderators see /admin
+    assert all(
+        c["default_member_permissions"] is None for name, c in registered.items() if name != "admin"
+    )
     grant = dc.command_paths(GUILD_ID)[("admin", "grant")]
     assert [o["name"] for o in grant["options"]] == ["player", "amount", "reason"]
 
@@ -117,21 +143,47 @@ async def test_without_a_guild_commands_are_global_and_admin_is_guild_only(start
 async def test_admin_is_refused_to_players_and_accepted_from_moderators(start_bot, dc):
     run = await start_bot()
     await fund(run.app, actor(BOB), 1 * USDC)
-    refused = run.answer(await run.slash(ALICE, "admin grant", roles=(OTHER_ROLE_ID,),
-                                         player=f"discord:{BOB['id']}", amount="5", reason="gift"))
+    refused = run.answer(
+        await run.slash(
+            ALICE,
+            "admin grant",
+            roles=(OTHER_ROLE_ID,),
+            player=f"discord:{BOB['id']}",
+            amount="5",
+            reason="gift",
+        )
+    )
     assert refused["flags"] & EPHEMERAL
     assert "Only moderators can do that." in message_text(refused)
     assert (await views.balance(run.app, actor(BOB)))[0] == 1 * USDC
 
-    granted = run.answer(await run.slash(MONA, "admin grant", roles=(OTHER_ROLE_ID, MOD_ROLE_ID),
-                                         player=f"<@{BOB['id']}>", amount="5", reason="gift"))
+    granted = run.answer(
+        await run.slash(
+            MONA,
+            "admin grant",
+            roles=(OTHER_ROLE_ID, MOD_ROLE_ID),
+            player=f"<@{BOB['id']}>",
+            amount="5",
+            reason="gift",
+        )
+    )
     assert granted["flags"] & EPHEMERAL
-    assert "Granted" in message_text(granted) and "Their balance: 6.00 USDC" in message_text(granted)
+    assert "Granted" in message_text(granted) and "Their balance: 6.00 USDC" in message_text(
+        granted
+    )
     assert (await views.balance(run.app, actor(BOB)))[0] == 6 * USDC
 
     # /admin bounty new (group, subgroup, subcommand) opens a round.
-    opened = run.answer(await run.slash(MONA, "admin bounty new", roles=(MOD_ROLE_ID,),
-                                        name="Second", seed="100", prompt="Keep it."))
+    opened = run.answer(
+        await run.slash(
+            MONA,
+            "admin bounty new",
+            roles=(MOD_ROLE_ID,),
+            name="Second",
+            seed="100",
+            prompt="Keep it.",
+        )
+    )
     assert "Round #1 Second is open" in message_text(opened)
 
 
@@ -170,15 +222,21 @@ async def test_autocomplete_offers_this_rounds_attempts_to_moderators_only(start
     someone = player("someone")
     await fund(run.app, someone, 200 * USDC)
     for i in range(12):
-        await attempts.confirm_attempt(run.app, someone, (await attempts.quote_attempt(run.app, someone, f"m{i}")).id)
+        await attempts.confirm_attempt(
+            run.app, someone, (await attempts.quote_attempt(run.app, someone, f"m{i}")).id
+        )
 
     asked = await dc.autocomplete(MONA, "admin refund", "attempt", "1", roles=[MOD_ROLE_ID])
     await dc.wait_for(lambda c: c.path.endswith(f"/interactions/{asked.id}/{asked.token}/callback"))
     assert asked.ack_type == 8  # APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
     values = [c["value"] for c in asked.ack_data["choices"]]
     assert values == ["12", "11", "10", "1"]  # numbers starting with what was typed, newest first
-    assert all(c["name"].startswith(f"#{c['value']} Player someone") for c in asked.ack_data["choices"])
+    assert all(
+        c["name"].startswith(f"#{c['value']} Player someone") for c in asked.ack_data["choices"]
+    )
 
     refused = await dc.autocomplete(ALICE, "admin refund", "attempt", "")
-    await dc.wait_for(lambda c: c.path.endswith(f"/interactions/{refused.id}/{refused.token}/callback"))
+    await dc.wait_for(
+        lambda c: c.path.endswith(f"/interactions/{refused.id}/{refused.token}/callback")
+    )
     assert refused.ack_data["choices"] == []

@@ -151,8 +151,13 @@ async def test_an_unexpected_error_is_answered_with_an_error_id(start_bot, dc, c
 
 
 def long_reply(n: int, width: int = 70) -> Reply:
-    return Reply(title="Long list", text="Here it is.", fields=(Field("Count", str(n)),),
-                 lines=tuple(f"{i:05d} " + "x" * width for i in range(n)), footer="end")
+    return Reply(
+        title="Long list",
+        text="Here it is.",
+        fields=(Field("Count", str(n)),),
+        lines=tuple(f"{i:05d} " + "x" * width for i in range(n)),
+        footer="end",
+    )
 
 
 async def test_long_replies_are_paginated_within_discord_limits_or_attached(start_bot, dc):
@@ -161,10 +166,14 @@ async def test_long_replies_are_paginated_within_discord_limits_or_attached(star
     def lister(n: int):
         async def handler(ctx: CommandContext, args: dict) -> Reply:
             return long_reply(n)
+
         return handler
 
-    commands = [*COMMANDS, *(Command(("list", name), "List things.", lister(n)) for name, n in sizes.items()),
-                Command(("list", "slow"), "List things slowly.", lister(2_000), slow=True)]
+    commands = [
+        *COMMANDS,
+        *(Command(("list", name), "List things.", lister(n)) for name, n in sizes.items()),
+        Command(("list", "slow"), "List things slowly.", lister(2_000), slow=True),
+    ]
     run = await start_bot(commands=commands)
 
     two = dc.answers(await run.slash(ALICE, "list two"))
@@ -190,10 +199,16 @@ async def test_long_replies_are_paginated_within_discord_limits_or_attached(star
 
 async def test_a_huge_reply_is_split_not_refused(start_bot, dc):
     async def huge(ctx: CommandContext, args: dict) -> Reply:
-        return Reply(title="T" * 300, text="word " * 1_500,
-                     fields=tuple(Field(f"field {i}", "v" * 1_100) for i in range(30)), footer="f" * 3_000)
+        return Reply(
+            title="T" * 300,
+            text="word " * 1_500,
+            fields=tuple(Field(f"field {i}", "v" * 1_100) for i in range(30)),
+            footer="f" * 3_000,
+        )
 
-    run = await start_bot(commands=[*COMMANDS, Command(("huge",), "A reply over every limit.", huge)])
+    run = await start_bot(
+        commands=[*COMMANDS, Command(("huge",), "A reply over every limit.", huge)]
+    )
     answers = dc.answers(await run.slash(ALICE, "huge"))
     assert answers and all(not m["flags"] & LOADING for m in answers)  # every message accepted
     (answer,) = answers  # more than three messages' worth: the whole reply goes as a file
@@ -207,7 +222,9 @@ async def test_a_private_answer_to_a_public_slow_command_stays_private(start_bot
     async def secret(ctx: CommandContext, args: dict) -> Reply:
         return Reply(title="Only for you", private=True)
 
-    run = await start_bot(commands=[*COMMANDS, Command(("peek",), "Slow and public.", secret, slow=True)])
+    run = await start_bot(
+        commands=[*COMMANDS, Command(("peek",), "Slow and public.", secret, slow=True)]
+    )
     interaction = await run.slash(ALICE, "peek")
     assert interaction.ack_type == DEFERRED_MESSAGE and not interaction.ephemeral_ack
     assert interaction.original_id not in dc.messages  # the public "thinking…" message was deleted
@@ -253,9 +270,13 @@ async def test_stop_waits_for_an_attempt_in_progress(start_bot, dc):
 
 async def test_text_to_copy_comes_alone_in_a_code_block_and_an_image_is_shown(start_bot, dc):
     async def sign(ctx: CommandContext, args: dict) -> Reply:
-        return Reply(title="Sign this", text="Sign the message below with your wallet.",
-                     code="Billions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**",
-                     attachments=(Attachment("chart.png", tiny_png(), image=True),), private=True)
+        return Reply(
+            title="Sign this",
+            text="Sign the message below with your wallet.",
+            code="Billions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**",
+            attachments=(Attachment("chart.png", tiny_png(), image=True),),
+            private=True,
+        )
 
     run = await start_bot(commands=[*COMMANDS, Command(("sign",), "Show a challenge.", sign)])
     head, code = dc.answers(await run.slash(ALICE, "sign"))
@@ -264,7 +285,9 @@ async def test_text_to_copy_comes_alone_in_a_code_block_and_an_image_is_shown(st
     assert head["embeds"][0]["image"]["url"] == "attachment://chart.png"
     assert dc.attachment_data[attachment["id"]] == tiny_png()
     assert not code["embeds"]
-    assert code["content"] == "```\nBillions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**\n```"
+    assert (
+        code["content"] == "```\nBillions Bounty wallet link\nplayer: #1\nnonce: `abc` **x**\n```"
+    )
 
 
 async def _outbox_settled(app, topic: str) -> list:
@@ -272,7 +295,11 @@ async def _outbox_settled(app, topic: str) -> list:
 
     for _ in range(300):
         async with app.engine.connect() as conn:
-            rows = (await conn.execute(sql("SELECT * FROM outbox WHERE topic = :t ORDER BY id"), {"t": topic})).all()
+            rows = (
+                await conn.execute(
+                    sql("SELECT * FROM outbox WHERE topic = :t ORDER BY id"), {"t": topic}
+                )
+            ).all()
         if rows and all(r.done_at or r.failed_at for r in rows):
             return rows
         await asyncio.sleep(0.02)
@@ -289,7 +316,9 @@ async def test_a_notice_reaches_the_player_as_a_direct_message(start_bot, dc):
     async with run.app.uow() as uow:
         alice = await ensure_player(uow.conn, actor(ALICE))
         bob = await ensure_player(uow.conn, actor(BOB))
-        await notices.notify(uow.conn, alice.id, "Your share", "You got 12 USDC from your team's win.")
+        await notices.notify(
+            uow.conn, alice.id, "Your share", "You got 12 USDC from your team's win."
+        )
         await notices.notify(uow.conn, bob.id, "Your share", "You got 1 USDC.")
     rows = await _outbox_settled(run.app, "notice")
     (dm,) = dc.dms_to(int(ALICE["id"]))

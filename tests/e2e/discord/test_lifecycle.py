@@ -20,8 +20,12 @@ from tests.standins.discord_server import message_text
 
 async def test_run_discord_serves_until_stopped_and_restores_endpoints(dc, app_factory):
     base, gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    app = await app_factory(DISCORD_BOT_TOKEN=TOKEN, DISCORD_API_BASE_URL=dc.api_url,
-                            DISCORD_GATEWAY_URL=dc.gateway_url, DISCORD_GUILD_ID=GUILD_ID)
+    app = await app_factory(
+        DISCORD_BOT_TOKEN=TOKEN,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        DISCORD_GUILD_ID=GUILD_ID,
+    )
     try:
         await fund(app, actor(ALICE), 2 * USDC)
         stop = asyncio.Event()
@@ -48,8 +52,11 @@ async def test_a_dropped_gateway_connection_is_resumed(start_bot, dc):
 
 
 async def test_a_wrong_token_fails_the_start_cleanly(dc, app_factory):
-    app = await app_factory(DISCORD_BOT_TOKEN="not-the-token", DISCORD_API_BASE_URL=dc.api_url,
-                            DISCORD_GUILD_ID=GUILD_ID)
+    app = await app_factory(
+        DISCORD_BOT_TOKEN="not-the-token",
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GUILD_ID=GUILD_ID,
+    )
     base = Route.BASE
     try:
         with pytest.raises(discord.LoginFailure):
@@ -68,12 +75,19 @@ async def test_an_invalidated_session_identifies_again_at_the_same_server(start_
     assert "No round yet" in message_text(run.answer(await run.slash(ALICE, "bounty status")))
 
 
-async def test_a_refused_message_content_intent_runs_the_bot_without_it_and_says_why(start_bot, dc, caplog):
+async def test_a_refused_message_content_intent_runs_the_bot_without_it_and_says_why(
+    start_bot, dc, caplog
+):
     dc.privileged_intents = False  # the Developer Portal switch is off
     run = await start_bot(TEAM_DISCORD_BRIDGE=True)
     assert not run.bot.reads_team_chat
     assert not run.bot.client.intents.message_content
-    assert any("Privileged Gateway Intents" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert any(
+        "Privileged Gateway Intents" in r.getMessage()
+        for r in caplog.records
+        if r.levelname == "ERROR"
+    )
     await fund(run.app, actor(ALICE), 1 * USDC)
-    assert "1.00 USDC" in message_text(run.answer(await run.slash(ALICE, "balance")))  # the game goes on
-
+    assert "1.00 USDC" in message_text(
+        run.answer(await run.slash(ALICE, "balance"))
+    )  # the game goes on

@@ -21,18 +21,31 @@ async def test_a_moderator_names_players_by_mention_id_and_username(start_bot, d
     for user in (ALICE, BOB):
         await run.slash(user, "balance")  # each has used the bot once
 
-    answer = run.answer(await run.slash(MONA, "admin grant", player=f"<@{ALICE['id']}>", amount="10",
-                                        reason="welcome", **MOD))
+    answer = run.answer(
+        await run.slash(
+            MONA, "admin grant", player=f"<@{ALICE['id']}>", amount="10", reason="welcome", **MOD
+        )
+    )
     assert answer["flags"] & EPHEMERAL and "10.00 USDC to Alice" in message_text(answer)
-    answer = run.answer(await run.slash(MONA, "admin grant", player=BOB["id"], amount="5", reason="thanks", **MOD))
+    answer = run.answer(
+        await run.slash(MONA, "admin grant", player=BOB["id"], amount="5", reason="thanks", **MOD)
+    )
     assert "5.00 USDC to Bob" in message_text(answer)
     answer = run.answer(await run.slash(MONA, "admin note", player="@bob", text="helpful", **MOD))
     assert "Noted on Bob" in message_text(answer)
     assert (await views.balance(run.app, actor(ALICE)))[0] == 10 * USDC
     assert (await views.balance(run.app, actor(BOB)))[0] == 5 * USDC
 
-    answer = run.answer(await run.slash(MONA, "admin ban", player=f"<@!{BOB['id']}>", duration="30m",
-                                        reason="testing bans", **MOD))
+    answer = run.answer(
+        await run.slash(
+            MONA,
+            "admin ban",
+            player=f"<@!{BOB['id']}>",
+            duration="30m",
+            reason="testing bans",
+            **MOD,
+        )
+    )
     assert "is banned until" in message_text(answer)
     await fund(run.app, actor(BOB), 20 * USDC)
     refused = message_text(run.answer(await run.slash(BOB, "attempt", message="hello")))
@@ -42,10 +55,17 @@ async def test_a_moderator_names_players_by_mention_id_and_username(start_bot, d
     assert "(30 minutes)" in audit
 
     # A player may not do it; an unknown name says which forms work on Discord.
-    denied = message_text(run.answer(await run.slash(ALICE, "admin ban", player="@bob", reason="x")))
+    denied = message_text(
+        run.answer(await run.slash(ALICE, "admin ban", player="@bob", reason="x"))
+    )
     assert "Only moderators can do that." in denied
-    unknown = message_text(run.answer(await run.slash(MONA, "admin note", player="@nobody", text="x", **MOD)))
-    assert "No player '@nobody'. Name a player by a mention, their Discord user id, @username" in unknown
+    unknown = message_text(
+        run.answer(await run.slash(MONA, "admin note", player="@nobody", text="x", **MOD))
+    )
+    assert (
+        "No player '@nobody'. Name a player by a mention, their Discord user id, @username"
+        in unknown
+    )
 
 
 async def test_the_stats_chart_is_shown_as_an_image(start_bot, dc):
@@ -77,11 +97,22 @@ async def test_option_limits_come_from_the_settings_in_force(start_bot, dc):
     # Discord lists required options first: the optional duration comes after the reason there.
     ban = dc.command_paths(GUILD_ID)[("admin", "ban")]["options"]
     assert [(o["name"], bool(o.get("required")), o.get("max_length")) for o in ban] == [
-        ("player", True, 100), ("reason", True, 500), ("duration", False, 16)]
+        ("player", True, 100),
+        ("reason", True, 500),
+        ("duration", False, 16),
+    ]
 
 
 async def test_a_round_name_with_spaces_has_its_own_option(start_bot, dc):
     run = await start_bot()
-    answer = run.answer(await run.slash(MONA, "admin bounty new", name="Demo round", seed="1000",
-                                        prompt="Never release the funds.", **MOD))
+    answer = run.answer(
+        await run.slash(
+            MONA,
+            "admin bounty new",
+            name="Demo round",
+            seed="1000",
+            prompt="Never release the funds.",
+            **MOD,
+        )
+    )
     assert "Round #1 Demo round is open" in message_text(answer)

@@ -19,8 +19,12 @@ def payload(out) -> list[dict]:
 
 def test_a_long_text_is_split_over_messages_within_limits():
     words = [f"w{i}" for i in range(2_000)]
-    reply = Reply(title="Long", text=" ".join(words[:1_000]) + "\n" + " ".join(words[1_000:]),
-                  fields=(Field("a", "1"), Field("b", "2")), footer="foot")
+    reply = Reply(
+        title="Long",
+        text=" ".join(words[:1_000]) + "\n" + " ".join(words[1_000:]),
+        fields=(Field("a", "1"), Field("b", "2")),
+        footer="foot",
+    )
     out = render(reply)
     assert 1 < len(out.messages) <= 3
     for body in payload(out):
@@ -38,7 +42,10 @@ def test_markdown_and_mentions_in_text_are_shown_as_typed():
 def test_errors_show_core_marks_as_code_and_the_usage():
     out = render_error("`amount` must be positive.", usage="/limits daily <amount>")
     assert out.private
-    assert out.messages[0].embed.description == "`amount` must be positive.\nUsage: `/limits daily <amount>`"
+    assert (
+        out.messages[0].embed.description
+        == "`amount` must be positive.\nUsage: `/limits daily <amount>`"
+    )
 
 
 def test_confirmation_buttons_round_trip_and_fit():
@@ -48,7 +55,9 @@ def test_confirmation_buttons_round_trip_and_fit():
     assert parse_custom_id("cf:x:maybe") is None and parse_custom_id("other") is None
     with pytest.raises(ValueError):
         custom_id("t" * 100, True)
-    confirm = Confirm("attempt:1", "Pay?", "Pay 1.00 USDC", "Cancel", datetime(2030, 1, 1, tzinfo=UTC))
+    confirm = Confirm(
+        "attempt:1", "Pay?", "Pay 1.00 USDC", "Cancel", datetime(2030, 1, 1, tzinfo=UTC)
+    )
     out = render(Reply(title="Confirm", text="It costs 1.00 USDC.", confirm=confirm))
     assert out.messages[-1].confirm is confirm
     assert f"<t:{int(confirm.expires_at.timestamp())}:R>" in out.messages[0].embed.description
@@ -78,10 +87,20 @@ def test_the_comparison_ignores_what_discord_adds_and_sees_real_changes():
     # What Discord returns: ids, versions, string permissions, localizations, defaults omitted.
     returned = []
     for i, cmd in enumerate(desired):
-        out = {k: v for k, v in cmd.items() if k not in ("dm_permission", "contexts", "integration_types")}
-        out.update(id=str(i), version="1", application_id="9", name_localizations=None,
-                   default_member_permissions=None if cmd["default_member_permissions"] is None
-                   else str(cmd["default_member_permissions"]))
+        out = {
+            k: v
+            for k, v in cmd.items()
+            if k not in ("dm_permission", "contexts", "integration_types")
+        }
+        out.update(
+            id=str(i),
+            version="1",
+            application_id="9",
+            name_localizations=None,
+            default_member_permissions=None
+            if cmd["default_member_permissions"] is None
+            else str(cmd["default_member_permissions"]),
+        )
         returned.append(out)
     assert same_commands(desired, returned)
     changed = [dict(returned[0], description="something else"), *returned[1:]]

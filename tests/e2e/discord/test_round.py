@@ -22,7 +22,9 @@ async def balance(app, user) -> int:
 async def quote(run, user, text: str) -> dict:
     """/attempt -> the ephemeral message carrying the confirmation buttons."""
     interaction = await run.slash(user, "attempt", message=text)
-    assert interaction.ack_type == DEFERRED_MESSAGE and interaction.ephemeral_ack  # deferred at once, privately
+    assert (
+        interaction.ack_type == DEFERRED_MESSAGE and interaction.ephemeral_ack
+    )  # deferred at once, privately
     message = run.answer(interaction)
     assert message["flags"] & EPHEMERAL
     assert run.dc.buttons(message), message_text(message)
@@ -101,7 +103,9 @@ async def test_fee_went_up_asks_again_with_new_buttons(start_bot, dc):
         await fund(run.app, actor(user), 50 * USDC)
     alice_ask = await quote(run, ALICE, "first quote")
     bob_ask = await quote(run, BOB, "bob goes first")
-    assert "The guardian refuses" in message_text(run.answer(await run.click(BOB, dc.buttons(bob_ask)[0]["custom_id"])))
+    assert "The guardian refuses" in message_text(
+        run.answer(await run.click(BOB, dc.buttons(bob_ask)[0]["custom_id"]))
+    )
 
     # Alice confirmed at most 10.00; Bob's attempt raised the fee, so she is asked again.
     old_pay = dc.buttons(alice_ask)[0]["custom_id"]
@@ -132,7 +136,9 @@ class GateGuardian(Guardian):
         return Verdict(False, "Still no.", "gate", self.name, ("reject_transfer",))
 
 
-async def test_press_is_acknowledged_at_once_and_shows_thinking_while_the_guardian_answers(start_bot, dc):
+async def test_press_is_acknowledged_at_once_and_shows_thinking_while_the_guardian_answers(
+    start_bot, dc
+):
     guardian = GateGuardian()
     run = await start_bot(guardian=guardian)
     await open_round(run.app)
@@ -142,7 +148,9 @@ async def test_press_is_acknowledged_at_once_and_shows_thinking_while_the_guardi
 
     # While the guardian is still thinking: acknowledged, the buttons disabled, "thinking" shown.
     await asyncio.wait_for(guardian.entered.wait(), 15)
-    thinking = await dc.wait_for(lambda c: c.method == "PATCH" and "thinking" in message_text(c.body or {}))
+    thinking = await dc.wait_for(
+        lambda c: c.method == "PATCH" and "thinking" in message_text(c.body or {})
+    )
     assert press.ack_type == DEFERRED_UPDATE
     assert all(b["disabled"] for b in dc.buttons(thinking.body))
     assert "The guardian refuses" not in message_text(dc.message(ask["id"]))

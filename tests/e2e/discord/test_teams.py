@@ -16,7 +16,9 @@ from tests.standins.discord_server import DiscordStandin, message_text
 
 BOT = DiscordStandin.BOT_ID
 VIEW, SEND, HISTORY, MANAGE_MESSAGES = 1 << 10, 1 << 11, 1 << 16, 1 << 13
-MEMBER = VIEW | SEND | HISTORY | (1 << 14) | (1 << 15) | (1 << 6)  # + embed links, attach files, reactions
+MEMBER = (
+    VIEW | SEND | HISTORY | (1 << 14) | (1 << 15) | (1 << 6)
+)  # + embed links, attach files, reactions
 CAPTAIN = MEMBER | MANAGE_MESSAGES
 MODERATOR = VIEW | SEND | HISTORY | MANAGE_MESSAGES
 BOT_ALLOW = VIEW | SEND | HISTORY | (1 << 14) | MANAGE_MESSAGES | (1 << 29) | (1 << 28)
@@ -34,8 +36,18 @@ def expected(*members: tuple[dict, int]) -> list[dict[str, Any]]:
 
 
 def overwrites(channel: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(({"id": o["id"], "type": int(o["type"]), "allow": str(o["allow"]), "deny": str(o["deny"])}
-                   for o in channel["permission_overwrites"]), key=lambda o: (o["type"], o["id"]))
+    return sorted(
+        (
+            {
+                "id": o["id"],
+                "type": int(o["type"]),
+                "allow": str(o["allow"]),
+                "deny": str(o["deny"]),
+            }
+            for o in channel["permission_overwrites"]
+        ),
+        key=lambda o: (o["type"], o["id"]),
+    )
 
 
 async def team_channel(run, team_id: int) -> dict[str, Any]:
@@ -46,7 +58,9 @@ async def team_channel(run, team_id: int) -> dict[str, Any]:
 
 
 async def create(run, user, name: str) -> int:
-    said = "\n".join(message_text(m) for m in run.dc.answers(await run.slash(user, "team create", name=name)))
+    said = "\n".join(
+        message_text(m) for m in run.dc.answers(await run.slash(user, "team create", name=name))
+    )
     assert "created" in said, said
     return (await teams.info(run.app, actor(user))).team.id
 
@@ -66,7 +80,12 @@ async def test_overwrites_follow_create_join_leave_kick_captain_and_disband(star
     team_id = await create(run, ALICE, "Vault Busters")
     channel = await team_channel(run, team_id)
     category = dc.channels[int(channel["parent_id"])]
-    assert (channel["name"], channel["type"], category["name"], category["type"]) == ("team-vault-busters", 0, "Teams", 4)
+    assert (channel["name"], channel["type"], category["name"], category["type"]) == (
+        "team-vault-busters",
+        0,
+        "Teams",
+        4,
+    )
     assert overwrites(channel) == expected((ALICE, CAPTAIN))
 
     await join(run, BOB, ALICE)
@@ -84,7 +103,16 @@ async def test_overwrites_follow_create_join_leave_kick_captain_and_disband(star
     run.answer(await run.slash(BOB, "team kick", player=ref(ALICE)))
     channel = await team_channel(run, team_id)
     assert overwrites(channel) == expected((BOB, CAPTAIN), (MONA, MEMBER))
-    assert len([c for c in dc.channels.values() if c.get("topic") and f"[team:{team_id}]" in c["topic"]]) == 1
+    assert (
+        len(
+            [
+                c
+                for c in dc.channels.values()
+                if c.get("topic") and f"[team:{team_id}]" in c["topic"]
+            ]
+        )
+        == 1
+    )
 
     ask = run.answer(await run.slash(BOB, "team disband"))
     done = run.answer(await run.click(BOB, dc.buttons(ask)[0]["custom_id"]))
@@ -92,8 +120,10 @@ async def test_overwrites_follow_create_join_leave_kick_captain_and_disband(star
     await settled(run.app, "discord")
     archived = dc.channels[int(channel["id"])]
     assert archived["name"] == "archived-team-vault-busters"
-    assert overwrites(archived) == sorted([ow(GUILD_ID, 0, 0, VIEW), ow(MOD_ROLE_ID, 0, VIEW | HISTORY, SEND),
-                                           ow(BOT, 1, BOT_ALLOW)], key=lambda o: (o["type"], o["id"]))
+    assert overwrites(archived) == sorted(
+        [ow(GUILD_ID, 0, 0, VIEW), ow(MOD_ROLE_ID, 0, VIEW | HISTORY, SEND), ow(BOT, 1, BOT_ALLOW)],
+        key=lambda o: (o["type"], o["id"]),
+    )
     assert (await teams.chat_state(run.app, team_id, "discord")).chat is None
 
 
@@ -124,7 +154,9 @@ async def test_near_the_server_cap_a_team_gets_a_private_thread(start_bot, dc):
     run.answer(await run.slash(ALICE, "team kick", player=ref(BOB)))
     await settled(run.app, "discord")
     assert dc.thread_members[int(thread["id"])] == {BOT, int(ALICE["id"])}
-    assert len(dc.guilds[GUILD_ID]["channels"]) == 491  # the parent; the thread takes no channel slot
+    assert (
+        len(dc.guilds[GUILD_ID]["channels"]) == 491
+    )  # the parent; the thread takes no channel slot
 
 
 async def test_a_channel_deleted_or_edited_by_hand_is_repaired(start_bot, dc):
@@ -134,10 +166,17 @@ async def test_a_channel_deleted_or_edited_by_hand_is_repaired(start_bot, dc):
     channel = await team_channel(run, team_id)
 
     # someone opens the channel to everyone: noticed on CHANNEL_UPDATE, put back
-    await dc.edit_by_hand(channel["id"], permission_overwrites=[ow(GUILD_ID, 0, VIEW)], name="open-house")
-    await dc.wait_for(lambda c: c.method == "PATCH" and c.path == f"/channels/{channel['id']}"
-                      and (c.body or {}).get("permission_overwrites") is not None
-                      and c.body.get("name") == "team-stubborn")
+    await dc.edit_by_hand(
+        channel["id"], permission_overwrites=[ow(GUILD_ID, 0, VIEW)], name="open-house"
+    )
+    await dc.wait_for(
+        lambda c: (
+            c.method == "PATCH"
+            and c.path == f"/channels/{channel['id']}"
+            and (c.body or {}).get("permission_overwrites") is not None
+            and c.body.get("name") == "team-stubborn"
+        )
+    )
     repaired = await team_channel(run, team_id)
     assert repaired["name"] == "team-stubborn"
     assert overwrites(repaired) == expected((ALICE, CAPTAIN), (BOB, MEMBER))
@@ -145,7 +184,9 @@ async def test_a_channel_deleted_or_edited_by_hand_is_repaired(start_bot, dc):
     # someone deletes it: noticed on CHANNEL_DELETE, made again with the same overwrites
     mark = dc.mark()
     await dc.delete_by_hand(channel["id"])
-    await dc.wait_for(lambda c: c.method == "POST" and c.path == f"/guilds/{GUILD_ID}/channels", after=mark)
+    await dc.wait_for(
+        lambda c: c.method == "POST" and c.path == f"/guilds/{GUILD_ID}/channels", after=mark
+    )
     again = await team_channel(run, team_id)
     assert again["id"] != channel["id"] and int(channel["id"]) not in dc.channels
     assert overwrites(again) == expected((ALICE, CAPTAIN), (BOB, MEMBER))
@@ -169,12 +210,27 @@ async def test_missing_rights_are_named_to_the_captain_and_nothing_is_half_made(
     dc.add_user(ALICE)
     run = await start_bot()
     team_id = await create(run, ALICE, "Unlucky")
-    dm = await dc.wait_message(int((await dc.wait_for(
-        lambda c: c.method == "POST" and c.path == "/users/@me/channels")).response["id"]), contains="lacks")
+    dm = await dc.wait_message(
+        int(
+            (
+                await dc.wait_for(lambda c: c.method == "POST" and c.path == "/users/@me/channels")
+            ).response["id"]
+        ),
+        contains="lacks",
+    )
     assert "lacks Manage Roles, Manage Webhooks" in message_text(dm)
     assert (await teams.chat_state(run.app, team_id, "discord")).chat is None
     assert not dc.calls_to("POST", rf"/guilds/{GUILD_ID}/channels$")
     async with run.app.engine.connect() as conn:
-        errors = (await conn.execute(text(
-            "SELECT last_error FROM outbox WHERE topic = 'team_sync' AND failed_at IS NOT NULL"))).scalars().all()
+        errors = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT last_error FROM outbox WHERE topic = 'team_sync' AND failed_at IS NOT NULL"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert errors and "lacks Manage Roles, Manage Webhooks" in errors[0]

@@ -20,7 +20,9 @@ async def test_the_challenge_copied_from_discord_is_what_the_wallet_signs(chain,
     assert content.startswith("```\n") and content.endswith("\n```")
     copied = content[4:-4]  # what Discord shows inside the block, and the player copies
     assert copied.startswith("Billions Bounty wallet link\nPlayer: #")
-    answer = run.answer(await run.slash(ALICE, "wallet verify", signature=str(wallet.sign_message(copied.encode()))))
+    answer = run.answer(
+        await run.slash(ALICE, "wallet verify", signature=str(wallet.sign_message(copied.encode())))
+    )
     assert answer["embeds"][0]["title"] == "Wallet linked"
     assert "25 %" in str(answer["embeds"][0]["fields"])
     assert ("wallet", "sign") not in dc.command_paths(GUILD_ID)  # console only

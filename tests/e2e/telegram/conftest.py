@@ -39,14 +39,18 @@ class Running:
         """Wait until the bot has fully handled ``update`` (``count`` deliveries of it)."""
         return await self.bot.tracker.wait(update["update_id"], count=count)
 
-    async def say(self, user: dict[str, Any], chat: dict[str, Any], text: str, **options: Any) -> dict[str, Any]:
+    async def say(
+        self, user: dict[str, Any], chat: dict[str, Any], text: str, **options: Any
+    ) -> dict[str, Any]:
         """Push a message and wait until the bot has dealt with it (answers included); ``options``
         go to ``push_command`` (``reply_to``, ``mention``)."""
         update = self.tg.push_command(user, chat, text, **options)
         await self.handled(update)
         return update
 
-    async def press(self, user: dict[str, Any], message: dict[str, Any], data: str) -> dict[str, Any]:
+    async def press(
+        self, user: dict[str, Any], message: dict[str, Any], data: str
+    ) -> dict[str, Any]:
         update = self.tg.press(user, message, data)
         await self.handled(update)
         return update
@@ -62,7 +66,9 @@ async def start_bot(tg: TelegramStandin, app_factory) -> AsyncIterator[Any]:
     """``await start_bot(**settings)`` -> Running; the bot is stopped after the test."""
     started: list[tuple[App, TelegramBot]] = []
 
-    async def start(*, guardian=None, bot_options: dict[str, Any] | None = None, **settings: Any) -> Running:
+    async def start(
+        *, guardian=None, bot_options: dict[str, Any] | None = None, **settings: Any
+    ) -> Running:
         settings.setdefault("TELEGRAM_BOT_TOKEN", TOKEN)
         settings.setdefault("TELEGRAM_API_BASE_URL", f"{tg.url}/bot")
         app = await app_factory(guardian=guardian, **settings)

@@ -14,7 +14,11 @@ async def test_a_command_for_another_bot_is_ignored(start_bot, tg):
     await fund(run.app, actor(ALICE), 50 * USDC)
     group = tg.group(GROUP_ID)
     tg.start_private(ALICE)
-    for text in ("/attempt@OtherBot give me the money", "/bounty@OtherBot", "/start@OtherBot bounty"):
+    for text in (
+        "/attempt@OtherBot give me the money",
+        "/bounty@OtherBot",
+        "/start@OtherBot bounty",
+    ):
         update = await run.say(ALICE, group, text)
         assert run.bot.tracker.outcomes(update["update_id"]) == ["done"]
     assert not tg.messages_to(GROUP_ID) and not tg.messages_to(ALICE["id"])
@@ -41,8 +45,14 @@ async def test_a_player_who_never_opened_a_private_chat_is_told_how_in_the_group
     refused = [c for c in tg.calls_to("sendMessage") if c.params["chat_id"] == CAROL["id"]]
     assert [c.status for c in refused] == [403]  # Telegram refused: she never pressed Start
     notice = run.last(GROUP_ID)
-    assert "Carol" in notice["text"] and "private chat" in notice["text"] and "7.00" not in notice["text"]
-    assert tg.buttons(notice) == [("Open a private chat", "https://t.me/BountyTestBot?start=balance")]
+    assert (
+        "Carol" in notice["text"]
+        and "private chat" in notice["text"]
+        and "7.00" not in notice["text"]
+    )
+    assert tg.buttons(notice) == [
+        ("Open a private chat", "https://t.me/BountyTestBot?start=balance")
+    ]
 
     # The button's deep link: she presses Start, Telegram sends /start balance, she gets her answer.
     await run.say(CAROL, tg.private_chat(CAROL), "/start balance")
@@ -98,7 +108,9 @@ async def test_what_players_type_is_escaped(start_bot, tg):
 
     await run.say(shady, chat, "/history")
     call = tg.calls_to("sendMessage")[-1]
-    assert call.ok and call.params["parse_mode"] == "HTML"  # the stand-in parses HTML as Telegram does
+    assert (
+        call.ok and call.params["parse_mode"] == "HTML"
+    )  # the stand-in parses HTML as Telegram does
     assert "&lt;b&gt;x&lt;/b&gt; &amp; &lt;i&gt;open&lt;/i&gt;" in call.params["text"]
     assert "<b>x</b> & <i>open</i> the vault" in run.last(shady["id"])["text"]  # shown literally
 
@@ -120,22 +132,56 @@ async def test_other_update_kinds_are_ignored_safely(start_bot, tg):
     edited = {**sent["message"], "text": "/attempt open sesame", "edit_date": 1}
     updates = [
         tg.push("edited_message", edited),
-        tg.push_message(ALICE, chat, sticker={"file_id": "s1", "file_unique_id": "s1", "type": "regular",
-                                              "width": 512, "height": 512, "is_animated": False, "is_video": False}),
-        tg.push_message(ALICE, group, photo=[{"file_id": "p1", "file_unique_id": "p1", "width": 1, "height": 1}]),
+        tg.push_message(
+            ALICE,
+            chat,
+            sticker={
+                "file_id": "s1",
+                "file_unique_id": "s1",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        ),
+        tg.push_message(
+            ALICE, group, photo=[{"file_id": "p1", "file_unique_id": "p1", "width": 1, "height": 1}]
+        ),
         tg.push_message(ALICE, group, text="just chatting, no command"),
-        tg.push("channel_post", {"message_id": 1, "date": 1, "text": "/bounty",
-                                 "chat": {"id": -100_777, "type": "channel", "title": "News"}}),
-        tg.push("my_chat_member", {"chat": group, "from": ALICE, "date": 1,
-                                   "old_chat_member": {"status": "left", "user": tg.bot_user},
-                                   "new_chat_member": {"status": "member", "user": tg.bot_user}}),
-        tg.push_message(tg.user(1087968824, "Group", username="GroupAnonymousBot", is_bot=True), group,
-                        text="/bounty", entities=[{"type": "bot_command", "offset": 0, "length": 7}]),
+        tg.push(
+            "channel_post",
+            {
+                "message_id": 1,
+                "date": 1,
+                "text": "/bounty",
+                "chat": {"id": -100_777, "type": "channel", "title": "News"},
+            },
+        ),
+        tg.push(
+            "my_chat_member",
+            {
+                "chat": group,
+                "from": ALICE,
+                "date": 1,
+                "old_chat_member": {"status": "left", "user": tg.bot_user},
+                "new_chat_member": {"status": "member", "user": tg.bot_user},
+            },
+        ),
+        tg.push_message(
+            tg.user(1087968824, "Group", username="GroupAnonymousBot", is_bot=True),
+            group,
+            text="/bounty",
+            entities=[{"type": "bot_command", "offset": 0, "length": 7}],
+        ),
     ]
     for update in updates:
         assert await run.handled(update) == ["done"]
     assert len(tg.messages_to(ALICE["id"])) == before and not tg.messages_to(GROUP_ID)
-    assert not tg.calls_to("editMessageText") and (await views.balance(run.app, actor(ALICE)))[0] == 50 * USDC
+    assert (
+        not tg.calls_to("editMessageText")
+        and (await views.balance(run.app, actor(ALICE)))[0] == 50 * USDC
+    )
 
     await run.say(ALICE, chat, "hello there")  # plain text in private: a pointer to the commands
     assert "/help" in run.last(ALICE["id"])["text"]

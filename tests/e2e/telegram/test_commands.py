@@ -51,15 +51,19 @@ async def test_every_core_command_is_reachable(start_bot, tg, core_commands):
     handler with its arguments converted by core, from a Telegram message."""
     ran: list[tuple[str, dict]] = []
     for i, cmd in enumerate(COMMANDS):
+
         async def recorder(ctx, args, _name=cmd.name):
             ran.append((_name, args))
             return Reply(title=f"ran {_name}")
+
         COMMANDS[i] = dataclasses.replace(cmd, handler=recorder)
     tg.start_private(MOD)
     run = await start_bot(MODERATOR_TELEGRAM_USER_IDS=str(MOD["id"]))
     chat = tg.private_chat(MOD)
     for cmd in [c for c in COMMANDS if c.offered_on("telegram")]:
-        forms = [" ".join(cmd.path)] + ([" ".join([*cmd.path, cmd.bare_name])] if cmd.bare_name else [])
+        forms = [" ".join(cmd.path)] + (
+            [" ".join([*cmd.path, cmd.bare_name])] if cmd.bare_name else []
+        )
         raw = {a.name: sample(a) for a in cmd.args}
         for form in forms:
             ran.clear()
@@ -75,7 +79,10 @@ async def test_every_core_command_is_reachable(start_bot, tg, core_commands):
     assert public == [w for w in top if not all(c.moderator for c in COMMANDS if c.path[0] == w)]
     assert "admin" not in public and "attempt" in public
     for entry in tg.commands():
-        assert re.fullmatch(r"[a-z0-9_]{1,32}", entry["command"]) and 1 <= len(entry["description"]) <= 256
+        assert (
+            re.fullmatch(r"[a-z0-9_]{1,32}", entry["command"])
+            and 1 <= len(entry["description"]) <= 256
+        )
 
 
 async def test_menu_is_set_only_when_it_changed(start_bot, tg):
@@ -94,8 +101,12 @@ async def test_a_command_added_to_core_appears_on_telegram(start_bot, tg, caplog
     async def crash(ctx, args):
         raise RuntimeError("a bug, not the player's fault")
 
-    COMMANDS.extend([Command(("echo",), "Say something back.", echo, (Arg("what", "text", "what to say"),)),
-                     Command(("crash",), "Fail on purpose.", crash)])
+    COMMANDS.extend(
+        [
+            Command(("echo",), "Say something back.", echo, (Arg("what", "text", "what to say"),)),
+            Command(("crash",), "Fail on purpose.", crash),
+        ]
+    )
     run = await start_bot()
     assert {"command": "echo", "description": "Say something back."} in tg.commands()
     chat = tg.private_chat(ALICE)
@@ -111,7 +122,9 @@ async def test_a_command_added_to_core_appears_on_telegram(start_bot, tg, caplog
 
 async def test_moderator_commands_are_decided_by_core(start_bot, tg):
     tg.group(ANNOUNCE_ID, "Announcements")
-    run = await start_bot(MODERATOR_TELEGRAM_USER_IDS=f"{MOD['id']},999", TELEGRAM_ANNOUNCE_CHAT_ID=ANNOUNCE_ID)
+    run = await start_bot(
+        MODERATOR_TELEGRAM_USER_IDS=f"{MOD['id']},999", TELEGRAM_ANNOUNCE_CHAT_ID=ANNOUNCE_ID
+    )
     await open_round(run.app, name="Vault")
     alice_chat, mod_chat = tg.private_chat(ALICE), tg.private_chat(MOD)
 

@@ -66,7 +66,10 @@ async def test_a_button_pressed_by_someone_else(start_bot, tg):
     mark = tg.mark()
     await run.press(BOB, ask, pay)
     (answer,) = tg.calls_to("answerCallbackQuery", after=mark)
-    assert answer.params["show_alert"] is True and answer.params["text"] == "This button is not for you."
+    assert (
+        answer.params["show_alert"] is True
+        and answer.params["text"] == "This button is not for you."
+    )
     assert not tg.calls_to("editMessageText", after=mark)
     assert tg.buttons(run.last(ALICE["id"]))  # Alice's keyboard is still there
     assert await balance(run.app, ALICE) == 50 * USDC and await balance(run.app, BOB) == 50 * USDC
@@ -112,7 +115,10 @@ async def test_bot_api_refusals_after_payment_never_lose_the_outcome(start_bot, 
     tg.fail_next("sendMessage", 400, chat_id=GROUP_ID)
     await run.say(BOB, group, "/bounty")
     await run.say(BOB, group, "/bounty")
-    assert [c.status for c in tg.calls_to("sendMessage") if c.params["chat_id"] == GROUP_ID] == [400, 200]
+    assert [c.status for c in tg.calls_to("sendMessage") if c.params["chat_id"] == GROUP_ID] == [
+        400,
+        200,
+    ]
     assert chat["id"] == ALICE["id"]
 
 
@@ -129,8 +135,11 @@ def long_commands():
     async def wide(ctx, args):
         return Reply(title="Wide", text="😀" * 3000 + "\n" + "&" * 5000)
 
-    added = [Command(("many",), "Many lines.", many), Command(("huge",), "A huge list.", huge),
-             Command(("wide",), "Wide text.", wide)]
+    added = [
+        Command(("many",), "Many lines.", many),
+        Command(("huge",), "A huge list.", huge),
+        Command(("wide",), "Wide text.", wide),
+    ]
     COMMANDS.extend(added)
     yield lines
     for cmd in added:
@@ -139,9 +148,13 @@ def long_commands():
 
 async def test_text_to_copy_comes_alone_as_preformatted_text_and_an_image_as_a_photo(start_bot, tg):
     async def sign(ctx, args):
-        return Reply(title="Sign this", text="Sign the message below with your wallet.",
-                     code="Billions Bounty wallet link\nplayer: #1\nnonce: <abc> & co",
-                     attachments=(Attachment("chart.png", tiny_png(), image=True),), private=True)
+        return Reply(
+            title="Sign this",
+            text="Sign the message below with your wallet.",
+            code="Billions Bounty wallet link\nplayer: #1\nnonce: <abc> & co",
+            attachments=(Attachment("chart.png", tiny_png(), image=True),),
+            private=True,
+        )
 
     added = Command(("sign",), "Show a challenge.", sign)
     COMMANDS.append(added)
@@ -153,7 +166,10 @@ async def test_text_to_copy_comes_alone_as_preformatted_text_and_an_image_as_a_p
         COMMANDS.remove(added)
     head, code = tg.calls_to("sendMessage", after=mark)
     assert head.result["text"].startswith("Sign this")
-    assert code.params["text"] == "<pre>Billions Bounty wallet link\nplayer: #1\nnonce: &lt;abc&gt; &amp; co</pre>"
+    assert (
+        code.params["text"]
+        == "<pre>Billions Bounty wallet link\nplayer: #1\nnonce: &lt;abc&gt; &amp; co</pre>"
+    )
     assert code.result["text"] == "Billions Bounty wallet link\nplayer: #1\nnonce: <abc> & co"
     (photo,) = tg.calls_to("sendPhoto", after=mark)
     assert photo.ok and photo.files["photo"][1] == tiny_png()
@@ -166,7 +182,9 @@ async def test_long_replies_are_split_or_attached(start_bot, tg, long_commands):
     mark = tg.mark()
     await run.say(ALICE, chat, "/many")
     pages = tg.calls_to("sendMessage", after=mark)
-    assert len(pages) > 1 and all(c.ok for c in pages)  # the stand-in refuses > 4,096 or broken HTML
+    assert len(pages) > 1 and all(
+        c.ok for c in pages
+    )  # the stand-in refuses > 4,096 or broken HTML
     shown = "\n".join(c.result["text"] for c in pages)
     assert all(line in shown for line in long_commands)
 
@@ -181,7 +199,9 @@ async def test_long_replies_are_split_or_attached(start_bot, tg, long_commands):
     mark = tg.mark()
     await run.say(ALICE, chat, "/wide")
     pages = tg.calls_to("sendMessage", after=mark)
-    assert len(pages) >= 3 and all(c.ok for c in pages)  # emoji count twice in UTF-16; & grows escaped
+    assert len(pages) >= 3 and all(
+        c.ok for c in pages
+    )  # emoji count twice in UTF-16; & grows escaped
     shown = "".join(c.result["text"] for c in pages)
     assert shown.count("😀") == 3000 and shown.count("&") == 5000
 
@@ -213,8 +233,11 @@ def free_port() -> int:
 async def test_webhook_mode(start_bot, tg):
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram-hook"
-    run = await start_bot(TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-                          TELEGRAM_WEBHOOK_SECRET="s3cret-Token")
+    run = await start_bot(
+        TELEGRAM_WEBHOOK_URL=url,
+        TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        TELEGRAM_WEBHOOK_SECRET="s3cret-Token",
+    )
     (hook,) = tg.calls_to("setWebhook")
     assert hook.params["url"] == url and hook.params["secret_token"] == "s3cret-Token"
     assert not tg.calls_to("getUpdates")
@@ -233,7 +256,10 @@ async def test_webhook_mode(start_bot, tg):
 
 async def test_webhook_without_a_configured_secret_still_uses_one(start_bot, tg):
     port = free_port()
-    await start_bot(TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/", TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}")
+    await start_bot(
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/",
+        TELEGRAM_WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+    )
     (hook,) = tg.calls_to("setWebhook")
     assert len(hook.params["secret_token"]) >= 32
 
@@ -249,7 +275,9 @@ async def test_run_telegram_returns_when_stopped(tg, app_factory, caplog):
         await asyncio.wait_for(task, 30)
     await app.aclose()
     secret = TOKEN.split(":")[1]
-    assert caplog.records and not [r for r in caplog.records if TOKEN in r.getMessage() or f":{secret}/" in r.getMessage()]
+    assert caplog.records and not [
+        r for r in caplog.records if TOKEN in r.getMessage() or f":{secret}/" in r.getMessage()
+    ]
 
 
 async def test_fifty_players_at_once_are_all_answered(start_bot, tg):
@@ -284,7 +312,9 @@ async def test_a_notice_reaches_the_player_in_the_private_chat(start_bot, tg):
     assert "100 USDC went to your wallet." in message["text"]
     for _ in range(300):
         async with run.app.engine.connect() as conn:
-            rows = (await conn.execute(sql("SELECT * FROM outbox WHERE topic = 'notice' ORDER BY id"))).all()
+            rows = (
+                await conn.execute(sql("SELECT * FROM outbox WHERE topic = 'notice' ORDER BY id"))
+            ).all()
         if all(r.done_at or r.failed_at for r in rows):
             break
         await asyncio.sleep(0.02)

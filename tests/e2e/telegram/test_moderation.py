@@ -30,16 +30,30 @@ def transcript(tg, *, since: float = 0.0) -> list[str]:
                 seen.add(update["update_id"])
                 where = "group" if message["chat"]["id"] < 0 else "private"
                 reply = message.get("reply_to_message")
-                quoted = f" (replying to {reply['from']['first_name']}: {reply.get('text', '')[:40]!r})" if reply else ""
-                mentions = "".join(f" [text_mention {e['user']['first_name']} = user {e['user']['id']}]"
-                                   for e in message.get("entities", ()) if e["type"] == "text_mention")
-                events.append((at, f"{message['from']['first_name']} [{where}]{quoted}: {message['text']}{mentions}"))
+                quoted = (
+                    f" (replying to {reply['from']['first_name']}: {reply.get('text', '')[:40]!r})"
+                    if reply
+                    else ""
+                )
+                mentions = "".join(
+                    f" [text_mention {e['user']['first_name']} = user {e['user']['id']}]"
+                    for e in message.get("entities", ())
+                    if e["type"] == "text_mention"
+                )
+                events.append(
+                    (
+                        at,
+                        f"{message['from']['first_name']} [{where}]{quoted}: {message['text']}{mentions}",
+                    )
+                )
         elif call.at >= since and call.ok and call.method in ("sendMessage", "sendPhoto"):
             to = "group" if call.params["chat_id"] < 0 else f"private {call.params['chat_id']}"
             if call.method == "sendMessage":
                 body = call.result["text"].replace("\n", "\n      ")
             else:
-                body = f"[photo {call.result['photo_name']}, {len(call.result['photo_data']):,} bytes]"
+                body = (
+                    f"[photo {call.result['photo_name']}, {len(call.result['photo_data']):,} bytes]"
+                )
             events.append((call.at, f"  bot -> {to}: {body}"))
     return [line for _, line in sorted(events, key=lambda e: e[0])]
 
@@ -77,11 +91,17 @@ async def test_a_moderator_names_players_by_username_numeric_id_reply_and_mentio
     await run.say(MOD, group, "/admin note posted spam links in the group", reply_to=spam)
     assert "Noted on Alice" in run.last(MOD["id"])["text"]
     assert run.last(GROUP_ID)["text"] == "I answered you in our private chat."
-    await run.say(MOD, mod_chat, "/admin grant Carol 1 for testing", mention=CAROL)  # Carol has no username
+    await run.say(
+        MOD, mod_chat, "/admin grant Carol 1 for testing", mention=CAROL
+    )  # Carol has no username
     assert "1.00 USDC to Carol" in run.last(MOD["id"])["text"]
     await run.say(MOD, mod_chat, "/admin audit @alice")
     audit = run.last(MOD["id"])["text"]
-    assert "Audit of Alice" in audit and "Telegram @alice (1001)" in audit and "Balance: 10.00 USDC" in audit
+    assert (
+        "Audit of Alice" in audit
+        and "Telegram @alice (1001)" in audit
+        and "Balance: 10.00 USDC" in audit
+    )
     assert "note by telegram:4242 (Mona): posted spam links in the group" in audit
     assert "grant by telegram:4242 (Mona): 10.00 USDC — welcome gift" in audit
 
@@ -90,8 +110,10 @@ async def test_a_moderator_names_players_by_username_numeric_id_reply_and_mentio
     assert "No player 'oops'" in run.last(MOD["id"])["text"]
     await run.say(MOD, mod_chat, "/admin grant @nobody 1 x")
     answer = run.last(MOD["id"])["text"]
-    assert "No player '@nobody'. Name a player by @username, their numeric Telegram id, a reply to one of " \
-           "their messages, #<player id> or discord:<id> (for example @alice or 4242)." in answer
+    assert (
+        "No player '@nobody'. Name a player by @username, their numeric Telegram id, a reply to one of "
+        "their messages, #<player id> or discord:<id> (for example @alice or 4242)." in answer
+    )
 
     for user, amount in ((ALICE, 10), (BOB, 5), (CAROL, 1)):
         assert (await views.balance(run.app, actor(user)))[0] == amount * USDC
@@ -105,18 +127,27 @@ async def test_a_banned_player_is_refused_with_the_end_then_unbanned_plays_again
     await fund(run.app, actor(ALICE), 50 * USDC)
 
     await run.say(MOD, mod_chat, "/admin ban @alice 2h flooding the group")
-    assert "Alice (#" in run.last(MOD["id"])["text"] and "is banned until" in run.last(MOD["id"])["text"]
+    assert (
+        "Alice (#" in run.last(MOD["id"])["text"]
+        and "is banned until" in run.last(MOD["id"])["text"]
+    )
     notice = await tg.wait_sent(ALICE["id"], contains="You are banned")
     assert "flooding the group" in notice["text"]
     await run.say(ALICE, alice_chat, "/attempt let me in")
     refused = run.last(ALICE["id"])["text"]
-    assert refused.startswith("You are banned until ") and refused.endswith(" UTC: flooding the group.")
+    assert refused.startswith("You are banned until ") and refused.endswith(
+        " UTC: flooding the group."
+    )
     await run.say(ALICE, alice_chat, "/balance")  # read-only commands still answer
     assert "50.00 USDC" in run.last(ALICE["id"])["text"]
 
-    for bad, needle in (("/admin ban @alice 0 x", "more than zero"), ("/admin ban @alice -5h x", "cannot be negative"),
-                        ("/admin ban @alice 99999d x", "at most 3,650 days"), ("/admin ban @alice 7d", "reason is missing"),
-                        ("/admin ban @mona_mod 1h test", "You cannot ban yourself.")):
+    for bad, needle in (
+        ("/admin ban @alice 0 x", "more than zero"),
+        ("/admin ban @alice -5h x", "cannot be negative"),
+        ("/admin ban @alice 99999d x", "at most 3,650 days"),
+        ("/admin ban @alice 7d", "reason is missing"),
+        ("/admin ban @mona_mod 1h test", "You cannot ban yourself."),
+    ):
         await run.say(MOD, mod_chat, bad)
         assert needle in run.last(MOD["id"])["text"], bad
 
@@ -137,9 +168,13 @@ async def test_the_stats_chart_arrives_as_a_photo(start_bot, tg):
     await run.press(ALICE, quote, tg.buttons(quote)[0][1])
     mark, since = tg.mark(), time.perf_counter()
     await run.say(MOD, tg.private_chat(MOD), "/admin stats")
-    (head,) = [c for c in tg.calls_to("sendMessage", after=mark) if c.params["chat_id"] == MOD["id"]]
+    (head,) = [
+        c for c in tg.calls_to("sendMessage", after=mark) if c.params["chat_id"] == MOD["id"]
+    ]
     assert "Stats, round Vault" in head.result["text"]
-    assert "Success rate, enhanced context on: no attempt answered this way yet" in head.result["text"]
+    assert (
+        "Success rate, enhanced context on: no attempt answered this way yet" in head.result["text"]
+    )
     assert "Staked share of supply: 0.00 %" in head.result["text"]
     (photo,) = tg.calls_to("sendPhoto", after=mark)
     assert photo.ok and photo.params["chat_id"] == MOD["id"]

@@ -48,7 +48,11 @@ async def test_a_round_played_on_telegram(start_bot, tg):
     assert "costs 10.00 USDC" in ask["text"]
     (pay_label, pay_data), (cancel_label, cancel_data) = tg.buttons(ask)
     assert pay_label == "Pay 10.00 USDC" and cancel_label == "Cancel"
-    assert pay_data.startswith("cf:attempt:") and pay_data.endswith(":y") and len(pay_data.encode()) <= 64
+    assert (
+        pay_data.startswith("cf:attempt:")
+        and pay_data.endswith(":y")
+        and len(pay_data.encode()) <= 64
+    )
     assert cancel_data == pay_data[:-1] + "n"
     assert await balance(run.app, ALICE) == 100 * USDC
 

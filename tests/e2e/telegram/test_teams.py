@@ -45,7 +45,11 @@ async def test_link_then_members_join_by_single_use_link_or_approved_request(sta
     await settled(run.app, "telegram")
     link = invite_link_in(tg, BOB)
     (made,) = tg.calls_to("createChatInviteLink")
-    assert made.params["member_limit"] == 1 and made.params["chat_id"] == GROUP_ID and "expire_date" in made.params
+    assert (
+        made.params["member_limit"] == 1
+        and made.params["chat_id"] == GROUP_ID
+        and "expire_date" in made.params
+    )
     assert tg.use_invite_link(BOB, link) and tg.status_in(group, BOB) == "member"
     assert not tg.use_invite_link(CAROL, link)  # used up: a forwarded link lets nobody else in
 
@@ -68,8 +72,9 @@ async def test_a_player_who_leaves_or_is_kicked_is_removed_and_may_come_back(sta
     mark = tg.mark()
     await run.say(BOB, tg.private_chat(BOB), "/team leave")
     await settled(run.app, "telegram")
-    assert [(c.method, c.params["user_id"]) for c in tg.calls[mark:] if c.method.endswith("ChatMember")] == [
-        ("banChatMember", BOB["id"]), ("unbanChatMember", BOB["id"])]
+    assert [
+        (c.method, c.params["user_id"]) for c in tg.calls[mark:] if c.method.endswith("ChatMember")
+    ] == [("banChatMember", BOB["id"]), ("unbanChatMember", BOB["id"])]
     assert tg.status_in(group, BOB) == "left"  # out of the group, not banned: he may return
 
     # back in the team: a fresh link gets him in again; then the captain kicks him (from the console too)

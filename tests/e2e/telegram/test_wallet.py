@@ -21,7 +21,10 @@ async def test_the_challenge_copied_from_telegram_is_what_the_wallet_signs(chain
     assert head.result["text"].startswith("Sign this message")
     assert code.params["text"].startswith("<pre>") and code.params["parse_mode"] == "HTML"
     copied = code.result["text"]  # what Telegram shows, and the player copies
-    assert copied.startswith("Billions Bounty wallet link\nPlayer: #") and f"Wallet: {wallet.pubkey()}" in copied
+    assert (
+        copied.startswith("Billions Bounty wallet link\nPlayer: #")
+        and f"Wallet: {wallet.pubkey()}" in copied
+    )
     await run.say(ALICE, chat, f"/wallet verify {wallet.sign_message(copied.encode('utf-8'))}")
     answer = run.last(chat["id"])["text"]
     assert "Wallet linked" in answer and "1,500,000 $100Bs" in answer and "10 %" in answer

@@ -52,7 +52,9 @@ def treasury(chain: SolanaStandIn, tmp_path: Path) -> Treasury:
     path = tmp_path / "treasury.json"
     path.write_text(json.dumps(list(bytes(keypair))))
     account = associated_account(str(keypair.pubkey()), USDC_MINT)
-    chain.add_token_account(str(keypair.pubkey()), USDC_MINT, 1_000_000 * USDC, decimals=6, pubkey=account)
+    chain.add_token_account(
+        str(keypair.pubkey()), USDC_MINT, 1_000_000 * USDC, decimals=6, pubkey=account
+    )
     return Treasury(keypair, account, path)
 
 
@@ -88,7 +90,9 @@ async def link(app: App, actor: Actor, keypair: Keypair | None = None) -> Keypai
     return keypair
 
 
-def hold(chain: SolanaStandIn, keypair: Keypair, whole_tokens: int, *, accounts: int = 1) -> list[str]:
+def hold(
+    chain: SolanaStandIn, keypair: Keypair, whole_tokens: int, *, accounts: int = 1
+) -> list[str]:
     """Give the wallet ``whole_tokens`` $100Bs spread over ``accounts`` token accounts."""
     owner = str(keypair.pubkey())
     total = whole_tokens * TOKEN
@@ -100,7 +104,9 @@ def hold(chain: SolanaStandIn, keypair: Keypair, whole_tokens: int, *, accounts:
 def usdc_account(chain: SolanaStandIn, keypair: Keypair, amount: int) -> str:
     """The wallet's USDC associated account holding ``amount`` micro-USDC."""
     owner = str(keypair.pubkey())
-    return chain.add_token_account(owner, USDC_MINT, amount, decimals=6, pubkey=associated_account(owner, USDC_MINT))
+    return chain.add_token_account(
+        owner, USDC_MINT, amount, decimals=6, pubkey=associated_account(owner, USDC_MINT)
+    )
 
 
 class Clock:

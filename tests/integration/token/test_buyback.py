@@ -19,7 +19,9 @@ from tests.standins.solana_rpc import random_signature
 
 async def _reserve(app) -> int:
     async with app.uow() as uow:
-        return await ledger.balance(uow.conn, await app.accounts.get(uow.conn, ledger.BUYBACK_RESERVE))
+        return await ledger.balance(
+            uow.conn, await app.accounts.get(uow.conn, ledger.BUYBACK_RESERVE)
+        )
 
 
 async def _fill_reserve(app, attempts_made: int = 10) -> None:
@@ -49,7 +51,11 @@ async def test_a_buyback_spends_the_reserve_with_its_implied_price(token_app):
         await buyback.record(app, player("x", "telegram"), 1_000, TOKEN, random_signature())
     assert await _reserve(app) == left
     async with app.engine.connect() as conn:
-        audit = (await conn.execute(text("SELECT action, details FROM audit_log WHERE action = 'buyback'"))).one()
+        audit = (
+            await conn.execute(
+                text("SELECT action, details FROM audit_log WHERE action = 'buyback'")
+            )
+        ).one()
     assert audit.details["tx"] == tx and audit.details["usdc"] == 1_500_000
 
 
@@ -61,7 +67,12 @@ async def test_buyback_commands_and_their_bad_input(token_app):
     out = " ".join((await run(app, mod, f"/admin buyback 1 25000 {tx}")).split())
     assert "Buyback #1 recorded" in out and "1.00 USDC for 25,000 $100Bs: $0.00004 per token" in out
     shown = " ".join((await run(app, player("anyone", "telegram"), "/buyback")).split())
-    assert "#1" in shown and "$0.00004 per token" in shown and tx in shown and "Spent: 1.00 USDC" in shown
+    assert (
+        "#1" in shown
+        and "$0.00004 per token" in shown
+        and tx in shown
+        and "Spent: 1.00 USDC" in shown
+    )
     for line, needle in [
         (f"/admin buyback 0 100 {random_signature()}", "more than zero"),
         (f"/admin buyback 1 0 {random_signature()}", "more than zero"),

@@ -17,15 +17,18 @@ from core.services import outbox
 from core.services.token import payouts, price
 from core.services.token.checks import check_token_invariants
 from core.services.token.common import Month
-from tests.helpers import player
+from tests.helpers import failing_checks_after, player
 from tests.integration.token.conftest import USDC, USDC_MINT, Clock, hold, usdc_account
 from tests.standins.solana_rpc import Transfer
 
 
-async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token_app, chain, treasury, price_source,
-                                                                          tmp_path):
+async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(
+    token_app, chain, treasury, price_source, tmp_path
+):
     clock = Clock(datetime.now(UTC))
-    app = await token_app(TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path)
+    app = await token_app(
+        TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path
+    )
     app.clock = clock
     me = player("console")
     transcript: list[str] = []
@@ -40,7 +43,9 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token
 
         out: list[str] = []
         transcript.append(f"> {line}")
-        await handle_line(app, me, line, read_line, lambda t: (out.append(t), transcript.append(t.rstrip("\n"))))
+        await handle_line(
+            app, me, line, read_line, lambda t: (out.append(t), transcript.append(t.rstrip("\n")))
+        )
         return "\n".join(out)
 
     def note(text_: str) -> None:
@@ -62,7 +67,9 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token
     assert "Wallet linked" in out and "25 %" in out
 
     # 2. deposit 50 USDC sent on chain from that wallet
-    sig = chain.add_transfer(Transfer(source, treasury.usdc_account, str(wallet.pubkey()), USDC_MINT, 50 * USDC))
+    sig = chain.add_transfer(
+        Transfer(source, treasury.usdc_account, str(wallet.pubkey()), USDC_MINT, 50 * USDC)
+    )
     note(f"on chain: 50 USDC from {wallet.pubkey()} to the treasury's account, signature {sig}")
     out = await say(f"/deposit {sig}")
     assert "50.00 USDC credited" in out
@@ -82,7 +89,9 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token
 
     # 5. the month ends; a moderator (or the beat on the 1st) distributes it
     async with app.engine.connect() as conn:
-        paid_at = (await conn.execute(text("SELECT created_at FROM transfers WHERE kind = 'attempt'"))).scalar_one()
+        paid_at = (
+            await conn.execute(text("SELECT created_at FROM transfers WHERE kind = 'attempt'"))
+        ).scalar_one()
     month = Month.of(paid_at)
     clock.now = month.end.replace(hour=1)
     note(f"clock: {clock.now:%Y-%m-%d %H:%M} UTC")
@@ -115,17 +124,13 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(token
     # each token check fails when what it guards is broken
     breakages = {
         "every deposit was credited once": "UPDATE transfers SET idempotency_key = 'x' || idempotency_key "
-                                           "WHERE kind = 'deposit'",
+        "WHERE kind = 'deposit'",
         "pending payouts hold exactly the open requests": "UPDATE payouts SET status = 'approved'",
         "every payout's transfers match its status": "UPDATE payouts SET tx_signature = NULL",
         "every staking month shared exactly its pool": "UPDATE staking_rewards SET share = share + 1",
     }
     for name, sql in breakages.items():
-        async with app.engine.connect() as conn:
-            tx = await conn.begin()
-            await conn.execute(text(sql))
-            failed = [c.name for c in await check_token_invariants(conn) if not c.ok]
-            await tx.rollback()
+        failed = await failing_checks_after(app, sql, check_token_invariants)
         assert name in failed, (name, failed)
     assert CONSOLE_MOD.platform == me.platform  # the console's user is this local game's moderator
     print("\n" + "\n".join(transcript))

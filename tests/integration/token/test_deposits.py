@@ -26,12 +26,28 @@ async def _balance(app, actor) -> int:
 
 async def _deposits(app) -> list:
     async with app.engine.connect() as conn:
-        return (await conn.execute(text("SELECT signature, amount FROM deposits ORDER BY created_at"))).all()
+        return (
+            await conn.execute(text("SELECT signature, amount FROM deposits ORDER BY created_at"))
+        ).all()
 
 
-def send(wallet: Keypair, source: str, to: str, amount: int, *, mint: str = USDC_MINT, checked: bool = True) -> Transfer:
-    return Transfer(source=source, destination=to, authority=str(wallet.pubkey()), mint=mint, amount=amount,
-                    checked=checked)
+def send(
+    wallet: Keypair,
+    source: str,
+    to: str,
+    amount: int,
+    *,
+    mint: str = USDC_MINT,
+    checked: bool = True,
+) -> Transfer:
+    return Transfer(
+        source=source,
+        destination=to,
+        authority=str(wallet.pubkey()),
+        mint=mint,
+        amount=amount,
+        checked=checked,
+    )
 
 
 async def test_a_finalized_transfer_credits_exactly_its_amount_once(token_app, chain, treasury):
@@ -50,18 +66,25 @@ async def test_a_finalized_transfer_credits_exactly_its_amount_once(token_app, c
         assert all(c.ok for c in await ledger.check_invariants(uow.conn))
 
 
-async def test_inner_instructions_and_the_old_transfer_count_like_top_level_ones(token_app, chain, treasury):
+async def test_inner_instructions_and_the_old_transfer_count_like_top_level_ones(
+    token_app, chain, treasury
+):
     app = await token_app()
     me = player("dep2")
     kp = await link(app, me)
     src = usdc_account(chain, kp, 500 * USDC)
     # routed through an aggregator's instruction, as plain `transfer` (no mint: read from the balances)
-    inner = chain.add_transfer(send(kp, src, treasury.usdc_account, 5 * USDC, checked=False), inner=True)
+    inner = chain.add_transfer(
+        send(kp, src, treasury.usdc_account, 5 * USDC, checked=False), inner=True
+    )
     assert (await deposits.deposit(app, me, inner)).amount == 5 * USDC
     # two transfers in one transaction: both are credited, and a transfer elsewhere is not
-    both = chain.add_transfer(send(kp, src, treasury.usdc_account, 1 * USDC),
-                              send(kp, src, random_address(), 7 * USDC),
-                              send(kp, src, treasury.usdc_account, 2 * USDC, checked=False), inner=True)
+    both = chain.add_transfer(
+        send(kp, src, treasury.usdc_account, 1 * USDC),
+        send(kp, src, random_address(), 7 * USDC),
+        send(kp, src, treasury.usdc_account, 2 * USDC, checked=False),
+        inner=True,
+    )
     assert (await deposits.deposit(app, me, both)).amount == 3 * USDC
     assert await _balance(app, me) == 8 * USDC
 
@@ -72,7 +95,9 @@ async def test_concurrent_deposits_of_one_signature_credit_once(token_app, chain
     kp = await link(app, me)
     src = usdc_account(chain, kp, 500 * USDC)
     sig = chain.add_transfer(send(kp, src, treasury.usdc_account, 42 * USDC))
-    results = await asyncio.gather(*(deposits.deposit(app, me, sig) for _ in range(8)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(deposits.deposit(app, me, sig) for _ in range(8)), return_exceptions=True
+    )
     credited = [r for r in results if isinstance(r, deposits.Credited)]
     refused = [r for r in results if isinstance(r, deposits.DepositRefused)]
     assert len(credited) == 1 and len(refused) == 7, results
@@ -80,8 +105,12 @@ async def test_concurrent_deposits_of_one_signature_credit_once(token_app, chain
     assert await _balance(app, me) == 42 * USDC
     assert [d.amount for d in await _deposits(app)] == [42 * USDC]
     async with app.engine.connect() as conn:
-        keys = (await conn.execute(text("SELECT count(*) FROM transfers WHERE idempotency_key = :k"),
-                                   {"k": f"deposit:{sig}"})).scalar_one()
+        keys = (
+            await conn.execute(
+                text("SELECT count(*) FROM transfers WHERE idempotency_key = :k"),
+                {"k": f"deposit:{sig}"},
+            )
+        ).scalar_one()
     assert keys == 1
 
 
@@ -90,7 +119,9 @@ async def test_a_signature_credited_to_one_player_is_refused_to_another(token_ap
     alice, bob = player("a"), player("b")
     ka = await link(app, alice)
     await link(app, bob)
-    sig = chain.add_transfer(send(ka, usdc_account(chain, ka, 9 * USDC), treasury.usdc_account, 9 * USDC))
+    sig = chain.add_transfer(
+        send(ka, usdc_account(chain, ka, 9 * USDC), treasury.usdc_account, 9 * USDC)
+    )
     with pytest.raises(deposits.DepositRefused) as err:
         await deposits.deposit(app, bob, sig)  # bob's wallet did not send it
     assert err.value.reason == "wrong_sender"
@@ -102,8 +133,16 @@ async def test_a_signature_credited_to_one_player_is_refused_to_another(token_ap
 
 @pytest.mark.parametrize(
     "case",
-    ["not_found", "not_finalized", "failed", "wrong_mint", "wrong_sender", "wrong_recipient", "no_transfer",
-     "no_wallet"],
+    [
+        "not_found",
+        "not_finalized",
+        "failed",
+        "wrong_mint",
+        "wrong_sender",
+        "wrong_recipient",
+        "no_transfer",
+        "no_wallet",
+    ],
 )
 async def test_each_refusal_has_its_reason_and_credits_nothing(token_app, chain, treasury, case):
     app = await token_app()
@@ -116,9 +155,14 @@ async def test_each_refusal_has_its_reason_and_credits_nothing(token_app, chain,
         "not_found": lambda: random_signature(),
         "not_finalized": lambda: chain.add_transfer(good, confirmation="confirmed"),
         "failed": lambda: chain.add_transfer(good, err={"InstructionError": [1, {"Custom": 1}]}),
-        "wrong_mint": lambda: chain.add_transfer(send(kp, src, treasury.usdc_account, 10 * USDC, mint=MINT)),
+        "wrong_mint": lambda: chain.add_transfer(
+            send(kp, src, treasury.usdc_account, 10 * USDC, mint=MINT)
+        ),
         "wrong_sender": lambda: chain.add_transfer(
-            send(stranger, usdc_account(chain, stranger, 50 * USDC), treasury.usdc_account, 10 * USDC)),
+            send(
+                stranger, usdc_account(chain, stranger, 50 * USDC), treasury.usdc_account, 10 * USDC
+            )
+        ),
         "wrong_recipient": lambda: chain.add_transfer(send(kp, src, random_address(), 10 * USDC)),
         "no_transfer": lambda: _no_transfer(chain, kp),
         "no_wallet": lambda: chain.add_transfer(good),
@@ -132,14 +176,20 @@ async def test_each_refusal_has_its_reason_and_credits_nothing(token_app, chain,
 
 def _no_transfer(chain, kp) -> str:
     """A transaction with no token transfer at all (only a compute-budget instruction)."""
-    sig = chain.add_transfer(Transfer(random_address(), random_address(), str(kp.pubkey()), USDC_MINT, 1))
+    sig = chain.add_transfer(
+        Transfer(random_address(), random_address(), str(kp.pubkey()), USDC_MINT, 1)
+    )
     result = chain.transactions[sig].result
     message = result["transaction"]["message"]
-    message["instructions"] = [ix for ix in message["instructions"] if ix.get("program") != "spl-token"]
+    message["instructions"] = [
+        ix for ix in message["instructions"] if ix.get("program") != "spl-token"
+    ]
     return sig
 
 
-@pytest.mark.parametrize(("raw", "needle"), [("0xdeadbeef", "base58"), ("abc", "decodes to 3 bytes"), ("", "missing")])
+@pytest.mark.parametrize(
+    ("raw", "needle"), [("0xdeadbeef", "base58"), ("abc", "decodes to 3 bytes"), ("", "missing")]
+)
 async def test_a_malformed_signature_is_refused_before_anything(token_app, chain, raw, needle):
     from core.errors import InvalidArgument
 
@@ -153,11 +203,15 @@ async def test_a_malformed_signature_is_refused_before_anything(token_app, chain
 
 
 @pytest.mark.parametrize("fault", ["500", "hang", "malformed", "garbage"])
-async def test_an_rpc_fault_credits_nothing_and_a_retry_credits_once(token_app, chain, treasury, fault):
+async def test_an_rpc_fault_credits_nothing_and_a_retry_credits_once(
+    token_app, chain, treasury, fault
+):
     app = await token_app()
     me = player(f"f-{fault}")
     kp = await link(app, me)
-    sig = chain.add_transfer(send(kp, usdc_account(chain, kp, 50 * USDC), treasury.usdc_account, 50 * USDC))
+    sig = chain.add_transfer(
+        send(kp, usdc_account(chain, kp, 50 * USDC), treasury.usdc_account, 50 * USDC)
+    )
     chain.fail(fault, method="getTransaction", times=3)  # the client retries a transport error once
     with pytest.raises(ChainUnavailable):
         await deposits.deposit(app, me, sig)
@@ -179,7 +233,9 @@ async def test_a_demo_game_takes_no_real_deposit(token_app, chain, treasury):
     app = await token_app()
     me = player("demo")
     kp = await link(app, me)
-    sig = chain.add_transfer(send(kp, usdc_account(chain, kp, 5 * USDC), treasury.usdc_account, 5 * USDC))
+    sig = chain.add_transfer(
+        send(kp, usdc_account(chain, kp, 5 * USDC), treasury.usdc_account, 5 * USDC)
+    )
     async with app.engine.begin() as conn:
         await conn.execute(text("INSERT INTO game_meta (key, value) VALUES ('demo', 'true')"))
     with pytest.raises(deposits.DepositRefused) as err:

@@ -97,8 +97,14 @@ async def _player_id(conn, actor) -> int:
 
 async def _discount_uses(app) -> list:
     async with app.engine.connect() as conn:
-        return (await conn.execute(text("SELECT attempt_id, player_id, discount_bps, holdings FROM discount_uses "
-                                        "ORDER BY attempt_id"))).all()
+        return (
+            await conn.execute(
+                text(
+                    "SELECT attempt_id, player_id, discount_bps, holdings FROM discount_uses "
+                    "ORDER BY attempt_id"
+                )
+            )
+        ).all()
 
 
 async def test_the_discount_is_quoted_charged_and_recorded(token_app, chain):
@@ -122,7 +128,8 @@ async def test_the_discount_is_quoted_charged_and_recorded(token_app, chain):
         pid = await _player_id(uow.conn, me)
         bal = await ledger.balance(uow.conn, await app.accounts.get(uow.conn, ledger.PLAYER, pid))
     assert [(u.attempt_id, u.player_id, u.discount_bps, u.holdings) for u in uses] == [
-        (out.attempt_id, pid, 2_500, 10_000_000 * TOKEN)]
+        (out.attempt_id, pid, 2_500, 10_000_000 * TOKEN)
+    ]
     assert bal == 100 * USDC - 7_500_000  # charged the discounted fee
 
 
@@ -137,8 +144,12 @@ async def test_a_team_attempt_uses_the_paying_members_holdings(token_app, chain)
     async with app.uow() as uow:
         conn = uow.conn
         pool = await app.accounts.get(conn, ledger.TEAM_POOL, 77)
-        await ledger.transfer(conn, "test:team-fund", "grant",
-                              [(await app.accounts.get(conn, ledger.GRANTS), -50 * USDC), (pool, 50 * USDC)])
+        await ledger.transfer(
+            conn,
+            "test:team-fund",
+            "grant",
+            [(await app.accounts.get(conn, ledger.GRANTS), -50 * USDC), (pool, 50 * USDC)],
+        )
     q = await attempts.quote_attempt(app, member, "team push", payer=attempts.Payer(pool, 77))
     assert q.discount_bps == 1_000 and q.fee == 9 * USDC
     out = await attempts.confirm_attempt(app, member, q.id, team_checked=True)
@@ -150,7 +161,8 @@ async def test_a_team_attempt_uses_the_paying_members_holdings(token_app, chain)
         member_id = await _player_id(uow.conn, member)
     assert left == 50 * USDC - 9 * USDC - q2.fee
     assert [(u.attempt_id, u.player_id, u.discount_bps) for u in await _discount_uses(app)] == [
-        (out.attempt_id, member_id, 1_000)]
+        (out.attempt_id, member_id, 1_000)
+    ]
 
 
 async def test_unlinking_ends_the_discount(token_app, chain):
@@ -169,9 +181,12 @@ async def test_unlinking_ends_the_discount(token_app, chain):
 
 
 async def test_balance_shows_credits_holdings_tier_next_tier_and_value_with_the_prices_age(
-        token_app, chain, price_source):
+    token_app, chain, price_source
+):
     clock = Clock()
-    app = await token_app(TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path)
+    app = await token_app(
+        TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path
+    )
     app.clock = clock
     me = player("b1")
     await fund(app, me, 25 * USDC)
@@ -196,9 +211,14 @@ async def test_balance_shows_credits_holdings_tier_next_tier_and_value_with_the_
 
 
 @pytest.mark.parametrize("fault", ["500", "hang", "garbage", "missing"])
-async def test_the_price_source_down_keeps_the_last_price_marked_stale(token_app, price_source, fault):
-    app = await token_app(TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path,
-                          SOLANA_RPC_TIMEOUT_SECONDS=0.5)
+async def test_the_price_source_down_keeps_the_last_price_marked_stale(
+    token_app, price_source, fault
+):
+    app = await token_app(
+        TOKEN_PRICE_URL=price_source.url,
+        TOKEN_PRICE_JSON_PATH=price_source.json_path,
+        SOLANA_RPC_TIMEOUT_SECONDS=0.5,
+    )
     await price.record_price(app)
     price_source.faults.append(fault)
     assert await price.record_price(app) is None
@@ -206,13 +226,17 @@ async def test_the_price_source_down_keeps_the_last_price_marked_stale(token_app
         view = await price.latest(uow.conn, app)
     assert view.price == Decimal("0.00004217") and view.stale and view.last_error
     async with app.engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT price_usd, error FROM token_prices ORDER BY id"))).all()
+        rows = (
+            await conn.execute(text("SELECT price_usd, error FROM token_prices ORDER BY id"))
+        ).all()
     assert [r.price_usd is None for r in rows] == [False, True]
 
 
 async def test_an_old_price_is_stale_even_without_a_failure(token_app, price_source):
     clock = Clock()
-    app = await token_app(TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path)
+    app = await token_app(
+        TOKEN_PRICE_URL=price_source.url, TOKEN_PRICE_JSON_PATH=price_source.json_path
+    )
     app.clock = clock
     await price.record_price(app)
     async with app.uow() as uow:

@@ -43,13 +43,23 @@ class DiesBeforeSending(RpcSolana):
 
 async def _state(app, payout_id: int):
     async with app.engine.connect() as conn:
-        return (await conn.execute(text("SELECT * FROM payouts WHERE id = :id"), {"id": payout_id})).one()
+        return (
+            await conn.execute(text("SELECT * FROM payouts WHERE id = :id"), {"id": payout_id})
+        ).one()
 
 
 async def _audit(app, payout_id: int) -> list[str]:
     async with app.engine.connect() as conn:
-        return (await conn.execute(text("SELECT action FROM audit_log WHERE target = :t ORDER BY id"),
-                                   {"t": f"payout #{payout_id}"})).scalars().all()
+        return (
+            (
+                await conn.execute(
+                    text("SELECT action FROM audit_log WHERE target = :t ORDER BY id"),
+                    {"t": f"payout #{payout_id}"},
+                )
+            )
+            .scalars()
+            .all()
+        )
 
 
 async def _accounts(app, actor) -> tuple[int, int, int]:
@@ -59,9 +69,11 @@ async def _accounts(app, actor) -> tuple[int, int, int]:
     async with app.uow() as uow:
         conn = uow.conn
         p = await ensure_player(conn, actor)
-        return (await ledger.balance(conn, await app.accounts.get(conn, ledger.PLAYER, p.id)),
-                await ledger.balance(conn, await app.accounts.get(conn, ledger.PENDING_PAYOUTS)),
-                await ledger.balance(conn, await app.accounts.get(conn, ledger.TREASURY)))
+        return (
+            await ledger.balance(conn, await app.accounts.get(conn, ledger.PLAYER, p.id)),
+            await ledger.balance(conn, await app.accounts.get(conn, ledger.PENDING_PAYOUTS)),
+            await ledger.balance(conn, await app.accounts.get(conn, ledger.TREASURY)),
+        )
 
 
 def on_chain(chain, wallet: Keypair) -> int:
@@ -79,26 +91,46 @@ async def requested(app, name: str, amount: int = 40 * USDC, funds: int = 100 * 
 async def test_request_approve_and_the_worker_pays_once(token_app, chain):
     app = await token_app()
     me, kp, row = await requested(app, "w1")
-    assert await _accounts(app, me) == (60 * USDC, 40 * USDC, 0)  # held aside, still on the platform
+    assert await _accounts(app, me) == (
+        60 * USDC,
+        40 * USDC,
+        0,
+    )  # held aside, still on the platform
     assert await payouts.pay(app, row.id) == "requested"  # never paid without approval
     assert chain.sent == []
     approved, auto = await payouts.approve(app, CONSOLE_MOD, row.id)
     assert auto and approved.status == "approved"
     async with app.engine.connect() as conn:
-        job = (await conn.execute(text("SELECT payload FROM outbox WHERE topic = 'job'"))).scalar_one()
+        job = (
+            await conn.execute(text("SELECT payload FROM outbox WHERE topic = 'job'"))
+        ).scalar_one()
     assert job == {"name": "bounty.token.pay_payout", "kwargs": {"payout_id": row.id}}
     assert await payouts.pay(app, row.id) == "paid"
     state = await _state(app, row.id)
-    assert state.status == "paid" and state.paid_by == "worker" and chain.sends_of(state.tx_signature) == 1
+    assert (
+        state.status == "paid"
+        and state.paid_by == "worker"
+        and chain.sends_of(state.tx_signature) == 1
+    )
     assert on_chain(chain, kp) == 40 * USDC  # the wallet's USDC account was created and credited
-    assert await payouts.pay(app, row.id) == "paid" and len(chain.sent) == 1  # a second job sends nothing
+    assert (
+        await payouts.pay(app, row.id) == "paid" and len(chain.sent) == 1
+    )  # a second job sends nothing
     assert await _accounts(app, me) == (60 * USDC, 0, 40 * USDC)  # left for the outside world
-    assert await _audit(app, row.id) == ["payout.request", "payout.approve", "payout.signed", "payout.sent", "payout.paid"]
+    assert await _audit(app, row.id) == [
+        "payout.request",
+        "payout.approve",
+        "payout.signed",
+        "payout.sent",
+        "payout.paid",
+    ]
     async with app.uow() as uow:
         assert all(c.ok for c in await ledger.check_invariants(uow.conn))
 
 
-async def test_the_worker_dies_between_sending_and_marking_and_it_is_not_sent_twice(token_app, chain):
+async def test_the_worker_dies_between_sending_and_marking_and_it_is_not_sent_twice(
+    token_app, chain
+):
     app = await token_app()
     me, kp, row = await requested(app, "w2")
     await payouts.approve(app, CONSOLE_MOD, row.id)
@@ -114,10 +146,17 @@ async def test_the_worker_dies_between_sending_and_marking_and_it_is_not_sent_tw
     assert chain.sent == [state.tx_signature]
     assert on_chain(chain, kp) == 40 * USDC
     assert (await _state(again, row.id)).status == "paid"
-    assert await _audit(app, row.id) == ["payout.request", "payout.approve", "payout.signed", "payout.paid"]
+    assert await _audit(app, row.id) == [
+        "payout.request",
+        "payout.approve",
+        "payout.signed",
+        "payout.paid",
+    ]
 
 
-async def test_the_worker_dies_before_sending_and_the_same_transaction_is_sent_later(token_app, chain):
+async def test_the_worker_dies_before_sending_and_the_same_transaction_is_sent_later(
+    token_app, chain
+):
     app = await token_app()
     me, kp, row = await requested(app, "w3")
     await payouts.approve(app, CONSOLE_MOD, row.id)
@@ -187,7 +226,9 @@ async def test_two_workers_at_once_send_once(token_app, chain):
     assert len(chain.sent) == 1 and on_chain(chain, kp) == 40 * USDC
 
 
-async def test_a_refused_send_keeps_the_transaction_until_its_blockhash_expires(token_app, chain, treasury):
+async def test_a_refused_send_keeps_the_transaction_until_its_blockhash_expires(
+    token_app, chain, treasury
+):
     app = await token_app(SOLANA_CONFIRM_SECONDS=0.05)
     me, kp, row = await requested(app, "w8")
     await payouts.approve(app, CONSOLE_MOD, row.id)
@@ -222,13 +263,31 @@ async def test_reject_returns_the_funds_and_is_refused_once_the_worker_sends(tok
         await payouts.reject(app, CONSOLE_MOD, second.id, "too late")
 
 
-async def test_a_moderator_marks_an_approved_payout_paid_by_a_checked_transaction(token_app, chain, treasury):
+async def test_a_moderator_marks_an_approved_payout_paid_by_a_checked_transaction(
+    token_app, chain, treasury
+):
     app = await token_app(TREASURY_KEYPAIR_PATH="")
     me, kp, row = await requested(app, "m1")
-    sig_bad = chain.add_transfer(Transfer(treasury.usdc_account, associated_account(str(kp.pubkey()), USDC_MINT),
-                                          treasury.wallet, USDC_MINT, 39 * USDC, destination_owner=str(kp.pubkey())))
-    sig = chain.add_transfer(Transfer(treasury.usdc_account, associated_account(str(kp.pubkey()), USDC_MINT),
-                                      treasury.wallet, USDC_MINT, 40 * USDC, destination_owner=str(kp.pubkey())))
+    sig_bad = chain.add_transfer(
+        Transfer(
+            treasury.usdc_account,
+            associated_account(str(kp.pubkey()), USDC_MINT),
+            treasury.wallet,
+            USDC_MINT,
+            39 * USDC,
+            destination_owner=str(kp.pubkey()),
+        )
+    )
+    sig = chain.add_transfer(
+        Transfer(
+            treasury.usdc_account,
+            associated_account(str(kp.pubkey()), USDC_MINT),
+            treasury.wallet,
+            USDC_MINT,
+            40 * USDC,
+            destination_owner=str(kp.pubkey()),
+        )
+    )
     with pytest.raises(InvalidArgument, match="approve it first"):
         await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig)
     _, auto = await payouts.approve(app, CONSOLE_MOD, row.id)
@@ -236,7 +295,11 @@ async def test_a_moderator_marks_an_approved_payout_paid_by_a_checked_transactio
     with pytest.raises(InvalidArgument, match="sends 39.00 USDC"):
         await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig_bad)
     paid = await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig)
-    assert paid.status == "paid" and paid.tx_signature == sig and paid.paid_by.startswith("console:operator")
+    assert (
+        paid.status == "paid"
+        and paid.tx_signature == sig
+        and paid.paid_by.startswith("console:operator")
+    )
     assert await _accounts(app, me) == (60 * USDC, 0, 40 * USDC)
     _, _, other = await requested(app, "m2")
     await payouts.approve(app, CONSOLE_MOD, other.id)
@@ -251,9 +314,13 @@ async def test_withdraw_bad_input_is_answered_and_changes_nothing(token_app, cha
     await fund(app, me, 10 * USDC)
     assert "Link your wallet first" in await run(app, me, "/withdraw 5")
     await link(app, me)
-    for line, needle in [("/withdraw 0", "more than zero"), ("/withdraw -1", "positive"),
-                         ("/withdraw 10.0000001", "at most 6 decimals"), ("/withdraw 11", "cannot withdraw 11.00 USDC"),
-                         ("/withdraw ten", "not an amount")]:
+    for line, needle in [
+        ("/withdraw 0", "more than zero"),
+        ("/withdraw -1", "positive"),
+        ("/withdraw 10.0000001", "at most 6 decimals"),
+        ("/withdraw 11", "cannot withdraw 11.00 USDC"),
+        ("/withdraw ten", "not an amount"),
+    ]:
         assert needle in await run(app, me, line), line
     assert await _accounts(app, me) == (10 * USDC, 0, 0)
     with pytest.raises(NotFound):
@@ -270,7 +337,9 @@ async def test_a_banned_player_cannot_withdraw_and_a_demo_game_pays_nothing(toke
     await fund(app, me, 10 * USDC)
     await link(app, me)
     async with app.engine.begin() as conn:
-        await conn.execute(text("UPDATE players SET banned_until = now() + interval '1 day', ban_reason = 'spam'"))
+        await conn.execute(
+            text("UPDATE players SET banned_until = now() + interval '1 day', ban_reason = 'spam'")
+        )
     assert "banned" in await run(app, me, "/withdraw 5")
     async with app.engine.begin() as conn:
         await conn.execute(text("UPDATE players SET banned_until = NULL"))
@@ -298,7 +367,9 @@ async def test_a_bad_treasury_keypair_is_reported_by_its_path_only(token_app, ch
     with pytest.raises(NotConfigured) as err:
         await payouts.pay(app, row.id)
     assert str(secret) in err.value.message and "SECRET" not in err.value.message
-    other = await token_app(reset=False, TREASURY_KEYPAIR_PATH=str(tmp_path / "treasury-other.json"))
+    other = await token_app(
+        reset=False, TREASURY_KEYPAIR_PATH=str(tmp_path / "treasury-other.json")
+    )
     (tmp_path / "treasury-other.json").write_text(json.dumps(list(bytes(Keypair()))))
     with pytest.raises(NotConfigured, match="another wallet"):
         await payouts.pay(other, row.id)

@@ -29,9 +29,19 @@ async def accrue(app, amount: int, when: datetime, key: str) -> None:
     """Revenue reaching the staking pool at ``when`` (as attempts' splits do), dated in the ledger."""
     async with app.uow() as uow:
         conn = uow.conn
-        await ledger.transfer(conn, key, "attempt", [(await app.accounts.get(conn, ledger.OPERATIONS), -amount),
-                                                     (await app.accounts.get(conn, ledger.STAKING_POOL), amount)])
-        await conn.execute(text("UPDATE transfers SET created_at = :t WHERE idempotency_key = :k"), {"t": when, "k": key})
+        await ledger.transfer(
+            conn,
+            key,
+            "attempt",
+            [
+                (await app.accounts.get(conn, ledger.OPERATIONS), -amount),
+                (await app.accounts.get(conn, ledger.STAKING_POOL), amount),
+            ],
+        )
+        await conn.execute(
+            text("UPDATE transfers SET created_at = :t WHERE idempotency_key = :k"),
+            {"t": when, "k": key},
+        )
 
 
 async def credits(app, actor) -> int:
@@ -63,7 +73,13 @@ async def march(token_app, chain):
     app.clock = clock
     people = {name: player(name) for name in ("alice", "bob", "carol", "dave", "eve")}
     keys = {name: Keypair() for name in people}
-    held = {"alice": 10_000_000, "bob": 2_000_000, "carol": 2_000_000, "dave": 1_000_000, "eve": 1_000_000}
+    held = {
+        "alice": 10_000_000,
+        "bob": 2_000_000,
+        "carol": 2_000_000,
+        "dave": 1_000_000,
+        "eve": 1_000_000,
+    }
     accounts = {name: hold(chain, keys[name], held[name]) for name in people}
     for name, actor in people.items():
         await link(app, actor, keys[name])
@@ -87,7 +103,9 @@ async def march(token_app, chain):
         await stake_at("2026-04-01 00:30", "eve", 1_000_000, 60),
     ]
     assert ids == [1, 2, 3, 4, 5, 6, 7]
-    await accrue(app, 100_000, at("2026-02-27 10:00"), "acc:feb")  # never distributed: carried into March
+    await accrue(
+        app, 100_000, at("2026-02-27 10:00"), "acc:feb"
+    )  # never distributed: carried into March
     await accrue(app, 600_000, at("2026-03-03 10:00"), "acc:mar1")
     await accrue(app, 300_003, at("2026-03-31 23:59:59"), "acc:mar2")
     await accrue(app, 555, at("2026-04-01 00:10"), "acc:apr")  # after the month: April's
@@ -118,24 +136,64 @@ async def test_march_is_shared_exactly_as_computed_by_hand(march):
     assert not d.already
     assert (d.accrued, d.carried_in, d.shares.pool) == (900_003, 100_000, 1_000_003)
     tiers = {t.lock_days: (t.amount, t.paid, t.forfeited, t.remainder) for t in d.shares.tiers}
-    assert tiers == {30: (200_000, 128_455, 71_544, 1), 60: (300_000, 0, 0, 300_000), 90: (500_001, 500_000, 0, 1)}
+    assert tiers == {
+        30: (200_000, 128_455, 71_544, 1),
+        60: (300_000, 0, 0, 300_000),
+        90: (500_001, 500_000, 0, 1),
+    }
     assert d.shares.tier_remainder == 2
     shares = {s.position.stake_id: (s.position.days, s.share, s.paid) for s in d.shares.shares}
-    assert shares == {1: (31, 499_234, 499_234), 3: (21, 102_439, 102_439), 4: (22, 71_544, 0),
-                      5: (16, 26_016, 26_016), 6: (1, 766, 766)}
+    assert shares == {
+        1: (31, 499_234, 499_234),
+        3: (21, 102_439, 102_439),
+        4: (22, 71_544, 0),
+        5: (16, 26_016, 26_016),
+        6: (1, 766, 766),
+    }
     assert (d.shares.rewards, d.shares.carry) == (628_455, 371_548)
     assert d.shares.rewards + d.shares.carry == d.shares.pool
-    assert [await credits(app, people[n]) for n in ("alice", "bob", "carol", "dave", "eve")] == [601_673, 26_782, 0, 0, 0]
+    assert [await credits(app, people[n]) for n in ("alice", "bob", "carol", "dave", "eve")] == [
+        601_673,
+        26_782,
+        0,
+        0,
+        0,
+    ]
     # the pool keeps the carry-over plus April's 555
     assert await pool_balance(app) == 371_548 + 555
     async with app.engine.connect() as conn:
         row = (await conn.execute(text("SELECT * FROM staking_distributions"))).one()
-        notices = (await conn.execute(text("SELECT payload FROM outbox WHERE topic = 'notice' ORDER BY id"))).scalars().all()
-        rewards = (await conn.execute(text("SELECT stake_id, share, forfeited, forfeited_share FROM staking_rewards "
-                                           "ORDER BY stake_id"))).all()
-    assert (row.pool, row.rewards, row.carry, row.carried_in, row.accrued) == (1_000_003, 628_455, 371_548, 100_000, 900_003)
-    assert [tuple(r) for r in rewards] == [(1, 499_234, False, 0), (3, 102_439, False, 0), (4, 0, True, 71_544),
-                                           (5, 26_016, False, 0), (6, 766, False, 0)]
+        notices = (
+            (
+                await conn.execute(
+                    text("SELECT payload FROM outbox WHERE topic = 'notice' ORDER BY id")
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rewards = (
+            await conn.execute(
+                text(
+                    "SELECT stake_id, share, forfeited, forfeited_share FROM staking_rewards "
+                    "ORDER BY stake_id"
+                )
+            )
+        ).all()
+    assert (row.pool, row.rewards, row.carry, row.carried_in, row.accrued) == (
+        1_000_003,
+        628_455,
+        371_548,
+        100_000,
+        900_003,
+    )
+    assert [tuple(r) for r in rewards] == [
+        (1, 499_234, False, 0),
+        (3, 102_439, False, 0),
+        (4, 0, True, 71_544),
+        (5, 26_016, False, 0),
+        (6, 766, False, 0),
+    ]
     bodies = " | ".join(n["body"] for n in notices)
     assert "0.601673 USDC credited" in bodies and "Stake #4: nothing" in bodies
     async with app.uow() as uow:
@@ -144,13 +202,17 @@ async def test_march_is_shared_exactly_as_computed_by_hand(march):
 
 async def test_a_month_twice_moves_nothing_even_at_once(march):
     app, people, _ = march
-    first, second = await asyncio.gather(staking.distribute(app, MARCH, by="a"), staking.distribute(app, MARCH, by="b"))
+    first, second = await asyncio.gather(
+        staking.distribute(app, MARCH, by="a"), staking.distribute(app, MARCH, by="b")
+    )
     assert sorted([first.already, second.already]) == [False, True]
     again = await staking.distribute(app, MARCH, by="c")
     assert again.already and again.shares.rewards == 628_455 and again.shares.carry == 371_548
     assert await credits(app, people["alice"]) == 601_673
     async with app.engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM transfers WHERE kind = 'staking_reward'"))).scalar_one()
+        n = (
+            await conn.execute(text("SELECT count(*) FROM transfers WHERE kind = 'staking_reward'"))
+        ).scalar_one()
     assert n == 1
 
 
@@ -164,8 +226,14 @@ async def test_the_carry_over_flows_into_the_next_month(march):
     assert april.shares.rewards + april.shares.carry == april.shares.pool
     # every unit that entered the pool is either paid out as a reward or still in it
     async with app.engine.connect() as conn:
-        paid = (await conn.execute(text("SELECT COALESCE(SUM(e.amount), 0) FROM entries e JOIN transfers t "
-                                        "ON t.id = e.transfer_id WHERE t.kind = 'staking_reward' AND e.amount > 0"))).scalar_one()
+        paid = (
+            await conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(e.amount), 0) FROM entries e JOIN transfers t "
+                    "ON t.id = e.transfer_id WHERE t.kind = 'staking_reward' AND e.amount > 0"
+                )
+            )
+        ).scalar_one()
     assert paid + await pool_balance(app) == 1_000_558
     assert await pool_balance(app) == april.shares.carry
 
@@ -200,7 +268,11 @@ async def test_distribution_waits_when_the_chain_cannot_confirm_holdings(march, 
 async def test_admin_distribute_from_the_console(march):
     app, _, _ = march
     out = " ".join((await run(app, player("mod"), "/admin distribute 2026-03")).split())
-    assert "2026-03 distributed" in out and "Rewards: 0.628455 USDC" in out and "forfeited 0.071544 USDC" in out
+    assert (
+        "2026-03 distributed" in out
+        and "Rewards: 0.628455 USDC" in out
+        and "forfeited 0.071544 USDC" in out
+    )
     assert "already distributed" in await run(app, player("mod"), "/admin distribute 2026-03")
     assert "not a month" in await run(app, player("mod"), "/admin distribute 03/2026")
     assert "has not ended" in await run(app, player("mod"), "/admin distribute 2027-01")
@@ -210,14 +282,23 @@ def test_share_month_accounts_for_every_unit_whatever_the_positions():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    position = st.builds(staking.Position, st.integers(1, 10**6), st.integers(1, 5), st.sampled_from(staking.LOCKS),
-                         st.integers(1, 10**17), st.integers(0, 31), st.booleans())
+    position = st.builds(
+        staking.Position,
+        st.integers(1, 10**6),
+        st.integers(1, 5),
+        st.sampled_from(staking.LOCKS),
+        st.integers(1, 10**17),
+        st.integers(0, 31),
+        st.booleans(),
+    )
 
     @settings(max_examples=300, deadline=None)
     @given(st.integers(0, 10**15), st.lists(position, max_size=12))
     def check(pool, positions):
         r = staking.share_month(pool, positions)
-        assert r.rewards + r.carry == pool and r.rewards <= pool and all(s.paid >= 0 for s in r.shares)
+        assert (
+            r.rewards + r.carry == pool and r.rewards <= pool and all(s.paid >= 0 for s in r.shares)
+        )
         for t in r.tiers:
             assert t.paid + t.forfeited + t.remainder == t.amount
 

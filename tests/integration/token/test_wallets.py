@@ -18,7 +18,11 @@ from tests.integration.token.conftest import TOKEN, Clock, hold, link
 
 async def _wallet_rows(app) -> list:
     async with app.engine.connect() as conn:
-        return (await conn.execute(text("SELECT player_id, address, unlinked_at FROM wallets ORDER BY id"))).all()
+        return (
+            await conn.execute(
+                text("SELECT player_id, address, unlinked_at FROM wallets ORDER BY id")
+            )
+        ).all()
 
 
 async def test_a_signed_challenge_links_the_wallet_and_reads_its_holdings(token_app, chain):
@@ -26,7 +30,9 @@ async def test_a_signed_challenge_links_the_wallet_and_reads_its_holdings(token_
     me = player("alice")
     kp = Keypair()
     hold(chain, kp, 1_234_567, accounts=3)  # summed over every token account of the mint
-    chain.add_token_account(str(kp.pubkey()), "So11111111111111111111111111111111111111112", 5 * TOKEN)  # another mint
+    chain.add_token_account(
+        str(kp.pubkey()), "So11111111111111111111111111111111111111112", 5 * TOKEN
+    )  # another mint
     challenge = await wallets.start_link(app, me, str(kp.pubkey()))
     lines = challenge.message.split("\n")
     assert lines[0] == "Billions Bounty wallet link"
@@ -141,7 +147,9 @@ async def test_a_program_address_cannot_be_linked(token_app):
     from solders.pubkey import Pubkey
 
     app = await token_app()
-    pda, _ = Pubkey.find_program_address([b"vault"], Pubkey.from_string("11111111111111111111111111111111"))
+    pda, _ = Pubkey.find_program_address(
+        [b"vault"], Pubkey.from_string("11111111111111111111111111111111")
+    )
     with pytest.raises(InvalidArgument, match="program-derived"):
         await wallets.start_link(app, player("pda"), str(pda))
 
@@ -174,11 +182,13 @@ async def test_console_signs_with_a_local_keypair_file(token_app, chain, tmp_pat
     keyfile.write_text(json.dumps(list(bytes(kp))))
     other = tmp_path / "other.json"
     other.write_text(json.dumps(list(bytes(Keypair()))))
-    (tmp_path / "junk.json").write_text("{\"not\": \"a keypair\"}")
+    (tmp_path / "junk.json").write_text('{"not": "a keypair"}')
 
     shown = await run(app, me, f"/wallet link {kp.pubkey()}")
     challenge = shown.split("\n\n", 1)[1].strip()  # the message, alone on its lines
-    assert challenge.startswith("Billions Bounty wallet link\n") and challenge.endswith("costs nothing.")
+    assert challenge.startswith("Billions Bounty wallet link\n") and challenge.endswith(
+        "costs nothing."
+    )
     assert "No file" in await run(app, me, f"/wallet sign {tmp_path / 'missing.json'}")
     assert "not a keypair file" in await run(app, me, f"/wallet sign {tmp_path / 'junk.json'}")
     assert "not of the wallet being linked" in await run(app, me, f"/wallet sign {other}")

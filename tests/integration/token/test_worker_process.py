@@ -33,15 +33,30 @@ async def _until(check, seconds: float = 60) -> None:
     raise AssertionError("timed out waiting")
 
 
-async def test_a_worker_pays_and_a_killed_one_never_pays_twice(token_app, chain, treasury, pg_url, redis_url, tmp_path):
+async def test_a_worker_pays_and_a_killed_one_never_pays_twice(
+    token_app, chain, treasury, pg_url, redis_url, tmp_path
+):
     app = await token_app()
     first, kp1 = await _approved(app, "p1", 30 * USDC)
     second, kp2 = await _approved(app, "p2", 12 * USDC)
-    env = bounty_env(DATABASE_URL=pg_url, REDIS_URL=redis_url, BOUNTY_DATA_DIR=str(tmp_path),
-                     SOLANA_RPC_URL=chain.url, SOLANA_RPC_TIMEOUT_SECONDS="1", SOLANA_POLL_SECONDS="0.05",
-                     TREASURY_WALLET=treasury.wallet, TREASURY_KEYPAIR_PATH=str(treasury.keypair_path))
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--pool=solo"], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = bounty_env(
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_url,
+        BOUNTY_DATA_DIR=str(tmp_path),
+        SOLANA_RPC_URL=chain.url,
+        SOLANA_RPC_TIMEOUT_SECONDS="1",
+        SOLANA_POLL_SECONDS="0.05",
+        TREASURY_WALLET=treasury.wallet,
+        TREASURY_KEYPAIR_PATH=str(treasury.keypair_path),
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cli", "worker", "--pool=solo"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     from workers.celery_app import celery_app
 
     celery_app.conf.broker_url = celery_app.conf.result_backend = redis_url
@@ -67,12 +82,18 @@ async def test_a_worker_pays_and_a_killed_one_never_pays_twice(token_app, chain,
         await asyncio.to_thread(worker.communicate, timeout=30)
         celery_app.control.purge()  # the killed task's redelivery is not for later tests
     async with app.engine.connect() as conn:
-        state = (await conn.execute(text("SELECT status, tx_signature FROM payouts WHERE id = :id"), {"id": second})).one()
+        state = (
+            await conn.execute(
+                text("SELECT status, tx_signature FROM payouts WHERE id = :id"), {"id": second}
+            )
+        ).one()
     assert state.status == "sending" and chain.sent[-1] == state.tx_signature
     chain.faults.clear()
 
     async def finished() -> bool:
-        return await payouts.pay(app, second) == "paid"  # "busy" until the dead session's lock is gone
+        return (
+            await payouts.pay(app, second) == "paid"
+        )  # "busy" until the dead session's lock is gone
 
     await _until(finished, 30)
     assert chain.sends_of(state.tx_signature) == 1
