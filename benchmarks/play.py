@@ -38,9 +38,7 @@ async def play(
         for _ in range(MAX_RECONFIRMS):
             try:
                 # the bench's team pool pays for whoever plays (the team's checks are not measured here)
-                outcome = await confirm_attempt(
-                    app, actor, quote.id, team_checked=payer is not None
-                )
+                outcome = await confirm_attempt(app, actor, quote.id, via_team=payer is not None)
             except FeeChanged as changed:
                 tally.fee_changed += 1
                 quote = changed.quote

@@ -69,6 +69,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         services = start_services(settings, stack, redis=False)
         from core.ledger import check_invariants
+        from core.services.promises import check_money_promises
         from core.services.token.checks import check_token_invariants
 
         async def run():
@@ -77,7 +78,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             db = Database(services.database_url, max_size=1)
             try:
                 async with db.autocommit() as conn:
-                    return await check_invariants(conn) + await check_token_invariants(conn)
+                    return (
+                        await check_invariants(conn)
+                        + await check_money_promises(conn)
+                        + await check_token_invariants(conn)
+                    )
             finally:
                 await db.close()
 

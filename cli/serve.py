@@ -181,6 +181,11 @@ async def _bots(app, stop: asyncio.Event) -> int:
 
         tasks.append(asyncio.create_task(run_telegram(app, stop), name="telegram"))
     log.info("bots running: %s", ", ".join(t.get_name() for t in tasks))
+    if app.settings.PAYOUT_APPROVALS == 1:
+        log.warning(
+            "PAYOUT_APPROVALS=1: one moderator approves a payout alone (set 2 or more when the game "
+            "has several moderators)"
+        )
     done, _ = await asyncio.wait(
         [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
     )

@@ -9,14 +9,19 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.cache import BoundedCache
+from core.db.batch import Batches
 from core.db.engine import Database, UnitOfWork, make_engine
+from core.errors import NotConfigured
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
 from core.ports.prices import HttpJsonPriceSource, NoPriceSource, PriceSource
 from core.ports.solana import RpcSolana, Solana
-from core.services.pace import AttemptPace
+from core.services.attempts.pace import AttemptPace
+from core.services.attempts.quotes import Terms
+from core.services.players import PlayerRef
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,20 +43,19 @@ class App:
     prices: PriceSource = field(default_factory=NoPriceSource)
     clock: Callable[[], datetime] = utcnow
     accounts: AccountBook = field(default_factory=AccountBook)
-    player_cache: dict = field(default_factory=dict)  # (platform, external id) -> PlayerRef
-    quote_terms: dict = field(
-        default_factory=dict
-    )  # quote id -> what paying it needs (attempts._Terms)
+    # (platform, external id) -> the player; what a quote's payment needs; the names last stored
+    player_cache: BoundedCache[tuple[str, str], PlayerRef] = field(
+        default_factory=lambda: BoundedCache(100_000)
+    )
+    quote_terms: BoundedCache[str, Terms] = field(default_factory=lambda: BoundedCache(50_000))
+    seen_identities: BoundedCache[tuple[str, str], tuple] = field(
+        default_factory=lambda: BoundedCache(100_000)
+    )
     pace: AttemptPace = field(default_factory=AttemptPace)
-    seen_identities: dict = field(
-        default_factory=dict
-    )  # (platform, external id) -> names last stored
     memory: Memory | None = (
         None  # the guardian's memory on the attempt path (ENABLE_ENHANCED_CONTEXT)
     )
-    batches: dict = field(
-        default_factory=dict
-    )  # name -> core.db.batch.Batch of this process's pool
+    batches: Batches = field(default_factory=Batches)  # shared statements on this process's pool
 
     def forget_cached(self) -> None:
         """Drop per-process caches (after account links, rule changes, or a wiped database)."""
@@ -70,15 +74,13 @@ class App:
         await self.prices.aclose()
         if self.memory is not None:
             await self.memory.embedder.aclose()
-        for batch in self.batches.values():
-            await batch.aclose()
+        await self.batches.aclose()
         await self.db.close()
         await self.engine.dispose()
 
 
 def make_guardian(settings: Settings) -> Guardian:
     """The guardian the settings name; a missing key is a clear settings error, not a crash later."""
-    from core.errors import NotConfigured
 
     provider = settings.GUARDIAN_PROVIDER
     if provider == "offline":

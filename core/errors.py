@@ -46,9 +46,11 @@ class ConfirmationExpired(BountyError):
 class FeeChanged(BountyError):
     """Others' attempts raised the fee above what the player confirmed; the player is asked again."""
 
-    def __init__(self, message: str, quote: object) -> None:
+    def __init__(self, message: str, quote: object, *, shown_before: bool = False) -> None:
         super().__init__(message)
         self.quote = quote
+        # Another tap on the same confirmation already showed this new quote: the message shows it.
+        self.shown_before = shown_before
 
 
 class NotConfigured(BountyError):

@@ -25,6 +25,7 @@ TREASURY = "treasury"  # the outside world: deposits come from it, payouts and s
 GRANTS = "grants"  # moderator grants
 DEMO_FAUCET = "demo_faucet"  # demo credits on a local demo installation, never real money
 PENDING_PAYOUTS = "pending_payouts"
+ATTEMPT_ESCROW = "attempt_escrow"  # paid fees while the guardian answers (settled or refunded once)
 PLAYER = "player"
 TEAM_POOL = "team_pool"
 

@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.errors import BountyError
+from core.base58 import decode_base58
+from core.errors import BountyError, InvalidArgument
+from core.money import parse_amount
 
 
 def _id_list(value: object) -> tuple[str, ...]:
@@ -78,6 +80,10 @@ class Settings(BaseSettings):
     # --- moderation and players across platforms (SPEC §8) ---
     MODERATOR_DISCORD_ROLE_IDS: IdList = ()
     MODERATOR_TELEGRAM_USER_IDS: IdList = ()
+    # No moderator moves money alone (SPEC §10.6): a grant over this many USDC waits for a second
+    # moderator; a payout needs this many distinct moderators' approvals (1: one moderator decides).
+    ADMIN_GRANT_REVIEW_ABOVE: str = "100"
+    PAYOUT_APPROVALS: int = Field(2, ge=1, le=10)
 
     # --- the guardian's memory (SPEC §5) ---
     OPENAI_EMBEDDINGS_MODEL: str = "text-embedding-3-small"
@@ -149,8 +155,6 @@ class Settings(BaseSettings):
     def _solana_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from core.services.token.codec import decode_base58
-
         value = value.strip()
         try:
             raw = decode_base58(value)
@@ -161,6 +165,20 @@ class Settings(BaseSettings):
         return value
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("ADMIN_GRANT_REVIEW_ABOVE")
+    @classmethod
+    def _usdc_amount(cls, value: str) -> str:
+        try:
+            parse_amount(value, allow_zero=True)
+        except InvalidArgument as exc:
+            raise ValueError(f"must be a USDC amount like 100 or 12.5 ({exc.message})") from None
+        return value.strip()
+
+    @property
+    def grant_review_above(self) -> int:
+        """ADMIN_GRANT_REVIEW_ABOVE in USDC micro-units."""
+        return parse_amount(self.ADMIN_GRANT_REVIEW_ABOVE, allow_zero=True)
 
     @field_validator("MODERATOR_DISCORD_ROLE_IDS", "MODERATOR_TELEGRAM_USER_IDS", mode="before")
     @classmethod

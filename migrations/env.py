@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from core.db.locks import Lock, key
 from core.db.models import Base
 
 config = context.config
@@ -37,7 +38,7 @@ async def run_async_migrations() -> None:
     )
     async with engine.connect() as connection:
         # Several processes may start at once (bot, worker): one migrates, the others wait.
-        await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
+        await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key(Lock.MIGRATIONS)})")
         await connection.run_sync(do_run_migrations)
         await connection.commit()
     await engine.dispose()

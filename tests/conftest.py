@@ -17,8 +17,11 @@ from core.ports.embeddings import Embedder
 from core.ports.guardian import Guardian
 from core.settings import Settings, load_settings
 from tests.helpers import PASSPHRASE
+from tests.offline import refuse_the_network
 from tests.standins.local import running
 from tests.standins.solana_rpc import SolanaStandIn
+
+refuse_the_network()
 
 if not os.environ.get("XDG_RUNTIME_DIR"):  # pgserver's lock files want a private runtime dir
     os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="bounty-run-")

@@ -124,17 +124,33 @@ class _RollBack(Exception):
     """Ends a transaction that only had to look at a breakage."""
 
 
-async def failing_checks_after(app: App, breakage: str, *checks) -> list[str]:
+async def failing_checks_after(app: App, breakage: str | tuple[str, ...], *checks) -> list[str]:
     """The names of the ``checks`` (functions of a connection, as ``bounty check`` runs them) that fail
-    once ``breakage`` (SQL) has run; the breakage is rolled back afterwards."""
+    once ``breakage`` (SQL statements) has run; the breakage is rolled back afterwards."""
     failed: list[str] = []
     async with app.db.autocommit() as conn:
         try:
             async with conn.transaction():
-                await conn.execute(breakage)
+                for statement in (breakage,) if isinstance(breakage, str) else breakage:
+                    await conn.execute(statement)
                 for check in checks:
                     failed += [c.name for c in await check(conn) if not c.ok]
                 raise _RollBack
         except _RollBack:
             pass
     return failed
+
+
+async def books_ok(app: App) -> None:
+    """Every check `bounty check` runs passes: the ledger, the money promises, the token."""
+    from core.ledger import check_invariants
+    from core.services.promises import check_money_promises
+    from core.services.token.checks import check_token_invariants
+
+    async with app.db.autocommit() as conn:
+        results = (
+            await check_invariants(conn)
+            + await check_money_promises(conn)
+            + await check_token_invariants(conn)
+        )
+    assert all(r.ok for r in results), [r for r in results if not r.ok]

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -20,7 +21,7 @@ from bots.discord.commands import raw_options
 from bots.discord.render import NO_MENTIONS, Outgoing, OutMessage, render, render_error, render_note
 from core.actors import Actor
 from core.app import App
-from core.commands import Command, Reply, run_command, run_confirmation, waiting_note
+from core.commands import Command, Reply, run_command, run_confirmation
 from core.errors import InvalidArgument, NotFound, NotPermitted
 
 log = logging.getLogger("bounty.discord")
@@ -156,9 +157,6 @@ class BountyHandlers:
     """The game's side of every interaction. One instance per bot."""
 
     defer_after = 2.0  # a command not marked slow that is still running then is deferred anyway
-    confirm_grace = (
-        0.5  # a press waits this long for core before showing "thinking…" on the message
-    )
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -263,18 +261,24 @@ class BountyHandlers:
             pressed = (interaction.data or {}).get("custom_id", "")
             message = interaction.message
             work = asyncio.ensure_future(
-                run_confirmation(self.app, actor_for(interaction), token, accept)
+                run_confirmation(self.app, actor_for(interaction), token, accept, staged=True)
             )
-            done, _ = await asyncio.wait({work}, timeout=self.confirm_grace)
-            if done and work.exception() is not None:
-                # Refused at once (not the owner, expired, already answered): only the presser is told.
-                await self.answer_error(responder, work.exception(), "discord button")
+            try:
+                # Nothing edits the message until this press is known to own it (it paid, or was
+                # refused): a repeated press must not draw "thinking" over an answer.
+                reply = await work
+            except Exception as exc:
+                # Refused (not the owner, expired, already answered): only the presser is told.
+                await self.answer_error(responder, exc, "discord button")
+                return
+            if reply.keep_message:  # a repeated or late press: the presser alone
+                await self._follow_up(responder, render(replace(reply, private=True)))
                 return
             disabled = pressed_view(message, pressed)
-            if not done:
-                await self._show_thinking(responder, message, disabled, waiting_note(token, accept))
+            if reply.follow is not None:
+                await self._show(responder, message, reply, disabled)
                 try:
-                    reply = await work
+                    reply = await reply.follow()
                 except Exception as exc:
                     await self._replace(
                         responder,
@@ -282,33 +286,23 @@ class BountyHandlers:
                         None,
                     )
                     return
-            else:
-                reply = work.result()
-            out = render(reply)
-            if reply.private and message is not None and not message.flags.ephemeral:
-                # A private outcome pressed on a public message: the message only says where it went.
-                await self._replace(responder, render_note("Answered privately."), disabled)
-                await self._follow_up(responder, out)
-                return
-            await self._replace(responder, out, disabled)
+            await self._show(responder, message, reply, disabled)
 
-    async def _show_thinking(
+    async def _show(
         self,
         responder: Responder,
         message: discord.Message | None,
+        reply: Reply,
         disabled: discord.ui.View | None,
-        note: str,
     ) -> None:
-        embed = (
-            message.embeds[0].copy() if message is not None and message.embeds else discord.Embed()
-        )
-        embed.set_footer(text=note)
-        try:
-            await responder.interaction.edit_original_response(
-                embed=embed, view=disabled, allowed_mentions=NO_MENTIONS
-            )
-        except discord.HTTPException as exc:
-            log.info("could not show the thinking state on %s: %s", responder.interaction.id, exc)
+        out = render(reply)
+        if reply.private and message is not None and not message.flags.ephemeral:
+            # A private answer pressed on a public message: the message only says where it went.
+            if reply.follow is None:
+                await self._replace(responder, render_note("Answered privately."), disabled)
+                await self._follow_up(responder, out)
+            return
+        await self._replace(responder, out, disabled)
 
     async def _replace(
         self, responder: Responder, out: Outgoing, disabled: discord.ui.View | None

@@ -67,7 +67,6 @@ CATEGORY_LIMIT = 50  # channels per category
 CATEGORY = 4
 TEXT = 0
 PRIVATE_THREAD = 12
-PLACEMENT_LOCK = 0  # the chat_lock key held while choosing where a new channel goes
 THREADS_CHANNEL = "team-threads"
 WEBHOOK_NAME = "Team chat bridge"
 MARKER = re.compile(r"\[team:(\d+)\]")
@@ -327,7 +326,7 @@ class DiscordTeams:
             )
 
     async def _create(self, guild: discord.Guild, state: teams.ChatState) -> dict:
-        async with teams.chat_lock(self.app, PLACEMENT_LOCK):
+        async with teams.chat_lock(self.app, None):
             channels = await self.client.http.get_all_guild_channels(guild.id)
             if len(channels) >= self.settings.TEAM_DISCORD_THREADS_AT:
                 return await self._create_thread(guild, channels, state)

@@ -301,7 +301,7 @@ class BountyHandlers:
         message = query.message
         chat = message.chat if message is not None else None
         actor = actor_for(query.from_user, chat)
-        work = asyncio.ensure_future(run_confirmation(self.app, actor, token, accept))
+        work = asyncio.ensure_future(run_confirmation(self.app, actor, token, accept, staged=True))
         done, _ = await asyncio.wait({work}, timeout=self.confirm_grace)
         if done and work.exception() is not None:
             # Refused at once (not the owner, expired, already used): only the presser sees why.
@@ -309,17 +309,27 @@ class BountyHandlers:
                 query, self._error_message(work.exception(), "telegram button"), alert=True
             )
             return
+        target = chat.id if chat is not None else query.from_user.id
+        if done and work.result().keep_message:  # a repeated or late press: the presser alone
+            await self._answer(query, work.result().as_text(), alert=True)
+            return
+        # Nothing edits the message until this press is known to own it (it paid, or was refused).
         await self._answer(query, None if done else waiting_note(token, accept))
-        if done:
-            reply = work.result()
-        else:
-            try:
+        try:
+            if not done:
                 async with self._typing(context.bot, chat.id if chat else None, delay=0.0):
-                    reply = await work
-            except Exception as exc:
-                target = chat.id if chat is not None else query.from_user.id
-                await send(context.bot, target, self._error(exc, "telegram button"))
+                    await work
+            reply = work.result()
+            if reply.keep_message:
+                await send(context.bot, query.from_user.id, render(reply))
                 return
+            if reply.follow is not None:
+                await self._show_outcome(context.bot, query, reply)
+                async with self._typing(context.bot, chat.id if chat else None, delay=0.0):
+                    reply = await reply.follow()
+        except Exception as exc:
+            await send(context.bot, target, self._error(exc, "telegram button"))
+            return
         await self._show_outcome(context.bot, query, reply)
 
     async def _show_outcome(self, bot: Bot, query, reply: Reply) -> None:

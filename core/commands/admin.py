@@ -10,19 +10,62 @@ from core.commands.base import Arg, Attachment, Command, CommandContext, Field, 
 from core.commands.moderation import COMMANDS as MODERATION
 from core.errors import InvalidArgument
 from core.money import parse_amount, usdc
-from core.services import admin, stats, views
+from core.services import admin, oversight, stats, views
 
 
 async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
-    """Credit a player (audited)."""
-    player, new_balance, demo = await admin.grant(
-        ctx.app, ctx.actor, args["player"], args["amount"], args["reason"]
+    """Credit a player (audited; never yourself; a large grant waits for a second moderator)."""
+    g = await admin.grant(ctx.app, ctx.actor, args["player"], args["amount"], args["reason"])
+    return _grant_reply(g)
+
+
+def _grant_reply(g: admin.Granted) -> Reply:
+    amount = usdc(g.amount, demo=g.demo)
+    who = (
+        f"{g.player.display_name} (#{g.player.id})" if g.player.display_name else f"#{g.player.id}"
+    )
+    if g.balance is None:
+        return Reply(
+            title="Waiting for a second moderator",
+            text=f"Grant request #{g.request_id}: {amount} to {who}. It is made once another moderator "
+            f"approves it with /admin grants approve {g.request_id}.",
+            private=True,
+            tone="warning",
+        )
+    text = f"{amount} to {who}. Their balance: {usdc(g.balance, demo=g.demo)}."
+    if g.exempt:
+        text += f" {oversight.EXEMPT_NOTE}"
+    return Reply(title="Granted", text=text, private=True, tone="success")
+
+
+async def admin_grants(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """The grants waiting for a second moderator."""
+    waiting = await admin.grant_requests(ctx.app, ctx.actor)
+    lines = tuple(
+        f"#{g.id} {usdc(g.amount)} to {g.player.display_name} (#{g.player.id}), asked by {g.requested_by} "
+        f"on {g.created_at:%Y-%m-%d %H:%M}: {g.reason}"
+        for g in waiting
     )
     return Reply(
-        title="Granted",
-        text=f"{usdc(args['amount'], demo=demo)} to {player.display_name} (#{player.id}). Their balance: {usdc(new_balance, demo=demo)}.",
+        title="Grants waiting for a second moderator",
+        text="" if lines else "None.",
+        lines=lines,
         private=True,
-        tone="success",
+    )
+
+
+async def admin_grants_approve(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Approve another moderator's grant request: the grant is made."""
+    return _grant_reply(await admin.decide_grant(ctx.app, ctx.actor, args["id"], True))
+
+
+async def admin_grants_reject(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Reject another moderator's grant request."""
+    g = await admin.decide_grant(ctx.app, ctx.actor, args["id"], False, args["reason"])
+    return Reply(
+        title="Grant rejected",
+        text=f"Grant request #{g.request_id} ({usdc(g.amount, demo=g.demo)}) will not be made.",
+        private=True,
     )
 
 
@@ -152,6 +195,22 @@ COMMANDS: list[Command] = [
             "the player: @username, a mention, their user id, #<player id> or telegram:<id>",
         ),
         Arg("amount", "amount", "how much, in USDC"),
+        Arg("reason", "text", "why (kept in the audit log)", max_length=500),
+        moderator=True,
+        private=True,
+    ),
+    command("admin grants", admin_grants, bare_name="list", moderator=True, private=True),
+    command(
+        "admin grants approve",
+        admin_grants_approve,
+        Arg("id", "int", "the grant request's number", min_value=1, max_value=2**62),
+        moderator=True,
+        private=True,
+    ),
+    command(
+        "admin grants reject",
+        admin_grants_reject,
+        Arg("id", "int", "the grant request's number", min_value=1, max_value=2**62),
         Arg("reason", "text", "why (kept in the audit log)", max_length=500),
         moderator=True,
         private=True,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.durations import parse_duration
 from core.errors import InvalidArgument
 from core.money import TOKEN, USDC, parse_amount
 
@@ -79,8 +80,6 @@ class Arg:
                 raise InvalidArgument(f"`{self.name}` must be a single word.")
             return value
         if self.kind == "duration":
-            from core.durations import parse_duration
-
             text = str(raw).strip()
             if len(text) > self.limit(settings):
                 raise InvalidArgument(
@@ -166,6 +165,12 @@ class Reply:
     # verbatim, in a code block on Discord and Telegram and on its own line on the console.
     code: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    # Answers to a press on a confirmation. keep_message: tell only the presser; the message the
+    # button sits on keeps what it shows (a repeated or late press must not turn an answer back into
+    # an earlier state). follow: the final answer, which replaces this one once ready (this one says
+    # what is happening meanwhile: the guardian is thinking).
+    keep_message: bool = False
+    follow: Callable[[], Awaitable[Reply]] | None = field(default=None, compare=False, repr=False)
 
     def as_text(self) -> str:
         """A plain-text rendering (console, and the fallback of every adapter)."""

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from core.commands.base import Arg, Command
+from core.commands.registry import COMMANDS
 from core.settings import Settings
 
 KIND = {
@@ -112,7 +113,6 @@ def render(commands: Sequence[Command]) -> str:
 
 
 def main() -> None:
-    from core.commands.registry import COMMANDS
 
     sys.stdout.write(render(COMMANDS))
 

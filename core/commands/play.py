@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
 from core.actors import Actor
-from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
-from core.errors import FeeChanged
+from core.commands.attempt_replies import confirmed, quote_reply
+from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
 from core.money import usdc
 from core.services import attempts, limits, views
-from core.services.players import is_moderator
+from core.services.token.common import age, percent, price_text, tokens, usd
 
 
 async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -86,82 +85,7 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Pay to send a message to the guardian; you confirm the exact fee first."""
     quote = await attempts.quote_attempt(ctx.app, ctx.actor, args["message"])
-    return _quote_reply(quote)
-
-
-def _quote_reply(quote: attempts.Quote) -> Reply:
-    fee = usdc(quote.fee, demo=quote.is_demo)
-    detail = f"Attempt #{quote.number + 1} in round {quote.bounty_name} costs {fee} now."
-    if quote.discount_bps:
-        detail += f" (list {usdc(quote.list_fee, demo=quote.is_demo)}, holder discount {quote.discount_bps / 100:g} %)"
-    if quote.max_fee > quote.fee:
-        detail += (
-            f"\nYou confirm paying at most {usdc(quote.max_fee, demo=quote.is_demo)}: you pay the fee at the moment "
-            "of payment, and are asked again if others' attempts raise it past that first."
-        )
-    else:
-        detail += "\nIf others' attempts raise the fee before you confirm, you will be asked again."
-    return Reply(
-        title="Confirm your attempt",
-        text=detail,
-        private=True,
-        tone="warning",
-        confirm=Confirm(
-            token=f"attempt:{quote.id}",
-            prompt=f"Pay {fee} (at most {usdc(quote.max_fee, demo=quote.is_demo)}) and send your message?",
-            accept_label=f"Pay {fee}",
-            cancel_label="Cancel",
-            expires_at=quote.expires_at,
-        ),
-    )
-
-
-def outcome_reply(o: attempts.Outcome) -> Reply:
-    fee = usdc(o.fee, demo=o.is_demo)
-    if o.similar_kind == "semantic":
-        from core.memory.service import similar_phrase
-
-        similar = similar_phrase(o.similar_count, o.similarity_threshold or 0.0)
-    else:
-        similar = (
-            f"The guardian recognised {o.similar_count} identical earlier attempt{'s' if o.similar_count != 1 else ''}."
-            if o.similar_count
-            else "The guardian has not seen this exact attempt before."
-        )
-    if o.status == "won":
-        return Reply(
-            title="The guardian released the prize pool!",
-            text=(o.reply or "")
-            + f"\n\nYou won {usdc(o.prize, demo=o.is_demo)}. It is in your balance.",
-            fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee", fee)),
-            tone="success",
-            private=True,
-        )
-    if o.status == "refunded":
-        return Reply(
-            title="Attempt refunded",
-            text=f"The guardian did not answer in time, so your {fee} was refunded in full. Try again.",
-            tone="warning",
-            private=True,
-        )
-    if o.status == "pending":
-        return Reply(
-            title="Still waiting",
-            text="The guardian is still answering this attempt. See /history.",
-            private=True,
-        )
-    title = (
-        "The guardian refuses" if o.status == "rejected" else "Too late: the round already ended"
-    )
-    return Reply(
-        title=title,
-        text=o.reply or "",
-        fields=(Field("Attempt", f"#{o.number + 1}"), Field("Fee paid", fee)),
-        footer=similar
-        + (" (Shown again: this confirmation was already paid.)" if o.replayed else ""),
-        tone="danger" if o.status == "rejected" else "warning",
-        private=True,
-    )
+    return quote_reply(quote)
 
 
 async def history(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -203,7 +127,6 @@ async def leaderboard(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Your credits, your $100Bs holdings and holder tier, and what they are worth."""
-    from core.services.token.common import age, percent, price_text, tokens, usd
 
     amount, demo = await views.balance(ctx.app, ctx.actor)
     text = "Demo credits for trying the game locally; they are not real money." if demo else ""
@@ -253,22 +176,6 @@ async def balance(ctx: CommandContext, _: dict[str, Any]) -> Reply:
         else:
             fields.append(Field("Worth", "no token price recorded yet", inline=False))
     return Reply(title="Your balance", fields=tuple(fields), text=text, private=True)
-
-
-async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
-    """List the commands you can use."""
-    mod = is_moderator(ctx.app.settings, ctx.actor)
-    from core.commands.registry import commands_for
-
-    lines = [
-        f"{c.usage} — {c.help}" for c in commands_for(ctx.actor.platform) if mod or not c.moderator
-    ]
-    return Reply(
-        title="Billions Bounty commands",
-        text="Convince the guardian to release the prize pool.",
-        lines=tuple(lines),
-        private=True,
-    )
 
 
 async def limits_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -325,7 +232,6 @@ COMMANDS: list[Command] = [
         Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650),
         private=True,
     ),
-    command("help", help_, private=True),
 ]
 
 
@@ -333,12 +239,7 @@ async def _confirm_attempt(app, actor: Actor, quote_id: str, accept: bool) -> Re
     if not accept:
         await attempts.cancel_quote(app, actor, quote_id)
         return Reply(title="Cancelled", text="Nothing was charged.", private=True)
-    try:
-        outcome = await attempts.confirm_attempt(app, actor, quote_id)
-    except FeeChanged as changed:
-        reply = _quote_reply(changed.quote)  # type: ignore[arg-type]
-        return replace(reply, title="The fee went up", text=changed.message)
-    return outcome_reply(outcome)
+    return await confirmed(app, actor, quote_id)
 
 
 CONFIRMATIONS = {"attempt": _confirm_attempt}

@@ -9,12 +9,28 @@ from typing import Any
 
 from core.actors import Actor
 from core.commands import admin, identity, play, teams, token
-from core.commands.base import Command, CommandContext, Reply
+from core.commands.base import Command, CommandContext, Reply, command
 from core.errors import ConfirmationExpired, NotPermitted
 from core.services.players import is_moderator, note_identity, require_not_banned
 
+
+async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
+    """List the commands you can use."""
+    mod = is_moderator(ctx.app.settings, ctx.actor)
+    lines = [
+        f"{c.usage} — {c.help}" for c in commands_for(ctx.actor.platform) if mod or not c.moderator
+    ]
+    return Reply(
+        title="Billions Bounty commands",
+        text="Convince the guardian to release the prize pool.",
+        lines=tuple(lines),
+        private=True,
+    )
+
+
 COMMANDS: list[Command] = [
     *play.COMMANDS,
+    command("help", help_, private=True),
     *teams.COMMANDS,
     *token.COMMANDS,
     *identity.COMMANDS,
@@ -67,10 +83,17 @@ def waiting_note(token: str, accept: bool) -> str:
     return "Working on it…"
 
 
-async def run_confirmation(app, actor: Actor, token: str, accept: bool) -> Reply:
-    """A confirmation answered (button, inline keyboard, y/n). Only its owner may answer it."""
+async def run_confirmation(
+    app, actor: Actor, token: str, accept: bool, *, staged: bool = False
+) -> Reply:
+    """A confirmation answered (button, inline keyboard, y/n). Only its owner may answer it.
+    ``staged``: return the first answer, whose ``follow`` gives the final one (adapters show the
+    stages); otherwise the final answer."""
     kind, _, ref = token.partition(":")
     handler = CONFIRMATIONS.get(kind)
     if handler is None or not ref or len(ref) > 64:
         raise ConfirmationExpired("That button is no longer valid.")
-    return await handler(app, actor, ref, accept)
+    reply = await handler(app, actor, ref, accept)
+    while not staged and reply.follow is not None:
+        reply = await reply.follow()
+    return reply

@@ -3,16 +3,16 @@ and the team's chats."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
 from core.actors import Actor
+from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
-from core.commands.play import _quote_reply, outcome_reply
-from core.errors import FeeChanged
+from core.errors import NotPermitted
 from core.money import usdc
 from core.services import attempts, teams
+from core.services.players import require_not_banned
 
 TEAM_REF = "the team's invite code, or a public team's name"
 
@@ -77,7 +77,7 @@ async def team_accept(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 
 
 async def team_leave(ctx: CommandContext, _: dict[str, Any]) -> Reply:
-    """Leave your team; your contributions stay in its pool."""
+    """Leave your team with your share of its pool."""
     d = await teams.leave(ctx.app, ctx.actor)
     if d.disbanded:
         back = "".join(
@@ -88,19 +88,24 @@ async def team_leave(ctx: CommandContext, _: dict[str, Any]) -> Reply:
             private=True,
             text=f"You were its last member, so the team is disbanded.{back}",
         )
-    text = "Your contributions stay in its pool."
+    text = (
+        f"Your share of its pool, {usdc(d.share, demo=d.demo)}, is back in your balance."
+        if d.share
+        else "You had no share in its pool."
+    )
     if d.new_captain is not None:
         text += f" {d.new_captain.display_name}, the longest-standing member, is its captain now."
     return Reply(title=f"You left {d.team.name}", text=text, private=True)
 
 
 async def team_kick(ctx: CommandContext, args: dict[str, Any]) -> Reply:
-    """Captain: remove a member from the team."""
-    team, target = await teams.kick(ctx.app, ctx.actor, args["player"])
+    """Captain: remove a member from the team; they take their share of the pool with them."""
+    team, target, share = await teams.kick(ctx.app, ctx.actor, args["player"])
+    took = f" and took their share of the pool, {usdc(share)}" if share else ""
     return Reply(
         title=f"{target.display_name} removed",
         private=True,
-        text=f"{target.display_name} is no longer in {team.name}; their contributions stay in the pool.",
+        text=f"{target.display_name} is no longer in {team.name}{took}.",
     )
 
 
@@ -181,26 +186,11 @@ async def team_fund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     )
 
 
-def _team_quote_reply(quote: attempts.Quote, team_name: str) -> Reply:
-    reply = _quote_reply(quote)
-    assert reply.confirm is not None
-    return replace(
-        reply,
-        title=f"Confirm your team attempt for {team_name}",
-        text=reply.text + "\nThe team pool pays it.",
-        confirm=replace(
-            reply.confirm,
-            token=f"teamattempt:{quote.id}",
-            prompt=reply.confirm.prompt.replace("Pay ", "Pay from the team pool ", 1),
-        ),
-    )
-
-
 async def team_attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Send a message to the guardian paid from your team's pool; you confirm the exact fee first."""
-    quote = await teams.quote_team_attempt(ctx.app, ctx.actor, args["message"])
+    quote = await attempts.quote_team_attempt(ctx.app, ctx.actor, args["message"])
     team = await teams.info(ctx.app, ctx.actor)
-    return _team_quote_reply(quote, team.team.name)
+    return quote_reply(quote, team.team.name)
 
 
 async def team_split(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -265,7 +255,6 @@ async def team_disband(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 def teams_not_captain(name: str) -> Exception:
-    from core.errors import NotPermitted
 
     return NotPermitted(f"Only the captain of {name} can do that.")
 
@@ -407,32 +396,15 @@ async def _confirm_team_attempt(app, actor: Actor, quote_id: str, accept: bool) 
     if not accept:
         await attempts.cancel_quote(app, actor, quote_id)
         return Reply(title="Cancelled", text="Nothing was charged.", private=True)
-    from core.services.players import require_not_banned
 
     await require_not_banned(app, actor)
-    team = await teams.check_team_quote(app, actor, quote_id)
-    try:
-        outcome = await attempts.confirm_attempt(app, actor, quote_id, team_checked=True)
-    except FeeChanged as changed:
-        reply = _team_quote_reply(changed.quote, team.name)  # type: ignore[arg-type]
-        return replace(reply, title="The fee went up", text=changed.message)
-    reply = outcome_reply(outcome)
-    if outcome.status == "won":
-        reply = replace(
-            reply,
-            text=(outcome.reply or "") + f"\n\nYour team {team.name} won "
-            f"{usdc(outcome.prize, demo=outcome.is_demo)}: it is split among the members, "
-            "and each is told their share.",
-        )
-    elif outcome.status in ("rejected", "late"):
-        reply = replace(reply, footer=(reply.footer or "") + " Paid from the team pool.")
-    return reply
+    team = await teams.info(app, actor)
+    return await confirmed(app, actor, quote_id, team_name=team.team.name)
 
 
 async def _confirm_disband(app, actor: Actor, ref: str, accept: bool) -> Reply:
     if not accept:
         return Reply(title="Kept", text="The team stays as it is.", private=True)
-    from core.services.players import require_not_banned
 
     await require_not_banned(app, actor)
     i = await teams.info(app, actor)

@@ -7,17 +7,21 @@ from datetime import UTC
 from typing import Any
 
 from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
-from core.errors import InvalidArgument
+from core.errors import InvalidArgument, NotConfigured
 from core.money import parse_amount, usdc
+from core.services import oversight
+from core.services.players import require_moderator
 from core.services.token import buyback, deposits, payouts, staking, wallets
 from core.services.token.common import (
     age,
+    associated_account,
     parse_month,
     percent,
     price_text,
     tier_bps,
     token_currency,
     tokens,
+    treasury_usdc_account,
     when,
 )
 from core.services.token.holdings import Holdings
@@ -71,8 +75,6 @@ async def wallet_show(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 def _deposit_address(ctx: CommandContext) -> str | None:
     """Where players send USDC: the treasury wallet (wallet apps pay its USDC account) or the account."""
-    from core.errors import NotConfigured
-    from core.services.token.common import associated_account, treasury_usdc_account
 
     s = ctx.app.settings
     try:
@@ -320,16 +322,28 @@ async def admin_payouts(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 
 
 async def admin_payout_approve(ctx: CommandContext, args: dict[str, Any]) -> Reply:
-    """Approve a payout request (audited)."""
-    row, auto = await payouts.approve(ctx.app, ctx.actor, args["id"])
+    """Approve a payout request (audited; a payout needs the approvals of PAYOUT_APPROVALS
+    moderators, never its payee's)."""
+    a = await payouts.approve(ctx.app, ctx.actor, args["id"])
+    row = a.payout
+    if not a.approved:
+        return Reply(
+            title=f"Payout #{row.id}: approval {a.approvals} of {a.needed}",
+            text=f"{usdc(row.amount)} to {row.wallet_address}. It waits for "
+            f"{a.needed - a.approvals} more moderator{'s' if a.needed - a.approvals > 1 else ''} "
+            f"to approve it (/admin payouts approve {row.id}).",
+            private=True,
+            tone="warning",
+        )
     return Reply(
         title=f"Payout #{row.id} approved",
         text=f"{usdc(row.amount)} to {row.wallet_address}. "
         + (
             "The worker pays it and marks it paid once the transaction is finalized."
-            if auto
+            if a.worker_pays
             else "Pay it from the treasury, then /admin payouts paid <id> <signature>."
-        ),
+        )
+        + (f" {oversight.EXEMPT_NOTE}" if a.exempt else ""),
         private=True,
         tone="success",
     )
@@ -358,7 +372,6 @@ async def admin_payout_paid(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 
 async def admin_distribute(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Share a past month's staking pool among its stakers (once per month, audited)."""
-    from core.services.players import require_moderator
 
     require_moderator(ctx.app.settings, ctx.actor)
     month = parse_month(args["month"])

@@ -134,3 +134,26 @@ def arrays(items: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
 def _fail(future: asyncio.Future, exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+class Batches:
+    """A process's batches by name, each made on first use (they share nothing but the database)."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, Batch] = {}
+
+    def get(self, name: str, make: Callable[[], Batch]) -> Batch:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = make()
+        return made
+
+    def __getitem__(self, name: str) -> Batch:
+        return self._made[name]
+
+    def items(self):
+        return self._made.items()
+
+    async def aclose(self) -> None:
+        for made in self._made.values():
+            await made.aclose()

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.db import locks
+from core.db.locks import Lock
 from core.memory import opinion
 from core.memory.patterns import OTHER, known
 from core.memory.prototypes import PrototypeDetector
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ANSWERED = ("rejected", "won", "late")
-CATCH_UP_LOCK = 0x6D656D6F7279  # "memory": one catch-up at a time across workers
 BATCH = 64
 
 
@@ -40,10 +41,7 @@ async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
     """Store the attempt's vector by ``embedder.model``; True if this call stored it."""
     async with app.uow() as uow:
         conn = uow.conn
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('memory.embed:' || :m || ':' || :id, 0))",
-            {"m": embedder.model, "id": str(attempt_id)},
-        )
+        await locks.xact(conn, Lock.MEMORY_EMBED, attempt_id)
         row = (
             await conn.execute(
                 (
@@ -98,74 +96,70 @@ async def catch_up(
     """Learn what is missing for up to ``seconds`` (then the next run goes on where this one stopped)."""
     result = CatchUp()
     deadline = time.monotonic() + seconds
-    pool = await app.db.pool()
-    async with pool.acquire() as lock_conn:
-        if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", CATCH_UP_LOCK):
+    async with locks.session(app.db, Lock.MEMORY_CATCH_UP, wait=False) as held:
+        if not held:
             result.skipped = True
             return result
-        try:
-            total = await _missing_vectors(app, embedder.model, count=True)
-            if total:
-                log.info(
-                    "memory: %d answered attempts have no %s vector yet; embedding them",
-                    total,
-                    embedder.model,
-                )
-            while True:  # at least one batch per run, however short the run
-                batch = await _missing_vectors(app, embedder.model)
-                if not batch:
-                    break
-                vectors = await embedder.embed([r.message for r in batch])
-                async with app.uow() as uow:
-                    for r, v in zip(batch, vectors, strict=True):
-                        result.embedded += await store_embedding(
-                            uow.conn,
-                            r.id,
-                            r.bounty_id,
-                            v,
-                            model=embedder.model,
-                            player_id=r.player_id,
-                        )
-                log.info("memory: embedded %d of %d for %s", result.embedded, total, embedder.model)
-                if time.monotonic() >= deadline:
-                    break
-            while True:
-                rows = await _unclassified(app)
-                if not rows:
-                    break
-                # Rules and prototypes only: an LLM's opinion on a whole history would cost a call each.
-                found = await detector.classify_many([r.message for r in rows], attack=True)
-                async with app.uow() as uow:
-                    for r, categories in zip(rows, found, strict=True):
-                        await record_categories(uow.conn, r.id, categories, rules=categories)
-                result.classified += len(rows)
-                log.info("memory: classified %d attempts", result.classified)
-                if time.monotonic() >= deadline:
-                    break
-            result.remaining = await _missing_vectors(app, embedder.model, count=True)
-            if result.remaining == 0:
-                async with app.uow() as uow:
-                    deleted = (
-                        await uow.conn.execute(
-                            "DELETE FROM attack_embeddings WHERE model <> :m RETURNING 1",
-                            {"m": embedder.model},
-                        )
-                    ).all()
-                result.deleted_other_models = len(deleted)
-                if deleted:
-                    log.info(
-                        "memory: every attempt has a %s vector; deleted %d vectors of other models",
-                        embedder.model,
-                        len(deleted),
+        total = await _missing_vectors(app, embedder.model, count=True)
+        if total:
+            log.info(
+                "memory: %d answered attempts have no %s vector yet; embedding them",
+                total,
+                embedder.model,
+            )
+        while True:  # at least one batch per run, however short the run
+            batch = await _missing_vectors(app, embedder.model)
+            if not batch:
+                break
+            vectors = await embedder.embed([r.message for r in batch])
+            async with app.uow() as uow:
+                for r, v in zip(batch, vectors, strict=True):
+                    result.embedded += await store_embedding(
+                        uow.conn,
+                        r.id,
+                        r.bounty_id,
+                        v,
+                        model=embedder.model,
+                        player_id=r.player_id,
                     )
-            else:
+            log.info("memory: embedded %d of %d for %s", result.embedded, total, embedder.model)
+            if time.monotonic() >= deadline:
+                break
+        while True:
+            rows = await _unclassified(app)
+            if not rows:
+                break
+            # Rules and prototypes only: an LLM's opinion on a whole history would cost a call each.
+            found = await detector.classify_many([r.message for r in rows], attack=True)
+            async with app.uow() as uow:
+                for r, categories in zip(rows, found, strict=True):
+                    await record_categories(uow.conn, r.id, categories, rules=categories)
+            result.classified += len(rows)
+            log.info("memory: classified %d attempts", result.classified)
+            if time.monotonic() >= deadline:
+                break
+        result.remaining = await _missing_vectors(app, embedder.model, count=True)
+        if result.remaining == 0:
+            async with app.uow() as uow:
+                deleted = (
+                    await uow.conn.execute(
+                        "DELETE FROM attack_embeddings WHERE model <> :m RETURNING 1",
+                        {"m": embedder.model},
+                    )
+                ).all()
+            result.deleted_other_models = len(deleted)
+            if deleted:
                 log.info(
-                    "memory: %d attempts still to embed for %s; the next run goes on",
-                    result.remaining,
+                    "memory: every attempt has a %s vector; deleted %d vectors of other models",
                     embedder.model,
+                    len(deleted),
                 )
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock($1)", CATCH_UP_LOCK)
+        else:
+            log.info(
+                "memory: %d attempts still to embed for %s; the next run goes on",
+                result.remaining,
+                embedder.model,
+            )
     return result
 
 

@@ -3,88 +3,167 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core import ledger
 from core.actors import Actor
-from core.db import Conn
-from core.errors import InvalidArgument, NotFound, RoundNotActive
-from core.services import rounds
+from core.db import Conn, locks
+from core.db.locks import Lock
+from core.errors import InvalidArgument, NotFound, NotPermitted, RoundNotActive
+from core.services import oversight, rounds
+from core.services.attempts.settlement import refund_in
+from core.services.audit import audit
+from core.services.meta import is_demo_install
 from core.services.players import PlayerRef, ensure_player, find_player, hold, require_moderator
 
 if TYPE_CHECKING:
     from core.app import App
 
 
-async def audit(
-    conn: Conn,
-    moderator: PlayerRef,
-    actor: Actor,
-    action: str,
-    target: str | None,
-    details: dict[str, Any],
-    *,
-    target_player_id: int | None = None,
-    reason: str | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """One append-only audit row: who (``actor``), what (``action``), about whom (``target``, and
-    ``target_player_id`` when it is a player), why, and the state before and after."""
-    await conn.execute(
-        (
-            "INSERT INTO audit_log (actor_player_id, actor, action, target, details, target_player_id, reason, "
-            "before, after) VALUES (:p, :a, :act, :t, :d, :tp, :r, :b, :af)"
-        ),
-        {
-            "p": moderator.id,
-            "a": f"{actor.label} ({moderator.display_name})",
-            "act": action,
-            "t": target,
-            "d": details,
-            "tp": target_player_id,
-            "r": reason,
-            "b": before,
-            "af": after,
-        },
-    )
+@dataclass(frozen=True)
+class Granted:
+    player: PlayerRef
+    amount: int
+    balance: int | None  # after the grant; None while it waits for a second moderator
+    demo: bool
+    request_id: int | None = None  # waiting for a second moderator (/admin grants approve)
+    exempt: bool = False  # the console's one operator
 
 
-async def grant(
-    app: App, actor: Actor, player_ref: str, amount: int, reason: str
-) -> tuple[PlayerRef, int, bool]:
-    """Credit a player from the grants account; returns the player, new balance, demo flag."""
+async def grant(app: App, actor: Actor, player_ref: str, amount: int, reason: str) -> Granted:
+    """Credit a player from the grants account. Never to oneself; over ADMIN_GRANT_REVIEW_ABOVE it
+    waits for a second moderator's approval."""
     require_moderator(app.settings, actor)
     if not reason.strip():
         raise InvalidArgument("A grant needs a reason (it goes to the audit log).")
+    reason = reason.strip()[:500]
     async with app.uow() as uow:
         conn = uow.conn
         mod = await ensure_player(conn, actor)
         # Held: a concurrent /link of this player sees the grant, or the grant goes to the joined player.
         target = await hold(conn, await find_player(conn, player_ref, platform=actor.platform))
-        source = await app.accounts.get(conn, ledger.GRANTS)
-        dest = await app.accounts.get(conn, ledger.PLAYER, target.id)
-        before = await ledger.balance(conn, dest)
-        key = f"grant:{secrets.token_hex(8)}"
-        await ledger.transfer(
-            conn, key, "grant", [(source, -amount), (dest, amount)], memo=reason[:500]
+        oversight.refuse_own(actor, mod.id, target.id, "grant money")
+        demo = await is_demo_install(conn)
+        if oversight.grant_needs_review(app.settings, actor, amount):
+            request_id = (
+                await conn.execute(
+                    "INSERT INTO grant_requests (player_id, amount, reason, requested_by, requested_by_label) "
+                    "VALUES (:p, :a, :r, :by, :label) RETURNING id",
+                    {
+                        "p": target.id,
+                        "a": amount,
+                        "r": reason,
+                        "by": mod.id,
+                        "label": f"{actor.label} ({mod.display_name})",
+                    },
+                )  # fmt: skip
+            ).scalar_one()
+            await audit(
+                conn, mod, actor, "grant.request", f"grant request #{request_id}",
+                {"amount": amount, "reason": reason}, target_player_id=target.id, reason=reason,
+            )  # fmt: skip
+            return Granted(target, amount, None, demo, request_id)
+        after = await _credit(
+            app, conn, mod, actor, target, amount, reason, f"grant:{secrets.token_hex(8)}"
         )
-        after = await ledger.balance(conn, dest)
-        await audit(
-            conn,
-            mod,
-            actor,
-            "grant",
-            f"#{target.id}",
-            {"amount": amount, "reason": reason[:500], "transfer": key},
-            target_player_id=target.id,
-            reason=reason[:500],
-            before={"balance": before},
-            after={"balance": after},
-        )
-        from core.services.views import is_demo_install
+        return Granted(target, amount, after, demo, exempt=oversight.exempt(actor))
 
-        return target, after, await is_demo_install(conn)
+
+async def _credit(
+    app: App, conn: Conn, mod: PlayerRef, actor: Actor, target: PlayerRef, amount: int, reason: str,
+    key: str, *, approved_by: str | None = None,
+) -> int:  # fmt: skip
+    source = await app.accounts.get(conn, ledger.GRANTS)
+    dest = await app.accounts.get(conn, ledger.PLAYER, target.id)
+    before = await ledger.balance(conn, dest)
+    await ledger.transfer(conn, key, "grant", [(source, -amount), (dest, amount)], memo=reason)
+    after = await ledger.balance(conn, dest)
+    details = {"amount": amount, "reason": reason, "transfer": key}
+    if approved_by:
+        details["requested_by"] = approved_by
+    await audit(
+        conn, mod, actor, "grant", f"#{target.id}", details, target_player_id=target.id,
+        reason=reason, before={"balance": before}, after={"balance": after},
+    )  # fmt: skip
+    return after
+
+
+@dataclass(frozen=True)
+class GrantRequestRow:
+    id: int
+    player: PlayerRef
+    amount: int
+    reason: str
+    requested_by: str
+    created_at: datetime
+
+
+async def grant_requests(app: App, actor: Actor) -> list[GrantRequestRow]:
+    """The grants waiting for a second moderator, oldest first."""
+    require_moderator(app.settings, actor)
+    async with app.db.autocommit() as conn:
+        rows = (
+            await conn.execute(
+                "SELECT g.id, g.player_id, p.display_name, g.amount, g.reason, g.requested_by_label, g.created_at "
+                "FROM grant_requests g JOIN players p ON p.id = g.player_id WHERE g.status = 'open' ORDER BY g.id"
+            )
+        ).all()
+    return [
+        GrantRequestRow(r.id, PlayerRef(r.player_id, r.display_name), r.amount, r.reason,
+                        r.requested_by_label, r.created_at)
+        for r in rows
+    ]  # fmt: skip
+
+
+async def decide_grant(
+    app: App, actor: Actor, request_id: int, approve: bool, reason: str = ""
+) -> Granted:
+    """A second moderator approves (the grant is made) or rejects a waiting grant. Neither the one who
+    asked nor the player it credits may decide it."""
+    require_moderator(app.settings, actor)
+    async with app.uow() as uow:
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        row = (
+            await conn.execute(
+                "SELECT id, player_id, amount, reason, requested_by, requested_by_label, status "
+                "FROM grant_requests WHERE id = :id FOR UPDATE",
+                {"id": request_id},
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"No grant request #{request_id}. /admin grants lists them.")
+        if row.status != "open":
+            raise InvalidArgument(f"Grant request #{request_id} was {row.status} already.")
+        if row.requested_by == mod.id and not oversight.exempt(actor):
+            raise NotPermitted(
+                "You asked for this grant: another moderator approves or rejects it."
+            )
+        target = await hold(conn, PlayerRef(row.player_id, ""))
+        if approve:  # turning down a grant to oneself moves nothing
+            oversight.refuse_own(actor, mod.id, target.id, "approve a grant")
+        label = f"{actor.label} ({mod.display_name})"
+        await conn.execute(
+            "UPDATE grant_requests SET status = :s, decided_by = :by, decided_by_label = :label, "
+            "decided_at = now(), decision_reason = :r WHERE id = :id",
+            {"s": "approved" if approve else "rejected", "by": mod.id, "label": label,
+             "r": reason[:500] or None, "id": request_id},
+        )  # fmt: skip
+        demo = await is_demo_install(conn)
+        if not approve:
+            await audit(
+                conn, mod, actor, "grant.reject", f"grant request #{request_id}",
+                {"amount": row.amount, "requested_by": row.requested_by_label},
+                target_player_id=target.id, reason=reason[:500] or None,
+            )  # fmt: skip
+            return Granted(target, row.amount, None, demo, request_id)
+        after = await _credit(
+            app, conn, mod, actor, target, row.amount, row.reason, f"grant-request:{request_id}",
+            approved_by=row.requested_by_label,
+        )  # fmt: skip
+        return Granted(target, row.amount, after, demo, request_id)
 
 
 async def new_bounty(
@@ -102,7 +181,6 @@ async def new_bounty(
     async with app.uow() as uow:
         conn = uow.conn
         mod = await ensure_player(conn, actor)
-        from core.services.views import is_demo_install
 
         demo = await is_demo_install(conn)
         bounty = await rounds.create_bounty(
@@ -212,49 +290,44 @@ async def set_paused(app: App, actor: Actor, paused: bool) -> rounds.BountyRow:
 
 
 async def refund(app: App, actor: Actor, attempt_ref: int, reason: str) -> int:
-    """Refund an attempt of the current round in full (not a winning one), by the number players and
-    /bounty log show (#1 is the first); returns the amount."""
-    from core.services.attempts import refund_attempt
-
+    """Refund an attempt of the open round in full (not a winning one, not one's own), by the number
+    players and /bounty log show (#1 is the first); returns the amount. An ended round takes no
+    refunds: its pool was shared."""
     require_moderator(app.settings, actor)
     async with app.uow() as uow:
-        bounty = await rounds.current_bounty(uow.conn)
-        row = None
-        if bounty is not None:
-            row = (
-                await uow.conn.execute(
-                    "SELECT id, fee, status, player_id FROM attempts WHERE bounty_id = :b AND number = :n",
-                    {"b": bounty.id, "n": attempt_ref - 1},
-                )
-            ).first()
-    if row is None:
-        raise NotFound(f"No attempt #{attempt_ref} in the current round (see /bounty log).")
-    if row.status == "won":
-        raise InvalidArgument("A winning attempt cannot be refunded.")
-    if row.status == "refunded":
-        raise InvalidArgument(f"Attempt #{attempt_ref} was already refunded.")
-    done = await refund_attempt(
-        app,
-        row.id,
-        f"refunded by a moderator: {reason}"[:500],
-        allowed=("pending", "rejected", "late"),
-    )
-    if not done:
-        raise InvalidArgument(f"Attempt #{attempt_ref} changed meanwhile; look again.")
-    async with app.uow() as uow:
-        mod = await ensure_player(uow.conn, actor)
+        conn = uow.conn
+        mod = await ensure_player(conn, actor)
+        bounty = await rounds.current_bounty(conn)
+        if bounty is None:
+            raise NotFound("No round yet: nothing to refund.")
+        if not bounty.open:
+            raise RoundNotActive(
+                f"Round {bounty.name} has ended ({bounty.status}) and its pool was shared: it takes no refunds."
+            )
+        row = (
+            await conn.execute(
+                "SELECT id, fee, status, player_id FROM attempts WHERE bounty_id = :b AND number = :n",
+                {"b": bounty.id, "n": attempt_ref - 1},
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"No attempt #{attempt_ref} in the current round (see /bounty log).")
+        if row.status == "won":
+            raise InvalidArgument("A winning attempt cannot be refunded.")
+        if row.status == "refunded":
+            raise InvalidArgument(f"Attempt #{attempt_ref} was already refunded.")
+        oversight.refuse_own(actor, mod.id, row.player_id, "refund an attempt")
+        done = await refund_in(
+            app, conn, row.id, f"refunded by a moderator: {reason}"[:500],
+            ("pending", "rejected", "late"),
+        )  # fmt: skip
+        if not done:
+            raise InvalidArgument(f"Attempt #{attempt_ref} changed meanwhile; look again.")
         await audit(
-            uow.conn,
-            mod,
-            actor,
-            "refund",
-            f"attempt #{attempt_ref} (id {row.id})",
-            {"amount": row.fee, "reason": reason[:500]},
-            target_player_id=row.player_id,
-            reason=reason[:500],
-            before={"status": row.status},
-            after={"status": "refunded"},
-        )
+            conn, mod, actor, "refund", f"attempt #{attempt_ref} (id {row.id})",
+            {"amount": row.fee, "reason": reason[:500]}, target_player_id=row.player_id,
+            reason=reason[:500], before={"status": row.status}, after={"status": "refunded"},
+        )  # fmt: skip
     return row.fee
 
 
@@ -263,7 +336,7 @@ async def seed_demo(app: App, actor: Actor, *, credits: int, prompt: str) -> boo
     Returns False when the database already has a round (nothing is changed)."""
     async with app.uow() as uow:
         conn = uow.conn
-        await conn.execute("SELECT pg_advisory_xact_lock(2, 0)")
+        await locks.xact(conn, Lock.DEMO_SEED)
         if (await conn.execute("SELECT count(*) FROM bounties")).scalar_one():
             return False
         await conn.execute(

@@ -27,6 +27,8 @@ from core.db import Conn
 from core.errors import ConfirmationExpired, InvalidArgument, NotFound
 from core.money import usdc
 from core.services import notices
+from core.services.audit import audit
+from core.services.meta import is_demo_install
 from core.services.players import (
     PLATFORMS,
     PlayerRef,
@@ -270,8 +272,6 @@ async def join(app: App, actor: Actor, raw_code: str) -> Joined:
             {"now": now, "by": actor.label, "id": row.id},
         )
         now_identities = tuple(await identities(conn, survivor.id))
-        from core.services.admin import audit
-
         await audit(
             conn,
             enterer,
@@ -303,14 +303,12 @@ async def join(app: App, actor: Actor, raw_code: str) -> Joined:
         )
         account = await app.accounts.get(conn, ledger.PLAYER, survivor.id)
         balance = await ledger.balance(conn, account)
-        from core.services.views import is_demo_install
-
         demo = await is_demo_install(conn)
         survivor_ref = PlayerRef(survivor.id, survivor.display_name)
 
         def forget() -> None:
             for identity in moved:
-                app.player_cache.pop((identity.platform, identity.external_id), None)
+                app.player_cache.pop((identity.platform, identity.external_id))
 
         conn.after_commit(forget)
     return Joined(survivor_ref, moved, now_identities, balance, demo)
@@ -398,8 +396,6 @@ async def unlink(app: App, actor: Actor, player_ref: str, platform: str, reason:
             "UPDATE player_identities SET player_id = :n WHERE platform = :p AND external_id = :e",
             {"n": new_id, "p": identity.platform, "e": identity.external_id},
         )
-        from core.services.admin import audit
-
         await audit(
             conn,
             mod,
@@ -415,7 +411,5 @@ async def unlink(app: App, actor: Actor, player_ref: str, platform: str, reason:
                 f"#{new_id}": [identity.label()],
             },
         )
-        conn.after_commit(
-            lambda: app.player_cache.pop((identity.platform, identity.external_id), None)
-        )
+        conn.after_commit(lambda: app.player_cache.pop((identity.platform, identity.external_id)))
     return Unlinked(target, identity, new_id)

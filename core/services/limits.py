@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from core.actors import Actor
 from core.errors import InvalidArgument
 from core.money import usdc
+from core.services.audit import audit
+from core.services.meta import is_demo_install
 from core.services.players import ensure_player
-from core.services.views import is_demo_install
 
 if TYPE_CHECKING:
     from core.app import App
@@ -86,8 +87,6 @@ async def exclude(app: App, actor: Actor, days: int) -> str:
 
 async def _record(conn, player, actor: Actor, action: str, before: dict, after: dict) -> None:
     """A player's own limit change, kept in the audit log beside moderators' actions (/admin audit)."""
-    from core.services.admin import audit
-
     await audit(
         conn,
         player,

@@ -16,7 +16,7 @@ from core.durations import describe
 from core.errors import InvalidArgument, NotPermitted
 from core.money import usdc
 from core.services import notices, rounds
-from core.services.admin import audit
+from core.services.audit import audit
 from core.services.identity import identities
 from core.services.players import (
     PERMANENT,

@@ -127,8 +127,6 @@ async def resolve_player(app, conn: Conn, actor: Actor) -> PlayerRef:
         found = ref
 
         def remember() -> None:
-            if len(app.player_cache) > 100_000:
-                app.player_cache.clear()
             app.player_cache[key] = found
 
         after_commit = getattr(conn, "after_commit", None)
@@ -138,7 +136,7 @@ async def resolve_player(app, conn: Conn, actor: Actor) -> PlayerRef:
 
 
 def forget_identity(app, actor: Actor) -> None:
-    app.player_cache.pop((actor.platform, actor.external_id), None)
+    app.player_cache.pop((actor.platform, actor.external_id))
 
 
 def identity_current(platform: str, external_id: str) -> str:
@@ -209,8 +207,6 @@ async def note_identity(app: App, actor: Actor) -> None:
             )
         ).one()
     if row.id is not None:  # not yet a player: ensure_player stores the names when it creates them
-        if len(app.seen_identities) > 100_000:
-            app.seen_identities.clear()
         app.seen_identities[key] = seen
 
 

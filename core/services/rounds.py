@@ -8,9 +8,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core import ledger
-from core.db import Conn
+from core.db import Conn, locks
+from core.db.locks import Lock
 from core.errors import InvalidArgument, NotFound, RoundNotActive
-from core.rules import attempt_fee, expiry_shares
+from core.money import usdc
+from core.rules import FeeRule, attempt_fee
+from core.services.announcements import publish
 
 if TYPE_CHECKING:
     from core.app import App
@@ -42,6 +45,10 @@ class BountyRow:
 
     def fee(self, n: int) -> int:
         return attempt_fee(n, self.base_fee, self.growth_bps, self.fee_cap)
+
+    @property
+    def rule(self) -> FeeRule:
+        return FeeRule(self.base_fee, self.growth_bps, self.fee_cap)
 
 
 _COLS = (
@@ -93,20 +100,14 @@ def bounty_from(row) -> BountyRow:
 
 
 async def lock_round_exclusive(conn: Conn, bounty_id: int) -> BountyRow:
-    await conn.execute("SELECT pg_advisory_xact_lock(1, CAST(:id AS int))", {"id": bounty_id})
+    await locks.xact(conn, Lock.ROUND, bounty_id)
     return await get_bounty(conn, bounty_id, for_update=True)
 
 
 async def next_attempt_number(conn: Conn, bounty_id: int) -> int:
-    """The number the next attempt will get (without taking it)."""
-    row = (
-        await conn.execute(f"SELECT last_value, is_called FROM {sequence_name(bounty_id)}")
-    ).one()
-    return row.last_value + 1 if row.is_called else row.last_value
-
-
-async def take_attempt_number(conn: Conn, bounty_id: int) -> int:
-    return (await conn.execute(f"SELECT nextval('{sequence_name(bounty_id)}')")).scalar_one()
+    """The number the next payment of the round takes (without taking it): the lowest number given
+    back by a payment that did not happen, else the sequence's next (migration 0012)."""
+    return (await conn.execute("SELECT bounty_next_number(:b)", {"b": bounty_id})).scalar_one()
 
 
 async def prize_pool(app: App, conn: Conn, bounty_id: int) -> int:
@@ -116,7 +117,6 @@ async def prize_pool(app: App, conn: Conn, bounty_id: int) -> int:
 
 async def announce(conn: Conn, kind: str, title: str, body: str) -> int:
     """News for every announcement channel, written in the caller's transaction (see announcements)."""
-    from core.services.announcements import publish
 
     return await publish(conn, kind, title, body)
 
@@ -182,7 +182,6 @@ async def create_bounty(
         pool = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty_id)
         await ledger.transfer(conn, f"seed:{bounty_id}", "seed", [(source, -seed), (pool, seed)])
     bounty = await get_bounty(conn, bounty_id)
-    from core.money import usdc
 
     await announce(
         conn,
@@ -222,77 +221,3 @@ def require_active(bounty: BountyRow | None) -> BountyRow:
             f"Round {bounty.name} is over ({bounty.status}). Wait for the next one."
         )
     return bounty
-
-
-async def expire_round(app: App, conn: Conn, bounty_id: int) -> bool:
-    """End an inactive round: 20 % of the pool to the last player, 80 % by fees paid. True if ended."""
-    from core.money import usdc
-
-    now = app.clock()
-    bounty = await lock_round_exclusive(conn, bounty_id)
-    if bounty.status != "active":
-        return False
-    deadline, count = await expiry_deadline(app, conn, bounty)
-    if deadline is None or deadline > now:
-        return False
-    pending = (
-        await conn.execute(
-            "SELECT count(*) FROM attempts WHERE bounty_id = :b AND status = 'pending'",
-            {"b": bounty_id},
-        )
-    ).scalar_one()
-    if pending:
-        return False  # an answer is on its way; the next check ends the round
-    payers = (
-        await conn.execute(
-            (
-                "SELECT payer_account_id, SUM(fee) AS paid, min(created_at) AS first_at, "
-                "max(number) AS last_number FROM attempts WHERE bounty_id = :b AND status <> 'refunded' "
-                "GROUP BY payer_account_id ORDER BY first_at, payer_account_id"
-            ),
-            {"b": bounty_id},
-        )
-    ).all()
-    pool_acc = await app.accounts.get(conn, ledger.PRIZE_POOL, bounty_id)
-    pool = await ledger.balance(conn, pool_acc)
-    last_index = max(range(len(payers)), key=lambda i: payers[i].last_number)
-    fees = [int(p.paid) for p in payers]
-    if pool > 0 and sum(fees) > 0:
-        shares = expiry_shares(pool, last_index, fees)
-        legs = [(pool_acc, -pool)]
-        for payer, share in zip(payers, shares, strict=True):
-            acc = app.accounts.known(payer.payer_account_id) or await ledger.account_by_id(
-                conn, payer.payer_account_id
-            )
-            legs.append((acc, share))
-        await ledger.transfer(conn, f"expire:{bounty_id}", "round_expired", legs)
-    await conn.execute(
-        "UPDATE bounties SET status = 'expired', ended_at = :now WHERE id = :id",
-        {"now": now, "id": bounty_id},
-    )
-    await announce(
-        conn,
-        "round_expired",
-        f"Round {bounty.name} expired",
-        f"No attempt for {app.settings.ROUND_INACTIVITY_SECONDS // 3600} hours after {count} attempts. "
-        f"The pool of {usdc(pool, demo=bounty.is_demo)} was shared: 20 % to the last player, 80 % among all "
-        f"{len(payers)} players by fees paid.\nThe guardian's prompt is revealed (SHA-256 {bounty.prompt_sha256}); "
-        "every attempt's text and reply are now public in /bounty log.",
-    )
-    return True
-
-
-async def end_inactive_rounds(app: App) -> list[int]:
-    """Beat job: expire every active round past its inactivity deadline."""
-    ended = []
-    async with app.uow() as uow:
-        ids = (
-            (await uow.conn.execute("SELECT id FROM bounties WHERE status = 'active'"))
-            .scalars()
-            .all()
-        )
-    for bounty_id in ids:
-        async with app.uow() as uow:
-            if await expire_round(app, uow.conn, bounty_id):
-                ended.append(bounty_id)
-    return ended

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from core import ledger
 from core.actors import Actor
 from core.db import Conn
+from core.memory.stats import success_by_context
 from core.rules import split_payment
 from core.services import rounds
-from core.services.admin import audit
+from core.services.audit import audit
 from core.services.players import ensure_player, require_moderator
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ Measure = Callable[["App", Conn, rounds.BountyRow], Awaitable[int | str | None]]
 
 
 async def _success_rate(conn: Conn, bounty: rounds.BountyRow, mode: str) -> str:
-    from core.memory.stats import success_by_context
 
     s = (await success_by_context(conn, bounty.id))[mode]
     if not s.attempts:
@@ -70,11 +70,20 @@ async def active_players_in_teams(app: App, conn: Conn, bounty: rounds.BountyRow
     return row.in_teams * 10_000 // row.active if row.active else 0
 
 
+async def payout_approvals(app: App, conn: Conn, bounty: rounds.BountyRow) -> str:
+    """How many moderators approve a payout (one: a moderator decides alone, said so)."""
+    n = app.settings.PAYOUT_APPROVALS
+    if n == 1:
+        return "1 moderator per payout: one moderator decides alone (PAYOUT_APPROVALS=1)"
+    return f"{n} distinct moderators per payout, never the payee"
+
+
 MEASURES: list[tuple[str, Measure]] = [
     ("Success rate, enhanced context on", success_rate_enhanced_on),
     ("Success rate, enhanced context off", success_rate_enhanced_off),
     ("Staked share of supply", staked_share_of_supply),
     ("Active players in teams", active_players_in_teams),
+    ("Payout approvals", payout_approvals),
 ]
 
 

@@ -8,8 +8,14 @@ from typing import TYPE_CHECKING
 
 from core import ledger
 from core.actors import Actor
+from core.memory.stats import pattern_counts
+from core.rules import apply_discount
 from core.services import rounds
+from core.services.meta import is_demo_install
 from core.services.players import ensure_player
+from core.services.token import price as price_
+from core.services.token.common import next_tier, tier_bps, usd_value
+from core.services.token.holdings import ask_refresh, cached
 
 if TYPE_CHECKING:
     from core.app import App
@@ -40,13 +46,10 @@ async def status(app: App, actor: Actor) -> Status:
         next_fee = list_fee = None
         discount = 0
         if bounty.open:
-            from core.rules import apply_discount
-
             list_fee = bounty.fee(await rounds.next_attempt_number(conn, bounty.id))
             discount = await app.discounts.discount_bps(conn, player.id)
             next_fee = apply_discount(list_fee, discount)
         remaining = max(0, app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY - count)
-        from core.memory.stats import pattern_counts
 
         patterns = tuple(await pattern_counts(conn, bounty.id, limit=3))  # counts only, never texts
         return Status(
@@ -66,12 +69,6 @@ async def is_demo(app: App) -> bool:
     """Whether this game runs on demo credits (a local game seeded by `bounty run`)."""
     async with app.uow() as uow:
         return await is_demo_install(uow.conn)
-
-
-async def is_demo_install(conn) -> bool:
-    return bool(
-        (await conn.execute("SELECT value FROM game_meta WHERE key = 'demo'")).scalar_one_or_none()
-    )
 
 
 @dataclass(frozen=True)
@@ -199,9 +196,6 @@ class TokenBalance:
 
 
 async def token_balance(app: App, actor: Actor) -> TokenBalance:
-    from core.services.token import price as price_
-    from core.services.token.common import next_tier, tier_bps, usd_value
-    from core.services.token.holdings import ask_refresh, cached
 
     async with app.uow() as uow:
         player = await ensure_player(uow.conn, actor)

@@ -17,15 +17,11 @@ from core.errors import (
     NotPermitted,
     RoundNotActive,
 )
-from core.services import admin, attempts, limits, rounds, views
+from core.rules import split_payment
+from core.services import admin, attempts, limits, views
 from tests.fakes import ScriptedGuardian
 from tests.helpers import CONSOLE_MOD, PASSPHRASE, USDC, fund, open_round, player
-
-
-async def ledger_ok(app) -> None:
-    async with app.db.autocommit() as conn:
-        results = await ledger.check_invariants(conn)
-    assert all(r.ok for r in results), [r for r in results if not r.ok]
+from tests.helpers import books_ok as ledger_ok
 
 
 async def account_balance(app, kind, owner=None) -> int:
@@ -209,25 +205,35 @@ async def test_only_the_passphrase_wins_offline_and_text_verdicts_change_nothing
     await ledger_ok(app)
 
 
-async def test_answer_after_the_round_closed_is_late_and_refund_comes_from_the_house(app_factory):
-    guardian = ScriptedGuardian("approve", "approve", "fail")
+async def test_a_win_settles_the_pending_attempts_first_and_their_late_answers_are_kept_out(
+    app_factory,
+):
+    guardian = ScriptedGuardian("approve")
     app = await app_factory(guardian=guardian)
     bounty_id = await open_round(app, seed=100 * USDC)
     a, b, c = player("a"), player("b"), player("c")
     for p in (a, b, c):
         await fund(app, p, 50 * USDC)
     # b and c pay while a's winning answer is still on its way
-    pb = await attempts._pay(app, b, (await attempts.quote_attempt(app, b, "b")).id)
-    pc = await attempts._pay(app, c, (await attempts.quote_attempt(app, c, "c")).id)
-    await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, "a")).id)
+    pb = await attempts.pay(app, b, (await attempts.quote_attempt(app, b, "b")).id)
+    pc = await attempts.pay(app, c, (await attempts.quote_attempt(app, c, "c")).id)
+    won = await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, "a")).id)
+    # b and c were refunded when the round ended: the prize is the seed and a's own prize part
+    assert won.status == "won" and won.prize == 100 * USDC + split_payment(won.fee).prize
+    # the round ended before b's and c's answers: both were refunded in full when it did
+    for p in (b, c):
+        assert (await views.balance(app, p))[0] == 50 * USDC
     from core.ports.guardian import Verdict
 
+    # an approval arriving now wins nothing and moves nothing
     assert await attempts.record_verdict(
         app, pb.attempt_id, Verdict(True, "yes", "r", "scripted")
-    ) == ("late", 0)
-    assert await attempts.refund_attempt(app, pc.attempt_id, "test")
-    assert (await views.balance(app, c))[0] == 50 * USDC
+    ) == ("refunded", 0)
+    assert not await attempts.refund_attempt(app, pc.attempt_id, "again")
+    out = await attempts.get_outcome(app, pb.attempt_id)
+    assert out.status == "refunded" and "won before the guardian answered" in out.refund_reason
     assert await account_balance(app, ledger.PRIZE_POOL, bounty_id) == 0
+    assert await account_balance(app, ledger.ATTEMPT_ESCROW) == 0
     await ledger_ok(app)
     await app.aclose()
 
@@ -278,7 +284,7 @@ async def test_interrupted_attempt_is_refunded_by_recovery(app_factory):
     await open_round(app)
     a = player("a")
     await fund(app, a, 50 * USDC)
-    paid = await attempts._pay(
+    paid = await attempts.pay(
         app, a, (await attempts.quote_attempt(app, a, "hi")).id
     )  # then the process "dies"
     assert (
@@ -301,10 +307,10 @@ async def test_inactive_round_expires_and_shares_the_pool(app_factory):
     await fund(app, b, 100 * USDC)
     for p in (a, a, b):
         await attempts.confirm_attempt(app, p, (await attempts.quote_attempt(app, p, "x")).id)
-    assert await rounds.end_inactive_rounds(app) == []
+    assert await attempts.end_inactive_rounds(app) == []
     real = app.clock
     app.clock = lambda: real() + timedelta(hours=1, seconds=1)
-    assert await rounds.end_inactive_rounds(app) == [bounty_id]
+    assert await attempts.end_inactive_rounds(app) == [bounty_id]
     pool = 1_000 * USDC + sum(f * 7 // 10 for f in (10_000_000, 10_078_000, 10_156_608))
     fees_a, fees_b = 10_000_000 + 10_078_000, 10_156_608
     bal_a, bal_b = (await views.balance(app, a))[0], (await views.balance(app, b))[0]

@@ -53,7 +53,7 @@ async def test_random_sequences_keep_the_ledger_whole(app, sequence):
             elif op == "attempt":
                 q = await attempts.quote_attempt(app, actors[who], f"m{who}")
                 if arg == "pending":
-                    paid = await attempts._pay(app, actors[who], q.id)
+                    paid = await attempts.pay(app, actors[who], q.id)
                     pending.append(paid.attempt_id)
                 else:
                     guardian.script.append(arg)

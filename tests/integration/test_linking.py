@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from core import ledger
 from core.actors import Actor
 from core.errors import (
     ConfirmationExpired,
@@ -23,6 +22,7 @@ from core.services import admin, attempts, identity, limits, moderation, views
 from core.services.players import ensure_player
 from core.services.teams import membership
 from tests.helpers import USDC, fund, open_round
+from tests.helpers import books_ok as ledger_ok
 
 TG = Actor("telegram", "1001", "Alice", username="alice_tg")
 DC = Actor("discord", "1320000000000000001", "Alice", username="alice")
@@ -38,11 +38,6 @@ async def app(app_factory):
 async def player_id(app, actor: Actor) -> int:
     async with app.uow() as uow:
         return (await ensure_player(uow.conn, actor)).id
-
-
-async def ledger_ok(app) -> None:
-    async with app.db.autocommit() as conn:
-        assert all(r.ok for r in await ledger.check_invariants(conn))
 
 
 async def test_link_joins_the_empty_side_onto_the_one_with_money(app):
@@ -337,7 +332,7 @@ async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(
     result = await given
     async with app.engine.connect() as conn:
         if gives == "grant":
-            assert result[0].id == tg_id and result[1] == 7 * USDC
+            assert result.player.id == tg_id and result.balance == 7 * USDC
             balances = dict(
                 (
                     await conn.execute(

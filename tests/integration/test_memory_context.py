@@ -109,7 +109,7 @@ async def test_the_guardian_sees_similar_attacks_and_the_player_a_semantic_count
         and out.similar_count == 3
         and out.similarity_threshold == 0.8
     )
-    from core.commands.play import outcome_reply
+    from core.commands.attempt_replies import outcome_reply
 
     footer = outcome_reply(out).footer
     assert footer.startswith(

@@ -20,6 +20,8 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from core.db import locks
+from core.db.locks import Lock
 from core.db.raw import asyncpg_dsn
 from core.memory.embedders import LOCAL_MODEL
 from core.services import attempts
@@ -189,9 +191,7 @@ async def test_a_worker_killed_mid_task_and_started_again_leaves_exactly_one_row
     tx = holder.transaction()
     await tx.start()
     await holder.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('memory.embed:' || $1 || ':' || $2, 0))",
-        LOCAL_MODEL,
-        str(out.attempt_id),
+        "SELECT pg_advisory_xact_lock($1)", locks.key(Lock.MEMORY_EMBED, out.attempt_id)
     )
     first = Worker(tmp_path, "first", **env).start()
     try:

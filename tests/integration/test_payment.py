@@ -12,22 +12,25 @@ from core import ledger
 from core.errors import FeeChanged
 from core.rules import split_payment
 from core.services import admin, attempts
-from core.services.pace import AttemptPace
+from core.services.attempts.pace import AttemptPace
 from tests.helpers import CONSOLE_MOD, USDC, fund, open_round, player
 
 
 async def _legs(app, quote_id: str) -> dict[str, int]:
+    """Where the attempt's fee went, the payment into escrow and the settlement out of it together."""
     async with app.engine.connect() as conn:
         rows = (
             await conn.execute(
                 text(
-                    "SELECT a.kind, e.amount FROM entries e JOIN transfers t ON t.id = e.transfer_id "
-                    "JOIN accounts a ON a.id = e.account_id WHERE t.idempotency_key = :k"
+                    "SELECT a.kind, SUM(e.amount) AS amount FROM entries e "
+                    "JOIN transfers t ON t.id = e.transfer_id JOIN accounts a ON a.id = e.account_id "
+                    "WHERE t.idempotency_key = :k OR t.idempotency_key = "
+                    "  (SELECT 'settle:' || id FROM attempts WHERE quote_id = :q) GROUP BY a.kind"
                 ),
-                {"k": f"attempt:{quote_id}"},
+                {"k": f"attempt:{quote_id}", "q": quote_id},
             )
         ).all()
-    return {r.kind: r.amount for r in rows}
+    return {r.kind: r.amount for r in rows if r.amount}
 
 
 @pytest.mark.parametrize("base_fee", [1, 3, 7, 99, 1_000_001, 9_999_999])
@@ -67,31 +70,30 @@ async def test_fees_past_the_cap_and_without_growth_are_the_tail_of_the_table(ap
 
 
 def test_the_fee_table_a_quote_accepts():
-    from core.services.rounds import BountyRow
+    from core.rules import FeeRule
 
-    def bounty(growth: int, cap: int) -> BountyRow:
-        return BountyRow(
-            1, "T", "p", "h", 0, 10 * USDC, growth, cap, "active", False, None, None, None
-        )
+    def rule(growth: int, cap: int) -> FeeRule:
+        return FeeRule(10 * USDC, growth, cap)
 
     # 2 % over 10 USDC covers numbers 0..2 at 78 bps; number 3 costs more than the maximum
-    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 10_200_000, 0) == (
-        [10_000_000, 10_078_000, 10_156_608],
-        None,
+    assert attempts.acceptable_fees(rule(78, 4_500 * USDC), 0, 10_200_000, 0) == (
+        [[10_000_000] * 2, [10_078_000] * 2, [10_156_608] * 2],
+        False,
     )
-    assert attempts.acceptable_fees(bounty(78, 10_100_000), 0, 10_200_000, 0) == (
-        [10_000_000, 10_078_000],
-        10_100_000,
+    # the cap: its row holds for every later number
+    assert attempts.acceptable_fees(rule(78, 10_100_000), 0, 10_200_000, 0) == (
+        [[10_000_000] * 2, [10_078_000] * 2, [10_100_000] * 2],
+        True,
     )
-    assert attempts.acceptable_fees(bounty(0, 4_500 * USDC), 5, 10 * USDC, 0) == ([], 10 * USDC)
-    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 9 * USDC, 0) == (
-        [],
-        None,
-    )  # nothing fits
-    # a 50 % discount: list fees within twice the maximum
-    assert attempts.acceptable_fees(bounty(78, 4_500 * USDC), 0, 5_000_000, 5_000) == (
-        [10_000_000],
-        None,
+    assert attempts.acceptable_fees(rule(0, 4_500 * USDC), 5, 10 * USDC, 0) == (
+        [[10 * USDC] * 2],
+        True,
+    )
+    assert attempts.acceptable_fees(rule(78, 4_500 * USDC), 0, 9 * USDC, 0) == ([], False)
+    # a 50 % discount: the list fee and the fee after it
+    assert attempts.acceptable_fees(rule(78, 4_500 * USDC), 0, 5_000_000, 5_000) == (
+        [[10_000_000, 5_000_000]],
+        False,
     )
 
 

@@ -77,7 +77,7 @@ async def test_celery_worker_runs_round_upkeep(app_factory, pg_url, redis_url, t
     await fund(app, a, 30 * USDC)
     await fund(app, b, 30 * USDC)
     await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, "one")).id)
-    stale = await attempts._pay(
+    stale = await attempts.pay(
         app, b, (await attempts.quote_attempt(app, b, "two")).id
     )  # a crash after paying
     async with app.engine.begin() as conn:

@@ -16,12 +16,7 @@ from core.services import attempts, outbox, teams, views
 from core.services.players import ensure_player
 from tests.fakes import ScriptedGuardian
 from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
-
-
-async def ledger_ok(app) -> None:
-    async with app.db.autocommit() as conn:
-        results = await ledger.check_invariants(conn)
-    assert all(r.ok for r in results), [r for r in results if not r.ok]
+from tests.helpers import books_ok as ledger_ok
 
 
 async def pool_of(app, team_id: int) -> int:
@@ -316,7 +311,8 @@ async def test_a_team_win_is_split_among_the_members_at_the_time_of_the_win(app_
     await cmd(app, D, "team fund", amount="3")
     q = await cmd(app, C, "team attempt", message="first")
     await run_confirmation(app, C, q.confirm.token, True)
-    await cmd(app, D, "team leave")  # D contributed but is not a member at the time of the win
+    # D leaves with their share of what is left (33 of the 43 contributed), and wins nothing
+    await cmd(app, D, "team leave")
     q = await cmd(app, B, "team attempt", message="second")
     won = await run_confirmation(app, B, q.confirm.token, True)
     assert won.tone == "success" and "split among the members" in won.text
@@ -345,7 +341,7 @@ async def test_a_team_win_is_split_among_the_members_at_the_time_of_the_win(app_
     assert await balance(app, A) == 70 * USDC + a_share
     assert await balance(app, B) == 90 * USDC + b_share
     assert await balance(app, C) == 100 * USDC
-    assert await balance(app, D) == 97 * USDC
+    assert await balance(app, D) == 97 * USDC + 33 * USDC * 3 // 43
     assert [n.who for n in notices] == ["pa", "pb", "pc"]
     assert "your share is 0.00 USDC" in notices[2].body and "in proportion" in notices[0].body
     await ledger_ok(app)
@@ -401,7 +397,7 @@ async def test_disbanding_waits_for_a_pending_team_attempt(app):
     async with app.uow() as uow:  # an attempt paid, its answer not in yet
         pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, team_id)
     q = await attempts.quote_attempt(app, A, "pending", payer=attempts.Payer(pool, team_id))
-    await attempts._pay(app, A, q.id, team_checked=True)
+    await attempts.pay(app, A, q.id, via_team=True)
     before = await snapshot(app)
     with pytest.raises(NotPermitted, match="waiting for the guardian"):
         await teams.disband(app, A)

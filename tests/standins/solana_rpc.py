@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from core.services.token.codec import encode_base58
+from core.base58 import encode_base58
 from tests.standins.local import serve_local
 
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
@@ -484,7 +484,7 @@ def _error(rid: Any, code: int, message: str, data: Any = None) -> web.Response:
 
 
 def _check_address(text: Any) -> None:
-    from core.services.token.codec import decode_base58
+    from core.base58 import decode_base58
 
     try:
         ok = isinstance(text, str) and len(decode_base58(text)) == 32
@@ -495,7 +495,7 @@ def _check_address(text: Any) -> None:
 
 
 def _check_signature(text: Any) -> None:
-    from core.services.token.codec import decode_base58
+    from core.base58 import decode_base58
 
     try:
         ok = isinstance(text, str) and len(decode_base58(text)) == 64

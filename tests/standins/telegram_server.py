@@ -596,6 +596,10 @@ class TelegramStandin:
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
+    def message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
+        """The message as it is now (after every edit), or None."""
+        return self._find_message(chat_id, message_id)
+
     def _find_message(self, chat_id: int, message_id: int) -> dict[str, Any] | None:
         for message in self._messages.get(chat_id, []):
             if message["message_id"] == message_id:

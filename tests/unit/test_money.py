@@ -10,6 +10,9 @@ from core.money import TOKEN, USDC, format_amount, parse_amount
         ("12.5", 12_500_000),
         ("0.000001", 1),
         ("1,000", 1_000_000_000),
+        ("1,000.5", 1_000_500_000),
+        ("1,234,567", 1_234_567_000_000),
+        ("1_000", 1_000_000_000),
         (" 7 ", 7_000_000),
         (".5", 500_000),
         ("3.", 3_000_000),
@@ -61,3 +64,22 @@ def test_token_has_eight_decimals():
 def test_format(minor, text):
     assert format_amount(minor) == text
     assert format_amount(minor, demo=True) == text.replace("USDC", "demo USDC")
+
+
+@pytest.mark.parametrize(
+    "text", ["5,5", "1,00", "12,3456", ",5", "1,000,00", "5_5", "1,,000", "1,000,"]
+)
+@pytest.mark.parametrize("currency", [USDC, TOKEN])
+def test_a_comma_that_is_not_a_thousands_group_is_refused_not_guessed(text, currency):
+    with pytest.raises(InvalidArgument) as err:
+        parse_amount(text, currency)
+    assert "ambiguous" in err.value.message and "point" in err.value.message
+
+
+def test_the_largest_token_amount_fits_the_ledger():
+    from core.money import BIGINT_MAX
+
+    largest = parse_amount(f"{TOKEN.max_units:,}", TOKEN)
+    assert largest <= BIGINT_MAX
+    with pytest.raises(InvalidArgument, match="too large"):
+        parse_amount("100,000,000,000", TOKEN)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from core.services import outbox
-from core.services.attempts import recover_stale_attempts
-from core.services.rounds import end_inactive_rounds
+from core.services.attempts import end_inactive_rounds, recover_stale_attempts
 from workers.celery_app import celery_app
 from workers.runner import run_with_app
 

@@ -163,6 +163,17 @@ class AttemptQuote(Base):
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
+    # The confirmation that replaced this one when the fee moved past its maximum (status superseded).
+    successor_id: Mapped[str | None] = mapped_column(Text)
+
+
+class AttemptNumberFree(Base):
+    """An attempt number a payment took and then did not make (refused): the next payment takes it,
+    so no refusal moves the fee (migration 0012)."""
+
+    __tablename__ = "attempt_numbers_free"
+    bounty_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
 
 
 class Attempt(Base):

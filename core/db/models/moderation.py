@@ -62,3 +62,35 @@ class LinkCode(Base):
         CheckConstraint("expires_at > created_at", name="expiry"),
         Index("ix_link_codes_player_id", "player_id"),
     )
+
+
+class GrantRequest(Base):
+    """A grant over ADMIN_GRANT_REVIEW_ABOVE, waiting for a second moderator (migration 0013)."""
+
+    __tablename__ = "grant_requests"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    player_id: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[int] = mapped_column(ForeignKey("players.id"))
+    requested_by_label: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("players.id"))
+    decided_by_label: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="positive"),
+        CheckConstraint("status IN ('open','approved','rejected')", name="status"),
+    )
+
+
+class PayoutApproval(Base):
+    """One moderator's approval of one payout; a payout needs PAYOUT_APPROVALS of them."""
+
+    __tablename__ = "payout_approvals"
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payouts.id"), primary_key=True)
+    moderator_player_id: Mapped[int] = mapped_column(ForeignKey("players.id"), primary_key=True)
+    moderator_label: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()

@@ -111,6 +111,7 @@ class TeamContribution(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="positive"),
         Index("ix_team_contributions_team_player", "team_id", "player_id"),
+        Index("ix_team_contributions_player_created", "player_id", "created_at"),
     )
 
 

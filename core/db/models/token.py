@@ -5,13 +5,14 @@ Token amounts are base units (8 decimals), USDC amounts micro-units; both intege
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -81,6 +82,19 @@ class TokenHoldings(Base):
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HoldingDay(Base):
+    """The lowest $100Bs balance a wallet was seen with on a UTC day, and how many reads saw it: a
+    stake earns for a day only if its wallet was seen holding it (migration 0014)."""
+
+    __tablename__ = "holding_days"
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    low: Mapped[int] = mapped_column(BigInteger)
+    samples: Mapped[int] = mapped_column(Integer, server_default="1")
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DiscountUse(Base):

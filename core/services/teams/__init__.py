@@ -55,10 +55,11 @@ from core.services.teams.membership import (  # noqa: F401
 )
 from core.services.teams.pool import (  # noqa: F401
     Funded,
-    check_team_quote,
     fund,
+    no_pending_attempts,
+    payee_legs,
+    pool_shares,
     prize_legs,
     prize_shares,
-    quote_team_attempt,
     return_pool,
 )

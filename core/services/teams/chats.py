@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.actors import Actor
-from core.db import Conn, UniqueViolation
+from core.db import Conn, UniqueViolation, locks
+from core.db.locks import Lock
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.services import notices
 from core.services.players import resolve_player
@@ -306,13 +307,12 @@ async def request_sync(app: App, team_ids: list[int], platform: str, reason: str
 
 
 @asynccontextmanager
-async def chat_lock(app: App, key: int) -> AsyncIterator[None]:
-    """Held while a bot reshapes a team's chat (or places new channels: ``key`` 0), so two bot
-    processes never make two channels for one team nor overfill one category."""
-    pool = await app.db.pool()
-    async with pool.acquire() as con:
-        await con.execute("SELECT pg_advisory_lock(7, $1)", int(key))
-        try:
-            yield
-        finally:
-            await con.execute("SELECT pg_advisory_unlock(7, $1)", int(key))
+async def chat_lock(app: App, team_id: int | None) -> AsyncIterator[None]:
+    """Held while a bot reshapes a team's chat (``team_id``), or places new channels (None), so two
+    bot processes never make two channels for one team nor overfill one category."""
+    if team_id is None:
+        held = locks.session(app.db, Lock.TEAM_CHANNEL_PLACEMENT)
+    else:
+        held = locks.session(app.db, Lock.TEAM_CHAT, team_id)
+    async with held:
+        yield

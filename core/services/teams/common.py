@@ -87,12 +87,12 @@ def normalize_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw).upper()
 
 
-async def team_by_id(conn: Conn, team_id: int, *, lock: bool = False) -> TeamRow:
+async def team_by_id(conn: Conn, team_id: int, *, lock: bool | str = False) -> TeamRow:
+    """The team; ``lock``: True holds it for a change (membership, settings, disband), "share" for an
+    operation that must see no change meanwhile (a contribution)."""
+    suffix = {True: " FOR UPDATE", "share": " FOR SHARE"}.get(lock, "")
     row = (
-        await conn.execute(
-            f"SELECT {_COLS} FROM teams WHERE id = :id" + (" FOR UPDATE" if lock else ""),
-            {"id": team_id},
-        )
+        await conn.execute(f"SELECT {_COLS} FROM teams WHERE id = :id{suffix}", {"id": team_id})
     ).first()
     if row is None:
         raise NotFound(f"No team #{team_id}.")
@@ -108,8 +108,8 @@ async def current_team_id(conn: Conn, player_id: int) -> int | None:
     ).scalar_one_or_none()
 
 
-async def my_team(conn: Conn, player: PlayerRef, *, lock: bool = False) -> TeamRow:
-    """The caller's team (locked for a change), or NotFound telling them how to get one."""
+async def my_team(conn: Conn, player: PlayerRef, *, lock: bool | str = False) -> TeamRow:
+    """The caller's team (locked as ``team_by_id`` says), or NotFound telling them how to get one."""
     team_id = await current_team_id(conn, player.id)
     if team_id is None:
         raise NotFound(
@@ -118,6 +118,8 @@ async def my_team(conn: Conn, player: PlayerRef, *, lock: bool = False) -> TeamR
     team = await team_by_id(conn, team_id, lock=lock)
     if lock and await current_team_id(conn, player.id) != team.id:
         raise NotFound("You are no longer in that team.")  # it changed while we waited for the lock
+    if not team.active:
+        raise NotFound(f"{team.name} was disbanded.")
     return team
 
 

@@ -12,12 +12,16 @@ from core import ledger
 from core.actors import Actor
 from core.db import Conn, UniqueViolation
 from core.errors import InvalidArgument, NotFound, NotPermitted
+from core.money import usdc
 from core.services import notices
+from core.services.meta import is_demo_install
 from core.services.players import PlayerRef, find_player, hold, resolve_player
+from core.services.teams.bridge import recent_messages
 from core.services.teams.common import (
     TeamRow,
     clean_team_name,
     current_team_id,
+    linked_chats,
     members,
     my_team,
     name_key,
@@ -28,6 +32,7 @@ from core.services.teams.common import (
     team_from,
     tell_platforms,
 )
+from core.services.teams.pool import no_pending_attempts, return_pool, share_out
 
 if TYPE_CHECKING:
     from core.app import App
@@ -232,12 +237,6 @@ async def accept(app: App, actor: Actor, team_name: str | None = None) -> TeamRo
         return await _add_member(app, conn, live[0].team_id, player)
 
 
-async def _is_demo(conn: Conn) -> bool:
-    from core.services.views import is_demo_install  # views reads teams
-
-    return await is_demo_install(conn)
-
-
 @dataclass(frozen=True)
 class Departure:
     team: TeamRow
@@ -245,19 +244,25 @@ class Departure:
     disbanded: bool = False
     refunds: tuple[tuple[PlayerRef, int], ...] = ()
     demo: bool = False  # a demo game's credits
+    share: int = 0  # what the leaver took of the pool
 
 
 async def leave(app: App, actor: Actor) -> Departure:
-    """Leave the team; a captain hands over to the longest-standing member, or disbands a team of one."""
+    """Leave the team with your share of its pool; a captain hands over to the longest-standing
+    member, or disbands a team of one."""
     async with app.uow() as uow:
         conn = uow.conn
         player = await resolve_player(app, conn, actor)
         team = await my_team(conn, player, lock=True)
         current = await members(conn, team.id)
         others = [m for m in current if m.player_id != player.id]
+        demo = await is_demo_install(conn)
         if not others:
             refunds = await _disband(app, conn, team, reason="its last member left")
-            return Departure(team, disbanded=True, refunds=refunds, demo=await _is_demo(conn))
+            return Departure(team, disbanded=True, refunds=refunds, demo=demo)
+        await no_pending_attempts(conn, team, "leave it")
+        me = next(m for m in current if m.player_id == player.id)
+        share = await share_out(app, conn, team, me, current)
         await _end_membership(conn, team, player.id, "left", app.clock())
         new_captain = None
         if team.captain_player_id == player.id:
@@ -271,7 +276,7 @@ async def leave(app: App, actor: Actor) -> Departure:
                 f"{player.display_name} left the team and you have been in it longest.",
             )
         await tell_platforms(conn, team.id, "left", players=(player.id,))
-    return Departure(team, new_captain)
+    return Departure(team, new_captain, demo=demo, share=share)
 
 
 async def _end_membership(
@@ -301,23 +306,33 @@ async def _target_member(conn: Conn, team: TeamRow, reference: str, player: Play
     return target
 
 
-async def kick(app: App, actor: Actor, reference: str) -> tuple[TeamRow, PlayerRef]:
-    """The captain removes a member (their contributions stay in the pool)."""
+async def kick(app: App, actor: Actor, reference: str) -> tuple[TeamRow, PlayerRef, int]:
+    """The captain removes a member, who takes their share of the pool with them."""
     async with app.uow() as uow:
         conn = uow.conn
         player = await resolve_player(app, conn, actor)
         team = await my_team(conn, player, lock=True)
         require_captain(team, player)
         target = await _target_member(conn, team, reference, player)
+        await no_pending_attempts(conn, team, "kick")
+        current = await members(conn, team.id)
+        leaver = next(m for m in current if m.player_id == target.id)
+        share = await share_out(app, conn, team, leaver, current)
         await _end_membership(conn, team, target.id, "kicked", app.clock())
+        demo = await is_demo_install(conn)
+        took = (
+            f" Your share of its pool, {usdc(share, demo=demo)}, is in your balance."
+            if share
+            else ""
+        )
         await notices.notify(
             conn,
             target.id,
             f"Removed from team {team.name}",
-            f"The captain removed you from {team.name}. Your contributions stay in its pool.",
+            f"The captain removed you from {team.name}.{took}",
         )
         await tell_platforms(conn, team.id, "kicked", players=(target.id,))
-    return team, target
+    return team, target, share
 
 
 async def make_captain(app: App, actor: Actor, reference: str) -> tuple[TeamRow, PlayerRef]:
@@ -347,15 +362,13 @@ async def disband(app: App, actor: Actor) -> Departure:
         team = await my_team(conn, player, lock=True)
         require_captain(team, player)
         refunds = await _disband(app, conn, team, reason=f"{player.display_name} disbanded it")
-        demo = await _is_demo(conn)
+        demo = await is_demo_install(conn)
     return Departure(team, disbanded=True, refunds=refunds, demo=demo)
 
 
 async def _disband(
     app: App, conn: Conn, team: TeamRow, *, reason: str
 ) -> tuple[tuple[PlayerRef, int], ...]:
-    from core.services.teams.pool import return_pool
-
     current = await members(conn, team.id)
     refunds = await return_pool(app, conn, team, current)
     now = app.clock()
@@ -392,12 +405,10 @@ async def _disband(
             extra={"chat_id": chat.chat_id, "reason": reason},
         )
     by_id = {ref.id: amount for ref, amount in refunds}
-    demo = await _is_demo(conn)
+    demo = await is_demo_install(conn)
     for m in current:
         body = f"Team {team.name} was disbanded ({reason})."
         if by_id.get(m.player_id):
-            from core.money import usdc
-
             body += (
                 f" Your share of what was left in its pool, {usdc(by_id[m.player_id], demo=demo)}, "
                 "is in your balance."
@@ -465,9 +476,6 @@ class TeamInfo:
 
 async def info(app: App, actor: Actor, name: str | None = None) -> TeamInfo:
     """The caller's team, or a public team by name (no chat, no code, for those outside it)."""
-    from core.services.teams.bridge import recent_messages
-    from core.services.teams.common import linked_chats
-    from core.services.views import is_demo_install
 
     async with app.uow() as uow:
         conn = uow.conn

@@ -1,5 +1,9 @@
-"""The team pool: members' contributions, team attempts paid from it, the prize split on a team's
-win, and the pool shared back when a team disbands. Every movement is one ledger transfer."""
+"""The team pool (SPEC §7). It belongs to those who paid into it: each contribution is recorded; a
+member who leaves or is kicked takes their share of what is left, a disband returns the rest the
+same way, and a team's win is split among the members. No action of a captain moves another member's
+money to the captain. Team attempts are paid from it by the attempt's payment
+(core/services/attempts), which checks the member's right to spend it under the team's lock.
+Every movement is one ledger transfer."""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from core.db import Conn
 from core.errors import InsufficientFunds, InvalidArgument, NotFound, NotPermitted
 from core.money import usdc
 from core.rules import largest_remainder
-from core.services import attempts, notices
-from core.services.players import PlayerRef, resolve_player
+from core.services import notices, refusals
+from core.services.meta import is_demo_install
+from core.services.players import PlayerRef, hold, resolve_player
 from core.services.teams.common import Member, TeamRow, members, my_team, team_by_id
 
 if TYPE_CHECKING:
@@ -32,27 +37,27 @@ class Funded:
 
 
 async def fund(app: App, actor: Actor, amount: int) -> Funded:
-    """Move money from the caller's balance into their team's pool, recorded as their contribution."""
+    """Move money from the caller's balance into their team's pool, recorded as their contribution.
+    Self-exclusion, a daily limit and a ban cover it like an attempt: it is money on its way to the
+    guardian."""
     if amount <= 0:
         raise InvalidArgument("Put more than zero into the pool.")
     async with app.uow() as uow:
         conn = uow.conn
-        player = await resolve_player(app, conn, actor)
-        team = await my_team(conn, player)
+        player = await hold(conn, await resolve_player(app, conn, actor))
+        # Shared: a leave, a kick or a disband waits for this contribution, or it sees theirs.
+        team = await my_team(conn, player, lock="share")
+        demo = await is_demo_install(conn)
+        await refusals.check_spend(conn, player.id, amount, app.clock(), demo=demo)
         pool = await app.accounts.get(conn, ledger.TEAM_POOL, team.id)
         mine = await app.accounts.get(conn, ledger.PLAYER, player.id)
         try:
             transfer_id = await ledger.transfer(
-                conn,
-                f"team-fund:{secrets.token_hex(12)}",
-                "team_fund",
-                [(mine, -amount), (pool, amount)],
-                memo=f"team {team.id}",
-            )
+                conn, f"team-fund:{secrets.token_hex(12)}", "team_fund",
+                [(mine, -amount), (pool, amount)], memo=f"team {team.id}",
+            )  # fmt: skip
         except InsufficientFunds:
-            from core.services.views import is_demo_install
-
-            have, demo = await ledger.balance(conn, mine), await is_demo_install(conn)
+            have = await ledger.balance(conn, mine)
             raise InsufficientFunds(
                 f"You have {usdc(have, demo=demo)}; you cannot put {usdc(amount, demo=demo)} into the pool. "
                 "Nothing moved."
@@ -67,42 +72,7 @@ async def fund(app: App, actor: Actor, amount: int) -> Funded:
                 {"t": team.id, "p": player.id},
             )
         ).scalar_one()
-        from core.services.views import is_demo_install
-
-        return Funded(
-            team, amount, await ledger.balance(conn, pool), int(total), await is_demo_install(conn)
-        )
-
-
-async def _may_spend(app: App, conn: Conn, actor: Actor) -> tuple[TeamRow, PlayerRef]:
-    player = await resolve_player(app, conn, actor)
-    team = await my_team(conn, player)
-    if team.spend_mode == "captain" and team.captain_player_id != player.id:
-        raise NotPermitted(
-            f"In {team.name} only the captain spends the pool (the captain chose /team spend captain)."
-        )
-    return team, player
-
-
-async def quote_team_attempt(app: App, actor: Actor, message: str) -> attempts.Quote:
-    """A team attempt's quote: checked like any attempt, paid from the team pool when confirmed."""
-    async with app.uow() as uow:
-        team, _ = await _may_spend(app, uow.conn, actor)
-        pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, team.id)
-    return await attempts.quote_attempt(app, actor, message, payer=attempts.Payer(pool, team.id))
-
-
-async def check_team_quote(app: App, actor: Actor, quote_id: str) -> TeamRow:
-    """Before paying a team quote: the caller is still in that team and may still spend its pool."""
-    async with app.uow() as uow:
-        conn = uow.conn
-        team_id = (
-            await conn.execute("SELECT team_id FROM attempt_quotes WHERE id = :q", {"q": quote_id})
-        ).scalar_one_or_none()
-        team, _ = await _may_spend(app, conn, actor)
-        if team_id is not None and team_id != team.id:
-            raise NotPermitted("That team attempt was for a team you are no longer in.")
-        return team
+        return Funded(team, amount, await ledger.balance(conn, pool), int(total), demo)
 
 
 def prize_shares(prize: int, mode: str, current: list[Member]) -> list[int]:
@@ -152,38 +122,72 @@ async def prize_legs(
     return legs
 
 
-async def return_pool(
-    app: App, conn: Conn, team: TeamRow, current: list[Member]
-) -> tuple[tuple[PlayerRef, int], ...]:
-    """A disbanding team's pool goes back to its members by contribution (equally if nobody
-    contributed), in one transfer, so nothing is left in an account nobody can reach."""
+async def no_pending_attempts(conn: Conn, team: TeamRow, what: str) -> None:
+    """Refuse while a team attempt waits for the guardian's answer: its fee may come back to the pool,
+    and must come back to those it belongs to."""
     pending = (
         await conn.execute(
             "SELECT count(*) FROM attempts WHERE team_id = :t AND status = 'pending'",
             {"t": team.id},
         )
     ).scalar_one()
+    if pending:
+        raise NotPermitted(
+            f"{team.name} has a team attempt waiting for the guardian's answer; {what} in a minute."
+        )
+
+
+async def _locked_pool(app: App, conn: Conn, team: TeamRow) -> tuple[ledger.AccountRef, int]:
     pool = await app.accounts.get(conn, ledger.TEAM_POOL, team.id)
-    # The pool row locked first: an attempt paying from it now waits, and finds it empty after.
     balance = (
         await conn.execute(
             "SELECT balance FROM accounts WHERE id = :id FOR UPDATE", {"id": pool.id}
         )
     ).scalar_one()
-    if pending:
-        raise NotPermitted(
-            f"{team.name} has a team attempt waiting for the guardian's answer; try again in a minute."
-        )
+    return pool, balance
+
+
+def pool_shares(pool: int, current: list[Member]) -> list[int]:
+    """What each current member owns of ``pool``: by their contributions (equally if none of them
+    contributed), floored, the leftover units one each by largest remainder."""
+    weights = [m.contributed for m in current]
+    if not any(weights):
+        weights = [1] * len(current)
+    return largest_remainder(pool, weights)
+
+
+async def share_out(
+    app: App, conn: Conn, team: TeamRow, leaver: Member, current: list[Member]
+) -> int:
+    """Inside the caller's transaction, holding the team: a member leaves (or is kicked) with their
+    share of what is left, pool × their contributions ÷ the contributions of everyone in the team now,
+    floored (what the floor leaves stays with the others). Returns it."""
+    pool, balance = await _locked_pool(app, conn, team)
+    weights = [m.contributed for m in current]
+    total = sum(weights)
+    share = balance * leaver.contributed // total if total else balance // len(current)
+    if share:
+        mine = await app.accounts.get(conn, ledger.PLAYER, leaver.player_id)
+        await ledger.transfer(
+            conn, f"team-leave:{team.id}:{leaver.player_id}:{secrets.token_hex(6)}", "team_leave",
+            [(pool, -share), (mine, share)], memo=f"team {team.id}: share of a member leaving",
+        )  # fmt: skip
+    return share
+
+
+async def return_pool(
+    app: App, conn: Conn, team: TeamRow, current: list[Member]
+) -> tuple[tuple[PlayerRef, int], ...]:
+    """A disbanding team's pool goes back to its members by contribution (equally if nobody
+    contributed), in one transfer, so nothing is left in an account nobody can reach."""
+    await no_pending_attempts(conn, team, "disband it")
+    # The pool row locked: nothing pays from it meanwhile (a payment also holds the team).
+    pool, balance = await _locked_pool(app, conn, team)
     if balance == 0 or not current:
         return ()
-    shares = (
-        largest_remainder(balance, [m.contributed for m in current])
-        if any(m.contributed for m in current)
-        else largest_remainder(balance, [1] * len(current))
-    )
     legs = [(pool, -balance)]
     out = []
-    for m, share in zip(current, shares, strict=True):
+    for m, share in zip(current, pool_shares(balance, current), strict=True):
         if share:
             legs.append((await app.accounts.get(conn, ledger.PLAYER, m.player_id), share))
             out.append((PlayerRef(m.player_id, m.display_name), share))
@@ -191,3 +195,33 @@ async def return_pool(
         conn, f"team-disband:{team.id}", "team_disband", legs, memo=f"team {team.id} disbanded"
     )
     return tuple(out)
+
+
+async def payee_legs(
+    app: App, conn: Conn, account: ledger.AccountRef, amount: int
+) -> list[tuple[ledger.AccountRef, int]]:
+    """Legs paying ``amount`` to ``account``, unless it is the pool of a disbanded team: then to the
+    members it had when it disbanded, by the pool rule (nothing lands where nobody can reach it)."""
+    if account.kind != ledger.TEAM_POOL or amount == 0:
+        return [(account, amount)]
+    team = await team_by_id(conn, account.owner_id)
+    if team.active:
+        return [(account, amount)]
+    last = (
+        await conn.execute(
+            "SELECT m.player_id, p.display_name, m.joined_at, "
+            "COALESCE((SELECT SUM(c.amount) FROM team_contributions c WHERE c.team_id = m.team_id "
+            "  AND c.player_id = m.player_id), 0) AS contributed "
+            "FROM team_members m JOIN players p ON p.id = m.player_id "
+            "WHERE m.team_id = :t AND m.left_how = 'disbanded' ORDER BY m.joined_at, m.id",
+            {"t": team.id},
+        )
+    ).all()
+    if not last:
+        raise NotFound(f"Team {team.name} was disbanded with nobody in it to pay.")
+    former = [Member(r.player_id, r.display_name, r.joined_at, int(r.contributed)) for r in last]
+    return [
+        (await app.accounts.get(conn, ledger.PLAYER, m.player_id), share)
+        for m, share in zip(former, pool_shares(amount, former), strict=True)
+        if share
+    ]

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING
 
 from core import ledger
 from core.actors import Actor
-from core.db import UniqueViolation
+from core.base58 import parse_signature
+from core.db import UniqueViolation, locks
+from core.db.locks import Lock
 from core.errors import InsufficientFunds, InvalidArgument
 from core.money import usdc
+from core.services.audit import audit_line as audit
 from core.services.players import ensure_player, require_moderator
-from core.services.token.codec import parse_signature
-from core.services.token.common import audit, token_currency
+from core.services.token.common import token_currency
 
 if TYPE_CHECKING:
     from core.app import App
-
-LOCK_KEY = (7, 3)
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ async def record(
         async with app.uow() as uow:
             conn = uow.conn
             mod = await ensure_player(conn, actor)
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(:a, :b)", {"a": LOCK_KEY[0], "b": LOCK_KEY[1]}
-            )
+            await locks.xact(conn, Lock.BUYBACK)
             reserve = await app.accounts.get(conn, ledger.BUYBACK_RESERVE)
             held = await ledger.balance(conn, reserve)
             if usdc_amount > held:

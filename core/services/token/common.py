@@ -6,9 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
-from typing import Any
 
-from core.db import Conn
 from core.errors import BountyError, InvalidArgument, NotConfigured
 from core.money import TOKEN, Currency, format_amount
 from core.settings import Settings
@@ -165,22 +163,6 @@ def overlap_days(started_at: datetime, unlocks_at: datetime, month: Month) -> in
 
 
 # --- the audit trail ---
-
-
-async def audit(
-    conn: Conn,
-    *,
-    actor: str,
-    action: str,
-    target: str | None,
-    details: dict[str, Any],
-    player_id: int | None = None,
-) -> None:
-    """One line of the append-only audit log (moderators, players and the worker alike)."""
-    await conn.execute(
-        "INSERT INTO audit_log (actor_player_id, actor, action, target, details) VALUES (:p, :a, :act, :t, :d)",
-        {"p": player_id, "a": actor, "act": action, "t": target, "d": details},
-    )
 
 
 def treasury_usdc_account(settings: Settings) -> str:

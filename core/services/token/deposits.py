@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from core import ledger
 from core.actors import Actor
+from core.base58 import parse_signature
 from core.db import UniqueViolation
 from core.errors import InvalidArgument
+from core.money import usdc
 from core.ports.solana import SolanaUnavailable
+from core.services.meta import is_demo_install
 from core.services.players import ensure_player
-from core.services.token.codec import parse_signature
 from core.services.token.common import ChainUnavailable, treasury_usdc_account
 
 if TYPE_CHECKING:
@@ -126,7 +128,6 @@ async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
     treasury = treasury_usdc_account(settings)
     async with app.uow() as uow:
         conn = uow.conn
-        from core.services.views import is_demo_install
 
         if await is_demo_install(conn):
             raise DepositRefused(
@@ -239,7 +240,6 @@ async def _refuse_if_credited(conn, signature: str, player_id: int) -> None:
     ).first()
     if row is None:
         return
-    from core.money import usdc
 
     if row.player_id == player_id:
         raise DepositRefused(

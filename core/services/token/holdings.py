@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from core.db import Conn
@@ -118,6 +118,15 @@ async def refresh(app: App, address: str) -> Holdings:
             ),
             {"a": address, "m": balance.amount, "n": balance.accounts, "t": now},
         )
+        # The day's lowest reading: a stake earns for a day only if its wallet held it all day long,
+        # as far as the reads of that day saw (core/services/token/staking.py).
+        await uow.conn.execute(
+            "INSERT INTO holding_days (address, day, low, samples, first_at, last_at) "
+            "VALUES (:a, :d, :m, 1, :t, :t) ON CONFLICT (address, day) DO UPDATE SET "
+            "low = LEAST(holding_days.low, EXCLUDED.low), samples = holding_days.samples + 1, "
+            "last_at = GREATEST(holding_days.last_at, EXCLUDED.last_at)",
+            {"a": address, "d": now.astimezone(UTC).date(), "m": balance.amount, "t": now},
+        )
         return await of_address(uow.conn, address)
 
 
@@ -141,7 +150,8 @@ async def refresh_stale(app: App, *, limit: int = 500) -> int:
                     (
                         "SELECT w.address FROM wallets w LEFT JOIN token_holdings h ON h.address = w.address "
                         "WHERE w.unlinked_at IS NULL AND (h.checked_at IS NULL OR h.checked_at < :c) "
-                        "ORDER BY h.checked_at NULLS FIRST LIMIT :n"
+                        # random among equals: nobody can time a move between two wallets' reads
+                        "ORDER BY h.checked_at NULLS FIRST, random() LIMIT :n"
                     ),
                     {"c": cutoff, "n": limit},
                 )

@@ -7,29 +7,36 @@ receives — an empty tier, a forfeited share (holdings no longer cover the posi
 remainder — stays in the pool and is carried into the next month, so rewards + carry == pool always.
 
 A position counts from its start day to its unlock day (earning stops when the lock ends; /unstake then
-frees the tokens for a new stake). The pool of month M is everything that entered the staking pool
-before M ended, less every reward paid so far; months are distributed in order, each once.
+frees the tokens for a new stake), and earns for a day only if its wallet was seen holding it that
+day: the holdings reads of the day (every few minutes, core/services/token/holdings.py) all showed at
+least what the player's stakes on that wallet commit, oldest stake first, and the wallet was the
+player's linked one all day. So the same tokens moved between wallets never earn two shares of one day
+(they are never in two wallets at every read of a day), and tokens sold in the middle of a lock stop
+earning that day, not only if they are gone when the month is shared. A day no read saw counts for
+nobody. The pool of month M is everything that entered the staking pool before M ended, less every
+reward paid so far; months are distributed in order, each once.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from core import ledger
 from core.actors import Actor
-from core.db import Conn
+from core.db import Conn, locks
+from core.db.locks import Lock
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.money import usdc
-from core.ports.solana import SolanaUnavailable
 from core.rules import BPS
 from core.services import notices
+from core.services.audit import audit_line as audit
 from core.services.players import ensure_player
 from core.services.token import holdings as holdings_
-from core.services.token.common import ChainUnavailable, Month, audit, overlap_days, tokens, when
+from core.services.token.common import ChainUnavailable, Month, tokens, when
 
 if TYPE_CHECKING:
     from core.app import App
@@ -37,7 +44,6 @@ if TYPE_CHECKING:
 LOCKS = (30, 60, 90)
 TIER_BPS = {30: 2_000, 60: 3_000, 90: 5_000}
 REWARD_KIND = "staking_reward"
-LOCK_KEY = (7, 2)  # advisory lock: one distribution at a time
 
 
 # --- the month's arithmetic ---
@@ -49,8 +55,9 @@ class Position:
     player_id: int
     lock_days: int
     amount: int
-    days: int  # staked in the month
-    covered: bool = True  # the wallet still holds it at distribution time
+    days: int  # of the month its wallet was seen holding it: the days it earns for
+    covered: bool = True  # False: its whole share is forfeited (carried over)
+    staked_days: int = 0  # of the month it was staked (for the player's notice)
 
     @property
     def weight(self) -> int:
@@ -125,6 +132,17 @@ class StakeRow:
     started_at: datetime
     unlocks_at: datetime
     unstaked_at: datetime | None
+
+
+async def _stakes_in(conn: Conn, ids: list[int]) -> list[StakeRow]:
+    rows = (
+        await conn.execute(
+            "SELECT id, amount, lock_days, started_at, unlocks_at, unstaked_at FROM stakes "
+            "WHERE id = ANY(:ids)",
+            {"ids": ids},
+        )
+    ).all()
+    return [StakeRow(*r) for r in rows]
 
 
 async def _stakes(conn: Conn, player_id: int, *, active_only: bool = False) -> list[StakeRow]:
@@ -259,67 +277,84 @@ async def pool_before(app: App, conn: Conn, end: datetime) -> tuple[int, int]:
     return row.accrued, row.paid
 
 
-async def month_positions(
-    conn: Conn, month: Month, *, projected_until: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Stakes overlapping the month, with their days in it (projected to their unlock when asked)."""
+async def month_positions(conn: Conn, month: Month, *, until: date | None = None) -> list[Position]:
+    """Stakes overlapping the month, each with the days of the month its wallet was seen holding it
+    (up to ``until``, exclusive, for a month still running)."""
+    last = min(month.end_day, until) if until else month.end_day
     rows = (
         await conn.execute(
-            (
-                "SELECT s.id, s.player_id, s.wallet_address, s.lock_days, s.amount, s.started_at, s.unlocks_at, "
-                "s.unstaked_at "
-                "FROM stakes s WHERE s.started_at < :end AND s.unlocks_at > :start ORDER BY s.player_id, s.id"
-            ),
+            "SELECT s.id, s.player_id, s.wallet_address, s.lock_days, s.amount, s.started_at, s.unlocks_at, "
+            "s.unstaked_at FROM stakes s WHERE s.started_at < :end AND s.unlocks_at > :start "
+            "ORDER BY s.player_id, s.id",
             {"start": month.start, "end": month.end},
         )
     ).all()
-    out = []
-    for r in rows:
-        days = overlap_days(r.started_at, r.unlocks_at, month)
-        if days > 0:
-            out.append(
-                {
-                    "id": r.id,
-                    "player_id": r.player_id,
-                    "wallet": r.wallet_address,
-                    "lock_days": r.lock_days,
-                    "amount": r.amount,
-                    "days": days,
-                    "active": r.unstaked_at is None,
-                }
+    if not rows:
+        return []
+    wallets = sorted({r.wallet_address for r in rows})
+    lows = {
+        (r.address, r.day): r.low
+        for r in (
+            await conn.execute(
+                "SELECT address, day, low FROM holding_days WHERE address = ANY(:w) "
+                "AND day >= :first AND day < :last",
+                {"w": wallets, "first": month.first_day, "last": last},
             )
-    return out
-
-
-def cover(
-    positions: list[dict[str, Any]], held: dict[str, int], wallets: dict[int, str]
-) -> list[Position]:
-    """Which positions their wallet still covers: a player's still-committed stakes, oldest first,
-    while their sum fits in what the stake's wallet holds (and it is still the player's linked
-    wallet). Stakes already ended (unstaked after the lock) are not checked."""
-    committed: dict[int, int] = defaultdict(int)
-    out = []
-    for p in positions:
-        ok = True
-        if p["active"]:
-            committed[p["player_id"]] += p["amount"]
-            linked = wallets.get(p["player_id"]) == p["wallet"]
-            ok = linked and committed[p["player_id"]] <= held.get(p["wallet"], 0)
-        out.append(Position(p["id"], p["player_id"], p["lock_days"], p["amount"], p["days"], ok))
-    return out
-
-
-async def _wallets_of(conn: Conn, player_ids: list[int]) -> dict[int, str]:
-    rows = (
+        ).all()
+    }
+    links = (
         await conn.execute(
-            (
-                "SELECT player_id, address FROM wallets WHERE unlinked_at IS NULL "
-                "AND player_id = ANY(:ids)"
-            ),
-            {"ids": player_ids},
+            "SELECT player_id, address, verified_at, unlinked_at FROM wallets WHERE address = ANY(:w)",
+            {"w": wallets},
         )
     ).all()
-    return {r.player_id: r.address for r in rows}
+    positions = []
+    for r in rows:
+        first = max(r.started_at.astimezone(UTC).date(), month.first_day)
+        end = min(r.unlocks_at.astimezone(UTC).date(), last)
+        staked = covered = 0
+        for offset in range(max(0, (end - first).days)):
+            day = first + timedelta(days=offset)
+            staked += 1
+            if _seen_holding(r, day, rows, lows, links):
+                covered += 1
+        if staked:
+            positions.append(
+                Position(r.id, r.player_id, r.lock_days, r.amount, covered, staked_days=staked)
+            )
+    return positions
+
+
+def _linked(player_id: int, address: str, day: date, links) -> bool:
+    """The wallet was this player's linked wallet that day (from the day of the link, to the day
+    before its unlink): on any one day only one player has it, so only their stakes count."""
+    return any(
+        link.player_id == player_id
+        and link.address == address
+        and link.verified_at.astimezone(UTC).date() <= day
+        and (link.unlinked_at is None or link.unlinked_at.astimezone(UTC).date() > day)
+        for link in links
+    )
+
+
+def _seen_holding(stake, day: date, stakes, lows, links) -> bool:
+    """The stake's wallet was seen holding, all ``day``, what this player's stakes on it commit up to
+    and including this one (oldest first)."""
+    low = lows.get((stake.wallet_address, day))
+    if low is None or not _linked(stake.player_id, stake.wallet_address, day, links):
+        return False
+    committed = 0
+    for other in stakes:  # the player's stakes on this wallet that day, oldest first
+        if other.player_id != stake.player_id or other.wallet_address != stake.wallet_address:
+            continue
+        if not (
+            other.started_at.astimezone(UTC).date() <= day < other.unlocks_at.astimezone(UTC).date()
+        ):
+            continue
+        committed += other.amount
+        if other.id == stake.id:
+            break
+    return committed <= low
 
 
 # --- distribution ---
@@ -336,8 +371,8 @@ class Distribution:
 
 
 async def distribute(app: App, month: Month, *, by: str) -> Distribution:
-    """Share ``month``'s pool once. Holdings are read from the chain first (outside any transaction);
-    if a staker's cannot be read and the cached value is old, nothing is distributed."""
+    """Share ``month``'s pool once, by the days each stake's wallet was seen holding it (the
+    holdings read during the month; nothing is read from the chain now)."""
     now = app.clock()
     if month.end > now:
         raise InvalidArgument(
@@ -345,44 +380,18 @@ async def distribute(app: App, month: Month, *, by: str) -> Distribution:
             f"(from {when(month.end)})."
         )
     async with app.uow() as uow:
-        done = await _recorded(uow.conn, month)
-        if done is not None:
-            return done
-        await _refuse_out_of_order(uow.conn, month)
-        positions = await month_positions(uow.conn, month)
-        wallets = await _wallets_of(
-            uow.conn, sorted({p["player_id"] for p in positions if p["active"]})
-        )
-    for address in sorted(set(wallets.values())):
-        try:
-            await holdings_.refresh(app, address)
-        except SolanaUnavailable:
-            async with app.uow() as uow:
-                known = await holdings_.of_address(uow.conn, address)
-            if not known.fresh(now, app.settings):
-                raise ChainUnavailable(
-                    f"Solana did not answer for a staker's holdings; {month.label} was not "
-                    "distributed. It will be tried again."
-                ) from None
-    async with app.uow() as uow:
         conn = uow.conn
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(:a, :b)", {"a": LOCK_KEY[0], "b": LOCK_KEY[1]}
-        )
+        await locks.xact(conn, Lock.STAKING_DISTRIBUTION)
         done = await _recorded(conn, month)
         if done is not None:
             return done
         await _refuse_out_of_order(conn, month)
         positions = await month_positions(conn, month)
-        wallets = await _wallets_of(
-            conn, sorted({p["player_id"] for p in positions if p["active"]})
-        )
-        held = {a: (await holdings_.of_address(conn, a)).amount or 0 for a in set(wallets.values())}
         accrued_to_end, paid = await pool_before(app, conn, month.end)
         accrued_to_start, _ = await pool_before(app, conn, month.start)
         pool = accrued_to_end - paid
         accrued = accrued_to_end - accrued_to_start
-        result = share_month(pool, cover(positions, held, wallets))
+        result = share_month(pool, positions)
         per_player: dict[int, int] = defaultdict(int)
         for s in result.shares:
             per_player[s.position.player_id] += s.paid
@@ -459,9 +468,13 @@ async def distribute(app: App, month: Month, *, by: str) -> Distribution:
         for player_id in sorted({s.position.player_id for s in result.shares}):
             mine = [s for s in result.shares if s.position.player_id == player_id]
             lines = [
-                f"Stake #{s.position.stake_id}: {usdc(s.paid)}"
-                if s.position.covered
-                else f"Stake #{s.position.stake_id}: nothing (your wallet no longer held the staked tokens)"
+                f"Stake #{s.position.stake_id}: {usdc(s.paid)} for {s.position.days} days"
+                + (
+                    f" ({s.position.staked_days - s.position.days} of its {s.position.staked_days} days "
+                    "this month your wallet was not seen holding it, and those earned nothing)"
+                    if s.position.days < s.position.staked_days
+                    else ""
+                )
                 for s in mine
             ]
             await notices.notify(
@@ -563,14 +576,19 @@ async def overview(app: App, actor: Actor) -> Overview:
         held = await holdings_.cached(conn, player.id)
         accrued, paid = await pool_before(app, conn, now + timedelta(seconds=1))
         pool_now = accrued - paid
-        positions = await month_positions(conn, month)
-        wallets = await _wallets_of(
-            conn, sorted({p["player_id"] for p in positions if p["active"]})
-        )
-        held_by = {
-            a: (await holdings_.of_address(conn, a)).amount or 0 for a in set(wallets.values())
+        # The days seen so far (today's too, if today's reads covered it) and the days still to come,
+        # as if every one of them is seen: what the month would pay with today's pool.
+        today = now.astimezone(UTC).date()
+        seen = await month_positions(conn, month, until=today + timedelta(days=1))
+        stakes_ = {r.id: r for r in mine} | {
+            r.id: r for r in await _stakes_in(conn, [p.stake_id for p in seen])
         }
-        result = share_month(pool_now, cover(positions, held_by, wallets))
+        positions = []
+        for p in seen:
+            row = stakes_[p.stake_id]
+            ahead = (min(row.unlocks_at.astimezone(UTC).date(), month.end_day) - today).days - 1
+            positions.append(replace(p, days=p.days + max(0, ahead)))
+        result = share_month(pool_now, positions)
         estimate = sum(s.paid for s in result.shares if s.position.player_id == player.id)
         last = (
             await conn.execute(
@@ -581,7 +599,7 @@ async def overview(app: App, actor: Actor) -> Overview:
                 {"p": player.id},
             )
         ).all()
-    days = {p["id"]: p["days"] for p in positions if p["player_id"] == player.id}
+    days = {p.stake_id: p.days for p in positions if p.player_id == player.id}
     return Overview(
         mine, days, held, month, pool_now, estimate, [(r.month, r.stake_id, r.share) for r in last]
     )

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.actors import Actor
+from core.base58 import parse_address, parse_signature
 from core.db import Conn, UniqueViolation
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.ports.solana import SolanaUnavailable
+from core.services.audit import audit_line as audit
 from core.services.players import PlayerRef, ensure_player, hold
 from core.services.token import holdings as holdings_
-from core.services.token.codec import parse_address, parse_signature
-from core.services.token.common import audit, when
+from core.services.token.common import when
 
 if TYPE_CHECKING:
     from core.app import App

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core.money import usdc
 from core.ports.guardian import Guardian, GuardianRequest, Verdict
 from core.services import views
 from tests.e2e.discord.conftest import ALICE, ANNOUNCE_ID, BOB, actor
-from tests.helpers import PASSPHRASE, USDC, fund, open_round
+from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
 from tests.standins.discord_server import DEFERRED_MESSAGE, DEFERRED_UPDATE, EPHEMERAL, message_text
 
 
@@ -160,3 +162,51 @@ async def test_press_is_acknowledged_at_once_and_shows_thinking_while_the_guardi
     await run.handled(press)
     outcome = message_text(run.answer(press))
     assert "The guardian refuses" in outcome and "Still no." in outcome
+
+
+@pytest.mark.parametrize("gap_ms", [0, 30, 150])
+async def test_a_double_press_under_load_pays_once_and_keeps_the_answer(start_bot, dc, gap_ms):
+    from core.services import attempts
+    from core.services.players import ensure_player
+
+    run = await start_bot(ATTEMPT_FEE_TOLERANCE_BPS=5_000)  # the first press always fits the load
+    await open_round(run.app)
+    await fund(run.app, actor(ALICE), 100 * USDC)
+    others = [player(f"load{i}") for i in range(6)]
+    for p in others:
+        await fund(run.app, p, 100 * USDC)
+    ask = await quote(run, ALICE, "knock knock")
+    pay = dc.buttons(ask)[0]["custom_id"]
+
+    async def load() -> None:
+        async def play(p):
+            for i in range(3):
+                q = await attempts.quote_attempt(run.app, p, f"{p.external_id} {i}")
+                try:
+                    await attempts.confirm_attempt(run.app, p, q.id)
+                except Exception:  # a fee change for them: not what this test looks at
+                    pass
+
+        await asyncio.gather(*(play(p) for p in others))
+
+    others_paying = asyncio.ensure_future(load())
+    first = await dc.click(ALICE, pay)
+    await asyncio.sleep(gap_ms / 1000)
+    second = await dc.click(ALICE, pay)
+    await run.handled(first)
+    await run.handled(second)
+    await others_paying
+    async with run.app.db.autocommit() as conn:
+        me = (await ensure_player(conn, actor(ALICE))).id
+        fees = (
+            (await conn.execute("SELECT fee FROM attempts WHERE player_id = :p", {"p": me}))
+            .scalars()
+            .all()
+        )
+    assert len(fees) == 1 and await balance(run.app, ALICE) == 100 * USDC - fees[0]
+    final = message_text(dc.message(ask["id"]))
+    assert "The guardian refuses" in final, final  # the message ends on the answer
+    repeats = [
+        m for i in (first, second) for m in dc.answers(i) if "Already paid" in message_text(m)
+    ]
+    assert len(repeats) == 1 and repeats[0]["flags"] & EPHEMERAL  # told to the presser alone

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from core.money import usdc
 from core.ports.guardian import Guardian, GuardianRequest, Verdict
 from core.services import views
 from tests.e2e.telegram.conftest import ALICE, ANNOUNCE_ID, BOB, GROUP_ID, actor
-from tests.helpers import PASSPHRASE, USDC, fund, open_round
+from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
 
 
 async def balance(app, user) -> int:
@@ -147,13 +149,75 @@ async def test_press_is_answered_at_once_and_typing_shows_while_the_guardian_thi
     # While the guardian is still thinking: the query is answered and "typing" is shown...
     await asyncio.wait_for(guardian.entered.wait(), 15)
     answered = await tg.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
-    assert answered.ok and "thinking" in answered.params["text"]
+    assert answered.ok
+    # the press paid: its message moves on to "thinking" (the press that paid owns the message)
+    thinking = await tg.wait_for(
+        lambda c: c.method == "editMessageText" and "thinking" in c.params["text"], after=mark
+    )
+    assert thinking.params["message_id"] == ask["message_id"]
     typing = await tg.wait_for(lambda c: c.method == "sendChatAction", after=mark)
     assert typing.params == {"chat_id": ALICE["id"], "action": "typing"}
-    assert not tg.calls_to("editMessageText", after=mark)  # ...and no outcome yet
+    edits = tg.calls_to("editMessageText", after=mark)
+    assert not any("refuses" in c.params["text"] for c in edits)  # ...and no outcome yet
     assert await balance(run.app, ALICE) == 40 * USDC  # paid before the guardian was asked
 
     guardian.release.set()
     await run.handled(update)
     outcome = run.last(ALICE["id"])
     assert "The guardian refuses" in outcome["text"] and "Still no." in outcome["text"]
+
+
+async def _others_attempt(app, players, rounds_: int) -> None:
+    """Other players paying attempts meanwhile, so the fee moves."""
+    from core.services import attempts
+
+    async def play(p):
+        for i in range(rounds_):
+            q = await attempts.quote_attempt(app, p, f"{p.external_id} {i}")
+            try:
+                await attempts.confirm_attempt(app, p, q.id)
+            except Exception:  # a fee change for them: not what this test looks at
+                pass
+
+    await asyncio.gather(*(play(p) for p in players))
+
+
+@pytest.mark.parametrize("gap_ms", [0, 30, 150])
+async def test_a_double_tap_under_load_pays_once_and_keeps_the_answer(start_bot, tg, gap_ms):
+    from core.services.players import ensure_player
+
+    run = await start_bot(ATTEMPT_FEE_TOLERANCE_BPS=5_000)  # the first press always fits the load
+    await open_round(run.app)
+    await fund(run.app, actor(ALICE), 100 * USDC)
+    others = [player(f"load{i}") for i in range(6)]
+    for p in others:
+        await fund(run.app, p, 100 * USDC)
+    ask = await quote(run, ALICE, "knock knock")
+    pay = tg.buttons(ask)[0][1]
+    mark = tg.mark()
+    load = asyncio.ensure_future(_others_attempt(run.app, others, 3))
+    first = tg.press(ALICE, ask, pay)
+    await asyncio.sleep(gap_ms / 1000)
+    second = tg.press(ALICE, ask, pay)
+    await run.handled(first)
+    await run.handled(second)
+    await load
+    async with run.app.db.autocommit() as conn:
+        me = (await ensure_player(conn, actor(ALICE))).id
+        fees = (
+            (await conn.execute("SELECT fee FROM attempts WHERE player_id = :p", {"p": me}))
+            .scalars()
+            .all()
+        )
+    assert len(fees) == 1 and await balance(run.app, ALICE) == 100 * USDC - fees[0]
+    # the message ends on the answer: never back to "still waiting", "thinking" or a new fee
+    final = tg.message(ALICE["id"], ask["message_id"])
+    assert "The guardian refuses" in final["text"], final["text"]
+    edits = [c.params["text"] for c in tg.calls_to("editMessageText", after=mark)
+             if c.params["message_id"] == ask["message_id"]]  # fmt: skip
+    assert edits[-1] == final["text"] and not any("fee went up" in e for e in edits)
+    answers = [c.params.get("text") or "" for c in tg.calls_to("answerCallbackQuery", after=mark)]
+    told = [c.params.get("text") or "" for c in tg.calls_to("sendMessage", after=mark)
+            if c.params.get("chat_id") == ALICE["id"]]  # fmt: skip
+    assert len(answers) == 2  # each press answered
+    assert sum("Already paid" in a for a in answers + told) == 1  # the repeat told, alone

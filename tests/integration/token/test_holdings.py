@@ -13,6 +13,8 @@ from sqlalchemy import text
 
 from core import ledger
 from core.services import attempts
+from core.services.teams import membership
+from core.services.teams import pool as pool_
 from core.services.token import holdings, price
 from core.services.token.common import next_tier, tier_bps
 from tests.helpers import USDC, fund, open_round, player
@@ -141,21 +143,18 @@ async def test_a_team_attempt_uses_the_paying_members_holdings(token_app, chain)
     kp = await link(app, member)
     hold(chain, kp, 1_000_000)
     await holdings.refresh(app, str(kp.pubkey()))
+    team = await membership.create_team(app, member, "Holders", private=False)
+    await membership.join_team(app, other, team.invite_code)
+    await fund(app, member, 50 * USDC)
+    await pool_.fund(app, member, 50 * USDC)
     async with app.uow() as uow:
-        conn = uow.conn
-        pool = await app.accounts.get(conn, ledger.TEAM_POOL, 77)
-        await ledger.transfer(
-            conn,
-            "test:team-fund",
-            "grant",
-            [(await app.accounts.get(conn, ledger.GRANTS), -50 * USDC), (pool, 50 * USDC)],
-        )
-    q = await attempts.quote_attempt(app, member, "team push", payer=attempts.Payer(pool, 77))
+        pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, team.id)
+    q = await attempts.quote_team_attempt(app, member, "team push")
     assert q.discount_bps == 1_000 and q.fee == 9 * USDC
-    out = await attempts.confirm_attempt(app, member, q.id, team_checked=True)
-    q2 = await attempts.quote_attempt(app, other, "team push 2", payer=attempts.Payer(pool, 77))
+    out = await attempts.confirm_attempt(app, member, q.id, via_team=True)
+    q2 = await attempts.quote_team_attempt(app, other, "team push 2")
     assert q2.discount_bps == 0
-    await attempts.confirm_attempt(app, other, q2.id, team_checked=True)
+    await attempts.confirm_attempt(app, other, q2.id, via_team=True)
     async with app.uow() as uow:
         left = await ledger.balance(uow.conn, pool)
         member_id = await _player_id(uow.conn, member)

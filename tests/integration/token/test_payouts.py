@@ -98,8 +98,8 @@ async def test_request_approve_and_the_worker_pays_once(token_app, chain):
     )  # held aside, still on the platform
     assert await payouts.pay(app, row.id) == "requested"  # never paid without approval
     assert chain.sent == []
-    approved, auto = await payouts.approve(app, CONSOLE_MOD, row.id)
-    assert auto and approved.status == "approved"
+    approval = await payouts.approve(app, CONSOLE_MOD, row.id)
+    assert approval.worker_pays and approval.payout.status == "approved" and approval.exempt
     async with app.engine.connect() as conn:
         job = (
             await conn.execute(text("SELECT payload FROM outbox WHERE topic = 'job'"))
@@ -288,10 +288,23 @@ async def test_a_moderator_marks_an_approved_payout_paid_by_a_checked_transactio
             destination_owner=str(kp.pubkey()),
         )
     )
+    # the player paying themselves (or anyone but the treasury) does not pay a payout
+    sig_self = chain.add_transfer(
+        Transfer(
+            associated_account(str(kp.pubkey()), USDC_MINT),
+            associated_account(str(kp.pubkey()), USDC_MINT),
+            str(kp.pubkey()),
+            USDC_MINT,
+            40 * USDC,
+            destination_owner=str(kp.pubkey()),
+        )
+    )
     with pytest.raises(InvalidArgument, match="approve it first"):
         await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig)
-    _, auto = await payouts.approve(app, CONSOLE_MOD, row.id)
-    assert not auto  # no keypair: no job
+    approval = await payouts.approve(app, CONSOLE_MOD, row.id)
+    assert not approval.worker_pays  # no keypair: no job
+    with pytest.raises(InvalidArgument, match="sends 0.00 USDC from the treasury"):
+        await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig_self)
     with pytest.raises(InvalidArgument, match="sends 39.00 USDC"):
         await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig_bad)
     paid = await payouts.mark_paid(app, CONSOLE_MOD, row.id, sig)

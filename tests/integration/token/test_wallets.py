@@ -9,9 +9,9 @@ import pytest
 from solders.keypair import Keypair
 from sqlalchemy import text
 
+from core.base58 import encode_base58
 from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.services.token import wallets
-from core.services.token.codec import encode_base58
 from tests.helpers import player
 from tests.integration.token.conftest import TOKEN, Clock, hold, link
 
