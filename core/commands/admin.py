@@ -10,7 +10,7 @@ from core.commands.base import Arg, Attachment, Command, CommandContext, Field, 
 from core.commands.moderation import COMMANDS as MODERATION
 from core.errors import InvalidArgument
 from core.money import parse_amount, usdc
-from core.services import admin, oversight, stats, views
+from core.services import admin, maintenance, oversight, stats, views
 
 
 async def admin_grant(ctx: CommandContext, args: dict[str, Any]) -> Reply:
@@ -130,6 +130,23 @@ async def admin_resume(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     return Reply(title=f"Round {b.name} resumed", private=True, text="Attempts are open again.")
 
 
+async def admin_maintenance(ctx: CommandContext, args: dict[str, Any]) -> Reply:
+    """Start or end maintenance: attempts, deposits and team funding wait; balances, withdrawals and
+    reads keep working (announced on every platform)."""
+    m = await maintenance.set_maintenance(
+        ctx.app, ctx.actor, args["state"] == "on", args.get("reason") or ""
+    )
+    if m.on:
+        return Reply(
+            title="Maintenance on",
+            text="Attempts, deposits and team funding are refused with the reason until "
+            "/admin maintenance off; balances, withdrawals, payouts and reads work. Announced.",
+            private=True,
+            tone="warning",
+        )
+    return Reply(title="Maintenance off", text="The game is open again. Announced.", private=True)
+
+
 async def admin_refund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Refund an attempt of this round in full (audited)."""
     amount = await admin.refund(
@@ -238,6 +255,14 @@ COMMANDS: list[Command] = [
         private=True,
     ),
     command("admin pause", admin_pause, moderator=True, private=True),
+    command(
+        "admin maintenance",
+        admin_maintenance,
+        Arg("state", "choice", "on or off", choices=("on", "off")),
+        Arg("reason", "text", "why, told to the players", required=False, max_length=300),
+        moderator=True,
+        private=True,
+    ),
     command("admin resume", admin_resume, moderator=True, private=True),
     command(
         "admin refund",

@@ -46,6 +46,15 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
                 inline=False,
             )
         )
+    if s.maintenance is not None:
+        fields.append(
+            Field(
+                "Maintenance",
+                (s.maintenance.reason or "on")
+                + ": attempts, deposits and team funding wait; balances and withdrawals work",
+                inline=False,
+            )
+        )
     fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
     text = f"Status: {b.status}."
     if not b.open:

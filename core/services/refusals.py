@@ -57,8 +57,9 @@ def error(code: str, detail: str = "", extra: str = "", *, demo: bool = False) -
         return RoundNotActive(f"{name} is over ({detail}). Wait for the next one.")
     if code == "maintenance":
         return RoundNotActive(
-            "The game is in maintenance: attempts, deposits and team funding wait until it ends. "
-            "Balances, withdrawals and everything you can read still work."
+            f"The game is in maintenance{f' ({detail})' if detail else ''}: attempts, deposits and "
+            "team funding wait until it ends. Balances, withdrawals and everything you can read "
+            "still work."
         )
     if code == "cooldown":
         return CooldownActive(f"Slow down: you can attempt again in {detail} s.")

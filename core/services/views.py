@@ -10,6 +10,7 @@ from core import ledger
 from core.actors import Actor
 from core.memory.stats import pattern_counts
 from core.rules import apply_discount
+from core.services import maintenance as maintenance_
 from core.services import rounds
 from core.services.meta import is_demo_install
 from core.services.players import ensure_player
@@ -32,6 +33,7 @@ class Status:
     deadline: datetime | None
     attempts_to_deadline: int
     patterns: tuple = ()  # the round's most used attack patterns (core.memory.stats.PatternCount)
+    maintenance: maintenance_.Maintenance | None = None  # the game is in maintenance (when on)
 
 
 async def status(app: App, actor: Actor) -> Status:
@@ -52,9 +54,11 @@ async def status(app: App, actor: Actor) -> Status:
         remaining = max(0, app.settings.ROUND_MIN_ATTEMPTS_FOR_EXPIRY - count)
 
         patterns = tuple(await pattern_counts(conn, bounty.id, limit=3))  # counts only, never texts
+        paused = await maintenance_.state(conn)
         return Status(
-            bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns
-        )
+            bounty, pool, count, next_fee, list_fee, discount, deadline, remaining, patterns,
+            paused if paused.on else None,
+        )  # fmt: skip
 
 
 async def balance(app: App, actor: Actor) -> tuple[int, bool]:

@@ -49,7 +49,8 @@ LANGUAGE sql STABLE AS $$
     -- May this player's own money go to the game now (an attempt, a team contribution)? The first
     -- refusal, or no row.
     SELECT x.code, x.detail, x.extra FROM players p, LATERAL (VALUES
-        (1, 'maintenance', '', '',
+        (1, 'maintenance',
+         coalesce((SELECT g.value ->> 'reason' FROM game_meta g WHERE g.key = 'maintenance'), ''), '',
          EXISTS (SELECT 1 FROM game_meta g WHERE g.key = 'maintenance')),
         (2, 'banned', p.banned_until::text, coalesce(p.ban_reason, ''), p.banned_until > p_now),
         (3, 'excluded', p.excluded_until::text, '', p.excluded_until > p_now)

@@ -15,6 +15,7 @@ from core.db import UniqueViolation
 from core.errors import InvalidArgument
 from core.money import usdc
 from core.ports.solana import SolanaUnavailable
+from core.services import maintenance
 from core.services.meta import is_demo_install
 from core.services.players import ensure_player
 from core.services.token.common import ChainUnavailable, treasury_usdc_account
@@ -135,6 +136,7 @@ async def deposit(app: App, actor: Actor, signature_text: str) -> Credited:
                 "This is a demo game with demo credits: real USDC deposits are not "
                 "accepted here, and could never be withdrawn.",
             )
+        await maintenance.refuse_money_in(conn, "deposits")
         player = await ensure_player(conn, actor)
         wallet = (
             await conn.execute(
