@@ -194,7 +194,7 @@ async def _bots(app, stop: asyncio.Event) -> int:
 
 async def _console(app, services: Services) -> int:
     from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
-    from bots.console import render, run_console, stdin_reader
+    from bots.console import render, run_console, stdin_reader, stdout_writer
     from core.actors import Actor
     from core.services.admin import seed_demo
 
@@ -204,9 +204,7 @@ async def _console(app, services: Services) -> int:
     if services.embedded_database:
         seeded = await seed_demo(app, actor, credits=DEMO_CREDITS, prompt=DEMO_PROMPT)
 
-    def write(text: str) -> None:
-        sys.stdout.write(text if text.endswith(" ") else text + "\n")
-        sys.stdout.flush()
+    write = stdout_writer()
 
     async def announce(row) -> None:
         write(f"\n*** {row.title} ***\n{row.body}\n")
