@@ -13,6 +13,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from core.logs import redact
 from core.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bounty")
@@ -154,15 +155,6 @@ class TerminalWatcher:
                 pass
 
 
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.LOG_LEVEL),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("discord.gateway", "httpx", "telegram.ext.Updater", "pgserver"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
 def masked(url: str) -> str:
     """A URL fit for a log line: the password replaced."""
     scheme, sep, rest = url.partition("://")
@@ -211,13 +203,19 @@ def start_services(
         try:
             upgrade(database_url)
         except (OSError, ConnectionError) as exc:
-            print(f"Cannot reach the database at {masked(database_url)}: {exc}", file=sys.stderr)
+            print(
+                f"Cannot reach the database at {masked(database_url)}: {redact(str(exc))}",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
         except (
             Exception
         ) as exc:  # asyncpg's auth and "database does not exist" errors, among others
             if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
-                print(f"Cannot use the database at {masked(database_url)}: {exc}", file=sys.stderr)
+                print(
+                    f"Cannot use the database at {masked(database_url)}: {redact(str(exc))}",
+                    file=sys.stderr,
+                )
                 raise SystemExit(2) from None
             raise
     # Children (worker, beat) and later code see the same services.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db.engine import Database, UnitOfWork, make_engine
+from core.guardian.measured import MeasuredGuardian
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.embeddings import Embedder
@@ -136,7 +137,7 @@ def bootstrap(
         settings=settings,
         engine=make_engine(database_url),
         db=Database(database_url, max_size=pool_size),
-        guardian=guardian or make_guardian(settings),
+        guardian=MeasuredGuardian(guardian or make_guardian(settings)),
         discounts=discounts or _holder_discounts(settings),
         solana=solana
         or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),

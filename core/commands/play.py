@@ -6,9 +6,11 @@ from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
+from core import metrics
 from core.actors import Actor
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
 from core.errors import FeeChanged
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, limits, views
 from core.services.players import is_moderator
@@ -86,6 +88,7 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Pay to send a message to the guardian; you confirm the exact fee first."""
     quote = await attempts.quote_attempt(ctx.app, ctx.actor, args["message"])
+    bind(round_id=quote.bounty_id)
     return _quote_reply(quote)
 
 
@@ -334,7 +337,7 @@ async def _confirm_attempt(app, actor: Actor, quote_id: str, accept: bool) -> Re
         await attempts.cancel_quote(app, actor, quote_id)
         return Reply(title="Cancelled", text="Nothing was charged.", private=True)
     try:
-        outcome = await attempts.confirm_attempt(app, actor, quote_id)
+        outcome = await metrics.observe_attempt(attempts.confirm_attempt(app, actor, quote_id))
     except FeeChanged as changed:
         reply = _quote_reply(changed.quote)  # type: ignore[arg-type]
         return replace(reply, title="The fee went up", text=changed.message)

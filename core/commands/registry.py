@@ -11,6 +11,7 @@ from core.actors import Actor
 from core.commands import admin, identity, play, teams, token
 from core.commands.base import Command, CommandContext, Reply
 from core.errors import ConfirmationExpired, NotPermitted
+from core.logs import fresh
 from core.services.players import is_moderator, note_identity, require_not_banned
 
 COMMANDS: list[Command] = [
@@ -44,6 +45,18 @@ def find(name: str) -> Command:
 
 async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
     """Check the arguments and the moderator right, then run the command's core call."""
+    with _log_ids(app, actor):
+        return await _run_command(app, actor, command, raw_args)
+
+
+def _log_ids(app, actor: Actor):
+    """The ids every log line of this command carries; services add what they learn (the player,
+    the round, the attempt), and the next command starts afresh."""
+    known = app.player_cache.get((actor.platform, actor.external_id))
+    return fresh(platform=actor.platform, player_id=known.id if known is not None else None)
+
+
+async def _run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
     if not command.offered_on(actor.platform):
         raise NotPermitted(f"/{command.name} works only on {', '.join(command.platforms or ())}.")
     if command.moderator and not is_moderator(app.settings, actor):
@@ -73,4 +86,5 @@ async def run_confirmation(app, actor: Actor, token: str, accept: bool) -> Reply
     handler = CONFIRMATIONS.get(kind)
     if handler is None or not ref or len(ref) > 64:
         raise ConfirmationExpired("That button is no longer valid.")
-    return await handler(app, actor, ref, accept)
+    with _log_ids(app, actor):
+        return await handler(app, actor, ref, accept)

@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
 
+from core import metrics
 from core.actors import Actor
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
 from core.commands.play import _quote_reply, outcome_reply
 from core.errors import FeeChanged
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, teams
 
@@ -411,8 +413,11 @@ async def _confirm_team_attempt(app, actor: Actor, quote_id: str, accept: bool) 
 
     await require_not_banned(app, actor)
     team = await teams.check_team_quote(app, actor, quote_id)
+    bind(team_id=team.id)
     try:
-        outcome = await attempts.confirm_attempt(app, actor, quote_id, team_checked=True)
+        outcome = await metrics.observe_attempt(
+            attempts.confirm_attempt(app, actor, quote_id, team_checked=True)
+        )
     except FeeChanged as changed:
         reply = _team_quote_reply(changed.quote, team.name)  # type: ignore[arg-type]
         return replace(reply, title="The fee went up", text=changed.message)
