@@ -145,6 +145,8 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
     # The console reads Ctrl-C itself (KeyboardInterrupt); the bots stop on it like on SIGTERM.
     with StopSignals(interrupt=not use_console) as signals:
         try:
+            if not await _money_is_what_it_says(app, services):
+                return 2
             refunded = await recover_stale_attempts(app)
             if refunded:
                 log.warning("refunded %d attempts interrupted by the last stop", len(refunded))
@@ -160,6 +162,34 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
             log.info("stopped by signal %s", signal.Signals(signals.signum).name)
             return signals.exit_code or 0
         return code
+
+
+REAL_LOCAL_GAME = (
+    "LOCAL_GAME_REAL_MONEY is set: this local game on the embedded database under {path} handles "
+    "REAL money. Deposits and payouts are real, and the only copy of the ledger is that folder: "
+    "back it up (bounty backup) or move to a managed PostgreSQL (DATABASE_URL)."
+)
+
+
+async def _money_is_what_it_says(app, services: Services) -> bool:
+    """A local game is a demo unless LOCAL_GAME_REAL_MONEY says it is real, and then it says so at
+    start. Demo credits never become money: a database that was a demo stays one."""
+    if not (services.embedded_database and app.settings.LOCAL_GAME_REAL_MONEY):
+        return True
+    from core.services.views import is_demo
+
+    path = Path(app.settings.BOUNTY_DATA_DIR).resolve()
+    if await is_demo(app):
+        message = (
+            f"LOCAL_GAME_REAL_MONEY is set, but the local database under {path} is a demo game: its "
+            "demo credits cannot become real money. Use a new BOUNTY_DATA_DIR for a real local game, "
+            "or unset LOCAL_GAME_REAL_MONEY to keep playing the demo."
+        )
+        log.error(message)
+        print(message, file=sys.stderr)
+        return False
+    log.warning(REAL_LOCAL_GAME.format(path=path))
+    return True
 
 
 def _ops_server(settings: Settings, services: Services):
@@ -237,7 +267,7 @@ async def _console(app, services: Services) -> int:
     user = _local_user()
     actor = Actor("console", user, user)
     seeded = False
-    if services.embedded_database:
+    if services.embedded_database and not app.settings.LOCAL_GAME_REAL_MONEY:
         seeded = await seed_demo(app, actor, credits=DEMO_CREDITS, prompt=DEMO_PROMPT)
 
     write = stdout_writer()
@@ -278,6 +308,11 @@ def _welcome(app, seeded: bool, services: Services) -> str:
     if services.embedded_database:
         lines.append(
             f"Local game in {Path(app.settings.BOUNTY_DATA_DIR).resolve()} (embedded PostgreSQL)."
+        )
+    if services.embedded_database and app.settings.LOCAL_GAME_REAL_MONEY:
+        lines.append(
+            "REAL MONEY: "
+            + REAL_LOCAL_GAME.format(path=Path(app.settings.BOUNTY_DATA_DIR).resolve())
         )
     if seeded:
         lines.append(

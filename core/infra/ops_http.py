@@ -158,7 +158,6 @@ class OpsServer:
         self._stop: asyncio.Event | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
-        self._db: Any = None
 
     @property
     def url(self) -> str:
@@ -192,11 +191,8 @@ class OpsServer:
             self._started.set()
 
     async def _serve(self) -> None:
-        from core.db.engine import Database
-
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._db = Database(self.database_url, max_size=1)
         web_app = web.Application()
         web_app.router.add_get("/metrics", self._metrics)
         web_app.router.add_get("/healthz", self._healthz)
@@ -212,7 +208,24 @@ class OpsServer:
             await self._stop.wait()
         finally:
             await runner.cleanup()
-            await self._db.close()
+
+    async def _read(self, sample):
+        """One connection per scrape: nothing to keep alive (or to complain) while the database is
+        away, and nothing taken from the game's pool."""
+        import asyncpg
+
+        from core.db.raw import Conn, Row, asyncpg_dsn
+
+        raw = await asyncpg.connect(
+            asyncpg_dsn(self.database_url), timeout=SAMPLE_TIMEOUT, record_class=Row
+        )
+        try:
+            await raw.set_type_codec(
+                "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
+            return await sample(Conn(raw))
+        finally:
+            await raw.close(timeout=SAMPLE_TIMEOUT)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         alive = True
@@ -252,12 +265,7 @@ class OpsServer:
         from core.services.gauges import sample
 
         try:
-
-            async def read():
-                async with self._db.autocommit() as conn:
-                    return await sample(conn)
-
-            self._gauges.sample = await asyncio.wait_for(read(), SAMPLE_TIMEOUT)
+            self._gauges.sample = await asyncio.wait_for(self._read(sample), SAMPLE_TIMEOUT)
             self._gauges.database_up = True
         except Exception as exc:
             self._gauges.database_up = False
