@@ -300,23 +300,47 @@ def _redacted(value: Any) -> Any:
 
 class RedactingStream:
     """stdout/stderr of a process whose output is a log (worker, beat): what anything prints
-    directly (a banner, a warning, a traceback) is redacted line by line too."""
+    directly (a banner, a warning, Celery's shutdown notice) is redacted line by line too, and in
+    JSON mode each such line becomes a JSON object like every other line."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, *, json_role: str | None = None, name: str = "stdout") -> None:
         self._stream = stream
         self._pending = ""
+        self._json_role = json_role
+        self._name = name
+
+    def _emit(self, lines: str) -> None:
+        if self._json_role is None:
+            self._stream.write(REDACTOR.redact(lines))
+            return
+        for line in lines.splitlines():
+            if not line.strip():
+                continue
+            if not line.startswith("{"):
+                line = json.dumps(
+                    {
+                        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        "level": "INFO",
+                        "logger": self._name,
+                        "message": REDACTOR.redact(line),
+                        "role": self._json_role,
+                        "pid": os.getpid(),
+                    },
+                    ensure_ascii=False,
+                )
+            self._stream.write(line + "\n")
 
     def write(self, text: str) -> int:
         self._pending += text
         if "\n" not in self._pending:
             return len(text)
         lines, _, self._pending = self._pending.rpartition("\n")
-        self._stream.write(REDACTOR.redact(lines + "\n"))
+        self._emit(lines + "\n")
         return len(text)
 
     def flush(self) -> None:
         if self._pending:
-            self._stream.write(REDACTOR.redact(self._pending))
+            self._emit(self._pending)
             self._pending = ""
         self._stream.flush()
 
@@ -388,10 +412,13 @@ def configure(
     logging.captureWarnings(True)
     _log_uncaught()
     if redirect_output:
+        as_json = role if getattr(settings, "LOG_FORMAT", "text") == "json" else None
         if not isinstance(sys.stdout, RedactingStream):
-            sys.stdout = RedactingStream(sys.stdout)
+            sys.stdout = RedactingStream(sys.stdout, json_role=as_json, name="stdout")
         if not isinstance(sys.stderr, RedactingStream):
-            sys.stderr = RedactingStream(sys.stderr)
+            sys.stderr = RedactingStream(sys.stderr, json_role=as_json, name="stderr")
+        # Celery writes some notices (a warm shutdown) to the interpreter's original streams.
+        sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
     return handler
 
 

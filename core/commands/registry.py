@@ -52,7 +52,7 @@ async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, A
 def _log_ids(app, actor: Actor):
     """The ids every log line of this command carries; services add what they learn (the player,
     the round, the attempt), and the next command starts afresh."""
-    known = app.player_cache.get((actor.platform, actor.external_id))
+    known = getattr(app, "player_cache", {}).get((actor.platform, actor.external_id))
     return fresh(platform=actor.platform, player_id=known.id if known is not None else None)
 
 
