@@ -13,6 +13,7 @@ from core.cache import BoundedCache
 from core.db.batch import Batches
 from core.db.engine import Database, UnitOfWork, make_engine
 from core.errors import NotConfigured
+from core.guardian.measured import MeasuredGuardian
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.embeddings import Embedder
@@ -138,7 +139,7 @@ def bootstrap(
         settings=settings,
         engine=make_engine(database_url),
         db=Database(database_url, max_size=pool_size),
-        guardian=guardian or make_guardian(settings),
+        guardian=MeasuredGuardian(guardian or make_guardian(settings)),
         discounts=discounts or _holder_discounts(settings),
         solana=solana
         or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),

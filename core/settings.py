@@ -165,6 +165,33 @@ class Settings(BaseSettings):
         return value
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"  # json: one object per line with the ids in play
+
+    # --- operating it (SPEC §11) ---
+    # host:port of /metrics, /healthz and /readyz in the bot process and the worker (unset: off)
+    METRICS_LISTEN: str | None = None
+    # The embedded database is a demo game (demo credits, no deposits or payouts) unless this says
+    # the local game is real; a real game wants DATABASE_URL and backups (docs/operators.md).
+    LOCAL_GAME_REAL_MONEY: bool = False
+
+    @field_validator("METRICS_LISTEN", mode="before")
+    @classmethod
+    def _listen(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464")
+        return text
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """METRICS_LISTEN as (host, port); ``[::]`` style hosts lose their brackets."""
+        if self.METRICS_LISTEN is None:
+            return None
+        host, _, port = self.METRICS_LISTEN.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
 
     @field_validator("ADMIN_GRANT_REVIEW_ABOVE")
     @classmethod

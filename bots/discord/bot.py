@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
+from bots.common.observability import PlatformLink
 from bots.discord.buttons import ConfirmButton
 from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
@@ -23,6 +24,7 @@ from bots.discord.render import NO_MENTIONS, render
 from bots.discord.teams import DiscordTeams, intents_for
 from core.app import App
 from core.commands import Command, Reply, commands_for
+from core.health import platform_probe
 from core.services import outbox
 from core.services.announcements import AnnouncementRow
 
@@ -55,6 +57,7 @@ class BountyClient(discord.AutoShardedClient):
     def __init__(
         self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any
     ) -> None:
+        options.setdefault("http_trace", bot.link.trace)  # API calls counted (429s, 5xx)
         super().__init__(
             intents=intents_for(bot.reads_team_chat), allowed_mentions=NO_MENTIONS, **options
         )
@@ -102,6 +105,7 @@ class BountyDiscordBot:
         if token is None or not token.get_secret_value().strip():
             raise ValueError("DISCORD_BOT_TOKEN is not set")
         self.handlers = BountyHandlers(app)
+        self.link = PlatformLink("discord")
         self.commands = commands_for("discord", commands)
         self.client_options = client_options or {}
         self.client: BountyClient | None = None
@@ -117,6 +121,16 @@ class BountyDiscordBot:
         self.reads_team_chat = self.settings.TEAM_DISCORD_BRIDGE
         self.teams = DiscordTeams(self)
         self.teams.install(self.delivery)
+
+    def connected(self) -> bool:
+        """Ready, and every shard's gateway connection open (for /readyz)."""
+        client = self.client
+        return (
+            client is not None
+            and client.is_ready()
+            and not client.is_closed()
+            and all(not shard.is_closed() for shard in client.shards.values())
+        )
 
     @property
     def guild(self) -> discord.Object | None:
@@ -276,13 +290,14 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     bot = BountyDiscordBot(app)
     await bot.start()
     try:
-        stopper = asyncio.create_task(stop.wait())
-        assert bot.runner is not None
-        await asyncio.wait({stopper, bot.runner}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not stop.is_set() and bot.runner.done():
-            bot.runner.result()
-            raise RuntimeError("the Discord gateway connection ended")
+        with platform_probe("discord", bot.connected):  # /readyz: the gateway is up
+            stopper = asyncio.create_task(stop.wait())
+            assert bot.runner is not None
+            await asyncio.wait({stopper, bot.runner}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not stop.is_set() and bot.runner.done():
+                bot.runner.result()
+                raise RuntimeError("the Discord gateway connection ended")
     finally:
         try:
             await bot.stop()

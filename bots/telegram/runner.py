@@ -13,6 +13,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
+from bots.common.observability import PlatformLink
 from bots.telegram.handlers import BountyHandlers, send
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
@@ -23,6 +24,8 @@ from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
 from core.commands import Reply, commands_for
+from core.health import platform_probe
+from core.logs import redact_value
 from core.services import outbox
 from core.services.announcements import AnnouncementRow
 
@@ -31,39 +34,6 @@ log = logging.getLogger("bounty.telegram")
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 RATE_LIMIT_RETRIES = 3  # a 429 waits retry_after and tries again, this many times
-
-
-class _RedactTokens(logging.Filter):
-    """httpx logs each request URL, and a Bot API URL carries the token: never let it reach a log."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        hits = [t for t in self.tokens if t in message]
-        if hits:
-            for token in hits:
-                message = message.replace(token, "<token>")
-            record.msg, record.args = message, None
-        return True
-
-
-_REDACT = _RedactTokens()
-# Filters apply only to records of the logger they sit on, not its children: name each one.
-for _name in (
-    "httpx",
-    "httpcore",
-    "telegram",
-    "telegram.Bot",
-    "telegram.ext",
-    "telegram.ext.ExtBot",
-    "telegram.ext.Updater",
-    "telegram.ext.Application",
-    "telegram.request",
-):
-    logging.getLogger(_name).addFilter(_REDACT)
 
 
 def _file_url(base_url: str) -> str:
@@ -78,8 +48,10 @@ def build_application(
     tracker: UpdateTracker | None = None,
     handlers: BountyHandlers | None = None,
     rate_limit: bool = True,
+    link: PlatformLink | None = None,
 ) -> Application:
-    """A python-telegram-bot Application wired to the game (not started)."""
+    """A python-telegram-bot Application wired to the game (not started); ``link`` counts its API
+    calls and knows whether the last one got an answer."""
     settings = app.settings
     if settings.TELEGRAM_BOT_TOKEN is None or not settings.TELEGRAM_BOT_TOKEN.get_secret_value():
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -93,15 +65,17 @@ def build_application(
             _file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL
         )
         .concurrent_updates(tracker or UpdateTracker())
-        .request(AiohttpRequest())
+        .request(AiohttpRequest(trace=link.trace if link else None))
         # getUpdates long-polls on its own connection, so a slow poll never blocks a reply
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .get_updates_request(
+            AiohttpRequest(connection_pool_size=1, trace=link.trace if link else None)
+        )
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
     application = builder.build()
     (handlers or BountyHandlers(app)).install(application)
-    _REDACT.tokens.add(token)
+    redact_value(token, "TELEGRAM_BOT_TOKEN")  # the Bot API's URLs carry it: never in a log line
     return application
 
 
@@ -125,8 +99,9 @@ class TelegramBot:
         self.tracker = UpdateTracker()
         self.pacer = ChatPacer()
         self.handlers = BountyHandlers(app, deep_links)
+        self.link = PlatformLink("telegram")
         self.application = build_application(
-            app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit
+            app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit, link=self.link
         )
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
@@ -136,6 +111,12 @@ class TelegramBot:
         self.delivery.handle("notice", self.send_notice)
         self.teams = TelegramTeams(self)
         self.teams.install(self.application, self.delivery)
+
+    def connected(self) -> bool:
+        """Taking updates (polling or the webhook), and the Bot API answered the last call."""
+        updater = self.application.updater
+        taking = self.webhook is not None or (updater is not None and updater.running)
+        return self.application.running and taking and self.link.answering
 
     @property
     def username(self) -> str:
@@ -246,7 +227,8 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     bot = TelegramBot(app)
     await bot.start()
     try:
-        await stop.wait()
+        with platform_probe("telegram", bot.connected):  # /readyz: the Bot API answers
+            await stop.wait()
     finally:
         try:
             await bot.stop()

@@ -8,6 +8,7 @@ from typing import Any
 from core.actors import Actor
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, limits, views
 from core.services.token.common import age, percent, price_text, tokens, usd
@@ -85,6 +86,7 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Pay to send a message to the guardian; you confirm the exact fee first."""
     quote = await attempts.quote_attempt(ctx.app, ctx.actor, args["message"])
+    bind(round_id=quote.bounty_id)
     return quote_reply(quote)
 
 

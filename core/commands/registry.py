@@ -5,12 +5,14 @@ commands from this list; ``/help`` lists it in this order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from core.actors import Actor
 from core.commands import admin, identity, play, teams, token
 from core.commands.base import Command, CommandContext, Reply, command
 from core.errors import ConfirmationExpired, NotPermitted
+from core.logs import fresh
 from core.services.players import is_moderator, note_identity, require_not_banned
 
 
@@ -60,6 +62,18 @@ def find(name: str) -> Command:
 
 async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
     """Check the arguments and the moderator right, then run the command's core call."""
+    with _log_ids(app, actor):
+        return await _run_command(app, actor, command, raw_args)
+
+
+def _log_ids(app, actor: Actor):
+    """The ids every log line of this command carries; services add what they learn (the player,
+    the round, the attempt), and the next command starts afresh."""
+    known = getattr(app, "player_cache", {}).get((actor.platform, actor.external_id))
+    return fresh(platform=actor.platform, player_id=known.id if known is not None else None)
+
+
+async def _run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
     if not command.offered_on(actor.platform):
         raise NotPermitted(f"/{command.name} works only on {', '.join(command.platforms or ())}.")
     if command.moderator and not is_moderator(app.settings, actor):
@@ -93,7 +107,16 @@ async def run_confirmation(
     handler = CONFIRMATIONS.get(kind)
     if handler is None or not ref or len(ref) > 64:
         raise ConfirmationExpired("That button is no longer valid.")
-    reply = await handler(app, actor, ref, accept)
+    with _log_ids(app, actor):
+        reply = await handler(app, actor, ref, accept)
+    if reply.follow is not None:  # the final answer comes later: with the same ids in its log lines
+        follow = reply.follow
+
+        async def logged() -> Reply:
+            with _log_ids(app, actor):
+                return await follow()
+
+        reply = replace(reply, follow=logged)
     while not staged and reply.follow is not None:
         reply = await reply.follow()
     return reply

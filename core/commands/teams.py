@@ -10,6 +10,7 @@ from core.actors import Actor
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
 from core.errors import NotPermitted
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, teams
 from core.services.players import require_not_banned
@@ -189,6 +190,7 @@ async def team_fund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 async def team_attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Send a message to the guardian paid from your team's pool; you confirm the exact fee first."""
     quote = await attempts.quote_team_attempt(ctx.app, ctx.actor, args["message"])
+    bind(round_id=quote.bounty_id, team_id=quote.team_id)
     team = await teams.info(ctx.app, ctx.actor)
     return quote_reply(quote, team.team.name)
 

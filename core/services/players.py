@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from core.actors import Actor
 from core.db import Conn
 from core.errors import NotFound, NotPermitted
+from core.logs import bind
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ async def resolve_player(app, conn: Conn, actor: Actor) -> PlayerRef:
         after_commit = getattr(conn, "after_commit", None)
         if after_commit is not None:
             after_commit(remember)
+    bind(player_id=ref.id)  # the acting player, on every log line of this command from here on
     return ref
 
 
