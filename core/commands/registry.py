@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.actors import Actor
-from core.commands import admin, identity, play, teams, token
+from core.commands import admin, identity, play, privacy, teams, token
 from core.commands.base import Command, CommandContext, Reply
 from core.errors import ConfirmationExpired, NotPermitted
 from core.services.players import is_moderator, note_identity, require_not_banned
@@ -18,6 +18,7 @@ COMMANDS: list[Command] = [
     *teams.COMMANDS,
     *token.COMMANDS,
     *identity.COMMANDS,
+    *privacy.COMMANDS,
     *admin.COMMANDS,
 ]
 
@@ -27,6 +28,7 @@ CONFIRMATIONS = {
     **teams.CONFIRMATIONS,
     **token.CONFIRMATIONS,
     **identity.CONFIRMATIONS,
+    **privacy.CONFIRMATIONS,
 }
 
 
