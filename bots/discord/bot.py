@@ -25,6 +25,7 @@ from core.app import App
 from core.commands import Command, Reply, commands_for
 from core.services import outbox
 from core.services.announcements import AnnouncementRow
+from core.settings import Settings
 
 log = logging.getLogger("bounty.discord")
 
@@ -37,6 +38,20 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 READY_TIMEOUT = 60.0
 SHUTDOWN_GRACE = 75.0  # a paid attempt in progress may wait on the guardian for up to 60 s
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a server's events to (DMs go to shard 0)."""
+    return (guild_id >> 22) % shard_count
+
+
+def holds_shard_of(settings: Settings, guild_id: int | None) -> bool:
+    """Whether this process connects the shard that ``guild_id`` (None: DMs, or the one server
+    team channels use without DISCORD_GUILD_ID) is on."""
+    count, ids = settings.discord_shards
+    if count is None or ids is None:
+        return True
+    return shard_of(guild_id, count) in ids if guild_id else 0 in ids
 
 
 class BountyTree(app_commands.CommandTree):
@@ -66,7 +81,7 @@ class BountyClient(discord.AutoShardedClient):
         # Discord (another API base), that URL is also where an invalidated session re-identifies,
         # which discord.py otherwise sends to DEFAULT_GATEWAY (restored when the bot stops).
         ask = self.http.get_bot_gateway
-        elsewhere = bool(gateway_url or bot.settings.DISCORD_API_BASE_URL)
+        elsewhere = self._elsewhere = bool(gateway_url or bot.settings.DISCORD_API_BASE_URL)
 
         async def get_bot_gateway() -> tuple[int, str, Any]:
             shards, url, limits = await ask()
@@ -80,6 +95,13 @@ class BountyClient(discord.AutoShardedClient):
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ConfirmButton)
         await self.bot.sync_commands()
+
+    async def launch_shards(self) -> None:
+        # Given a shard count, discord.py skips GET /gateway/bot and dials DEFAULT_GATEWAY: off
+        # Discord, ask the API server first, so the shards connect where it says.
+        if self.shard_count is not None and self._elsewhere:
+            await self.http.get_bot_gateway()
+        await super().launch_shards()
 
 
 class BountyDiscordBot:
@@ -116,7 +138,11 @@ class BountyDiscordBot:
         # without it (channels are still kept, Telegram's messages still reach them) and says why.
         self.reads_team_chat = self.settings.TEAM_DISCORD_BRIDGE
         self.teams = DiscordTeams(self)
-        self.teams.install(self.delivery)
+        # Sharded over several processes, only the one holding the team server's shard sees that
+        # server (its channels, roles and messages): it alone keeps the team channels.
+        self.keeps_team_channels = holds_shard_of(self.settings, self.settings.DISCORD_GUILD_ID)
+        if self.keeps_team_channels:
+            self.teams.install(self.delivery)
 
     @property
     def guild(self) -> discord.Object | None:
@@ -159,16 +185,27 @@ class BountyDiscordBot:
                 self.reads_team_chat = False
                 await self._connect()
             self.delivery.start()
-            self.teams.start()
-            log.info("Discord bot ready as %s", self.client.user if self.client else None)
+            if self.keeps_team_channels:
+                self.teams.start()
+            log.info(
+                "Discord bot ready as %s, shards %s of %s",
+                self.client.user if self.client else None,
+                ",".join(str(i) for i in (self.client.shard_ids or [])) if self.client else "?",
+                self.client.shard_count if self.client else "?",
+            )
         except BaseException:
             await self.stop()
             raise
 
     async def _connect(self) -> None:
         settings = self.settings
+        options = dict(self.client_options)
+        count, ids = settings.discord_shards
+        if count is not None:  # else every shard Discord recommends, in this process
+            options.setdefault("shard_count", count)
+            options.setdefault("shard_ids", ids)
         client = self.client = BountyClient(
-            self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options
+            self, gateway_url=settings.DISCORD_GATEWAY_URL, **options
         )
         for command in build_app_commands(
             self.commands,

@@ -23,7 +23,7 @@ from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
 from core.commands import Reply, commands_for
-from core.services import outbox
+from core.services import outbox, replicas
 from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.telegram")
@@ -178,6 +178,14 @@ class TelegramBot:
         self.webhook = WebhookReceiver(
             self.application, path=urlsplit(url).path, secret=secret, host=host, port=port
         )
+        # Several replicas may serve the webhook's URL: each update is handled by the first to take it.
+        replica = outbox.consumer_name("telegram-webhook")
+        bot_id = self.application.bot.id
+
+        async def claim(update_id: int) -> bool:
+            return await replicas.take_update(self.app, bot_id, update_id, replica)
+
+        self.tracker.claim = claim
         await self.webhook.start()
         await self.application.bot.set_webhook(url, secret_token=secret)
 

@@ -133,6 +133,7 @@ class Interaction:
     ack_data: dict[str, Any] | None = None
     original_id: int | None = None  # the response message (or the message a button sits on)
     followup_ids: list[int] = field(default_factory=list)
+    shards: list[tuple[int, int]] = field(default_factory=list)  # (shard id, count) per delivery
 
     @property
     def type(self) -> int:
@@ -1500,6 +1501,9 @@ class DiscordStandin:
                 return
             shard = d.get("shard") or [0, 1]
             session.shard = (int(shard[0]), int(shard[1]))
+            if not 0 <= session.shard[0] < session.shard[1]:
+                await session.ws.close(code=4010, message=b"Invalid shard.")
+                return
             mine = [
                 g
                 for gid, g in self.guilds.items()
@@ -1545,6 +1549,11 @@ class DiscordStandin:
             await self._notify()
 
     @property
+    def shards_connected(self) -> list[tuple[int, int]]:
+        """(shard id, shard count) of every identified gateway connection, sorted."""
+        return sorted(s.shard for s in self._sessions if s.identified.is_set() and not s.ws.closed)
+
+    @property
     def connected(self) -> bool:
         return any(s.identified.is_set() and not s.ws.closed for s in self._sessions)
 
@@ -1554,8 +1563,9 @@ class DiscordStandin:
 
     async def dispatch(
         self, event: str, data: dict[str, Any], *, guild_id: int | None = None
-    ) -> None:
-        """Send a dispatch to the session holding ``guild_id`` (any session if none)."""
+    ) -> tuple[int, int] | None:
+        """Send a dispatch to the session holding ``guild_id``'s shard, ``(guild_id >> 22) % shard
+        count`` as Discord routes them (no guild, a DM: shard 0); the shard it went to, if any."""
         gid = (
             guild_id
             if guild_id is not None
@@ -1564,9 +1574,11 @@ class DiscordStandin:
         for session in list(self._sessions):
             if session.ws.closed:
                 continue
-            if gid is None or (gid >> 22) % session.shard[1] == session.shard[0]:
+            shard_id, count = session.shard
+            if (0 if gid is None else (gid >> 22) % count) == shard_id:
                 await session.send(0, data, event)
-                return
+                return session.shard
+        return None
 
     def forget_sessions(self) -> None:
         """Forget every gateway session: a RESUME is refused (invalid session) and the bot must IDENTIFY."""
@@ -1645,7 +1657,9 @@ class DiscordStandin:
             await self.wait_connected()
         interaction.dispatched_at = time.perf_counter()
         gid = int(interaction.payload["guild_id"]) if "guild_id" in interaction.payload else None
-        await self.dispatch("INTERACTION_CREATE", interaction.payload, guild_id=gid)
+        shard = await self.dispatch("INTERACTION_CREATE", interaction.payload, guild_id=gid)
+        if shard is not None:
+            interaction.shards.append(shard)
         return interaction
 
     def _resolve_command(

@@ -215,6 +215,11 @@ class TelegramStandin:
         self.pushed_at: dict[int, float] = {}
         self.webhook: dict[str, Any] | None = None
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
+        # A load balancer in front of webhook replicas: the webhook's updates go to these URLs in
+        # turn instead of the registered one (``redeliver`` sends a copy to a chosen one).
+        self.webhook_targets: list[str] = []
+        self.webhook_posts: list[tuple[int, str, int]] = []  # (update_id, target URL, HTTP status)
+        self._turn = itertools.count()
         self._pending: list[_Pending] = []
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -417,7 +422,7 @@ class TelegramStandin:
         self._pending.sort(key=lambda p: p.id)
         self._wake()
 
-    async def _post_webhook(self, update: dict[str, Any]) -> None:
+    async def _post_webhook(self, update: dict[str, Any], url: str | None = None) -> None:
         assert self.webhook is not None
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -426,10 +431,18 @@ class TelegramStandin:
             if self.webhook.get("secret_token")
             else {}
         )
-        async with self._session.post(
-            self.webhook["url"], json=update, headers=headers
-        ) as response:
+        if url is None:
+            targets = self.webhook_targets
+            url = targets[next(self._turn) % len(targets)] if targets else self.webhook["url"]
+        async with self._session.post(url, json=update, headers=headers) as response:
             self.webhook_deliveries.append((update["update_id"], response.status))
+            self.webhook_posts.append((update["update_id"], url, response.status))
+        self._notify()
+
+    async def redeliver(self, update: dict[str, Any], *, to: int) -> None:
+        """POST the same update again to ``webhook_targets[to]``: Telegram retrying a delivery whose
+        answer it did not get, which the load balancer sends to another replica."""
+        await self._post_webhook(copy.deepcopy(update), self.webhook_targets[to])
 
     def _wake(self) -> None:
         event, self._arrived = self._arrived, asyncio.Event()
