@@ -15,10 +15,11 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
-from bots.discord.buttons import ConfirmButton
+from bots.discord.buttons import ConfirmButton, confirm_view
 from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
 from bots.discord.handlers import BountyHandlers
+from bots.discord.late import LATE_ANSWER, late_messages, nonce
 from bots.discord.render import NO_MENTIONS, render
 from bots.discord.teams import DiscordTeams, intents_for
 from core.app import App
@@ -134,6 +135,7 @@ class BountyDiscordBot:
         if self.settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.delivery.handle(LATE_ANSWER, self.send_kept)
         # Reading the team channels needs the privileged Message Content intent; refused, the bot runs
         # without it (channels are still kept, Telegram's messages still reach them) and says why.
         self.reads_team_chat = self.settings.TEAM_DISCORD_BRIDGE
@@ -278,9 +280,12 @@ class BountyDiscordBot:
             user = self.client.get_user(
                 int(item.payload["external_id"])
             ) or await self.client.fetch_user(int(item.payload["external_id"]))
-            for message in render(notice_reply(item)).messages:
+            for i, message in enumerate(render(notice_reply(item)).messages):
                 await user.send(
-                    embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS
+                    embed=message.embed,
+                    content=message.content,
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=nonce("n", item.id, i),
                 )
         except (discord.Forbidden, discord.NotFound) as exc:
             raise outbox.Undeliverable(
@@ -298,14 +303,42 @@ class BountyDiscordBot:
                 tone="success" if row.kind == "round_won" else "info",
             )
         )
-        for message in out.messages:
+        for i, message in enumerate(out.messages):
             files = message.discord_files()
             await channel.send(
                 embed=message.embed,
                 content=message.content,
                 allowed_mentions=NO_MENTIONS,
+                nonce=nonce("a", row.id, i),
                 **({"files": files} if files else {}),
             )
+
+    async def send_kept(self, item: outbox.OutboxItem) -> None:
+        """An answer its interaction could not carry (``BountyHandlers.keep``), as messages: in its
+        channel, or directly to the player. Sent again after a failure, a message already made is
+        not made twice (its nonce)."""
+        assert self.client is not None
+        payload = item.payload
+        try:
+            if payload.get("channel_id"):
+                target: Any = self.client.get_partial_messageable(int(payload["channel_id"]))
+            else:
+                target = self.client.get_user(
+                    int(payload["user_id"])
+                ) or await self.client.fetch_user(int(payload["user_id"]))
+            for i, message in enumerate(late_messages(payload)):
+                files = message.discord_files()
+                await target.send(
+                    embed=message.embed,
+                    content=message.content,
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=nonce("k", item.id, i),
+                    **({"files": files} if files else {}),
+                    **({"view": confirm_view(message.confirm)} if message.confirm else {}),
+                )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            where = payload.get("channel_id") or f"user {payload['user_id']}"
+            raise outbox.Undeliverable(f"Discord {where}: {exc}") from None
 
 
 async def run_discord(app: App, stop: asyncio.Event) -> None:

@@ -103,6 +103,7 @@ class Call:
     at: float = 0.0
     status: int = 0
     response: Any = None
+    done: bool = False  # carried out although answered with a failure (fail_next(after=True))
 
     @property
     def ok(self) -> bool:
@@ -118,6 +119,8 @@ class _Fault:
     times: int
     code: int
     message: str
+    global_: bool = False  # a 429 of the bot's global limit rather than the route's
+    after: bool = False  # the call is carried out first; only its answer is the failure
 
 
 @dataclass
@@ -628,8 +631,12 @@ class DiscordStandin:
         times: int = 1,
         code: int = 0,
         message: str | None = None,
+        global_: bool = False,
+        after: bool = False,
     ) -> None:
-        """The next ``times`` calls of ``method`` whose path matches ``pattern`` (re.search) fail."""
+        """The next ``times`` calls of ``method`` whose path matches ``pattern`` (re.search) fail.
+        ``global_``: a 429 of the global limit. ``after``: the call is carried out and only then
+        answered with the failure (a 502 on the way back: the work is done, the client cannot know)."""
         default = {
             429: "You are being rate limited.",
             404: "Unknown Channel",
@@ -638,7 +645,15 @@ class DiscordStandin:
         }.get(status, "Error")
         self._faults.append(
             _Fault(
-                method, re.compile(pattern), status, retry_after, times, code, message or default
+                method,
+                re.compile(pattern),
+                status,
+                retry_after,
+                times,
+                code,
+                message or default,
+                global_,
+                after,
             )
         )
 
@@ -663,13 +678,16 @@ class DiscordStandin:
         self.calls.append(call)
         try:
             fault = self._fault_for(request.method, path)
-            if fault is not None:
+            if fault is not None and not fault.after:
                 response = self._fault_response(fault)
             else:
                 self._authorize(request, path)
                 data, status = await self._route(request.method, path, request.query, body, files)
                 response = _json(data, status) if status != 204 else web.Response(status=204)
                 call.response = data
+                if fault is not None:  # done, and the answer is lost on the way back
+                    call.done = True
+                    response = self._fault_response(fault)
         except ApiError as exc:
             response = _json(exc.body(), exc.status)
             call.response = exc.body()
@@ -681,19 +699,22 @@ class DiscordStandin:
     def _fault_response(fault: _Fault) -> web.Response:
         if fault.status == 429:
             # discord.py retries a 429 only when it came through Discord's proxy (a Via header).
+            headers = {
+                "Retry-After": f"{fault.retry_after}",
+                "Via": "1.1 google",
+                "X-RateLimit-Scope": "global" if fault.global_ else "user",
+            }
+            if fault.global_:
+                headers["X-RateLimit-Global"] = "true"
             return _json(
                 {
                     "message": fault.message,
                     "retry_after": fault.retry_after,
-                    "global": False,
+                    "global": fault.global_,
                     "code": 0,
                 },
                 429,
-                {
-                    "Retry-After": f"{fault.retry_after}",
-                    "Via": "1.1 google",
-                    "X-RateLimit-Scope": "user",
-                },
+                headers,
             )
         return _json({"message": fault.message, "code": fault.code}, fault.status)
 
@@ -1157,7 +1178,18 @@ class DiscordStandin:
             raise ApiError(400, 50006, "Cannot send an empty message")
         if channel.get("type") == 1 and int(channel["recipients"][0]["id"]) in self.no_dms:
             raise ApiError(403, 50007, "Cannot send messages to this user")
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: a message with the same nonce sent in the last few minutes is returned
+            # instead of a new one, so a create retried after a lost answer posts once.
+            for earlier in self.messages.values():
+                if earlier["channel_id"] == str(channel["id"]) and earlier.get("nonce") == str(
+                    nonce
+                ):
+                    return earlier
         message = self._new_message(channel["id"], body, files)
+        if nonce is not None:
+            message["nonce"] = str(nonce)
         await self._dispatch_message("MESSAGE_CREATE", message)
         await self._notify()
         return message

@@ -132,6 +132,8 @@ class _Fault:
     description: str
     retry_after: int | None
     chat_id: int | None
+    stall: float = 0.0  # seconds before answering (longer than the client waits: a timeout)
+    processed: bool = False  # the call is carried out before the failure (its answer is lost)
 
 
 class _TelegramHtml(HTMLParser):
@@ -458,21 +460,32 @@ class TelegramStandin:
         retry_after: int = 1,
         chat_id: int | None = None,
         description: str | None = None,
+        times: int = 1,
+        stall: float = 0.0,
+        processed: bool = False,
     ) -> None:
-        """The next call to ``method`` (for ``chat_id`` if given) fails: 429 (with retry_after),
-        400 ("chat not found") or 403 ("bot was blocked by the user")."""
+        """The next ``times`` calls to ``method`` (for ``chat_id`` if given) fail: 429 (with
+        retry_after), 400 ("chat not found"), 403 ("bot was blocked by the user"), 500/502/504.
+        ``stall``: the answer comes that many seconds late (past the client's timeout: it sees
+        ``TimedOut``). ``processed``: the call is carried out first and only its answer fails, as
+        when Telegram did the work and the connection broke on the way back."""
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
             400: "Bad Request: chat not found",
             403: "Forbidden: bot was blocked by the user",
+            502: "Bad Gateway",
+            504: "Gateway Timeout",
         }
-        fault = _Fault(
-            code,
-            description or default.get(code, "Internal Server Error"),
-            retry_after if code == 429 else None,
-            chat_id,
-        )
-        self._faults.setdefault(method, deque()).append(fault)
+        for _ in range(times):
+            fault = _Fault(
+                code,
+                description or default.get(code, "Internal Server Error"),
+                retry_after if code == 429 else None,
+                chat_id,
+                stall,
+                processed,
+            )
+            self._faults.setdefault(method, deque()).append(fault)
 
     def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
         queue = self._faults.get(method)
@@ -577,13 +590,19 @@ class TelegramStandin:
         self.calls.append(call)
         try:
             fault = self._take_fault(method, params)
+            handler = getattr(self, "_api_" + method, None)
             if fault is not None:
+                if fault.processed and handler is not None:
+                    call.result = await handler(params, files)  # done; the answer gets lost
+                if fault.stall:  # the client gives up before this answer: recorded now
+                    call.status, call.error = fault.code, fault.description
+                    self._notify()
+                    await asyncio.sleep(fault.stall)
                 raise ApiError(
                     fault.code,
                     fault.description,
                     {"retry_after": fault.retry_after} if fault.retry_after is not None else None,
                 )
-            handler = getattr(self, "_api_" + method, None)
             result = await handler(params, files) if handler is not None else True
         except ApiError as exc:
             body: dict[str, Any] = {
