@@ -3,6 +3,7 @@ says what goes, what stays and why."""
 
 from __future__ import annotations
 
+import gzip
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from core.money import usdc
 from core.services.privacy import erase, export
 
 CONFIRM_FOR = timedelta(minutes=10)
+COMPRESS_ABOVE = 8_000_000  # bytes
 
 REMOVED = (
     "Removed: your platform accounts here (ids, names, usernames), the texts of your attempts and the "
@@ -34,11 +36,19 @@ async def privacy_export(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     """Get a file of everything stored about you: accounts, balance history, attempts, teams, wallet, notices."""
     player_id, document = await export.export_data(ctx.app, ctx.actor)
     day = ctx.app.clock().astimezone(UTC).strftime("%Y%m%d")
+    name = f"bounty-player-{player_id}-{day}.json"
+    how = "as a JSON file"
+    if len(document) > COMPRESS_ABOVE:  # Discord takes files up to 10 MB from a bot
+        document, name, how = (
+            gzip.compress(document),
+            name + ".gz",
+            "as a gzip-compressed JSON file",
+        )
     return Reply(
         title="Your data",
-        text="Everything the game stores about you, as a JSON file. Amounts are in minor units "
+        text=f"Everything the game stores about you, {how}. Amounts are in minor units "
         "(1 USDC = 1,000,000). /privacy delete erases it.",
-        attachments=(Attachment(f"bounty-player-{player_id}-{day}.json", document),),
+        attachments=(Attachment(name, document),),
         private=True,
     )
 

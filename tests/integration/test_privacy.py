@@ -253,3 +253,17 @@ async def test_a_demo_players_credits_go_back_to_the_faucet(app_factory, tmp_pat
         r.balance for r in await fetch(app, "SELECT balance FROM accounts WHERE kind = 'player'")
     ] == [0]
     await checks_pass(app)
+
+
+async def test_a_large_export_is_compressed(app_factory, tmp_path, monkeypatch):
+    import gzip
+
+    from core.commands import privacy
+
+    app = await app_factory(BOUNTY_DATA_DIR=str(tmp_path))
+    monkeypatch.setattr(privacy, "COMPRESS_ABOVE", 100)
+    said = await run(app, ALICE, "/privacy export")
+    assert "gzip-compressed" in said
+    (path,) = (tmp_path / "files").glob("bounty-player-*.json.gz")
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    assert data["identities"][0]["external_id"] == "1001"

@@ -17,7 +17,10 @@ Tests drive it: ``await standin.slash(user, "admin grant", player=..., amount=..
 application-command interaction from the commands the bot registered (nested options for groups,
 typed values), ``await standin.click(user, custom_id)`` presses a button of a message the bot sent,
 ``await standin.replay(interaction)`` redelivers one with the same id and token. Faults:
-``standin.fail_next("POST", r"/webhooks/", 429, retry_after=0.05)``. Reusable by the benchmark:
+``standin.fail_next("POST", r"/webhooks/", 429, retry_after=0.05)`` (``global_=True``: the global
+limit; ``after=True``: the call is carried out and only its answer fails, as a 502 on the way back).
+Channel messages honour ``nonce`` with ``enforce_nonce``. Shards: a server's events go to the session
+of shard ``(guild id >> 22) % count``, DMs to shard 0. Reusable by the benchmark:
 interactions carry ``dispatched_at`` and ``acked_at`` (time.perf_counter()).
 """
 

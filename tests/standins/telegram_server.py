@@ -7,8 +7,11 @@ command names, chats the bot may not write to (403) or does not know (400). Ever
 
 Tests push updates (commands, button presses, anything) into a queue that ``getUpdates`` long-polls
 (honouring offset and timeout), or that is POSTed to the webhook once ``setWebhook`` was called.
-Faults: ``fail_next(method, 429 | 400 | 403)``. Reusable by the benchmark: calls carry timestamps,
-and ``pushed_at`` records when each update was pushed.
+Faults: ``fail_next(method, 429 | 400 | 403 | 502 | 504, stall=..., processed=...)``: a stalled
+answer times the client out; a processed call is carried out before its answer fails. Webhook
+replicas: ``webhook_targets`` makes it a load balancer, ``redeliver`` Telegram's retry landing on
+another replica. Reusable by the benchmark: calls carry timestamps, and ``pushed_at`` records when
+each update was pushed.
 """
 
 from __future__ import annotations
