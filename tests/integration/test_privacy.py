@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from core import ledger
 from core.actors import Actor
+from core.services import outbox
 from core.services.players import ensure_player
 from core.services.privacy import erase
 from core.services.token.checks import check_token_invariants
@@ -113,12 +114,15 @@ async def test_export_then_delete_keeps_the_ledger_and_the_ban_under_a_pseudonym
     assert "Nothing was deleted" in asked
     assert await fetch(app, "SELECT 1 FROM player_identities WHERE player_id = :p", p=me)
 
+    async with app.uow() as uow:  # an answer a bot kept to send her later (her export, say)
+        await outbox.put(uow.conn, "answer", "telegram", {"chat_id": 1001, "pages": ["her data"]})
     done = await run(app, ALICE_DC, "/privacy delete", "y")  # from her other platform
     assert "Your data is deleted" in done and f"erased player #{me}" in done
 
     # Gone: her accounts, names, texts, team chat, link codes.
     assert not await fetch(app, "SELECT 1 FROM player_identities WHERE player_id = :p", p=me)
     assert not await fetch(app, "SELECT 1 FROM link_codes WHERE player_id = :p", p=me)
+    assert not await fetch(app, "SELECT 1 FROM outbox WHERE topic IN ('answer', 'notice')")
     (row,) = await fetch(app, "SELECT display_name, ban_reason FROM players WHERE id = :p", p=me)
     assert row == (f"erased player #{me}", f"spam as erased player #{me}")
     attempts = await fetch(

@@ -489,6 +489,16 @@ async def _erase(app: App, conn: Conn, player_id: int, ids: list[int], now: date
         "DELETE FROM outbox WHERE topic = 'notice' AND CAST(payload->>'player_id' AS bigint) = ANY(:ids)",
         params,
     )
+    # Answers a bot keeps to send later (an export among them) are addressed by platform account.
+    await conn.execute(
+        "DELETE FROM outbox WHERE topic = 'answer' AND ("
+        "(channel = 'telegram' AND payload->>'chat_id' = ANY(:telegram)) OR "
+        "(channel = 'discord' AND payload->>'user_id' = ANY(:discord)))",
+        {
+            "telegram": [i.external_id for i in identities if i.platform == "telegram"],
+            "discord": [i.external_id for i in identities if i.platform == "discord"],
+        },
+    )
 
     # What moderators keep (notes, bans, the audit log) and money records: names replaced.
     like = {"like": _labels_like(r) or ["\x00"]}
