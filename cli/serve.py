@@ -236,7 +236,27 @@ async def _until(stop: asyncio.Event, work) -> int:
     return task.result()
 
 
+async def _log_connection_budget(app) -> None:
+    """Say how many database connections this process may open against what the server allows."""
+    from core.services.replicas import connection_budget
+
+    try:
+        budget = await connection_budget(app)
+    except Exception as exc:  # the bots start anyway; the first command will say what is wrong
+        log.warning("could not read the database's connection limit: %s", exc)
+        return
+    log.info("database: %s", budget.describe())
+    if budget.this_process > budget.left + 1:  # one of ours is open already (the query's)
+        log.warning(
+            "database: this process may need %d connections and only %d are free: lower "
+            "DATABASE_POOL_SIZE or raise the server's max_connections (docs/operators.md)",
+            budget.this_process,
+            max(budget.left + 1, 0),
+        )
+
+
 async def _bots(app, stop: asyncio.Event) -> int:
+    await _log_connection_budget(app)
     tasks = []
     if app.settings.discord_enabled:
         from bots.discord import run_discord

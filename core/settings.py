@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.base58 import decode_base58
@@ -207,6 +207,44 @@ class Settings(BaseSettings):
         """ADMIN_GRANT_REVIEW_ABOVE in USDC micro-units."""
         return parse_amount(self.ADMIN_GRANT_REVIEW_ABOVE, allow_zero=True)
 
+    # --- more than one machine (docs/operators.md, "Outgrowing one machine") ---
+    # Discord shards: this process connects DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT (unset: the count
+    # Discord recommends, every shard in this process). Processes given disjoint ids share the load.
+    DISCORD_SHARD_COUNT: int | None = Field(None, ge=1, le=10_000)
+    DISCORD_SHARD_IDS: IdList = ()
+    # The game's connections to PostgreSQL per bot process (three more serve its batched statements):
+    # processes x (this + 3), plus the workers', must stay under the server's max_connections.
+    DATABASE_POOL_SIZE: int = Field(20, ge=2, le=1_000)
+
+    @field_validator("DISCORD_SHARD_IDS", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> tuple[str, ...]:
+        return _id_list(value)
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        ids = [int(i) for i in self.DISCORD_SHARD_IDS]
+        if ids and self.DISCORD_SHARD_COUNT is None:
+            raise ValueError(
+                "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (every process must agree on the count)"
+            )
+        if any(i < 0 or i >= (self.DISCORD_SHARD_COUNT or 0) for i in ids):
+            raise ValueError(
+                f"DISCORD_SHARD_IDS must be between 0 and {(self.DISCORD_SHARD_COUNT or 1) - 1} "
+                "(shard ids count from 0 below DISCORD_SHARD_COUNT)"
+            )
+        if len(set(ids)) != len(ids):
+            raise ValueError("DISCORD_SHARD_IDS lists a shard twice")
+        return self
+
+    @property
+    def discord_shards(self) -> tuple[int | None, list[int] | None]:
+        """(shard count, this process's shard ids) for discord.py; (None, None): Discord's advice."""
+        if self.DISCORD_SHARD_COUNT is None:
+            return None, None
+        ids = [int(i) for i in self.DISCORD_SHARD_IDS]
+        return self.DISCORD_SHARD_COUNT, ids or list(range(self.DISCORD_SHARD_COUNT))
+
     @field_validator("MODERATOR_DISCORD_ROLE_IDS", "MODERATOR_TELEGRAM_USER_IDS", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> tuple[str, ...]:
@@ -222,6 +260,7 @@ class Settings(BaseSettings):
         "OPENAI_BASE_URL",
         "TELEGRAM_WEBHOOK_URL",
         "EMBEDDINGS_PROVIDER",
+        "DISCORD_SHARD_COUNT",
         mode="before",
     )
     @classmethod

@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
 from bots.common.observability import PlatformLink
-from bots.telegram.handlers import BountyHandlers, send
+from bots.telegram.handlers import LATE_ANSWER, BountyHandlers, Unsent, late_answer, send
+from bots.telegram.limits import PatientRateLimiter
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
 from bots.telegram.request import AiohttpRequest
@@ -26,7 +27,7 @@ from core.app import App
 from core.commands import Reply, commands_for
 from core.health import platform_probe
 from core.logs import redact_value
-from core.services import outbox
+from core.services import outbox, replicas
 from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.telegram")
@@ -49,6 +50,7 @@ def build_application(
     handlers: BountyHandlers | None = None,
     rate_limit: bool = True,
     link: PlatformLink | None = None,
+    timeout: float | None = None,
 ) -> Application:
     """A python-telegram-bot Application wired to the game (not started); ``link`` counts its API
     calls and knows whether the last one got an answer."""
@@ -65,14 +67,23 @@ def build_application(
             _file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL
         )
         .concurrent_updates(tracker or UpdateTracker())
-        .request(AiohttpRequest(trace=link.trace if link else None))
+        .request(
+            AiohttpRequest(trace=link.trace if link else None)
+            if timeout is None
+            else AiohttpRequest(
+                read_timeout=timeout,
+                write_timeout=0,
+                connect_timeout=timeout,
+                trace=link.trace if link else None,
+            )
+        )
         # getUpdates long-polls on its own connection, so a slow poll never blocks a reply
         .get_updates_request(
             AiohttpRequest(connection_pool_size=1, trace=link.trace if link else None)
         )
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        builder = builder.rate_limiter(PatientRateLimiter(max_retries=RATE_LIMIT_RETRIES))
     application = builder.build()
     (handlers or BountyHandlers(app)).install(application)
     redact_value(token, "TELEGRAM_BOT_TOKEN")  # the Bot API's URLs carry it: never in a log line
@@ -83,7 +94,9 @@ class TelegramBot:
     """The running bot. ``start()``/``stop()`` for tests and the benchmark; ``run_telegram`` for the CLI.
 
     ``rate_limit=False`` leaves out PTB's AIORateLimiter (a benchmark measuring the bot, not
-    Telegram's flood limits); ``poll_timeout`` is the long-poll timeout in seconds.
+    Telegram's flood limits and the retries of failed calls, ``bots.telegram.limits``);
+    ``poll_timeout`` is the long-poll timeout in seconds; ``timeout`` how long a Bot API call may
+    take (default 5 s to connect, 10 s to answer).
     """
 
     def __init__(
@@ -93,6 +106,7 @@ class TelegramBot:
         rate_limit: bool = True,
         poll_timeout: int = 10,
         deep_links: DeepLinks | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.app = app
         self.settings = app.settings
@@ -101,7 +115,12 @@ class TelegramBot:
         self.handlers = BountyHandlers(app, deep_links)
         self.link = PlatformLink("telegram")
         self.application = build_application(
-            app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit, link=self.link
+            app,
+            tracker=self.tracker,
+            handlers=self.handlers,
+            rate_limit=rate_limit,
+            link=self.link,
+            timeout=timeout,
         )
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
@@ -109,6 +128,7 @@ class TelegramBot:
         if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.delivery.handle(LATE_ANSWER, self.send_kept)
         self.teams = TelegramTeams(self)
         self.teams.install(self.application, self.delivery)
 
@@ -159,6 +179,14 @@ class TelegramBot:
         self.webhook = WebhookReceiver(
             self.application, path=urlsplit(url).path, secret=secret, host=host, port=port
         )
+        # Several replicas may serve the webhook's URL: each update is handled by the first to take it.
+        replica = outbox.consumer_name("telegram-webhook")
+        bot_id = self.application.bot.id
+
+        async def claim(update_id: int) -> bool:
+            return await replicas.take_update(self.app, bot_id, update_id, replica)
+
+        self.tracker.claim = claim
         await self.webhook.start()
         await self.application.bot.set_webhook(url, secret_token=secret)
 
@@ -200,6 +228,19 @@ class TelegramBot:
             if "chat not found" in exc.message.lower():
                 raise outbox.Undeliverable(f"Telegram user {chat_id}: {exc.message}") from None
             raise
+
+    async def send_kept(self, item: outbox.OutboxItem) -> None:
+        """An answer Telegram would not take when it was given (``BountyHandlers.keep``). If part of
+        it fails again, what is left is kept anew (what was sent is never sent again)."""
+        chat_id = int(item.payload["chat_id"])
+        try:
+            await send(
+                self.application.bot, chat_id, late_answer(item.payload, self.application.bot)
+            )
+        except Unsent as unsent:
+            await self.handlers.keep(unsent, int(item.payload.get("tries", 1)))
+        except (Forbidden, BadRequest) as exc:
+            raise outbox.Undeliverable(f"Telegram chat {chat_id}: {exc.message}") from None
 
     async def broadcast(
         self, chat_ids: list[int], out: Outgoing, *, raise_errors: bool = False

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from core.actors import Actor
-from core.commands import admin, identity, play, teams, token
+from core.commands import admin, identity, play, privacy, teams, token
 from core.commands.base import Command, CommandContext, Reply, command
 from core.errors import ConfirmationExpired, NotPermitted
 from core.logs import fresh
@@ -36,6 +36,7 @@ COMMANDS: list[Command] = [
     *teams.COMMANDS,
     *token.COMMANDS,
     *identity.COMMANDS,
+    *privacy.COMMANDS,
     *admin.COMMANDS,
 ]
 
@@ -45,6 +46,7 @@ CONFIRMATIONS = {
     **teams.CONFIRMATIONS,
     **token.CONFIRMATIONS,
     **identity.CONFIRMATIONS,
+    **privacy.CONFIRMATIONS,
 }
 
 

@@ -12,6 +12,7 @@ from core.actors import Actor
 from core.db import Conn
 from core.errors import NotFound, NotPermitted
 from core.logs import bind
+from core.services.privacy import bans
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -89,6 +90,16 @@ async def ensure_player(conn: Conn, actor: Actor) -> PlayerRef:
     if inserted is None:  # another request created it first: use theirs, drop ours
         await conn.execute("DELETE FROM players WHERE id = :id", {"id": player_id})
         return await ensure_player(conn, actor)
+    # An account whose player erased their data while banned is banned again (privacy.bans).
+    await conn.execute(
+        bans.CARRY_OVER,
+        {
+            "pid": player_id,
+            "platform": actor.platform,
+            "external": actor.external_id,
+            "permanent": PERMANENT,
+        },
+    )
     return PlayerRef(player_id, name)
 
 
