@@ -47,6 +47,9 @@ class Arg:
     autocomplete: str | None = (
         None  # a source in core/commands/completions.py, for platforms that offer it
     )
+    # A secret (the guardian's prompt, a link code): the command is refused where others see what was
+    # typed (a Telegram group), since the secret would already be out (SPEC §10.6).
+    secret: bool = False
 
     def limit(self, settings: Any = None) -> int:
         """The most characters this argument takes, under ``settings`` (the settings in force)."""
@@ -191,6 +194,13 @@ class CommandContext:
 
 
 Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply]]
+# What running a command would do now, in the words of the question asked before it runs.
+Preview = Callable[[CommandContext, dict[str, Any]], Awaitable[str]]
+
+# What running a command changes for its caller: "view" nothing (it reads, or only makes something the
+# caller may hand on, like a link code); "state" their standing (a team place, a wallet link, joined
+# accounts, a setting); "money" it moves money.
+Effect = Literal["view", "state", "money"]
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,30 @@ class Command:
     refuses_banned: bool = False
     # Only these platforms offer it (None: all). A command that reads local files is console-only.
     platforms: tuple[str, ...] | None = None
+    # What it changes (see Effect). None: derived, see ``changes``. Reached any way but typed by its
+    # owner (a Telegram deep link, a forwarded button), a command that changes anything asks its owner
+    # first, saying what will happen (core/commands/consent.py; SPEC §10.3).
+    effect: Effect | None = None
+    # Its own answer is always a question before anything changes (/attempt, /team disband,
+    # /link <code>): reached indirectly it runs as typed, since it asks anyway.
+    confirms: bool = False
+    # What running it now would do, for that question (default: its help text).
+    preview: Preview | None = None
+    # Called when a secret argument was typed where others see it (a link code is burned); says what
+    # it did, for the refusal.
+    on_exposed: Preview | None = None
+
+    @property
+    def changes(self) -> Effect:
+        """What it changes: as declared, else "state" for a command a banned player is refused (it
+        acts: pays, joins, leaves) or a moderator's, else "view"."""
+        if self.effect is not None:
+            return self.effect
+        return "state" if self.refuses_banned or self.moderator else "view"
+
+    @property
+    def secret_args(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args if a.secret)
 
     def offered_on(self, platform: str) -> bool:
         return self.platforms is None or platform in self.platforms

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from core.commands import previews
 from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
 from core.errors import InvalidArgument
 from core.money import parse_amount, usdc
@@ -402,6 +403,7 @@ COMMANDS: list[Command] = [
         wallet_link,
         Arg("address", "word", "your wallet's address (base58)", max_length=60),
         private=True,
+        effect="state",
     ),
     command(
         "wallet verify",
@@ -414,6 +416,7 @@ COMMANDS: list[Command] = [
         ),
         private=True,
         slow=True,
+        effect="state",
     ),
     command(
         "wallet sign",
@@ -427,8 +430,15 @@ COMMANDS: list[Command] = [
         private=True,
         slow=True,
         platforms=("console",),
+        effect="state",
     ),
-    command("wallet unlink", wallet_unlink, private=True),
+    command(
+        "wallet unlink",
+        wallet_unlink,
+        private=True,
+        effect="state",
+        preview=previews.wallet_unlink,
+    ),
     command(
         "deposit",
         deposit,
@@ -441,6 +451,7 @@ COMMANDS: list[Command] = [
         private=True,
         slow=True,
         refuses_banned=True,
+        effect="money",
     ),
     command(
         "withdraw",
@@ -448,6 +459,7 @@ COMMANDS: list[Command] = [
         Arg("amount", "amount", "how much USDC to pay to your verified wallet"),
         private=True,
         refuses_banned=True,
+        effect="money",
     ),
     command(
         "stake",
