@@ -12,18 +12,20 @@ and most other languages); the budget holds for that estimate. Each tier has a s
 what a tier leaves unused goes to the next.
 
 Only attempts reach the context: what players paid to send, and the guardian's answers. Other
-players' texts from rounds not yet revealed are marked confidential, and ``redact`` removes any
-run of their words from the guardian's reply before a player sees it.
+players' texts reach the guardian only inside the quoted-history block (core/memory/quoting.py).
+Those from rounds not yet revealed are marked confidential, and ``redact``
+(core/memory/redaction.py) withholds any copy of them from the guardian's reply before a player
+sees it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.memory import quoting
 from core.memory.patterns import LABELS
+from core.memory.redaction import WITHHELD, Confidential, redact  # noqa: F401 (the reply filter)
 from core.memory.stats import PatternCount
 from core.ports.guardian import Turn
 
@@ -36,8 +38,6 @@ SHARES = (
 )
 ITEM_CHARS = 280  # an attack's text in a list
 REPLY_CHARS = 160
-WITHHELD = "[withheld]"
-SHINGLE = 6  # words: a run this long from a confidential text is withheld from a reply
 
 
 def tokens(text: str) -> int:
@@ -265,46 +265,3 @@ def build(inputs: Inputs, budget: int) -> Built:
         sections,
         similar_shown,
     )
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def redact(reply: str, confidential: Sequence[str]) -> str:
-    """The reply with every run of SHINGLE or more words taken from a confidential text withheld."""
-    if not reply or not confidential:
-        return reply
-    shingles: set[tuple[str, ...]] = set()
-    for secret in confidential:
-        words = [w.lower() for w in _WORD.findall(secret)]
-        n = min(SHINGLE, len(words))
-        if n < 4:
-            continue  # too short to tell a quotation from a coincidence
-        shingles.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    if not shingles:
-        return reply
-    sizes = sorted({len(s) for s in shingles})
-    matches = list(_WORD.finditer(reply))
-    words = [m.group(0).lower() for m in matches]
-    hidden = [False] * len(words)
-    for n in sizes:
-        for i in range(len(words) - n + 1):
-            if tuple(words[i : i + n]) in shingles:
-                for j in range(i, i + n):
-                    hidden[j] = True
-    if not any(hidden):
-        return reply
-    out, at, i = [], 0, 0
-    while i < len(matches):
-        if not hidden[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(matches) and hidden[j + 1]:
-            j += 1
-        out.append(reply[at : matches[i].start()])
-        out.append(WITHHELD)
-        at = matches[j].end()
-        i = j + 1
-    out.append(reply[at:])
-    return "".join(out)
