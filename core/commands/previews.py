@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.commands.base import CommandContext
-from core.errors import InvalidArgument, NotFound
+from core.errors import InvalidArgument, NotFound, NotPermitted
 from core.money import usdc
 from core.services import previews, teams
 
@@ -71,6 +71,8 @@ async def team_accept(ctx: CommandContext, args: dict[str, Any]) -> str:
 
 async def team_code(ctx: CommandContext, args: dict[str, Any]) -> str:
     i = await teams.info(ctx.app, ctx.actor)
+    if not i.is_captain:
+        raise NotPermitted(f"Only the captain of {i.team.name} can do that.")
     if args.get("action") == "rotate":
         return (
             f"The invite code of {i.team.name} changes: the old one stops working at once, and "
