@@ -3,6 +3,7 @@ and of a reply (title, text, fields, an optional confirmation), both platform-ne
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb"}
 # Optional arguments of these kinds, before the last argument, are told apart from the next one by
 # their first character: a digit or a sign starts them (and then they must be valid).
 NUMERIC_KINDS = frozenset({"int", "amount", "token_amount", "duration"})
+# What no text column can hold: NUL, and lone surrogates (not UTF-8). Refused, never stored or sent.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> bool:
+    """Whether ``text`` holds a character PostgreSQL cannot store (NUL, a lone surrogate)."""
+    return bool(_UNSTORABLE.search(text))
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,10 @@ class Arg:
 
     def convert(self, raw: Any, settings: Any = None) -> Any:
         """Check and convert one value; a wrong value raises InvalidArgument naming this argument."""
+        if isinstance(raw, str) and unstorable(raw):
+            raise InvalidArgument(
+                f"`{self.name}` holds a character that cannot be stored (a NUL or a broken one)."
+            )
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if self.required:
                 raise InvalidArgument(f"`{self.name}` is missing: {self.help}")

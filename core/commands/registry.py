@@ -9,7 +9,7 @@ from typing import Any
 
 from core.actors import Actor
 from core.commands import admin, consent, identity, play, teams, token
-from core.commands.base import Command, CommandContext, Reply
+from core.commands.base import Command, CommandContext, Reply, unstorable
 from core.commands.secrets import secret_exposed
 from core.errors import ConfirmationExpired, NotPermitted
 from core.services.players import is_moderator, note_identity, require_not_banned
@@ -84,6 +84,6 @@ async def run_confirmation(app, actor: Actor, token: str, accept: bool) -> Reply
     """A confirmation answered (button, inline keyboard, y/n). Only its owner may answer it."""
     kind, _, ref = token.partition(":")
     handler = CONFIRMATIONS.get(kind)
-    if handler is None or not ref or len(ref) > 64:
+    if handler is None or not ref or len(ref) > 64 or unstorable(ref):
         raise ConfirmationExpired("That button is no longer valid.")
     return await handler(app, actor, ref, accept)

@@ -13,7 +13,7 @@ import os
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from solders.keypair import Keypair
 from sqlalchemy import text
@@ -121,8 +121,10 @@ SPECIAL = [
     "Vault Busters",
     "x" * 5_000,
 ]
+# What a client would not send, but a raw API call could: NUL inside a word, a lone surrogate.
+UNSTORABLE = ["a\x00b", "\x00", "\ud800", "x\udfffy"]
 value = st.one_of(
-    st.sampled_from(SPECIAL),
+    st.sampled_from(SPECIAL + UNSTORABLE),
     st.text(max_size=40),
     st.integers(-(2**70), 2**70).map(str),
     st.decimals(allow_nan=False, allow_infinity=False, places=9).map(str),
@@ -241,6 +243,9 @@ async def test_every_command_answers_any_input_and_a_refusal_moves_nothing(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+@example(
+    kind="attempt", ref="\x00", accept=False, actor=ALICE
+)  # found by this test: NUL reached SQL
 @given(
     kind=st.sampled_from(
         ["attempt", "teamattempt", "teamdisband", "link", "run", "nosuch", "", "x" * 70]
