@@ -50,7 +50,8 @@ from core.commands import (
     run_confirmation,
     waiting_note,
 )
-from core.errors import InvalidArgument
+from core.commands.consent import open_command
+from core.errors import InvalidArgument, SecretInPublic
 from core.services import outbox
 from core.services.players import is_moderator
 
@@ -65,13 +66,15 @@ WELCOME = (
 
 def actor_for(user: User, chat: Chat | None) -> Actor:
     """The platform-neutral speaker: core never sees a telegram.User."""
+    private = chat is None or chat.type == ChatType.PRIVATE
     return Actor(
         "telegram",
         str(user.id),
         user.full_name or user.username or str(user.id),
         chat_id=str(chat.id) if chat is not None else None,
-        private_chat=chat is None or chat.type == ChatType.PRIVATE,
+        private_chat=private,
         username=user.username,
+        shown_to_others=not private,  # a group sees the whole command line
     )
 
 
@@ -231,13 +234,22 @@ class BountyHandlers:
             reply_target(routed.command, routed.args_text, message, context.bot.id),
         )
 
-    async def _run(self, where: Where, actor: Actor, command: Command, args_text: str) -> None:
+    async def _run(
+        self, where: Where, actor: Actor, command: Command, args_text: str, *, typed: bool = True
+    ) -> None:
+        """Run a command: as typed, or opened (a deep link: core asks before anything changes)."""
         try:
             args = parse_text_args(command, args_text)
             async with self._typing(
                 where.bot, where.chat.id, delay=self.slow_typing_after, enabled=command.slow
             ):
-                reply = await run_command(self.app, actor, command, args)
+                if typed:
+                    reply = await run_command(self.app, actor, command, args)
+                else:
+                    reply = await open_command(self.app, actor, command)
+        except SecretInPublic as exc:  # the secret is in the group already: take it down if we may
+            await self.deliver(where, await self._take_down(where, exc), private=False)
+            return
         except Exception as exc:  # the adapter's one error policy
             out = self._error(exc, f"telegram /{command.name}", usage=command.usage)
             await self.deliver(where, out, private=command.private)
@@ -247,8 +259,22 @@ class BountyHandlers:
             where,
             out,
             private=reply.private or command.private,
+            # Opened again from the private chat it only shows (a view) or asks first (anything else).
             payload=DeepLinks.payload_for(command),
+            acted=typed and command.changes != "view" and reply.confirm is None,
         )
+
+    async def _take_down(self, where: Where, exc: SecretInPublic) -> Outgoing:
+        """The refusal of a secret typed in a group, after deleting the message that carries it."""
+        message = exc.message
+        if where.message_id is not None:
+            try:
+                await where.bot.delete_message(where.chat.id, where.message_id)
+                message += " I deleted your message here."
+            except TelegramError as err:
+                log.info("could not delete a secret in chat %s: %s", where.chat.id, err)
+                message += " I could not delete your message here: delete it yourself, now."
+        return render_error(message)
 
     async def _not_a_command(
         self, where: Where, actor: Actor, line: CommandLine, routed: Routed
@@ -286,7 +312,7 @@ class BountyHandlers:
             await self.deliver(where, render_error(link.error), private=False)
             return
         if link.command is not None:
-            await self._run(where, actor, link.command, "")
+            await self._run(where, actor, link.command, "", typed=False)
             return
         assert link.handler is not None
         try:
@@ -309,10 +335,17 @@ class BountyHandlers:
     # --- where replies go ---------------------------------------------------------------------
 
     async def deliver(
-        self, where: Where, out: Outgoing, *, private: bool, payload: str | None = None
+        self,
+        where: Where,
+        out: Outgoing,
+        *,
+        private: bool,
+        payload: str | None = None,
+        acted: bool = False,
     ) -> None:
         """Answer in the chat asked in, or for a private reply asked in a group, in the user's private
-        chat (if the bot may not write there yet, say so in the group without the private content)."""
+        chat (if the bot may not write there yet, say so in the group without the private content;
+        ``acted``: the command changed something, so it is not to be sent again)."""
         if not private or where.chat.type == ChatType.PRIVATE:
             await send(where.bot, where.chat.id, out, reply_to=where.message_id)
             return
@@ -325,7 +358,7 @@ class BountyHandlers:
             await send(
                 where.bot,
                 where.chat.id,
-                self._start_private_first(where, payload),
+                self._start_private_first(where, None if acted else payload, acted=acted),
                 reply_to=where.message_id,
             )
             return
@@ -336,14 +369,22 @@ class BountyHandlers:
             reply_to=where.message_id,
         )
 
-    def _start_private_first(self, where: Where, payload: str | None) -> Outgoing:
+    def _start_private_first(
+        self, where: Where, payload: str | None, *, acted: bool = False
+    ) -> Outgoing:
         username = where.bot.username or ""
         link = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
         text = (
             f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
             "started one with me yet. Open it, press <b>Start</b>, then send the command again."
         )
-        if payload:
+        if acted:
+            text = (
+                f"{esc(where.user.first_name)}, it is done, but I can only tell you more in a private "
+                "chat, and you have not started one with me yet. Open it and press <b>Start</b>: "
+                "/history, /balance and /team info show where things stand."
+            )
+        elif payload:
             text = (
                 f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
                 "started one with me yet. Open it and press <b>Start</b>: I will answer there."

@@ -217,6 +217,8 @@ COMMANDS: list[Command] = [
         ),
         private=True,
         slow=True,
+        effect="money",
+        confirms=True,
     ),
     command("history", history, private=True),
     command("leaderboard", leaderboard),
@@ -227,12 +229,14 @@ COMMANDS: list[Command] = [
         limits_daily,
         Arg("amount", "amount", "the most you may spend per UTC day, in USDC"),
         private=True,
+        effect="state",
     ),
     command(
         "limits exclude",
         limits_exclude,
         Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650),
         private=True,
+        effect="state",
     ),
 ]
 

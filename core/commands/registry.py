@@ -9,11 +9,11 @@ from dataclasses import replace
 from typing import Any
 
 from core.actors import Actor
-from core.commands import admin, identity, play, privacy, teams, token
-from core.commands.base import Command, CommandContext, Reply, command
-from core.errors import ConfirmationExpired, NotPermitted
-from core.logs import fresh
-from core.services.players import is_moderator, note_identity, require_not_banned
+from core.commands import admin, consent, identity, play, privacy, teams, token
+from core.commands.base import Command, CommandContext, Reply, command, unstorable
+from core.commands.running import log_ids, prepare_command, run_command  # noqa: F401
+from core.errors import ConfirmationExpired
+from core.services.players import is_moderator
 
 
 async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -47,6 +47,7 @@ CONFIRMATIONS = {
     **token.CONFIRMATIONS,
     **identity.CONFIRMATIONS,
     **privacy.CONFIRMATIONS,
+    **consent.CONFIRMATIONS,
 }
 
 
@@ -60,33 +61,6 @@ def find(name: str) -> Command:
         if cmd.name == name:
             return cmd
     raise KeyError(name)
-
-
-async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
-    """Check the arguments and the moderator right, then run the command's core call."""
-    with _log_ids(app, actor):
-        return await _run_command(app, actor, command, raw_args)
-
-
-def _log_ids(app, actor: Actor):
-    """The ids every log line of this command carries; services add what they learn (the player,
-    the round, the attempt), and the next command starts afresh."""
-    known = getattr(app, "player_cache", {}).get((actor.platform, actor.external_id))
-    return fresh(platform=actor.platform, player_id=known.id if known is not None else None)
-
-
-async def _run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
-    if not command.offered_on(actor.platform):
-        raise NotPermitted(f"/{command.name} works only on {', '.join(command.platforms or ())}.")
-    if command.moderator and not is_moderator(app.settings, actor):
-        raise NotPermitted("Only moderators can do that.")
-    args = command.convert(raw_args, app.settings)
-    await note_identity(
-        app, actor
-    )  # usernames as the platform shows them now (no statement if unchanged)
-    if command.refuses_banned:
-        await require_not_banned(app, actor)
-    return await command.handler(CommandContext(app, actor), args)
 
 
 ASKS_THE_GUARDIAN = ("attempt", "teamattempt")  # confirmations that pay an attempt
@@ -107,15 +81,15 @@ async def run_confirmation(
     stages); otherwise the final answer."""
     kind, _, ref = token.partition(":")
     handler = CONFIRMATIONS.get(kind)
-    if handler is None or not ref or len(ref) > 64:
+    if handler is None or not ref or len(ref) > 64 or unstorable(ref):
         raise ConfirmationExpired("That button is no longer valid.")
-    with _log_ids(app, actor):
+    with log_ids(app, actor):
         reply = await handler(app, actor, ref, accept)
     if reply.follow is not None:  # the final answer comes later: with the same ids in its log lines
         follow = reply.follow
 
         async def logged() -> Reply:
-            with _log_ids(app, actor):
+            with log_ids(app, actor):
                 return await follow()
 
         reply = replace(reply, follow=logged)

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from core.actors import Actor
+from core.commands import previews
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
 from core.errors import NotPermitted
@@ -320,8 +321,11 @@ COMMANDS: list[Command] = [
         Arg("team", "text", "which team, if several invited you", required=False, max_length=60),
         refuses_banned=True,
         private=True,
+        preview=previews.team_accept,
     ),
-    command("team leave", team_leave, refuses_banned=True, private=True),
+    command(
+        "team leave", team_leave, refuses_banned=True, private=True, preview=previews.team_leave
+    ),
     command(
         "team kick",
         team_kick,
@@ -348,6 +352,7 @@ COMMANDS: list[Command] = [
         Arg("amount", "amount", "how much of your balance goes into the pool, in USDC"),
         refuses_banned=True,
         private=True,
+        effect="money",
     ),
     command(
         "team attempt",
@@ -356,6 +361,8 @@ COMMANDS: list[Command] = [
         refuses_banned=True,
         private=True,
         slow=True,
+        effect="money",
+        confirms=True,
     ),
     command(
         "team split",
@@ -379,11 +386,20 @@ COMMANDS: list[Command] = [
         ),
         refuses_banned=True,
         private=True,
+        preview=previews.team_code,
     ),
     # slow: answered after a deferral, like /attempt. (A private first answer carrying buttons makes
     # discord.py keep a 15-minute timer for the view, which outlives a bot that stops sooner.)
-    command("team disband", team_disband, refuses_banned=True, private=True, slow=True),
-    command("team link", team_link, refuses_banned=True),
+    command(
+        "team disband",
+        team_disband,
+        refuses_banned=True,
+        private=True,
+        slow=True,
+        effect="money",
+        confirms=True,
+    ),
+    command("team link", team_link, refuses_banned=True, preview=previews.team_link),
     command(
         "team chat",
         team_chat,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from core.db import Conn
 from core.memory import context as ctx
+from core.memory.redaction import Confidential, known_words
 from core.memory.stats import ALL_TIME, PatternCount
 from core.memory.store import similar_attacks
 from core.ports.embeddings import Embedder, EmbeddingsUnavailable
@@ -43,7 +44,7 @@ class Recall:
     similar_count: int  # earlier attempts at least ``threshold`` similar (capped at COUNT_CAP)
     threshold: float
     model: str | None  # None: the embedding failed, no similar attacks were searched
-    confidential: tuple[str, ...]
+    confidential: tuple[Confidential, ...]
     tokens: int
     similar_shown: int = 0  # similar past attacks put in the context
 
@@ -155,13 +156,15 @@ class Memory:
             self.settings.MEMORY_CONTEXT_TOKENS,
         )
         count = sum(s.similarity >= threshold for s in similar)
+        # the player's own words are never withheld from a reply to them
+        known = known_words(message, *(t.text for t in history if t.role == "player"))
         return Recall(
             built.text,
             built.history,
             count,
             threshold,
             self.embedder.model if vector else None,
-            tuple(built.confidential),
+            tuple(Confidential(text, known) for text in built.confidential),
             built.tokens,
             built.similar_shown,
         )

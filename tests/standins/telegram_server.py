@@ -242,6 +242,8 @@ class TelegramStandin:
         self._admin_rights: dict[int, dict[str, bool]] = {}
         self.join_requests: dict[int, set[int]] = {}
         self.invite_links: dict[str, dict[str, Any]] = {}
+        self._user_rights: dict[tuple[int, int], dict[str, bool]] = {}  # people's admin rights
+        self.deleted: list[tuple[int, int]] = []  # (chat id, message id) the bot deleted
         self._faults: dict[str, deque[_Fault]] = {}
         self._arrived = asyncio.Event()
         self._activity = asyncio.Event()
@@ -909,6 +911,24 @@ class TelegramStandin:
         self._commands.pop(self._scope_key(params.get("scope")), None)
         return True
 
+    async def _api_deleteMessage(self, params, files):
+        """The bot's own messages anywhere; others' in a group only as an administrator with
+        ``can_delete_messages`` (as the Bot API allows)."""
+        chat_id, message_id = params.get("chat_id"), int(params.get("message_id") or 0)
+        message = self._find_message(chat_id, message_id) if isinstance(chat_id, int) else None
+        if message is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        own = message.get("from", {}).get("id") == self.bot_user["id"]
+        if (
+            not own
+            and chat_id < 0
+            and not (self._admin_rights.get(chat_id) or {}).get("can_delete_messages")
+        ):
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        self._messages[chat_id].remove(message)
+        self.deleted.append((chat_id, message_id))
+        return True
+
     # --- groups for team chats: members, the bot's rights, join requests, invite links -------
 
     ADMIN_RIGHTS = (
@@ -932,11 +952,16 @@ class TelegramStandin:
         self.members.setdefault(chat["id"], {})[self.bot_user["id"]] = "administrator"
 
     def add_member(
-        self, chat: dict[str, Any], user: dict[str, Any], status: str = "member"
+        self, chat: dict[str, Any], user: dict[str, Any], status: str = "member", **rights: bool
     ) -> None:
+        """``user`` in ``chat`` with ``status``; an administrator has every right unless some are
+        given as False."""
         self._chats.setdefault(chat["id"], chat)
         self._member_users[user["id"]] = user
         self.members.setdefault(chat["id"], {})[user["id"]] = status
+        self._user_rights[(chat["id"], user["id"])] = {
+            r: rights.get(r, True) for r in self.ADMIN_RIGHTS
+        }
 
     def status_in(self, chat: dict[str, Any], user: dict[str, Any]) -> str:
         return self.members.get(chat["id"], {}).get(user["id"], "left")
@@ -995,7 +1020,11 @@ class TelegramStandin:
         )
         out: dict[str, Any] = {"status": status, "user": user}
         if status == "administrator":
-            rights = self._admin_rights.get(chat_id) or {r: True for r in self.ADMIN_RIGHTS}
+            rights = (
+                self._admin_rights.get(chat_id)
+                if user_id == self.bot_user["id"]
+                else self._user_rights.get((chat_id, user_id))
+            ) or {r: True for r in self.ADMIN_RIGHTS}
             out.update({"can_be_edited": False, "is_anonymous": False, **rights})
         elif status == "creator":
             out["is_anonymous"] = False
