@@ -9,8 +9,8 @@ a new file. Making it takes a few seconds once per data directory; it is too lar
 word-embedding table stays float) to commit and derived exactly from what site-packages holds.
 
 Why int8 and what it costs (measured on the 2-core bench machine, 1 thread, ~33 tokens a text):
-about 4.3 ms of CPU a text in batches of 8 against 7.1-9.0 ms for the float model in torch (5.1 ms
-against 15-18 ms alone). Its vectors are not the float model's: cosine 0.984-1.0 (mean 0.993) with
+about 4-5 ms of CPU a text, one text a pass, against 7-10 ms for the float model in torch in batches
+of 8 and 15-18 ms alone. Its vectors are not the float model's: cosine 0.984-1.0 (mean 0.993) with
 sentence-transformers' on 666 in-the-wild jailbreak prompts, 84 % of the same top-5 neighbours. So
 they are stored under a model name of their own and the history is re-embedded in the background
 (``core.memory.jobs.catch_up``) when the runtime changes, as for a provider change.
