@@ -87,7 +87,9 @@ class Settings(BaseSettings):
 
     # --- the guardian's memory (SPEC §5) ---
     OPENAI_EMBEDDINGS_MODEL: str = "text-embedding-3-small"
-    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # torch threads of the local model per process
+    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # CPU threads of the local model per process
+    # the local model in ONNX Runtime with int8 weights (made from the shipped ones), or in torch
+    EMBEDDINGS_LOCAL_RUNTIME: Literal["onnx-int8", "torch"] = "onnx-int8"
     MEMORY_CONTEXT_TOKENS: int = Field(1_500, ge=200, le=50_000)  # budget of history + context
     MEMORY_SIMILAR_K: int = Field(5, ge=1, le=50)  # similar past attacks shown to the guardian
     MEMORY_SIMILARITY_THRESHOLD: float = Field(0.80, gt=0, lt=1)  # cosine similarity of "similar"
