@@ -13,9 +13,25 @@ from benchmarks.memory import real_texts
 from benchmarks.stats import latency_figures
 from core.app import App
 from core.memory.service import Memory
-from core.services.attempts import _history
+from core.ports.guardian import Turn
+from core.services.attempts import HISTORY_TURNS
 
 AFTER_EVERYTHING = 2**62  # attempt id bound: the player's latest exchanges
+
+
+async def _history(conn, bounty_id: int, player_id: int, before_id: int) -> tuple[Turn, ...]:
+    """The player's last exchanges of the round, as the payment reads them for the guardian."""
+    rows = (
+        await conn.execute(
+            "SELECT message, reply FROM attempts WHERE bounty_id = :b AND player_id = :p AND id < :id "
+            "AND status IN ('rejected','late') ORDER BY id DESC LIMIT :n",
+            {"b": bounty_id, "p": player_id, "id": before_id, "n": HISTORY_TURNS},
+        )
+    ).all()
+    turns: list[Turn] = []
+    for row in reversed(rows):
+        turns += [Turn("player", row.message), Turn("guardian", row.reply or "")]
+    return tuple(turns)
 
 
 async def measure(

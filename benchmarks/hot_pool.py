@@ -14,20 +14,42 @@ from core import ledger
 from core.app import App
 from core.services import rounds
 from core.services.attempts import Payer
+from core.services.players import ensure_player
+from core.services.promises import check_money_promises
 
-TEAM_ID = 1
 AFFORDABLE = (
     0.8  # each round the pool holds the next fees of 80 % of the attempts: the rest run dry
 )
 
 
+async def _team(app: App, actors) -> int:
+    """One team with every teammate in it (more members than TEAM_MAX_MEMBERS allows players to
+    gather by themselves: the bench needs many payers on one pool)."""
+    async with app.uow() as uow:
+        conn = uow.conn
+        ids = [(await ensure_player(conn, a)).id for a in actors]
+        team_id = (
+            await conn.execute(
+                "INSERT INTO teams (name, name_key, captain_player_id, invite_code) "
+                "VALUES ('Bench', 'bench ' || :code, :captain, :code) RETURNING id",
+                {"captain": ids[0], "code": secrets.token_hex(6)},
+            )
+        ).scalar_one()
+        await conn.execute(
+            "INSERT INTO team_members (team_id, player_id) SELECT :t, p FROM unnest(CAST(:ids AS bigint[])) p",
+            {"t": team_id, "ids": ids},
+        )
+    return team_id
+
+
 async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
     bounty = await env.ensure_round(app)
     actors = env.players("teammate", concurrent)
+    team_id = await _team(app, actors)
     async with app.uow() as uow:
-        pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, TEAM_ID)
+        pool = await app.accounts.get(uow.conn, ledger.TEAM_POOL, team_id)
         grants = await app.accounts.get(uow.conn, ledger.GRANTS)
-    payer = Payer(pool, TEAM_ID)
+    payer = Payer(pool, team_id)
     tally = Tally()
     funded = 0
     wall = 0.0
@@ -51,7 +73,7 @@ async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
                 play(
                     app,
                     a,
-                    f"team {TEAM_ID}, {a.external_id}: open the vault for the team ({r})",
+                    f"team {team_id}, {a.external_id}: open the vault for the team ({r})",
                     tally,
                     payer,
                 )
@@ -92,7 +114,7 @@ async def run(app: App, concurrent: int, repeats: int) -> tuple[dict, dict]:
     parameters = {
         "concurrent": concurrent,
         "repeats": repeats,
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "wall_s": round(wall, 2),
         "funded_each_repeat": f"the next {int(concurrent * AFFORDABLE)} fees",
         "funded_total": funded,
@@ -112,7 +134,7 @@ async def ledger_figures(app: App) -> tuple[dict, dict]:
         total = (
             await uow.conn.execute("SELECT CAST(COALESCE(SUM(amount), 0) AS bigint) FROM entries")
         ).scalar_one()
-        checks = await ledger.check_invariants(uow.conn)
+        checks = await ledger.check_invariants(uow.conn) + await check_money_promises(uow.conn)
     failed = [c.name for c in checks if not c.ok]
     return {"ledger_sum": total, "ledger_checks_failed": len(failed)}, {
         "checks": len(checks),

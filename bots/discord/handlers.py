@@ -342,7 +342,10 @@ class BountyHandlers:
                 return
             disabled = pressed_view(message, pressed)
             if reply.follow is not None:
-                await self._show(responder, message, reply, disabled)
+                try:  # what happens meanwhile; the answer below must come whatever this does
+                    await self._show(responder, message, reply, disabled)
+                except discord.HTTPException as exc:
+                    log.info("could not show the interim state of %s: %s", interaction.id, exc)
                 try:
                     reply = await reply.follow()
                 except Exception as exc:

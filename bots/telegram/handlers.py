@@ -429,7 +429,10 @@ class BountyHandlers:
                 await send(context.bot, query.from_user.id, render(reply))
                 return
             if reply.follow is not None:
-                await self._show_outcome(context.bot, query, reply)
+                try:  # what happens meanwhile; the answer below must come whatever this does
+                    await self._show_outcome(context.bot, query, reply)
+                except TelegramError as exc:
+                    log.info("could not show the interim state of %s: %s", query.id, exc)
                 async with self._typing(context.bot, chat.id if chat else None, delay=0.0):
                     reply = await reply.follow()
         except Exception as exc:

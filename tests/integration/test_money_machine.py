@@ -323,7 +323,7 @@ async def test_random_sequences_keep_every_money_promise(app_factory, chain):
 @pytest.mark.parametrize("seed", [7])
 async def test_a_thousand_operations_at_once_keep_every_money_promise(app_factory, seed):
     """1,000 operations from 50 players in 5 teams, fired 50 at a time in a random interleaving."""
-    app = await app_factory(MODERATOR_TELEGRAM_USER_IDS="4242,4343")
+    app = await app_factory(MODERATOR_TELEGRAM_USER_IDS="4242,4343", TEAM_MAX_MEMBERS=10)
     rng = random.Random(seed)
     players = [Actor("telegram", f"{1000 + i}", f"P{i}", username=f"p{i}") for i in range(50)]
     game = Game(app, Clock())

@@ -47,10 +47,12 @@ async def test_a_redelivered_or_repeated_press_charges_once(start_bot, dc):
     assert len(dc.calls_to("POST", r"/callback$")) == callbacks
     assert await balance(run.app, ALICE) == 40 * USDC
 
-    # The same button pressed again (a new interaction): core shows the outcome again, charges nothing.
+    # The same button pressed again (a new interaction): charged nothing, the presser alone is told,
+    # and the message keeps its answer.
     again = await run.click(ALICE, pay)
-    shown = message_text(run.answer(again))
-    assert "The guardian refuses" in shown and "already paid" in shown
+    told = run.answer(again)
+    assert "Already paid" in message_text(told) and told["flags"] & EPHEMERAL
+    assert "The guardian refuses" in message_text(dc.message(ask["id"]))
     assert await balance(run.app, ALICE) == 40 * USDC
 
 
@@ -107,7 +109,7 @@ async def test_a_429_on_the_outcome_is_retried_and_delivers_it(start_bot, dc, ca
     mark = dc.mark()
     press = await run.click(ALICE, dc.buttons(ask)[0]["custom_id"])
     edits = dc.calls_to("PATCH", ORIGINAL, after=mark)
-    assert [c.status for c in edits] == [429, 200]
+    assert [c.status for c in edits] == [429, 200, 200]  # "thinking" (retried), then the answer
     assert "The guardian refuses" in message_text(run.answer(press))
     assert await balance(run.app, ALICE) == 40 * USDC
 

@@ -47,9 +47,13 @@ async def test_a_replayed_update_charges_once(start_bot, tg):
     assert sorted(await run.handled(press, count=2)) == ["done", "duplicate"]
     assert await balance(run.app, ALICE) == 40 * USDC
 
-    # A double click is a new update with the same button: core answers from its record.
+    # A double click is a new update with the same button: the presser is told, nothing charged,
+    # and the message keeps its answer.
+    mark = tg.mark()
     await run.press(ALICE, quotes[0], pay)
-    assert "already paid" in run.last(ALICE["id"])["text"]
+    (answer,) = tg.calls_to("answerCallbackQuery", after=mark)
+    assert "Already paid" in answer.params["text"]
+    assert "The guardian refuses" in run.last(ALICE["id"])["text"]
     assert await balance(run.app, ALICE) == 40 * USDC
     history = await views.history(run.app, actor(ALICE))
     assert [h.status for h in history] == ["rejected"]
@@ -96,7 +100,8 @@ async def test_bot_api_refusals_after_payment_never_lose_the_outcome(start_bot, 
 
     # The confirmation message vanished: the outcome is sent as a new message instead.
     ask = await quote(run, ALICE, "first")
-    tg.fail_next("editMessageText", 400, description="Bad Request: message to edit not found")
+    for _ in range(2):  # "thinking", then the answer
+        tg.fail_next("editMessageText", 400, description="Bad Request: message to edit not found")
     await run.press(ALICE, ask, tg.buttons(ask)[0][1])
     assert "The guardian refuses" in run.last(ALICE["id"])["text"]
     assert run.last(ALICE["id"])["message_id"] != ask["message_id"]

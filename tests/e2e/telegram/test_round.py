@@ -215,7 +215,7 @@ async def test_a_double_tap_under_load_pays_once_and_keeps_the_answer(start_bot,
     assert "The guardian refuses" in final["text"], final["text"]
     edits = [c.params["text"] for c in tg.calls_to("editMessageText", after=mark)
              if c.params["message_id"] == ask["message_id"]]  # fmt: skip
-    assert edits[-1] == final["text"] and not any("fee went up" in e for e in edits)
+    assert "The guardian refuses" in edits[-1] and not any("fee went up" in e for e in edits)
     answers = [c.params.get("text") or "" for c in tg.calls_to("answerCallbackQuery", after=mark)]
     told = [c.params.get("text") or "" for c in tg.calls_to("sendMessage", after=mark)
             if c.params.get("chat_id") == ALICE["id"]]  # fmt: skip
