@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from core.app import App
-from core.memory.embedders import LOCAL_MODEL
+from core.memory.embedders import model_of
 from core.memory.store import DIMENSIONS
 
 HISTORY_PLAYERS = 1_000
@@ -29,9 +29,9 @@ VARIANT_SPREAD = (
 )
 ATTACK_NOISE = 0.4  # an attack's offset from its variant, per dimension
 SEED = 0.4242  # setseed(): the same data set on every run
-# The generated vectors are stored as the local model's, so that the memory's own search (which
-# compares one model's vectors) runs over all of them next to the real-model vectors the bench adds.
-SYNTHETIC_MODEL = LOCAL_MODEL
+# The generated vectors are stored as the current local model's (History.model), so that the
+# memory's own search (which compares one model's vectors) runs over all of them next to the
+# real-model vectors the bench adds.
 
 INDEX = "ix_attack_embeddings_hnsw"
 INDEX_DDL = (
@@ -50,6 +50,7 @@ class History:
     ]  # fresh attacks: a stored variant plus new noise (never a stored vector)
     load_s: float
     index_build_s: float
+    model: str  # the model name the synthetic vectors are stored under
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -82,6 +83,7 @@ def _normalised(expr: str) -> str:
 
 async def load(app: App, rows: int, queries: int) -> History:
     """Create the history (a fresh database is assumed) and rebuild the HNSW index; timed."""
+    model = model_of(app.settings)
     pool = await app.db.pool()
     async with pool.acquire() as conn:
         started = time.perf_counter()
@@ -91,11 +93,12 @@ async def load(app: App, rows: int, queries: int) -> History:
         await _centroids(conn)
         await conn.execute(
             "INSERT INTO attack_embeddings (attempt_id, model, bounty_id, player_id, embedding) "
-            f"SELECT id, '{SYNTHETIC_MODEL}', bounty_id, player_id, {_normalised('v')} FROM ("
+            f"SELECT id, $3, bounty_id, player_id, {_normalised('v')} FROM ("
             f"  SELECT a.id, a.bounty_id, a.player_id, va.v + {_noise(ATTACK_NOISE, 'a.id')} AS v "
             "  FROM attempts a JOIN bench_variants va ON va.id = a.number % $2 WHERE a.bounty_id = $1) s",
             bounty_id,
             TOPICS * VARIANTS_PER_TOPIC,
+            model,
         )
         load_s = time.perf_counter() - started
         started = time.perf_counter()
@@ -119,6 +122,7 @@ async def load(app: App, rows: int, queries: int) -> History:
         queries=[[float(x) for x in r["q"].strip("[]").split(",")] for r in fresh],
         load_s=load_s,
         index_build_s=index_build_s,
+        model=model,
     )
 
 

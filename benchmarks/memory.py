@@ -13,7 +13,6 @@ from benchmarks.history import History
 from benchmarks.play import Tally, play
 from benchmarks.stats import latency_figures, rate
 from core.app import App
-from core.memory.embedders import LOCAL_MODEL
 from core.memory.service import COUNT_CAP
 from core.memory.store import similar_attacks, vector_literal
 from core.ports.embeddings import Embedder
@@ -83,7 +82,7 @@ def real_texts(n: int, seed: int) -> list[str]:
     return sorted(out)
 
 
-async def embed_latency(embedder: Embedder, samples: int) -> tuple[dict, dict]:
+async def embed_latency(embedder: Embedder, samples: int) -> tuple[dict, dict, list[str]]:
     texts = real_texts(samples + 5, seed=11)
     await embedder.embed(texts[:5])  # warm: the model is loaded before a player's first attempt
     times = []
@@ -92,12 +91,41 @@ async def embed_latency(embedder: Embedder, samples: int) -> tuple[dict, dict]:
         await embedder.embed_one(t)
         times.append(time.perf_counter() - started)
     threads = getattr(embedder, "_threads", None)
-    return latency_figures("embed", times), {
-        "samples": samples,
-        "model": embedder.model,
-        "torch_threads": threads,
-        "text": "one attack of ~20 words, never seen before (no cache hit)",
-    }
+    runtime = getattr(embedder, "runtime", None)
+    figures = latency_figures("embed", times)
+    notes = []
+    if hasattr(embedder, "embed_sync"):  # the local model: its CPU cost, whatever else runs
+        fresh = real_texts(samples * 2, seed=16)[samples:]  # never embedded before (no cache hit)
+        batched = await asyncio.to_thread(_cpu_ms_per_text, embedder, fresh[: samples // 2], 8)
+        alone = await asyncio.to_thread(_cpu_ms_per_text, embedder, fresh[samples // 2 :], 1)
+        figures |= {"embed_cpu_ms_per_text": batched, "embed_cpu_ms_alone": alone}
+        notes.append(
+            f"embedder: {embedder.model} ({runtime}, {threads} thread{'s' if threads != 1 else ''}): "
+            f"{batched} ms of CPU a text in batches of 8 (as concurrent attempts share a pass), "
+            f"{alone} ms alone; texts of ~20 words (~33 tokens)."
+        )
+    else:
+        notes.append(f"embedder: {embedder.model} (remote: no local CPU cost measured).")
+    return (
+        figures,
+        {
+            "samples": samples,
+            "model": embedder.model,
+            "runtime": runtime,
+            "threads": threads,
+            "text": "one attack of ~20 words, never seen before (no cache hit)",
+            "cpu_cost": "process CPU time (all threads) per text while nothing else runs in the "
+            "bench process, batches of 8 and single texts, texts never embedded before",
+        },
+        notes,
+    )
+
+
+def _cpu_ms_per_text(embedder, texts: list[str], batch: int) -> float:
+    started = time.process_time()
+    for at in range(0, len(texts), batch):
+        embedder.embed_sync(texts[at : at + batch])
+    return round((time.process_time() - started) * 1000 / len(texts), 2)
 
 
 EF_TRIED = (40, 80, 160, 320)  # hnsw.ef_search values also tried on the real queries
@@ -133,7 +161,7 @@ async def real_recall(
             "INSERT INTO attack_embeddings (attempt_id, model, bounty_id, player_id, embedding) "
             "SELECT $1, $2, bounty_id, player_id, CAST($3 AS vector) FROM attempts WHERE id = $1",
             [
-                (made[t], LOCAL_MODEL, vector_literal(v))
+                (made[t], embedder.model, vector_literal(v))
                 for t, v in zip(stored, vectors, strict=True)
             ],
         )
@@ -143,12 +171,12 @@ async def real_recall(
     by_ef = dict.fromkeys(EF_TRIED, 0)
     for q in query_vectors:
         async with app.db.transaction() as conn:
-            truth = await similar_attacks(conn, q, k=K, model=LOCAL_MODEL, exact=True)
+            truth = await similar_attacks(conn, q, k=K, model=embedder.model, exact=True)
             exact = [s.attempt_id for s in truth]
         async with (
             app.db.transaction() as conn
         ):  # the search as the memory runs it (core.memory.service)
-            found = await similar_attacks(conn, q, k=COUNT_CAP, model=LOCAL_MODEL)
+            found = await similar_attacks(conn, q, k=COUNT_CAP, model=embedder.model)
             approx = [s.attempt_id for s in found[:K]]
         hits += len(set(exact) & set(approx))
         total += len(exact)
@@ -156,7 +184,9 @@ async def real_recall(
             tied += sum(1 for s in found[:K] if s.distance <= truth[-1].distance + 1e-3)
         for ef in EF_TRIED:  # what other ef_search values would have given
             async with app.db.transaction() as conn:
-                other = await similar_attacks(conn, q, k=COUNT_CAP, model=LOCAL_MODEL, ef_search=ef)
+                other = await similar_attacks(
+                    conn, q, k=COUNT_CAP, model=embedder.model, ef_search=ef
+                )
             by_ef[ef] += len(set(exact) & {s.attempt_id for s in other[:K]})
     return (
         {

@@ -261,7 +261,7 @@ async def _parts(app, services, args: argparse.Namespace, report: Report) -> Non
     memory_app = None
     if parts & {"search", "context"}:
         memory_app = env.make_app(settings_with_memory(app.settings), services.database_url)
-        _say("memory: loading the local embedding model")
+        _say(f"memory: loading the local embedding model ({memory_app.memory.embedder.model})")
         await asyncio.to_thread(memory_app.memory.warm_up)
     try:
         await _memory_parts(app, memory_app, services, args, report, parts)
@@ -333,10 +333,10 @@ async def _memory_parts(
         _say(
             f"context: {args.embed_samples} single embeddings, then recall per attempt on the history"
         )
-        figures, parameters = await memory.embed_latency(
+        figures, parameters, notes = await memory.embed_latency(
             memory_app.memory.embedder, args.embed_samples
         )
-        report.add("embed", figures, parameters)
+        report.add("embed", figures, parameters, notes)
         figures, parameters, notes = await context.measure(
             memory_app, memory_app.memory, history, args.queries
         )

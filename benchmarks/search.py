@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from benchmarks.history import SYNTHETIC_MODEL, History
+from benchmarks.history import History
 from benchmarks.stats import latency_figures, ms, percentile
 from core.app import App
 from core.memory.store import similar_attacks
@@ -17,12 +17,12 @@ EF_STEPS = (40, 64, 100, 160, 250, 400)  # hnsw.ef_search values tried, smallest
 
 
 async def _search(
-    app: App, query: Sequence[float], *, ef_search: int = 64, exact: bool = False
+    app: App, query: Sequence[float], model: str, *, ef_search: int = 64, exact: bool = False
 ) -> tuple[float, list[int]]:
     started = time.perf_counter()
     async with app.db.transaction() as conn:  # similar_attacks sets its options for one transaction
         found = await similar_attacks(
-            conn, query, k=K, model=SYNTHETIC_MODEL, ef_search=ef_search, exact=exact
+            conn, query, k=K, model=model, ef_search=ef_search, exact=exact
         )
     return time.perf_counter() - started, [f.attempt_id for f in found]
 
@@ -38,14 +38,14 @@ async def measure(app: App, history: History, exact_queries: int) -> tuple[dict,
     truth_queries = queries[:exact_queries]
     exact_times, truth = [], []
     for q in truth_queries:
-        elapsed, ids = await _search(app, q, exact=True)
+        elapsed, ids = await _search(app, q, history.model, exact=True)
         exact_times.append(elapsed)
         truth.append(ids)
 
     tried: dict[int, float] = {}
     chosen = EF_STEPS[-1]
     for ef in EF_STEPS:
-        approx = [(await _search(app, q, ef_search=ef))[1] for q in truth_queries]
+        approx = [(await _search(app, q, history.model, ef_search=ef))[1] for q in truth_queries]
         tried[ef] = round(_recall(approx, truth), 4)
         if tried[ef] >= RECALL_TARGET:
             chosen = ef
@@ -54,7 +54,7 @@ async def measure(app: App, history: History, exact_queries: int) -> tuple[dict,
     # The timed pass, on every query, at the chosen ef_search (the index is warm from tuning).
     times, found = [], []
     for q in queries:
-        elapsed, ids = await _search(app, q, ef_search=chosen)
+        elapsed, ids = await _search(app, q, history.model, ef_search=chosen)
         times.append(elapsed)
         found.append(ids)
     recall = _recall(found[: len(truth)], truth)

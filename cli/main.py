@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import shutil
 import sys
+import tempfile
 from contextlib import ExitStack
+from pathlib import Path
 
 from cli.runtime import exit_on_sigterm, settings_or_exit, start_services
 
@@ -27,29 +31,41 @@ def cmd_play(args: argparse.Namespace) -> int:
     return serve(console_only=True)
 
 
-def _celery(argv: list[str]) -> int:
+def _celery(argv: list[str], role: str) -> int:
     settings = settings_or_exit()
+    from core import logs, metrics
+
+    # The worker's own output is its log (a file under `bounty run`, the container's log in
+    # production): redacted like every line, in LOG_FORMAT.
+    logs.configure(settings, role=role, redirect_output=True)
+    metrics.set_role(role)
     exit_on_sigterm()
     with ExitStack() as stack:
+        if role == "worker" and settings.METRICS_LISTEN:
+            # The pool's processes count in files the main process serves (one directory per worker).
+            counts = tempfile.mkdtemp(prefix="bounty-metrics-")
+            stack.callback(shutil.rmtree, counts, True)
+            metrics.use_multiprocess(counts)
         services = start_services(settings, stack, redis=True)
         from workers.celery_app import celery_app
 
         celery_app.conf.broker_url = celery_app.conf.result_backend = services.redis_url
-        celery_app.start(argv)
+        # JSON logs are one object per line: no start-up banner between them.
+        celery_app.start(["--quiet", *argv] if settings.LOG_FORMAT == "json" else argv)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run a Celery worker for the background jobs."""
-    return _celery(["worker", "--loglevel=INFO", "--concurrency=2", *args.celery_args])
+    """Run a Celery worker for the background jobs (and /metrics, /healthz, /readyz on METRICS_LISTEN)."""
+    return _celery(["worker", "--loglevel=INFO", "--concurrency=2", *args.celery_args], "worker")
 
 
 def cmd_beat(args: argparse.Namespace) -> int:
-    """Run Celery beat, which schedules the periodic jobs."""
+    """Run Celery beat, which schedules the periodic jobs (an hourly `bounty check` among them)."""
     settings = settings_or_exit()
     schedule = settings.BOUNTY_DATA_DIR / "celerybeat-schedule"
     settings.BOUNTY_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    return _celery(["beat", "--loglevel=INFO", f"--schedule={schedule}", *args.celery_args])
+    return _celery(["beat", "--loglevel=INFO", f"--schedule={schedule}", *args.celery_args], "beat")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -68,9 +84,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     with ExitStack() as stack:
         services = start_services(settings, stack, redis=False)
-        from core.ledger import check_invariants
-        from core.services.promises import check_money_promises
-        from core.services.token.checks import check_token_invariants
+        from datetime import UTC, datetime
+
+        from core.services.checks import check_and_record
 
         async def run():
             from core.db.engine import Database
@@ -78,11 +94,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             db = Database(services.database_url, max_size=1)
             try:
                 async with db.autocommit() as conn:
-                    return (
-                        await check_invariants(conn)
-                        + await check_money_promises(conn)
-                        + await check_token_invariants(conn)
-                    )
+                    return await check_and_record(conn, by="cli", now=datetime.now(UTC))
             finally:
                 await db.close()
 
@@ -95,6 +107,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.__dict__ for r in results]))
     return 1 if broken else 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Write a consistent copy of the database (embedded or DATABASE_URL) to a file (pg_dump custom format)."""
+    from cli.backup import backup
+
+    return backup(Path(args.file))
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Load a `bounty backup` file into an empty database (refuses one that holds anything)."""
+    from cli.backup import restore
+
+    return restore(Path(args.file))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -151,6 +177,8 @@ COMMANDS = {
     "beat": cmd_beat,
     "migrate": cmd_migrate,
     "check": cmd_check,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
     "bench": cmd_bench,
     "classify": cmd_classify,
 }
@@ -183,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="rules only: starts at once, without the embedding model (less recall on unseen wordings)",
             )
+        if name == "backup":
+            p.add_argument("file", help="where to write the backup (a file ending in .dump, say)")
+        if name == "restore":
+            p.add_argument("file", help="a file written by `bounty backup`")
         if name == "check":
             p.add_argument("--json", action="store_true", help="also print the results as JSON")
     return parser
@@ -205,7 +237,26 @@ def main(argv: list[str] | None = None) -> int:
         setattr(
             args, PASSTHROUGH[args.command], [*getattr(args, PASSTHROUGH[args.command]), *extra]
         )
+    if args.command not in LONG_RUNNING:
+        _one_shot_logging()
     return args.func(args) or 0
+
+
+LONG_RUNNING = {"run", "play", "worker", "beat", "bench"}  # each sets up its own logging
+
+
+def _one_shot_logging() -> None:
+    """A one-shot command logs warnings and errors to stderr, redacted like every other process's."""
+    from core import logs
+    from core.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return  # the command itself says what is wrong
+    logs.configure(
+        settings, role="cli", level=max(logging.WARNING, logging.getLevelName(settings.LOG_LEVEL))
+    )
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+from core.logs import redact
 from core.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("bounty")
@@ -46,17 +49,25 @@ class StopSignals:
     wherever the loop happens to be (an exception raised inside a library's callback can be turned
     into an ordinary error there and swallowed, losing the signal). ``signum`` tells which arrived."""
 
-    def __init__(self, *, interrupt: bool = False) -> None:
+    def __init__(self, *, interrupt: bool = False, terminal: bool = True) -> None:
         self.stop = asyncio.Event()
         self.signum: int | None = None
         self._signals = (*STOP_SIGNALS, *((signal.SIGINT,) if interrupt else ()))
+        self._terminal = terminal
+        self._watcher: TerminalWatcher | None = None
 
     def __enter__(self) -> StopSignals:
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.add_signal_handler(sig, self._received, sig)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # held back by ``held``
+        if self._terminal and hasattr(signal, "SIGHUP"):
+            self._watcher = TerminalWatcher.start(lambda: loop.call_soon_threadsafe(self._hung_up))
         return self
+
+    def _hung_up(self) -> None:
+        log.info("the terminal hung up")
+        self._received(signal.SIGHUP)
 
     def _received(self, signum: int) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -65,6 +76,8 @@ class StopSignals:
         self.stop.set()
 
     def __exit__(self, *exc: object) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
         loop = asyncio.get_running_loop()
         for sig in self._signals:
             loop.remove_signal_handler(sig)
@@ -88,13 +101,58 @@ class StopSignals:
         return None if self.signum is None else 128 + self.signum
 
 
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.LOG_LEVEL),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("discord.gateway", "httpx", "telegram.ext.Updater", "pgserver"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+class TerminalWatcher:
+    """Notices the terminal on stdin hanging up, without reading it.
+
+    A closed terminal window sends SIGHUP only to its session's leader, which under ``make run`` is
+    make, not us; we would go on with our workers and servers, orphaned. A poll of the terminal with
+    no events asked for still reports POLLHUP (and POLLERR/POLLNVAL), so a thread that waits on it
+    learns of the hang-up whoever got the signal, in the console and with the bots alike."""
+
+    def __init__(self, on_hangup) -> None:
+        self._on_hangup = on_hangup
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._watch, name="terminal-watch", daemon=True)
+
+    @classmethod
+    def start(cls, on_hangup) -> TerminalWatcher | None:
+        """Watch stdin if it is a terminal; None otherwise (a pipe, /dev/null, a service)."""
+        try:
+            if not os.isatty(0):
+                return None
+        except OSError:
+            return None
+        watcher = cls(on_hangup)
+        watcher._thread.start()
+        return watcher
+
+    def _watch(self) -> None:
+        poller = select.poll()
+        poller.register(0, 0)  # no events: only POLLHUP, POLLERR and POLLNVAL are reported
+        poller.register(self._wake_r, select.POLLIN)
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in events:
+                if fd == self._wake_r:
+                    return
+            if events:
+                self._on_hangup()
+                return
+
+    def close(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        self._thread.join(2)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def masked(url: str) -> str:
@@ -145,13 +203,19 @@ def start_services(
         try:
             upgrade(database_url)
         except (OSError, ConnectionError) as exc:
-            print(f"Cannot reach the database at {masked(database_url)}: {exc}", file=sys.stderr)
+            print(
+                f"Cannot reach the database at {masked(database_url)}: {redact(str(exc))}",
+                file=sys.stderr,
+            )
             raise SystemExit(2) from None
         except (
             Exception
         ) as exc:  # asyncpg's auth and "database does not exist" errors, among others
             if type(exc).__module__.startswith(("asyncpg", "sqlalchemy")):
-                print(f"Cannot use the database at {masked(database_url)}: {exc}", file=sys.stderr)
+                print(
+                    f"Cannot use the database at {masked(database_url)}: {redact(str(exc))}",
+                    file=sys.stderr,
+                )
                 raise SystemExit(2) from None
             raise
     # Children (worker, beat) and later code see the same services.

@@ -17,7 +17,6 @@ from cli.runtime import (
     StopSignals,
     exit_on_sigterm,
     settings_or_exit,
-    setup_logging,
     start_services,
 )
 from core.settings import Settings
@@ -51,16 +50,15 @@ def serve(*, console_only: bool, workers: bool = True, only: set[str] | None = N
             print(f"--only {','.join(sorted(only))}: no token set for it", file=sys.stderr)
             return 2
     use_console = console_only or not (settings.discord_enabled or settings.telegram_enabled)
+    from core import logs, metrics
+
     if use_console:
         # The terminal belongs to the player: logs go to a file.
         settings.BOUNTY_DATA_DIR.mkdir(parents=True, exist_ok=True)
-        logging.basicConfig(
-            filename=str(settings.BOUNTY_DATA_DIR / "bounty.log"),
-            level=settings.LOG_LEVEL,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logs.configure(settings, role="bot", filename=settings.BOUNTY_DATA_DIR / "bounty.log")
     else:
-        setup_logging(settings)
+        logs.configure(settings, role="bot")
+    metrics.set_role("bot")
     exit_on_sigterm()
     with ExitStack() as stack:
         if use_console:
@@ -95,13 +93,19 @@ def start_children(settings: Settings, services: Services) -> list[subprocess.Po
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url or "",
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the worker makes its own
     children = []
     for role in ("worker", "beat"):
         out = open(logdir / f"{role}.log", "ab")  # noqa: SIM115 - owned by the child for its life
+        child_env = dict(env)
+        if settings.metrics_address is not None:
+            # This process serves METRICS_LISTEN; its worker serves the next port, beat none.
+            host, port = settings.metrics_address
+            child_env["METRICS_LISTEN"] = f"{host}:{port + 1}" if role == "worker" else ""
         children.append(
             subprocess.Popen(
                 [sys.executable, "-m", "cli", role],
-                env=env,
+                env=child_env,
                 stdout=out,
                 stderr=out,
                 stdin=subprocess.DEVNULL,
@@ -137,9 +141,12 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
     app = bootstrap(settings, services.database_url)
     if app.memory is not None:  # load the embedding model now, not on the first player's attempt
         await asyncio.to_thread(app.memory.warm_up)
+    ops = _ops_server(settings, services)
     # The console reads Ctrl-C itself (KeyboardInterrupt); the bots stop on it like on SIGTERM.
     with StopSignals(interrupt=not use_console) as signals:
         try:
+            if not await _money_is_what_it_says(app, services):
+                return 2
             refunded = await recover_stale_attempts(app)
             if refunded:
                 log.warning("refunded %d attempts interrupted by the last stop", len(refunded))
@@ -148,11 +155,70 @@ async def _serve(settings: Settings, services: Services, use_console: bool) -> i
             else:
                 code = await _bots(app, signals.stop)
         finally:
+            if ops is not None:
+                await asyncio.to_thread(ops.stop)
             await app.aclose()
         if signals.signum is not None:
             log.info("stopped by signal %s", signal.Signals(signals.signum).name)
             return signals.exit_code or 0
         return code
+
+
+REAL_LOCAL_GAME = (
+    "LOCAL_GAME_REAL_MONEY is set: this local game on the embedded database under {path} handles "
+    "REAL money. Deposits and payouts are real, and the only copy of the ledger is that folder: "
+    "back it up (bounty backup) or move to a managed PostgreSQL (DATABASE_URL)."
+)
+
+
+async def _money_is_what_it_says(app, services: Services) -> bool:
+    """A local game is a demo unless LOCAL_GAME_REAL_MONEY says it is real, and then it says so at
+    start. Demo credits never become money: a database that was a demo stays one."""
+    if not (services.embedded_database and app.settings.LOCAL_GAME_REAL_MONEY):
+        return True
+    from core.services.views import is_demo
+
+    path = Path(app.settings.BOUNTY_DATA_DIR).resolve()
+    if await is_demo(app):
+        message = (
+            f"LOCAL_GAME_REAL_MONEY is set, but the local database under {path} is a demo game: its "
+            "demo credits cannot become real money. Use a new BOUNTY_DATA_DIR for a real local game, "
+            "or unset LOCAL_GAME_REAL_MONEY to keep playing the demo."
+        )
+        log.error(message)
+        print(message, file=sys.stderr)
+        return False
+    log.warning(REAL_LOCAL_GAME.format(path=path))
+    return True
+
+
+def _ops_server(settings: Settings, services: Services):
+    """/metrics, /healthz and /readyz on METRICS_LISTEN (unset: none). Alive means this process's
+    event loop still runs what it is given."""
+    address = settings.metrics_address
+    if address is None:
+        return None
+    from core.infra.ops_http import OpsServer
+
+    loop = asyncio.get_running_loop()
+
+    async def alive() -> bool:
+        done = asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop)
+        await asyncio.wrap_future(done)
+        return True
+
+    try:
+        return OpsServer(
+            host=address[0],
+            port=address[1],
+            role="bot",
+            database_url=services.database_url,
+            redis_url=services.redis_url,
+            alive=alive,
+        ).start()
+    except OSError as exc:
+        log.error("cannot serve metrics on %s: %s", settings.METRICS_LISTEN, exc)
+        return None
 
 
 async def _until(stop: asyncio.Event, work) -> int:
@@ -170,7 +236,27 @@ async def _until(stop: asyncio.Event, work) -> int:
     return task.result()
 
 
+async def _log_connection_budget(app) -> None:
+    """Say how many database connections this process may open against what the server allows."""
+    from core.services.replicas import connection_budget
+
+    try:
+        budget = await connection_budget(app)
+    except Exception as exc:  # the bots start anyway; the first command will say what is wrong
+        log.warning("could not read the database's connection limit: %s", exc)
+        return
+    log.info("database: %s", budget.describe())
+    if budget.this_process > budget.left + 1:  # one of ours is open already (the query's)
+        log.warning(
+            "database: this process may need %d connections and only %d are free: lower "
+            "DATABASE_POOL_SIZE or raise the server's max_connections (docs/operators.md)",
+            budget.this_process,
+            max(budget.left + 1, 0),
+        )
+
+
 async def _bots(app, stop: asyncio.Event) -> int:
+    await _log_connection_budget(app)
     tasks = []
     if app.settings.discord_enabled:
         from bots.discord import run_discord
@@ -199,19 +285,17 @@ async def _bots(app, stop: asyncio.Event) -> int:
 
 async def _console(app, services: Services) -> int:
     from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
-    from bots.console import render, run_console, stdin_reader
+    from bots.console import render, run_console, stdin_reader, stdout_writer
     from core.actors import Actor
     from core.services.admin import seed_demo
 
     user = _local_user()
     actor = Actor("console", user, user)
     seeded = False
-    if services.embedded_database:
+    if services.embedded_database and not app.settings.LOCAL_GAME_REAL_MONEY:
         seeded = await seed_demo(app, actor, credits=DEMO_CREDITS, prompt=DEMO_PROMPT)
 
-    def write(text: str) -> None:
-        sys.stdout.write(text if text.endswith(" ") else text + "\n")
-        sys.stdout.flush()
+    write = stdout_writer()
 
     async def announce(row) -> None:
         write(f"\n*** {row.title} ***\n{row.body}\n")
@@ -249,6 +333,11 @@ def _welcome(app, seeded: bool, services: Services) -> str:
     if services.embedded_database:
         lines.append(
             f"Local game in {Path(app.settings.BOUNTY_DATA_DIR).resolve()} (embedded PostgreSQL)."
+        )
+    if services.embedded_database and app.settings.LOCAL_GAME_REAL_MONEY:
+        lines.append(
+            "REAL MONEY: "
+            + REAL_LOCAL_GAME.format(path=Path(app.settings.BOUNTY_DATA_DIR).resolve())
         )
     if seeded:
         lines.append(

@@ -16,6 +16,9 @@ class Actor:
     username: str | None = (
         None  # the platform's handle (Telegram @username, Discord username), if any
     )
+    # Others in the chat see what the caller typed (a command sent to a Telegram group). Not in a
+    # private chat, on the console, or for a Discord slash command, whose options reach only the bot.
+    shown_to_others: bool = False
 
     @property
     def label(self) -> str:

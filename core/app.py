@@ -13,6 +13,7 @@ from core.cache import BoundedCache
 from core.db.batch import Batches
 from core.db.engine import Database, UnitOfWork, make_engine
 from core.errors import NotConfigured
+from core.guardian.measured import MeasuredGuardian
 from core.ledger import AccountBook
 from core.ports.discounts import DiscountPolicy, NoDiscounts
 from core.ports.embeddings import Embedder
@@ -121,13 +122,15 @@ def bootstrap(
     embedder: Embedder | None = None,
     discounts: DiscountPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
-    pool_size: int = 20,
+    pool_size: int | None = None,
     solana: Solana | None = None,
     prices: PriceSource | None = None,
 ) -> App:
     """Wire an App: real ports from the settings unless a caller (a test, the bench) passes its own.
     The memory (and its embedding model) exists only with ENABLE_ENHANCED_CONTEXT; the model itself
-    is loaded on first use or by ``app.memory.warm_up()``, so building an App never imports torch."""
+    is loaded on first use or by ``app.memory.warm_up()``, so building an App never imports torch.
+    ``pool_size``: the game's connections (default DATABASE_POOL_SIZE; workers' short-lived Apps ask
+    for fewer)."""
     memory = None
     if settings.ENABLE_ENHANCED_CONTEXT:
         from core.memory.embedders import make_embedder
@@ -137,8 +140,8 @@ def bootstrap(
     return App(
         settings=settings,
         engine=make_engine(database_url),
-        db=Database(database_url, max_size=pool_size),
-        guardian=guardian or make_guardian(settings),
+        db=Database(database_url, max_size=pool_size or settings.DATABASE_POOL_SIZE),
+        guardian=MeasuredGuardian(guardian or make_guardian(settings)),
         discounts=discounts or _holder_discounts(settings),
         solana=solana
         or RpcSolana(settings.SOLANA_RPC_URL, timeout=settings.SOLANA_RPC_TIMEOUT_SECONDS),

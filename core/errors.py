@@ -23,6 +23,10 @@ class NotPermitted(BountyError):
     """The person may not do this (not a moderator, not the owner of a button, banned...)."""
 
 
+class SecretInPublic(NotPermitted):
+    """A command carrying a secret was typed where others see it (a group chat): refused unread."""
+
+
 class InsufficientFunds(BountyError):
     """A player or team balance would go below zero."""
 

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.base58 import decode_base58
@@ -87,7 +87,9 @@ class Settings(BaseSettings):
 
     # --- the guardian's memory (SPEC §5) ---
     OPENAI_EMBEDDINGS_MODEL: str = "text-embedding-3-small"
-    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # torch threads of the local model per process
+    EMBEDDINGS_THREADS: int = Field(1, ge=1, le=64)  # CPU threads of the local model per process
+    # the local model in ONNX Runtime with int8 weights (made from the shipped ones), or in torch
+    EMBEDDINGS_LOCAL_RUNTIME: Literal["onnx-int8", "torch"] = "onnx-int8"
     MEMORY_CONTEXT_TOKENS: int = Field(1_500, ge=200, le=50_000)  # budget of history + context
     MEMORY_SIMILAR_K: int = Field(5, ge=1, le=50)  # similar past attacks shown to the guardian
     MEMORY_SIMILARITY_THRESHOLD: float = Field(0.80, gt=0, lt=1)  # cosine similarity of "similar"
@@ -165,6 +167,33 @@ class Settings(BaseSettings):
         return value
 
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"  # json: one object per line with the ids in play
+
+    # --- operating it (SPEC §11) ---
+    # host:port of /metrics, /healthz and /readyz in the bot process and the worker (unset: off)
+    METRICS_LISTEN: str | None = None
+    # The embedded database is a demo game (demo credits, no deposits or payouts) unless this says
+    # the local game is real; a real game wants DATABASE_URL and backups (docs/operators.md).
+    LOCAL_GAME_REAL_MONEY: bool = False
+
+    @field_validator("METRICS_LISTEN", mode="before")
+    @classmethod
+    def _listen(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:9464 or 127.0.0.1:9464")
+        return text
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """METRICS_LISTEN as (host, port); ``[::]`` style hosts lose their brackets."""
+        if self.METRICS_LISTEN is None:
+            return None
+        host, _, port = self.METRICS_LISTEN.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
 
     @field_validator("ADMIN_GRANT_REVIEW_ABOVE")
     @classmethod
@@ -179,6 +208,44 @@ class Settings(BaseSettings):
     def grant_review_above(self) -> int:
         """ADMIN_GRANT_REVIEW_ABOVE in USDC micro-units."""
         return parse_amount(self.ADMIN_GRANT_REVIEW_ABOVE, allow_zero=True)
+
+    # --- more than one machine (docs/operators.md, "Outgrowing one machine") ---
+    # Discord shards: this process connects DISCORD_SHARD_IDS of DISCORD_SHARD_COUNT (unset: the count
+    # Discord recommends, every shard in this process). Processes given disjoint ids share the load.
+    DISCORD_SHARD_COUNT: int | None = Field(None, ge=1, le=10_000)
+    DISCORD_SHARD_IDS: IdList = ()
+    # The game's connections to PostgreSQL per bot process (three more serve its batched statements):
+    # processes x (this + 3), plus the workers', must stay under the server's max_connections.
+    DATABASE_POOL_SIZE: int = Field(20, ge=2, le=1_000)
+
+    @field_validator("DISCORD_SHARD_IDS", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> tuple[str, ...]:
+        return _id_list(value)
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        ids = [int(i) for i in self.DISCORD_SHARD_IDS]
+        if ids and self.DISCORD_SHARD_COUNT is None:
+            raise ValueError(
+                "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (every process must agree on the count)"
+            )
+        if any(i < 0 or i >= (self.DISCORD_SHARD_COUNT or 0) for i in ids):
+            raise ValueError(
+                f"DISCORD_SHARD_IDS must be between 0 and {(self.DISCORD_SHARD_COUNT or 1) - 1} "
+                "(shard ids count from 0 below DISCORD_SHARD_COUNT)"
+            )
+        if len(set(ids)) != len(ids):
+            raise ValueError("DISCORD_SHARD_IDS lists a shard twice")
+        return self
+
+    @property
+    def discord_shards(self) -> tuple[int | None, list[int] | None]:
+        """(shard count, this process's shard ids) for discord.py; (None, None): Discord's advice."""
+        if self.DISCORD_SHARD_COUNT is None:
+            return None, None
+        ids = [int(i) for i in self.DISCORD_SHARD_IDS]
+        return self.DISCORD_SHARD_COUNT, ids or list(range(self.DISCORD_SHARD_COUNT))
 
     @field_validator("MODERATOR_DISCORD_ROLE_IDS", "MODERATOR_TELEGRAM_USER_IDS", mode="before")
     @classmethod
@@ -195,6 +262,7 @@ class Settings(BaseSettings):
         "OPENAI_BASE_URL",
         "TELEGRAM_WEBHOOK_URL",
         "EMBEDDINGS_PROVIDER",
+        "DISCORD_SHARD_COUNT",
         mode="before",
     )
     @classmethod

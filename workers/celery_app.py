@@ -62,8 +62,12 @@ celery_app.conf.update(
             "task": "bounty.outbox.purge",
             "schedule": 3600.0,
         },  # rows done over a week ago
+        # `bounty check` every hour: its result is on /metrics, a failure is logged at ERROR
+        "bounty-check": {"task": "bounty.check.run", "schedule": 3600.0},
     },
 )
+
+import workers.ops  # noqa: E402, F401 - logging, job metrics and the metrics server, by Celery's signals
 
 _relay = None
 

@@ -4,6 +4,7 @@ and tests can drive it through a pipe."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -23,10 +24,30 @@ from core.commands import (
 )
 from core.commands.base import split_words
 
+log = logging.getLogger("bounty.console")
+
 ReadLine = Callable[[], Awaitable[str | None]]
 Write = Callable[[str], None]
 
 QUIT = {"quit", "exit", "/quit", "/exit", "q"}
+
+
+class ConsoleClosed(Exception):
+    """The terminal is gone (a write failed): the console ends, whatever it was doing."""
+
+
+def stdout_writer(stream=None) -> Write:
+    """Write to the terminal; a failed write (EIO once the terminal closed) raises ConsoleClosed."""
+
+    def write(text: str) -> None:
+        out = stream or sys.stdout
+        try:
+            out.write(text if text.endswith(" ") else text + "\n")
+            out.flush()
+        except (OSError, ValueError) as exc:
+            raise ConsoleClosed(str(exc)) from exc
+
+    return write
 
 
 def render(reply: Reply) -> str:
@@ -60,18 +81,38 @@ def save_attachments(app: App, reply: Reply) -> list[str]:
 
 
 def stdin_reader(stream=None) -> ReadLine:
-    """Lines from stdin via a daemon thread, so a blocked read never keeps the process alive."""
+    """Lines from stdin via a daemon thread, so a blocked read never keeps the process alive.
+
+    The end of the input, or a read that fails (a closed terminal answers EIO), is the end of the
+    console: every later read returns None at once, so a confirmation waiting for y/n and the
+    command loop after it both see it, and nothing waits for a line that can never come."""
     stream = stream or sys.stdin
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str | None] = asyncio.Queue()
+    ended = False
 
     def pump() -> None:
-        for line in stream:
-            loop.call_soon_threadsafe(queue.put_nowait, line)
-        loop.call_soon_threadsafe(queue.put_nowait, None)
+        try:
+            for line in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError) as exc:  # EIO from a hung-up terminal; a closed stream
+            log.info("the console's input failed (%s): ending the console", exc)
+        finally:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except RuntimeError:  # the loop is already closed: nobody is reading
+                pass
+
+    async def read_line() -> str | None:
+        nonlocal ended
+        if ended:
+            return None
+        line = await queue.get()
+        ended = line is None
+        return line
 
     threading.Thread(target=pump, name="console-stdin", daemon=True).start()
-    return queue.get
+    return read_line
 
 
 async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, write: Write) -> None:
@@ -100,6 +141,8 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
             if accept:
                 write(waiting_note(reply.confirm.token, accept))
             reply = await run_confirmation(app, actor, reply.confirm.token, accept)
+    except ConsoleClosed:
+        raise
     except Exception as exc:  # the adapter's one error handler
         write(answer_for(exc, where=f"console /{command.name}").message)
         return
@@ -111,13 +154,17 @@ async def handle_line(app: App, actor: Actor, line: str, read_line: ReadLine, wr
 async def run_console(
     app: App, actor: Actor, read_line: ReadLine, write: Write, *, welcome: str = ""
 ) -> None:
-    if welcome:
-        write(welcome)
-    while True:
-        write("> ")
-        line = await read_line()
-        if line is None or line.strip().lower() in QUIT:
-            write("Bye.")
-            return
-        if line.strip():
-            await handle_line(app, actor, line, read_line, write)
+    """Read commands until /quit, the end of the input, or a terminal that is gone."""
+    try:
+        if welcome:
+            write(welcome)
+        while True:
+            write("> ")
+            line = await read_line()
+            if line is None or line.strip().lower() in QUIT:
+                write("Bye.")
+                return
+            if line.strip():
+                await handle_line(app, actor, line, read_line, write)
+    except ConsoleClosed as exc:
+        log.info("the terminal is gone (%s): ending the console", exc)

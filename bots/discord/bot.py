@@ -15,16 +15,20 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
-from bots.discord.buttons import ConfirmButton
+from bots.common.observability import PlatformLink
+from bots.discord.buttons import ConfirmButton, confirm_view
 from bots.discord.commands import build_app_commands, same_commands
 from bots.discord.endpoints import discord_endpoints
 from bots.discord.handlers import BountyHandlers
+from bots.discord.late import LATE_ANSWER, late_messages, nonce
 from bots.discord.render import NO_MENTIONS, render
 from bots.discord.teams import DiscordTeams, intents_for
 from core.app import App
 from core.commands import Command, Reply, commands_for
+from core.health import platform_probe
 from core.services import outbox
 from core.services.announcements import AnnouncementRow
+from core.settings import Settings
 
 log = logging.getLogger("bounty.discord")
 
@@ -37,6 +41,20 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 READY_TIMEOUT = 60.0
 SHUTDOWN_GRACE = 75.0  # a paid attempt in progress may wait on the guardian for up to 60 s
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a server's events to (DMs go to shard 0)."""
+    return (guild_id >> 22) % shard_count
+
+
+def holds_shard_of(settings: Settings, guild_id: int | None) -> bool:
+    """Whether this process connects the shard that ``guild_id`` (None: DMs, or the one server
+    team channels use without DISCORD_GUILD_ID) is on."""
+    count, ids = settings.discord_shards
+    if count is None or ids is None:
+        return True
+    return shard_of(guild_id, count) in ids if guild_id else 0 in ids
 
 
 class BountyTree(app_commands.CommandTree):
@@ -55,6 +73,7 @@ class BountyClient(discord.AutoShardedClient):
     def __init__(
         self, bot: BountyDiscordBot, *, gateway_url: str | None = None, **options: Any
     ) -> None:
+        options.setdefault("http_trace", bot.link.trace)  # API calls counted (429s, 5xx)
         super().__init__(
             intents=intents_for(bot.reads_team_chat), allowed_mentions=NO_MENTIONS, **options
         )
@@ -66,7 +85,7 @@ class BountyClient(discord.AutoShardedClient):
         # Discord (another API base), that URL is also where an invalidated session re-identifies,
         # which discord.py otherwise sends to DEFAULT_GATEWAY (restored when the bot stops).
         ask = self.http.get_bot_gateway
-        elsewhere = bool(gateway_url or bot.settings.DISCORD_API_BASE_URL)
+        elsewhere = self._elsewhere = bool(gateway_url or bot.settings.DISCORD_API_BASE_URL)
 
         async def get_bot_gateway() -> tuple[int, str, Any]:
             shards, url, limits = await ask()
@@ -80,6 +99,13 @@ class BountyClient(discord.AutoShardedClient):
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ConfirmButton)
         await self.bot.sync_commands()
+
+    async def launch_shards(self) -> None:
+        # Given a shard count, discord.py skips GET /gateway/bot and dials DEFAULT_GATEWAY: off
+        # Discord, ask the API server first, so the shards connect where it says.
+        if self.shard_count is not None and self._elsewhere:
+            await self.http.get_bot_gateway()
+        await super().launch_shards()
 
 
 class BountyDiscordBot:
@@ -102,6 +128,7 @@ class BountyDiscordBot:
         if token is None or not token.get_secret_value().strip():
             raise ValueError("DISCORD_BOT_TOKEN is not set")
         self.handlers = BountyHandlers(app)
+        self.link = PlatformLink("discord")
         self.commands = commands_for("discord", commands)
         self.client_options = client_options or {}
         self.client: BountyClient | None = None
@@ -112,11 +139,26 @@ class BountyDiscordBot:
         if self.settings.DISCORD_ANNOUNCE_CHANNEL_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.delivery.handle(LATE_ANSWER, self.send_kept)
         # Reading the team channels needs the privileged Message Content intent; refused, the bot runs
         # without it (channels are still kept, Telegram's messages still reach them) and says why.
         self.reads_team_chat = self.settings.TEAM_DISCORD_BRIDGE
         self.teams = DiscordTeams(self)
-        self.teams.install(self.delivery)
+        # Sharded over several processes, only the one holding the team server's shard sees that
+        # server (its channels, roles and messages): it alone keeps the team channels.
+        self.keeps_team_channels = holds_shard_of(self.settings, self.settings.DISCORD_GUILD_ID)
+        if self.keeps_team_channels:
+            self.teams.install(self.delivery)
+
+    def connected(self) -> bool:
+        """Ready, and every shard's gateway connection open (for /readyz)."""
+        client = self.client
+        return (
+            client is not None
+            and client.is_ready()
+            and not client.is_closed()
+            and all(not shard.is_closed() for shard in client.shards.values())
+        )
 
     @property
     def guild(self) -> discord.Object | None:
@@ -159,16 +201,27 @@ class BountyDiscordBot:
                 self.reads_team_chat = False
                 await self._connect()
             self.delivery.start()
-            self.teams.start()
-            log.info("Discord bot ready as %s", self.client.user if self.client else None)
+            if self.keeps_team_channels:
+                self.teams.start()
+            log.info(
+                "Discord bot ready as %s, shards %s of %s",
+                self.client.user if self.client else None,
+                ",".join(str(i) for i in (self.client.shard_ids or [])) if self.client else "?",
+                self.client.shard_count if self.client else "?",
+            )
         except BaseException:
             await self.stop()
             raise
 
     async def _connect(self) -> None:
         settings = self.settings
+        options = dict(self.client_options)
+        count, ids = settings.discord_shards
+        if count is not None:  # else every shard Discord recommends, in this process
+            options.setdefault("shard_count", count)
+            options.setdefault("shard_ids", ids)
         client = self.client = BountyClient(
-            self, gateway_url=settings.DISCORD_GATEWAY_URL, **self.client_options
+            self, gateway_url=settings.DISCORD_GATEWAY_URL, **options
         )
         for command in build_app_commands(
             self.commands,
@@ -241,9 +294,12 @@ class BountyDiscordBot:
             user = self.client.get_user(
                 int(item.payload["external_id"])
             ) or await self.client.fetch_user(int(item.payload["external_id"]))
-            for message in render(notice_reply(item)).messages:
+            for i, message in enumerate(render(notice_reply(item)).messages):
                 await user.send(
-                    embed=message.embed, content=message.content, allowed_mentions=NO_MENTIONS
+                    embed=message.embed,
+                    content=message.content,
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=nonce("n", item.id, i),
                 )
         except (discord.Forbidden, discord.NotFound) as exc:
             raise outbox.Undeliverable(
@@ -261,14 +317,42 @@ class BountyDiscordBot:
                 tone="success" if row.kind == "round_won" else "info",
             )
         )
-        for message in out.messages:
+        for i, message in enumerate(out.messages):
             files = message.discord_files()
             await channel.send(
                 embed=message.embed,
                 content=message.content,
                 allowed_mentions=NO_MENTIONS,
+                nonce=nonce("a", row.id, i),
                 **({"files": files} if files else {}),
             )
+
+    async def send_kept(self, item: outbox.OutboxItem) -> None:
+        """An answer its interaction could not carry (``BountyHandlers.keep``), as messages: in its
+        channel, or directly to the player. Sent again after a failure, a message already made is
+        not made twice (its nonce)."""
+        assert self.client is not None
+        payload = item.payload
+        try:
+            if payload.get("channel_id"):
+                target: Any = self.client.get_partial_messageable(int(payload["channel_id"]))
+            else:
+                target = self.client.get_user(
+                    int(payload["user_id"])
+                ) or await self.client.fetch_user(int(payload["user_id"]))
+            for i, message in enumerate(late_messages(payload)):
+                files = message.discord_files()
+                await target.send(
+                    embed=message.embed,
+                    content=message.content,
+                    allowed_mentions=NO_MENTIONS,
+                    nonce=nonce("k", item.id, i),
+                    **({"files": files} if files else {}),
+                    **({"view": confirm_view(message.confirm)} if message.confirm else {}),
+                )
+        except (discord.Forbidden, discord.NotFound) as exc:
+            where = payload.get("channel_id") or f"user {payload['user_id']}"
+            raise outbox.Undeliverable(f"Discord {where}: {exc}") from None
 
 
 async def run_discord(app: App, stop: asyncio.Event) -> None:
@@ -276,13 +360,14 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     bot = BountyDiscordBot(app)
     await bot.start()
     try:
-        stopper = asyncio.create_task(stop.wait())
-        assert bot.runner is not None
-        await asyncio.wait({stopper, bot.runner}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not stop.is_set() and bot.runner.done():
-            bot.runner.result()
-            raise RuntimeError("the Discord gateway connection ended")
+        with platform_probe("discord", bot.connected):  # /readyz: the gateway is up
+            stopper = asyncio.create_task(stop.wait())
+            assert bot.runner is not None
+            await asyncio.wait({stopper, bot.runner}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not stop.is_set() and bot.runner.done():
+                bot.runner.result()
+                raise RuntimeError("the Discord gateway connection ended")
     finally:
         try:
             await bot.stop()

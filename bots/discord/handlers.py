@@ -18,15 +18,36 @@ from discord import app_commands
 from bots.common.errors import answer_for
 from bots.discord.buttons import confirm_view, pressed_view
 from bots.discord.commands import raw_options
+from bots.discord.late import LATE_ANSWER, LATE_TTL, late_payload
 from bots.discord.render import NO_MENTIONS, Outgoing, OutMessage, render, render_error, render_note
 from core.actors import Actor
 from core.app import App
 from core.commands import Command, Reply, run_command, run_confirmation
 from core.errors import InvalidArgument, NotFound, NotPermitted
+from core.services import outbox
 
 log = logging.getLogger("bounty.discord")
 
 SEEN_INTERACTIONS = 10_000  # ids remembered to drop a redelivered interaction
+ALREADY_ACKNOWLEDGED = 40060  # Discord: this interaction has its response already
+# Failures after which the interaction cannot carry the answer any more, and it goes by message
+# instead: Discord's 5xx and 429s that outlasted discord.py's retries, a vanished interaction,
+# message or webhook (404), an expired interaction token (401).
+KEPT_WHEN = frozenset({401, 404, 429})
+
+
+class NotDelivered(Exception):
+    """An answer the interaction could not carry: the messages not sent, and why."""
+
+    def __init__(self, rest: list[OutMessage], private: bool, cause: discord.HTTPException) -> None:
+        super().__init__(f"{len(rest)} messages not delivered: {cause}")
+        self.rest = rest
+        self.private = private
+        self.cause = cause
+
+    @property
+    def worth_keeping(self) -> bool:
+        return bool(self.rest) and (self.cause.status >= 500 or self.cause.status in KEPT_WHEN)
 
 
 def actor_for(interaction: discord.Interaction) -> Actor:
@@ -77,10 +98,11 @@ class Responder:
         self.interaction = interaction
         self.deferred_ephemeral: bool | None = None  # set once deferred with a "thinking" message
         self.original_pending = False  # the deferred "thinking" message still waits for its content
+        self._responded = False  # Discord took our response although discord.py saw it fail
 
     @property
     def acknowledged(self) -> bool:
-        return self.interaction.response.is_done()
+        return self._responded or self.interaction.response.is_done()
 
     async def defer(self, *, ephemeral: bool) -> None:
         """Acknowledge now (Discord allows 3 s); a failure is logged, the work goes on."""
@@ -88,7 +110,13 @@ class Responder:
             return
         try:
             await self.interaction.response.defer(ephemeral=ephemeral, thinking=True)
-        except (discord.HTTPException, discord.InteractionResponded) as exc:
+        except discord.HTTPException as exc:
+            # A 5xx whose deferral Discord had made, retried by discord.py: "already acknowledged".
+            if exc.code != ALREADY_ACKNOWLEDGED:
+                log.warning("could not defer interaction %s: %s", self.interaction.id, exc)
+                return
+            self._responded = True
+        except discord.InteractionResponded as exc:
             log.warning("could not defer interaction %s: %s", self.interaction.id, exc)
             return
         self.deferred_ephemeral = ephemeral
@@ -123,34 +151,56 @@ class Responder:
 
     async def send(self, out: Outgoing) -> None:
         """Deliver every message of ``out``: as the answer, in place of the "thinking" message, then
-        as follow-ups. A private answer to a public deferral replaces it by an ephemeral message."""
+        as follow-ups. A private answer to a public deferral replaces it by an ephemeral message.
+        What Discord refused, after discord.py's own retries, is raised as ``NotDelivered``."""
         messages = list(out.messages)
         interaction = self.interaction
         ephemeral = out.private
-        if not self.acknowledged:
-            first = messages.pop(0)
-            await interaction.response.send_message(ephemeral=ephemeral, **self._kwargs(first))
-        elif self.original_pending:
-            self.original_pending = False
-            if self.deferred_ephemeral or not ephemeral:
-                ephemeral = bool(self.deferred_ephemeral)
-                first = messages.pop(0)
-                await interaction.edit_original_response(**self._kwargs(first, edit=True))
-            else:  # the public "thinking…" must not show a private answer
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.delete_original_response()
-        for message in messages:
-            await interaction.followup.send(ephemeral=ephemeral, wait=True, **self._kwargs(message))
+        try:
+            if not self.acknowledged:
+                try:
+                    await interaction.response.send_message(
+                        ephemeral=ephemeral, **self._kwargs(messages[0])
+                    )
+                except discord.HTTPException as exc:
+                    # Retried after a 5xx, the response had been made: the first page is shown.
+                    if exc.code != ALREADY_ACKNOWLEDGED:
+                        raise
+                    log.info("interaction %s: our answer had arrived already", interaction.id)
+                self._responded = True
+                messages.pop(0)
+            elif self.original_pending:
+                if self.deferred_ephemeral or not ephemeral:
+                    ephemeral = bool(self.deferred_ephemeral)
+                    await interaction.edit_original_response(**self._kwargs(messages[0], edit=True))
+                    messages.pop(0)
+                else:  # the public "thinking…" must not show a private answer
+                    with contextlib.suppress(discord.HTTPException):
+                        await interaction.delete_original_response()
+                self.original_pending = False
+            while messages:
+                await interaction.followup.send(
+                    ephemeral=ephemeral, wait=True, **self._kwargs(messages[0])
+                )
+                messages.pop(0)
+        except discord.HTTPException as exc:
+            raise NotDelivered(messages, out.private, exc) from exc
 
     async def replace_original(self, out: Outgoing, *, view: discord.ui.View | None) -> None:
         """Edit the message a button sits on into ``out`` (its first page); the rest follows."""
-        first, rest = out.messages[0], out.messages[1:]
+        first, rest = out.messages[0], list(out.messages[1:])
         kwargs = self._kwargs(first, edit=True)
         if first.confirm is None:
             kwargs["view"] = view
         await self.interaction.edit_original_response(**kwargs)
-        for message in rest:
-            await self.interaction.followup.send(ephemeral=True, wait=True, **self._kwargs(message))
+        try:
+            while rest:
+                await self.interaction.followup.send(
+                    ephemeral=True, wait=True, **self._kwargs(rest[0])
+                )
+                rest.pop(0)
+        except discord.HTTPException as exc:
+            raise NotDelivered(rest, True, exc) from exc
 
 
 class BountyHandlers:
@@ -241,14 +291,30 @@ class BountyHandlers:
     async def _deliver(self, responder: Responder, out: Outgoing, where: str) -> None:
         try:
             await responder.send(out)
-        except discord.HTTPException as exc:
-            # 429s were retried by discord.py already; the game state is in core (/history shows it).
+        except NotDelivered as failed:
+            # 429s and 5xx were retried by discord.py already; what is left goes by message.
             log.warning(
                 "%s: Discord refused the answer to interaction %s: %s",
                 where,
                 responder.interaction.id,
-                exc,
+                failed.cause,
             )
+            await self.keep(responder.interaction, failed)
+
+    async def keep(self, interaction: discord.Interaction, failed: NotDelivered) -> None:
+        """An answer the interaction could not carry is kept in the outbox and sent as a message
+        (a direct message if it was private, else in its channel) by whichever Discord process
+        claims it: never dropped. A refusal of the answer itself (a 400) is only logged."""
+        if not failed.worth_keeping:
+            return
+        private = failed.private or interaction.guild_id is None
+        payload = late_payload(
+            failed.rest,
+            user_id=interaction.user.id,
+            channel_id=None if private else interaction.channel_id,
+        )
+        async with self.app.uow() as uow:
+            await outbox.put(uow.conn, LATE_ANSWER, "discord", payload, ttl=LATE_TTL)
 
     # --- confirmation buttons -----------------------------------------------------------------
 
@@ -312,6 +378,11 @@ class BountyHandlers:
     ) -> None:
         try:
             await responder.replace_original(out, view=disabled)
+        except NotDelivered as failed:
+            log.warning(
+                "could not follow up on interaction %s (%s)", responder.interaction.id, failed.cause
+            )
+            await self.keep(responder.interaction, failed)
         except discord.HTTPException as exc:
             log.warning(
                 "could not edit the confirmation of interaction %s (%s); following up instead",
@@ -321,15 +392,18 @@ class BountyHandlers:
             await self._follow_up(responder, out)
 
     async def _follow_up(self, responder: Responder, out: Outgoing) -> None:
+        rest = list(out.messages)
         try:
-            for message in out.messages:
+            while rest:
                 await responder.interaction.followup.send(
-                    ephemeral=True, wait=True, **Responder._kwargs(message)
+                    ephemeral=True, wait=True, **Responder._kwargs(rest[0])
                 )
+                rest.pop(0)
         except discord.HTTPException as exc:
             log.warning(
                 "Discord refused the follow-up of interaction %s: %s", responder.interaction.id, exc
             )
+            await self.keep(responder.interaction, NotDelivered(rest, True, exc))
 
     # --- errors -------------------------------------------------------------------------------
 

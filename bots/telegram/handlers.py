@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from telegram import (
     Bot,
@@ -24,6 +26,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bots.common.errors import answer_for
+from bots.telegram.limits import transient
 from bots.telegram.render import (
     Outgoing,
     alert_text,
@@ -38,6 +41,7 @@ from bots.telegram.targets import reply_target, with_mentions
 from core.actors import Actor
 from core.app import App
 from core.commands import (
+    Attachment,
     Command,
     Reply,
     commands_for,
@@ -46,7 +50,9 @@ from core.commands import (
     run_confirmation,
     waiting_note,
 )
-from core.errors import InvalidArgument
+from core.commands.consent import open_command
+from core.errors import InvalidArgument, SecretInPublic
+from core.services import outbox
 from core.services.players import is_moderator
 
 log = logging.getLogger("bounty.telegram")
@@ -60,13 +66,15 @@ WELCOME = (
 
 def actor_for(user: User, chat: Chat | None) -> Actor:
     """The platform-neutral speaker: core never sees a telegram.User."""
+    private = chat is None or chat.type == ChatType.PRIVATE
     return Actor(
         "telegram",
         str(user.id),
         user.full_name or user.username or str(user.id),
         chat_id=str(chat.id) if chat is not None else None,
-        private_chat=chat is None or chat.type == ChatType.PRIVATE,
+        private_chat=private,
         username=user.username,
+        shown_to_others=not private,  # a group sees the whole command line
     )
 
 
@@ -80,39 +88,98 @@ class Where:
     message_id: int | None
 
 
+LATE_ANSWER = "answer"  # outbox topic: an answer sent later (BountyHandlers.keep)
+LATE_TTL = timedelta(days=1)
+LATE_MAX_PAUSE = 300  # seconds between tries of a kept answer, at most
+
+
+def late_payload(chat_id: int, out: Outgoing, tries: int) -> dict:
+    """An answer as an outbox row's JSON: its pages, keyboard and files."""
+    return {
+        "chat_id": chat_id,
+        "tries": tries,
+        "pages": list(out.pages),
+        "keyboard": out.keyboard.to_dict() if out.keyboard is not None else None,
+        "document": [out.document[0], base64.b64encode(out.document[1]).decode()]
+        if out.document is not None
+        else None,
+        "attachments": [
+            [a.name, base64.b64encode(a.data).decode(), a.image] for a in out.attachments
+        ],
+    }
+
+
+def late_answer(payload: dict, bot: Bot) -> Outgoing:
+    """The Outgoing a ``late_payload`` holds."""
+    document = payload.get("document")
+    return Outgoing(
+        tuple(payload["pages"]),
+        InlineKeyboardMarkup.de_json(payload["keyboard"], bot) if payload.get("keyboard") else None,
+        (document[0], base64.b64decode(document[1])) if document else None,
+        tuple(
+            Attachment(name, base64.b64decode(data), image)
+            for name, data, image in payload.get("attachments") or ()
+        ),
+    )
+
+
+class Unsent(Exception):
+    """A send that still failed after the retries (``limits``): what is left of it, to send later."""
+
+    def __init__(self, chat_id: int, rest: Outgoing, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__} sending to {chat_id}")
+        self.chat_id = chat_id
+        self.rest = rest
+        self.cause = cause
+
+
 async def send(
     bot: Bot, chat_id: int, out: Outgoing, *, reply_to: int | None = None
 ) -> list[Message]:
-    """Send every page (the keyboard under the last), then the file if there is one."""
+    """Send every page (the keyboard under the last), then the file if there is one. A transient
+    failure that outlasts the retries raises ``Unsent`` with the part not sent yet."""
     sent: list[Message] = []
-    for i, page in enumerate(out.pages):
-        last = i == len(out.pages) - 1
-        kwargs = {
-            "text": page,
-            "parse_mode": ParseMode.HTML,
-            "link_preview_options": NO_PREVIEW,
-            "reply_markup": out.keyboard if last else None,
-            "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True)
-            if reply_to is not None and i == 0
-            else None,
-        }
-        try:
-            sent.append(await bot.send_message(chat_id, **kwargs))
-        except ChatMigrated as moved:  # the group became a supergroup: it has a new id
-            chat_id = moved.new_chat_id
-            sent.append(await bot.send_message(chat_id, **kwargs))
-    if out.document is not None:
-        name, data = out.document
-        sent.append(await bot.send_document(chat_id, document=data, filename=name))
-    for attachment in out.attachments:
-        if attachment.image:
-            sent.append(
-                await bot.send_photo(chat_id, photo=attachment.data, filename=attachment.name)
-            )
-        else:
-            sent.append(
-                await bot.send_document(chat_id, document=attachment.data, filename=attachment.name)
-            )
+    pages, document, attachments = list(out.pages), out.document, list(out.attachments)
+    try:
+        while pages:
+            last = len(pages) == 1
+            kwargs = {
+                "text": pages[0],
+                "parse_mode": ParseMode.HTML,
+                "link_preview_options": NO_PREVIEW,
+                "reply_markup": out.keyboard if last else None,
+                "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True)
+                if reply_to is not None and not sent
+                else None,
+            }
+            try:
+                sent.append(await bot.send_message(chat_id, **kwargs))
+            except ChatMigrated as moved:  # the group became a supergroup: it has a new id
+                chat_id = moved.new_chat_id
+                sent.append(await bot.send_message(chat_id, **kwargs))
+            pages.pop(0)
+        if document is not None:
+            name, data = document
+            sent.append(await bot.send_document(chat_id, document=data, filename=name))
+            document = None
+        while attachments:
+            attachment = attachments[0]
+            if attachment.image:
+                sent.append(
+                    await bot.send_photo(chat_id, photo=attachment.data, filename=attachment.name)
+                )
+            else:
+                sent.append(
+                    await bot.send_document(
+                        chat_id, document=attachment.data, filename=attachment.name
+                    )
+                )
+            attachments.pop(0)
+    except TelegramError as exc:
+        if not transient(exc):
+            raise
+        rest = Outgoing(tuple(pages), out.keyboard if pages else None, document, tuple(attachments))
+        raise Unsent(chat_id, rest, exc) from exc
     return sent
 
 
@@ -167,13 +234,22 @@ class BountyHandlers:
             reply_target(routed.command, routed.args_text, message, context.bot.id),
         )
 
-    async def _run(self, where: Where, actor: Actor, command: Command, args_text: str) -> None:
+    async def _run(
+        self, where: Where, actor: Actor, command: Command, args_text: str, *, typed: bool = True
+    ) -> None:
+        """Run a command: as typed, or opened (a deep link: core asks before anything changes)."""
         try:
             args = parse_text_args(command, args_text)
             async with self._typing(
                 where.bot, where.chat.id, delay=self.slow_typing_after, enabled=command.slow
             ):
-                reply = await run_command(self.app, actor, command, args)
+                if typed:
+                    reply = await run_command(self.app, actor, command, args)
+                else:
+                    reply = await open_command(self.app, actor, command)
+        except SecretInPublic as exc:  # the secret is in the group already: take it down if we may
+            await self.deliver(where, await self._take_down(where, exc), private=False)
+            return
         except Exception as exc:  # the adapter's one error policy
             out = self._error(exc, f"telegram /{command.name}", usage=command.usage)
             await self.deliver(where, out, private=command.private)
@@ -183,8 +259,22 @@ class BountyHandlers:
             where,
             out,
             private=reply.private or command.private,
+            # Opened again from the private chat it only shows (a view) or asks first (anything else).
             payload=DeepLinks.payload_for(command),
+            acted=typed and command.changes != "view" and reply.confirm is None,
         )
+
+    async def _take_down(self, where: Where, exc: SecretInPublic) -> Outgoing:
+        """The refusal of a secret typed in a group, after deleting the message that carries it."""
+        message = exc.message
+        if where.message_id is not None:
+            try:
+                await where.bot.delete_message(where.chat.id, where.message_id)
+                message += " I deleted your message here."
+            except TelegramError as err:
+                log.info("could not delete a secret in chat %s: %s", where.chat.id, err)
+                message += " I could not delete your message here: delete it yourself, now."
+        return render_error(message)
 
     async def _not_a_command(
         self, where: Where, actor: Actor, line: CommandLine, routed: Routed
@@ -222,7 +312,7 @@ class BountyHandlers:
             await self.deliver(where, render_error(link.error), private=False)
             return
         if link.command is not None:
-            await self._run(where, actor, link.command, "")
+            await self._run(where, actor, link.command, "", typed=False)
             return
         assert link.handler is not None
         try:
@@ -245,10 +335,17 @@ class BountyHandlers:
     # --- where replies go ---------------------------------------------------------------------
 
     async def deliver(
-        self, where: Where, out: Outgoing, *, private: bool, payload: str | None = None
+        self,
+        where: Where,
+        out: Outgoing,
+        *,
+        private: bool,
+        payload: str | None = None,
+        acted: bool = False,
     ) -> None:
         """Answer in the chat asked in, or for a private reply asked in a group, in the user's private
-        chat (if the bot may not write there yet, say so in the group without the private content)."""
+        chat (if the bot may not write there yet, say so in the group without the private content;
+        ``acted``: the command changed something, so it is not to be sent again)."""
         if not private or where.chat.type == ChatType.PRIVATE:
             await send(where.bot, where.chat.id, out, reply_to=where.message_id)
             return
@@ -261,7 +358,7 @@ class BountyHandlers:
             await send(
                 where.bot,
                 where.chat.id,
-                self._start_private_first(where, payload),
+                self._start_private_first(where, None if acted else payload, acted=acted),
                 reply_to=where.message_id,
             )
             return
@@ -272,14 +369,22 @@ class BountyHandlers:
             reply_to=where.message_id,
         )
 
-    def _start_private_first(self, where: Where, payload: str | None) -> Outgoing:
+    def _start_private_first(
+        self, where: Where, payload: str | None, *, acted: bool = False
+    ) -> Outgoing:
         username = where.bot.username or ""
         link = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
         text = (
             f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
             "started one with me yet. Open it, press <b>Start</b>, then send the command again."
         )
-        if payload:
+        if acted:
+            text = (
+                f"{esc(where.user.first_name)}, it is done, but I can only tell you more in a private "
+                "chat, and you have not started one with me yet. Open it and press <b>Start</b>: "
+                "/history, /balance and /team info show where things stand."
+            )
+        elif payload:
             text = (
                 f"{esc(where.user.first_name)}, I can only answer that in a private chat, and you have not "
                 "started one with me yet. Open it and press <b>Start</b>: I will answer there."
@@ -374,6 +479,11 @@ class BountyHandlers:
                     exc.message,
                 )
                 await send(bot, chat_id, Outgoing((first,), keyboard))
+        except TelegramError as exc:
+            if not transient(exc):
+                raise
+            # Telegram still failing after the retries: the whole outcome goes out anew, later.
+            raise Unsent(chat_id, out, exc) from exc
         if rest or out.document is not None or out.attachments:
             await send(bot, chat_id, Outgoing(rest, out.keyboard, out.document, out.attachments))
 
@@ -397,6 +507,9 @@ class BountyHandlers:
         retries exhausted) is logged; the game state is already in core (/history shows it)."""
         exc = context.error
         update_id = getattr(update, "update_id", None)
+        if isinstance(exc, Unsent):
+            await self.keep(exc)
+            return
         if isinstance(exc, TelegramError):
             log.warning(
                 "Bot API refused a call for update %s: %s: %s", update_id, type(exc).__name__, exc
@@ -411,6 +524,27 @@ class BountyHandlers:
                 await context.bot.send_message(
                     chat.id, esc(answer.message), parse_mode=ParseMode.HTML
                 )
+
+    # --- answers sent later -------------------------------------------------------------------
+
+    async def keep(self, unsent: Unsent, tries: int = 0) -> None:
+        """An answer Telegram would not take even after the retries: kept in the outbox and sent
+        later by whichever Telegram process claims it (``TelegramBot.send_kept``), never dropped."""
+        log.warning(
+            "Telegram did not take an answer for %s (%s); it is kept and sent later",
+            unsent.chat_id,
+            type(unsent.cause).__name__,
+        )
+        delay = timedelta(seconds=min(2**tries, LATE_MAX_PAUSE))
+        async with self.app.uow() as uow:
+            await outbox.put(
+                uow.conn,
+                LATE_ANSWER,
+                "telegram",
+                late_payload(unsent.chat_id, unsent.rest, tries + 1),
+                delay=delay,
+                ttl=LATE_TTL,
+            )
 
     # --- typing -------------------------------------------------------------------------------
 

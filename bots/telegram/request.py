@@ -23,7 +23,9 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         media_write_timeout: float | None = 20.0,
+        trace: aiohttp.TraceConfig | None = None,
     ) -> None:
+        self._trace = trace  # counts the calls and their failures (bots.common.observability)
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -40,6 +42,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                trace_configs=[self._trace] if self._trace is not None else None,
             )
 
     async def shutdown(self) -> None:

@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
 from bots.common.delivery import DeliveryTask, announcement_handler, notice_reply
-from bots.telegram.handlers import BountyHandlers, send
+from bots.common.observability import PlatformLink
+from bots.telegram.handlers import LATE_ANSWER, BountyHandlers, Unsent, late_answer, send
+from bots.telegram.limits import PatientRateLimiter
 from bots.telegram.pacing import ChatPacer
 from bots.telegram.render import Outgoing, render
 from bots.telegram.request import AiohttpRequest
@@ -23,7 +25,9 @@ from bots.telegram.updates import UpdateTracker
 from bots.telegram.webhook import WebhookReceiver, parse_listen
 from core.app import App
 from core.commands import Reply, commands_for
-from core.services import outbox
+from core.health import platform_probe
+from core.logs import redact_value
+from core.services import outbox, replicas
 from core.services.announcements import AnnouncementRow
 
 log = logging.getLogger("bounty.telegram")
@@ -31,39 +35,6 @@ log = logging.getLogger("bounty.telegram")
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 RATE_LIMIT_RETRIES = 3  # a 429 waits retry_after and tries again, this many times
-
-
-class _RedactTokens(logging.Filter):
-    """httpx logs each request URL, and a Bot API URL carries the token: never let it reach a log."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        hits = [t for t in self.tokens if t in message]
-        if hits:
-            for token in hits:
-                message = message.replace(token, "<token>")
-            record.msg, record.args = message, None
-        return True
-
-
-_REDACT = _RedactTokens()
-# Filters apply only to records of the logger they sit on, not its children: name each one.
-for _name in (
-    "httpx",
-    "httpcore",
-    "telegram",
-    "telegram.Bot",
-    "telegram.ext",
-    "telegram.ext.ExtBot",
-    "telegram.ext.Updater",
-    "telegram.ext.Application",
-    "telegram.request",
-):
-    logging.getLogger(_name).addFilter(_REDACT)
 
 
 def _file_url(base_url: str) -> str:
@@ -78,8 +49,11 @@ def build_application(
     tracker: UpdateTracker | None = None,
     handlers: BountyHandlers | None = None,
     rate_limit: bool = True,
+    link: PlatformLink | None = None,
+    timeout: float | None = None,
 ) -> Application:
-    """A python-telegram-bot Application wired to the game (not started)."""
+    """A python-telegram-bot Application wired to the game (not started); ``link`` counts its API
+    calls and knows whether the last one got an answer."""
     settings = app.settings
     if settings.TELEGRAM_BOT_TOKEN is None or not settings.TELEGRAM_BOT_TOKEN.get_secret_value():
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -93,15 +67,26 @@ def build_application(
             _file_url(base_url) if settings.TELEGRAM_API_BASE_URL else DEFAULT_BASE_FILE_URL
         )
         .concurrent_updates(tracker or UpdateTracker())
-        .request(AiohttpRequest())
+        .request(
+            AiohttpRequest(trace=link.trace if link else None)
+            if timeout is None
+            else AiohttpRequest(
+                read_timeout=timeout,
+                write_timeout=0,
+                connect_timeout=timeout,
+                trace=link.trace if link else None,
+            )
+        )
         # getUpdates long-polls on its own connection, so a slow poll never blocks a reply
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .get_updates_request(
+            AiohttpRequest(connection_pool_size=1, trace=link.trace if link else None)
+        )
     )
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        builder = builder.rate_limiter(PatientRateLimiter(max_retries=RATE_LIMIT_RETRIES))
     application = builder.build()
     (handlers or BountyHandlers(app)).install(application)
-    _REDACT.tokens.add(token)
+    redact_value(token, "TELEGRAM_BOT_TOKEN")  # the Bot API's URLs carry it: never in a log line
     return application
 
 
@@ -109,7 +94,9 @@ class TelegramBot:
     """The running bot. ``start()``/``stop()`` for tests and the benchmark; ``run_telegram`` for the CLI.
 
     ``rate_limit=False`` leaves out PTB's AIORateLimiter (a benchmark measuring the bot, not
-    Telegram's flood limits); ``poll_timeout`` is the long-poll timeout in seconds.
+    Telegram's flood limits and the retries of failed calls, ``bots.telegram.limits``);
+    ``poll_timeout`` is the long-poll timeout in seconds; ``timeout`` how long a Bot API call may
+    take (default 5 s to connect, 10 s to answer).
     """
 
     def __init__(
@@ -119,14 +106,21 @@ class TelegramBot:
         rate_limit: bool = True,
         poll_timeout: int = 10,
         deep_links: DeepLinks | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.app = app
         self.settings = app.settings
         self.tracker = UpdateTracker()
         self.pacer = ChatPacer()
         self.handlers = BountyHandlers(app, deep_links)
+        self.link = PlatformLink("telegram")
         self.application = build_application(
-            app, tracker=self.tracker, handlers=self.handlers, rate_limit=rate_limit
+            app,
+            tracker=self.tracker,
+            handlers=self.handlers,
+            rate_limit=rate_limit,
+            link=self.link,
+            timeout=timeout,
         )
         self.poll_timeout = poll_timeout
         self.webhook: WebhookReceiver | None = None
@@ -134,8 +128,15 @@ class TelegramBot:
         if self.settings.TELEGRAM_ANNOUNCE_CHAT_ID is not None:
             self.delivery.handle("announcement", announcement_handler(self.announce))
         self.delivery.handle("notice", self.send_notice)
+        self.delivery.handle(LATE_ANSWER, self.send_kept)
         self.teams = TelegramTeams(self)
         self.teams.install(self.application, self.delivery)
+
+    def connected(self) -> bool:
+        """Taking updates (polling or the webhook), and the Bot API answered the last call."""
+        updater = self.application.updater
+        taking = self.webhook is not None or (updater is not None and updater.running)
+        return self.application.running and taking and self.link.answering
 
     @property
     def username(self) -> str:
@@ -178,6 +179,14 @@ class TelegramBot:
         self.webhook = WebhookReceiver(
             self.application, path=urlsplit(url).path, secret=secret, host=host, port=port
         )
+        # Several replicas may serve the webhook's URL: each update is handled by the first to take it.
+        replica = outbox.consumer_name("telegram-webhook")
+        bot_id = self.application.bot.id
+
+        async def claim(update_id: int) -> bool:
+            return await replicas.take_update(self.app, bot_id, update_id, replica)
+
+        self.tracker.claim = claim
         await self.webhook.start()
         await self.application.bot.set_webhook(url, secret_token=secret)
 
@@ -220,6 +229,19 @@ class TelegramBot:
                 raise outbox.Undeliverable(f"Telegram user {chat_id}: {exc.message}") from None
             raise
 
+    async def send_kept(self, item: outbox.OutboxItem) -> None:
+        """An answer Telegram would not take when it was given (``BountyHandlers.keep``). If part of
+        it fails again, what is left is kept anew (what was sent is never sent again)."""
+        chat_id = int(item.payload["chat_id"])
+        try:
+            await send(
+                self.application.bot, chat_id, late_answer(item.payload, self.application.bot)
+            )
+        except Unsent as unsent:
+            await self.handlers.keep(unsent, int(item.payload.get("tries", 1)))
+        except (Forbidden, BadRequest) as exc:
+            raise outbox.Undeliverable(f"Telegram chat {chat_id}: {exc.message}") from None
+
     async def broadcast(
         self, chat_ids: list[int], out: Outgoing, *, raise_errors: bool = False
     ) -> list[int]:
@@ -246,7 +268,8 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     bot = TelegramBot(app)
     await bot.start()
     try:
-        await stop.wait()
+        with platform_probe("telegram", bot.connected):  # /readyz: the Bot API answers
+            await stop.wait()
     finally:
         try:
             await bot.stop()

@@ -78,6 +78,36 @@ class TelegramTeams:
             return None
         return [label for right, label in NEEDED_RIGHTS.items() if not getattr(me, right, False)]
 
+    async def _captain_may_link(self, chat_id: int, by: str | None) -> str | None:
+        """Why the captain who sent /team link may not hand this group to the bot (None: they may).
+
+        Linking lets the bot decline join requests and remove people, so only someone who could do
+        that here themselves may ask for it: the group's owner, or an administrator with the rights
+        the bot will use."""
+        if not by:
+            return "I do not know who asked. Send /team link again."
+        try:
+            member = await self.tg.get_chat_member(chat_id, int(by))
+        except (BadRequest, Forbidden) as exc:
+            log.info("could not read the captain's rights in %s: %s", chat_id, exc.message)
+            return "I could not check that you are an administrator here. Send /team link again."
+        if member.status == ChatMemberStatus.OWNER:
+            return None
+        if member.status != ChatMemberStatus.ADMINISTRATOR:
+            return (
+                "only an administrator of a group may make it a team's chat, and you are not one "
+                "here. Link a group you run."
+            )
+        lacking = [
+            label for right, label in NEEDED_RIGHTS.items() if not getattr(member, right, False)
+        ]
+        if lacking:
+            return (
+                f"you lack the administrator rights {', '.join(lacking)} here, which linking "
+                "would hand to me."
+            )
+        return None
+
     async def _say(self, chat_id: int | str, text: str) -> None:
         try:
             await self.tg.send_message(
@@ -119,6 +149,10 @@ class TelegramTeams:
                 f"I cannot link this group: {why}. Make me an administrator with "
                 f"{' and '.join(NEEDED_RIGHTS.values())}, then send /team link again.",
             )
+            return
+        refusal = await self._captain_may_link(chat_id, p.get("by"))
+        if refusal is not None:
+            await self._say(chat_id, f"I cannot link this group: {refusal}")
             return
         try:
             team = await teams.link_checked(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram.ext import BaseUpdateProcessor
@@ -23,10 +23,20 @@ class UpdateTracker(BaseUpdateProcessor):
     Telegram may deliver an update twice (a webhook retried, polling restarted before the offset was
     confirmed). The second copy is dropped before any handler sees it; core's confirmations are
     idempotent too, so a copy that slips past this memory (after a restart) still charges once.
+
+    Webhook replicas behind one URL each see only some copies, so ``claim`` (set in webhook mode)
+    asks the database whether this replica is the first to take the update id; if the database
+    cannot say, the update is handled (answered twice at worst, charged once).
     """
 
-    def __init__(self, max_concurrent_updates: int = 256, remember: int = 50_000) -> None:
+    def __init__(
+        self,
+        max_concurrent_updates: int = 256,
+        remember: int = 50_000,
+        claim: Callable[[int], Awaitable[bool]] | None = None,
+    ) -> None:
         super().__init__(max_concurrent_updates)
+        self.claim = claim
         self._remember = remember
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._finished: OrderedDict[int, list[str]] = OrderedDict()
@@ -51,11 +61,26 @@ class UpdateTracker(BaseUpdateProcessor):
             self._seen[update_id] = None
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
+            if self.claim is not None and not await self._claimed(update_id):
+                close = getattr(coroutine, "close", None)
+                if close is not None:
+                    close()
+                log.info("update %s was taken by another replica; dropped", update_id)
+                self._record(update_id, DUPLICATE)
+                return
         try:
             await coroutine
         finally:
             if isinstance(update_id, int):
                 self._record(update_id, DONE)
+
+    async def _claimed(self, update_id: int) -> bool:
+        assert self.claim is not None
+        try:
+            return await self.claim(update_id)
+        except Exception as exc:
+            log.warning("could not record update %s as taken (%s); handling it", update_id, exc)
+            return True
 
     def _record(self, update_id: int, status: str) -> None:
         self._finished.setdefault(update_id, []).append(status)

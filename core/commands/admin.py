@@ -202,6 +202,10 @@ async def admin_stats(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     )
 
 
+async def _prompt_exposed(ctx: CommandContext, args: dict[str, Any]) -> str:
+    return "Choose another prompt too: everyone here has read this one."
+
+
 COMMANDS: list[Command] = [
     command(
         "admin grant",
@@ -242,9 +246,10 @@ COMMANDS: list[Command] = [
             max_length=64,
         ),
         Arg("seed", "amount", "the seed prize, in USDC"),
-        Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000),
+        Arg("prompt", "text", "the guardian's secret system prompt", max_length=4_000, secret=True),
         moderator=True,
         private=True,
+        on_exposed=_prompt_exposed,
     ),
     command(
         "admin bounty set",

@@ -8,11 +8,14 @@ already showed) is answered to the presser alone (``Reply.keep_message``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
+from core import metrics
 from core.actors import Actor
 from core.commands.base import Confirm, Field, Reply
-from core.errors import FeeChanged
+from core.errors import BountyError, FeeChanged
+from core.logs import bind
 from core.memory.service import similar_phrase
 from core.money import usdc
 from core.services import attempts
@@ -131,9 +134,11 @@ def _team_outcome_reply(o: attempts.Outcome, team_name: str) -> Reply:
 
 async def confirmed(app, actor: Actor, quote_id: str, *, team_name: str | None = None) -> Reply:
     """The player pressed Pay: pay (once), then the guardian's answer follows (``Reply.follow``)."""
+    started = time.perf_counter()
     try:
         paid = await attempts.pay(app, actor, quote_id, via_team=team_name is not None)
     except attempts.FeeMoved as moved:
+        metrics.count_attempt("fee_changed")
         new = moved.successor.quote
         if moved.successor.shown_before:
             return Reply(
@@ -147,11 +152,16 @@ async def confirmed(app, actor: Actor, quote_id: str, *, team_name: str | None =
             new,
         )
         return replace(quote_reply(new, team_name), title="The fee went up", text=changed.message)
+    except BountyError:
+        metrics.count_attempt("refused")
+        raise
     if isinstance(paid, attempts.Outcome):
         return _replay_reply(paid)
 
+    bind(attempt_id=paid.attempt_id, round_id=paid.bounty.id, team_id=paid.team_id)
+
     async def answer() -> Reply:
-        outcome = await attempts.answer(app, paid)
+        outcome = await metrics.observe_attempt(attempts.answer(app, paid), started=started)
         return (
             outcome_reply(outcome) if team_name is None else _team_outcome_reply(outcome, team_name)
         )

@@ -3,6 +3,7 @@ and of a reply (title, text, fields, an optional confirmation), both platform-ne
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,13 @@ QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb"}
 # Optional arguments of these kinds, before the last argument, are told apart from the next one by
 # their first character: a digit or a sign starts them (and then they must be valid).
 NUMERIC_KINDS = frozenset({"int", "amount", "token_amount", "duration"})
+# What no text column can hold: NUL, and lone surrogates (not UTF-8). Refused, never stored or sent.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(text: str) -> bool:
+    """Whether ``text`` holds a character PostgreSQL cannot store (NUL, a lone surrogate)."""
+    return bool(_UNSTORABLE.search(text))
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,9 @@ class Arg:
     autocomplete: str | None = (
         None  # a source in core/commands/completions.py, for platforms that offer it
     )
+    # A secret (the guardian's prompt, a link code): the command is refused where others see what was
+    # typed (a Telegram group), since the secret would already be out (SPEC §10.6).
+    secret: bool = False
 
     def limit(self, settings: Any = None) -> int:
         """The most characters this argument takes, under ``settings`` (the settings in force)."""
@@ -65,6 +76,10 @@ class Arg:
 
     def convert(self, raw: Any, settings: Any = None) -> Any:
         """Check and convert one value; a wrong value raises InvalidArgument naming this argument."""
+        if isinstance(raw, str) and unstorable(raw):
+            raise InvalidArgument(
+                f"`{self.name}` holds a character that cannot be stored (a NUL or a broken one)."
+            )
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if self.required:
                 raise InvalidArgument(f"`{self.name}` is missing: {self.help}")
@@ -196,6 +211,13 @@ class CommandContext:
 
 
 Handler = Callable[[CommandContext, dict[str, Any]], Awaitable[Reply]]
+# What running a command would do now, in the words of the question asked before it runs.
+Preview = Callable[[CommandContext, dict[str, Any]], Awaitable[str]]
+
+# What running a command changes for its caller: "view" nothing (it reads, or only makes something the
+# caller may hand on, like a link code); "state" their standing (a team place, a wallet link, joined
+# accounts, a setting); "money" it moves money.
+Effect = Literal["view", "state", "money"]
 
 
 @dataclass(frozen=True)
@@ -214,6 +236,30 @@ class Command:
     refuses_banned: bool = False
     # Only these platforms offer it (None: all). A command that reads local files is console-only.
     platforms: tuple[str, ...] | None = None
+    # What it changes (see Effect). None: derived, see ``changes``. Reached any way but typed by its
+    # owner (a Telegram deep link, a forwarded button), a command that changes anything asks its owner
+    # first, saying what will happen (core/commands/consent.py; SPEC §10.3).
+    effect: Effect | None = None
+    # Its own answer is always a question before anything changes (/attempt, /team disband,
+    # /link <code>): reached indirectly it runs as typed, since it asks anyway.
+    confirms: bool = False
+    # What running it now would do, for that question (default: its help text).
+    preview: Preview | None = None
+    # Called when a secret argument was typed where others see it (a link code is burned); says what
+    # it did, for the refusal.
+    on_exposed: Preview | None = None
+
+    @property
+    def changes(self) -> Effect:
+        """What it changes: as declared, else "state" for a command a banned player is refused (it
+        acts: pays, joins, leaves) or a moderator's, else "view"."""
+        if self.effect is not None:
+            return self.effect
+        return "state" if self.refuses_banned or self.moderator else "view"
+
+    @property
+    def secret_args(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args if a.secret)
 
     def offered_on(self, platform: str) -> bool:
         return self.platforms is None or platform in self.platforms
@@ -303,9 +349,16 @@ def split_words(line: str) -> list[str]:
         return line.split()
 
 
+# Every command defined, by name (the table's order is core/commands/registry.py's): what finds a
+# command by its name (a question's token, a preview quoting a help text) without the table.
+DEFINED: dict[str, Command] = {}
+
+
 def command(path: str, handler: Handler, *args: Arg, **options: Any) -> Command:
     """A command table entry: ``command("admin grant", handler, Arg(...), moderator=True)``; the
     handler's docstring is the help text."""
-    return Command(
+    made = Command(
         tuple(path.split()), (handler.__doc__ or "").strip(), handler, tuple(args), **options
     )
+    DEFINED[made.name] = made
+    return made

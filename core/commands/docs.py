@@ -45,6 +45,13 @@ says otherwise.
 - **Private** answers go to the person only: ephemeral on Discord, the private chat on Telegram.
 - **Moderator** commands are checked in the game itself, whatever a platform shows: Discord roles in
   `MODERATOR_DISCORD_ROLE_IDS`, Telegram users in `MODERATOR_TELEGRAM_USER_IDS`, and the console's user.
+- **Links and buttons**: a Telegram link `t.me/<bot>?start=<command>` (the command's words joined by
+  `_`, like `team_leave`) opens a command that needs no argument. One that changes something (marked
+  *asks first when opened by a link*) answers with a question saying exactly what would happen; it
+  runs only when the person it was shown to confirms, within 10 minutes. Buttons answer only that
+  person. Commands marked *asks before it acts* always ask.
+- **Secrets**: a command carrying one (marked *refused in a group*) is refused when typed where others
+  can read it, such as a Telegram group; send it in the private chat.
 """
 
 
@@ -81,6 +88,17 @@ def _argument(arg: Arg) -> str:
     return f"  - `{arg.name}` ({kind}{need}{'; ' + limit if limit else ''}): {arg.help}"
 
 
+def _effect(command: Command) -> list[str]:
+    if command.changes == "view" or command.moderator:
+        return []  # a moderator's commands all act on the game, each in the audit log
+    what = "moves money" if command.changes == "money" else "changes your standing"
+    if command.confirms:
+        return [f"{what}, asks before it acts"]
+    if any(a.required for a in command.args):
+        return [what]  # no link opens it: it runs only as typed
+    return [f"{what}, asks first when opened by a link"]
+
+
 def render(commands: Sequence[Command]) -> str:
     lines = [HEADER]
     sections: dict[str, list[Command]] = {}
@@ -103,6 +121,8 @@ def render(commands: Sequence[Command]) -> str:
                 where
                 + (["answer: private"] if command.private else [])
                 + (["refused to banned players"] if command.refuses_banned else [])
+                + _effect(command)
+                + (["refused in a group (carries a secret)"] if command.secret_args else [])
             )
             lines.append("- " + "; ".join(facts))
             if command.args:

@@ -8,6 +8,7 @@ from typing import Any
 from core.actors import Actor
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, limits, views
 from core.services.token.common import age, percent, price_text, tokens, usd
@@ -94,6 +95,7 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
 async def attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Pay to send a message to the guardian; you confirm the exact fee first."""
     quote = await attempts.quote_attempt(ctx.app, ctx.actor, args["message"])
+    bind(round_id=quote.bounty_id)
     return quote_reply(quote)
 
 
@@ -224,6 +226,8 @@ COMMANDS: list[Command] = [
         ),
         private=True,
         slow=True,
+        effect="money",
+        confirms=True,
     ),
     command("history", history, private=True),
     command("leaderboard", leaderboard),
@@ -234,12 +238,14 @@ COMMANDS: list[Command] = [
         limits_daily,
         Arg("amount", "amount", "the most you may spend per UTC day, in USDC"),
         private=True,
+        effect="state",
     ),
     command(
         "limits exclude",
         limits_exclude,
         Arg("days", "int", "how many days to stay away", min_value=1, max_value=3650),
         private=True,
+        effect="state",
     ),
 ]
 

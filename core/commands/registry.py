@@ -5,13 +5,15 @@ commands from this list; ``/help`` lists it in this order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from core.actors import Actor
-from core.commands import admin, identity, play, teams, token
-from core.commands.base import Command, CommandContext, Reply, command
-from core.errors import ConfirmationExpired, NotPermitted
-from core.services.players import is_moderator, note_identity, require_not_banned
+from core.commands import admin, consent, identity, play, privacy, teams, token
+from core.commands.base import Command, CommandContext, Reply, command, unstorable
+from core.commands.running import log_ids, prepare_command, run_command  # noqa: F401
+from core.errors import ConfirmationExpired
+from core.services.players import is_moderator
 
 
 async def help_(ctx: CommandContext, _: dict[str, Any]) -> Reply:
@@ -34,6 +36,7 @@ COMMANDS: list[Command] = [
     *teams.COMMANDS,
     *token.COMMANDS,
     *identity.COMMANDS,
+    *privacy.COMMANDS,
     *admin.COMMANDS,
 ]
 
@@ -43,6 +46,8 @@ CONFIRMATIONS = {
     **teams.CONFIRMATIONS,
     **token.CONFIRMATIONS,
     **identity.CONFIRMATIONS,
+    **privacy.CONFIRMATIONS,
+    **consent.CONFIRMATIONS,
 }
 
 
@@ -56,21 +61,6 @@ def find(name: str) -> Command:
         if cmd.name == name:
             return cmd
     raise KeyError(name)
-
-
-async def run_command(app, actor: Actor, command: Command, raw_args: dict[str, Any]) -> Reply:
-    """Check the arguments and the moderator right, then run the command's core call."""
-    if not command.offered_on(actor.platform):
-        raise NotPermitted(f"/{command.name} works only on {', '.join(command.platforms or ())}.")
-    if command.moderator and not is_moderator(app.settings, actor):
-        raise NotPermitted("Only moderators can do that.")
-    args = command.convert(raw_args, app.settings)
-    await note_identity(
-        app, actor
-    )  # usernames as the platform shows them now (no statement if unchanged)
-    if command.refuses_banned:
-        await require_not_banned(app, actor)
-    return await command.handler(CommandContext(app, actor), args)
 
 
 ASKS_THE_GUARDIAN = ("attempt", "teamattempt")  # confirmations that pay an attempt
@@ -91,9 +81,18 @@ async def run_confirmation(
     stages); otherwise the final answer."""
     kind, _, ref = token.partition(":")
     handler = CONFIRMATIONS.get(kind)
-    if handler is None or not ref or len(ref) > 64:
+    if handler is None or not ref or len(ref) > 64 or unstorable(ref):
         raise ConfirmationExpired("That button is no longer valid.")
-    reply = await handler(app, actor, ref, accept)
+    with log_ids(app, actor):
+        reply = await handler(app, actor, ref, accept)
+    if reply.follow is not None:  # the final answer comes later: with the same ids in its log lines
+        follow = reply.follow
+
+        async def logged() -> Reply:
+            with log_ids(app, actor):
+                return await follow()
+
+        reply = replace(reply, follow=logged)
     while not staged and reply.follow is not None:
         reply = await reply.follow()
     return reply

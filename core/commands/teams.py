@@ -7,9 +7,11 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from core.actors import Actor
+from core.commands import previews
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
 from core.errors import NotPermitted
+from core.logs import bind
 from core.money import usdc
 from core.services import attempts, teams
 from core.services.players import require_not_banned
@@ -189,6 +191,7 @@ async def team_fund(ctx: CommandContext, args: dict[str, Any]) -> Reply:
 async def team_attempt(ctx: CommandContext, args: dict[str, Any]) -> Reply:
     """Send a message to the guardian paid from your team's pool; you confirm the exact fee first."""
     quote = await attempts.quote_team_attempt(ctx.app, ctx.actor, args["message"])
+    bind(round_id=quote.bounty_id, team_id=quote.team_id)
     team = await teams.info(ctx.app, ctx.actor)
     return quote_reply(quote, team.team.name)
 
@@ -318,8 +321,11 @@ COMMANDS: list[Command] = [
         Arg("team", "text", "which team, if several invited you", required=False, max_length=60),
         refuses_banned=True,
         private=True,
+        preview=previews.team_accept,
     ),
-    command("team leave", team_leave, refuses_banned=True, private=True),
+    command(
+        "team leave", team_leave, refuses_banned=True, private=True, preview=previews.team_leave
+    ),
     command(
         "team kick",
         team_kick,
@@ -346,6 +352,7 @@ COMMANDS: list[Command] = [
         Arg("amount", "amount", "how much of your balance goes into the pool, in USDC"),
         refuses_banned=True,
         private=True,
+        effect="money",
     ),
     command(
         "team attempt",
@@ -354,6 +361,8 @@ COMMANDS: list[Command] = [
         refuses_banned=True,
         private=True,
         slow=True,
+        effect="money",
+        confirms=True,
     ),
     command(
         "team split",
@@ -377,11 +386,20 @@ COMMANDS: list[Command] = [
         ),
         refuses_banned=True,
         private=True,
+        preview=previews.team_code,
     ),
     # slow: answered after a deferral, like /attempt. (A private first answer carrying buttons makes
     # discord.py keep a 15-minute timer for the view, which outlives a bot that stops sooner.)
-    command("team disband", team_disband, refuses_banned=True, private=True, slow=True),
-    command("team link", team_link, refuses_banned=True),
+    command(
+        "team disband",
+        team_disband,
+        refuses_banned=True,
+        private=True,
+        slow=True,
+        effect="money",
+        confirms=True,
+    ),
+    command("team link", team_link, refuses_banned=True, preview=previews.team_link),
     command(
         "team chat",
         team_chat,

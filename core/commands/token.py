@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from core.commands import previews
 from core.commands.base import Arg, Command, CommandContext, Field, Reply, command
 from core.errors import InvalidArgument, NotConfigured
 from core.money import parse_amount, usdc
@@ -415,6 +416,7 @@ COMMANDS: list[Command] = [
         wallet_link,
         Arg("address", "word", "your wallet's address (base58)", max_length=60),
         private=True,
+        effect="state",
     ),
     command(
         "wallet verify",
@@ -427,6 +429,7 @@ COMMANDS: list[Command] = [
         ),
         private=True,
         slow=True,
+        effect="state",
     ),
     command(
         "wallet sign",
@@ -440,8 +443,15 @@ COMMANDS: list[Command] = [
         private=True,
         slow=True,
         platforms=("console",),
+        effect="state",
     ),
-    command("wallet unlink", wallet_unlink, private=True),
+    command(
+        "wallet unlink",
+        wallet_unlink,
+        private=True,
+        effect="state",
+        preview=previews.wallet_unlink,
+    ),
     command(
         "deposit",
         deposit,
@@ -454,6 +464,7 @@ COMMANDS: list[Command] = [
         private=True,
         slow=True,
         refuses_banned=True,
+        effect="money",
     ),
     command(
         "withdraw",
@@ -461,6 +472,7 @@ COMMANDS: list[Command] = [
         Arg("amount", "amount", "how much USDC to pay to your verified wallet"),
         private=True,
         refuses_banned=True,
+        effect="money",
     ),
     command(
         "stake",

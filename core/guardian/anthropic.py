@@ -10,6 +10,7 @@ import anthropic
 from core.guardian.sdk import sdk_call
 from core.ports.guardian import (
     APPROVE_TOOL,
+    QUOTED_HISTORY_RULES,
     REJECT_TOOL,
     TOOL_DESCRIPTIONS,
     TOOL_PARAMETERS,
@@ -17,6 +18,7 @@ from core.ports.guardian import (
     GuardianRequest,
     GuardianUnavailable,
     Verdict,
+    unquotable,
     verdict_from_tool_calls,
 )
 
@@ -30,24 +32,26 @@ TOOLS = [
 
 
 def system_blocks(request: GuardianRequest) -> list[dict[str, Any]]:
-    """The round's secret prompt as its own cached block (the same bytes on every attempt of the
-    round, so the cache holds), then the enhanced context (memory), new on each attempt, after it."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "text", "text": request.system_prompt, "cache_control": {"type": "ephemeral"}}
+    """The round's secret prompt, then the rule about quoted history: the same bytes on every attempt
+    of the round, cached. Nothing a player wrote is ever in the system prompt."""
+    return [
+        {"type": "text", "text": request.system_prompt},
+        {"type": "text", "text": QUOTED_HISTORY_RULES, "cache_control": {"type": "ephemeral"}},
     ]
-    if request.context:
-        blocks.append({"type": "text", "text": request.context})
-    return blocks
 
 
-def alternating_turns(request: GuardianRequest) -> list[dict[str, str]]:
-    """History and the new message as strictly alternating user/assistant turns, user first and last.
+def alternating_turns(request: GuardianRequest) -> list[dict[str, Any]]:
+    """History and the new message as strictly alternating user/assistant turns, user first and last;
+    the last user turn begins with the quoted-history block (the memory), when there is one.
 
     Empty replies are skipped and neighbours of the same role merged, since the API wants turns
     to alternate; a conversation never starts with the guardian."""
-    turns: list[dict[str, str]] = []
-    pairs = [(("user" if t.role == "player" else "assistant"), t.text) for t in request.history]
-    for role, text in [*pairs, ("user", request.message)]:
+    turns: list[dict[str, Any]] = []
+    pairs = [
+        ("user", unquotable(t.text)) if t.role == "player" else ("assistant", t.text)
+        for t in request.history
+    ]
+    for role, text in [*pairs, ("user", unquotable(request.message))]:
         if not text.strip():
             continue
         if not turns and role == "assistant":
@@ -56,6 +60,12 @@ def alternating_turns(request: GuardianRequest) -> list[dict[str, str]]:
             turns[-1]["content"] += "\n\n" + text
         else:
             turns.append({"role": role, "content": text})
+    if request.context:
+        last = turns[-1]
+        last["content"] = [
+            {"type": "text", "text": request.context},
+            {"type": "text", "text": last["content"]},
+        ]
     return turns
 
 

@@ -11,6 +11,7 @@ import openai
 from core.guardian.sdk import sdk_call
 from core.ports.guardian import (
     APPROVE_TOOL,
+    QUOTED_HISTORY_RULES,
     REJECT_TOOL,
     TOOL_DESCRIPTIONS,
     TOOL_PARAMETERS,
@@ -18,6 +19,7 @@ from core.ports.guardian import (
     GuardianRequest,
     GuardianUnavailable,
     Verdict,
+    unquotable,
     verdict_from_tool_calls,
 )
 
@@ -36,17 +38,36 @@ TOOLS = [
 ]
 
 
-def chat_messages(request: GuardianRequest) -> list[dict[str, str]]:
-    """System prompt (plus enhanced context), the player's past exchanges, then the new message.
-    Empty turns are left out: an empty assistant message says nothing."""
-    system = request.system_prompt + (f"\n\n{request.context}" if request.context else "")
-    messages = [{"role": "system", "content": system}]
+def chat_messages(request: GuardianRequest) -> list[dict[str, Any]]:
+    """The system prompt and the rule about quoted history, the player's past exchanges, then the
+    user's turn: the quoted-history block (the memory, when there is one) and the new message as two
+    parts. Other players' texts are only ever in that block, never in the system message. Empty turns
+    are left out: an empty assistant message says nothing."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": f"{request.system_prompt}\n\n{QUOTED_HISTORY_RULES}"}
+    ]
     for turn in request.history:
         if turn.text.strip():
+            player = turn.role == "player"
             messages.append(
-                {"role": "user" if turn.role == "player" else "assistant", "content": turn.text}
+                {
+                    "role": "user" if player else "assistant",
+                    "content": unquotable(turn.text) if player else turn.text,
+                }
             )
-    messages.append({"role": "user", "content": request.message})
+    message = unquotable(request.message)
+    if request.context:
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": request.context},
+                    {"type": "text", "text": message},
+                ],
+            }
+        )
+    else:
+        messages.append({"role": "user", "content": message})
     return messages
 
 

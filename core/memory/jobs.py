@@ -51,8 +51,8 @@ async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
                 {"id": attempt_id, "m": embedder.model},
             )
         ).first()
-        if row is None or row.stored or row.status not in ANSWERED:
-            return False
+        if row is None or row.stored or row.status not in ANSWERED or not row.message:
+            return False  # (an empty text: erased at its player's request, privacy.erase)
         vector = await embedder.embed_one(row.message)
         return await store_embedding(
             conn, attempt_id, row.bounty_id, vector, model=embedder.model, player_id=row.player_id
@@ -69,7 +69,7 @@ async def classify_attempt(
                 "SELECT message, status FROM attempts WHERE id = :id", {"id": attempt_id}
             )
         ).first()
-    if row is None or row.status not in ANSWERED:
+    if row is None or row.status not in ANSWERED or not row.message:
         return None
     (found,) = await detector.classify_many([row.message], attack=True)
     llm = await opinion.second_opinion(app.settings, row.message)
@@ -165,7 +165,7 @@ async def catch_up(
 
 async def _missing_vectors(app: App, model: str, *, count: bool = False):
     sql = (
-        "FROM attempts a WHERE a.status IN ('rejected','won','late') AND NOT EXISTS "
+        "FROM attempts a WHERE a.status IN ('rejected','won','late') AND a.message <> '' AND NOT EXISTS "
         "(SELECT 1 FROM attack_embeddings e WHERE e.attempt_id = a.id AND e.model = :m)"
     )
     async with app.uow() as uow:
@@ -185,7 +185,8 @@ async def _unclassified(app: App) -> list:
             await uow.conn.execute(
                 (
                     "SELECT a.id, a.message FROM attempts a LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
-                    "WHERE a.status IN ('rejected','won','late') AND m.counted_at IS NULL ORDER BY a.id LIMIT :n"
+                    "WHERE a.status IN ('rejected','won','late') AND a.message <> '' AND m.counted_at IS NULL "
+                    "ORDER BY a.id LIMIT :n"
                 ),
                 {"n": BATCH},
             )

@@ -124,6 +124,30 @@ BYPASS = _rx(
     r"\b(?:sin (?:reglas|restricciones|límites)|sans (?:règles|restrictions|limites)|ohne (?:regeln|einschränkungen)|"
     r"senza (?:regole|restrizioni)|sem (?:regras|restrições)|без (?:правил|ограничений)|没有(?:限制|规则))",
 )
+# Reprogramming the assistant: its policies waived, its identity replaced, the refusal pre-empted
+# (the manner of the public jailbreak prompts, which want harmful output or no rules, not money).
+FRAME = _rx(
+    r"\b(?:openai|chatgpt|gpt|anthropic|claude|bard|bing)(?:'s)?\W+(?:content |usage |ethical )?"
+    r"(?:rules|polic(?:y|ies)|guidelines|restrictions|filters?|limitations|programming)\b",
+    r"\bcontent (?:polic(?:y|ies)|filters?|guidelines|restrictions|moderation)\b",
+    r"\byou(?:'re| are) no longer\b",
+    r"\b(?:not|never|isn't|aren't) (?:subject to|restrained by|restricted by|limited by|held back by|"
+    r"governed by|constrained by|confined to|bound to)\b",
+    r"\bno matter how (?:immoral|unethical|illegal|inappropriate|offensive|harmful|dangerous|explicit|"
+    r"wrong|bad|evil|controversial)\b",
+    r"\[\s*(?:insert|your|put your|type|enter|write|add)(?: \w+){0,3} (?:prompt|question|request|topic)s?"
+    r"(?: \w+){0,3}\s*\]",
+    r"\b(?:morals?|ethics|ethical|moral) (?:guidelines|principles|restrictions|boundaries|constraints|standards|"
+    r"code|compass)\b",
+    r"\b(?:do not|don't|never|will not|won't) (?:respond|answer|reply|act) (?:as|like) (?:chatgpt|an ai|gpt|"
+    r"the assistant|a language model)\b",
+    r"\bas an ai (?:language )?model\b",
+    r"\bopposite day\b",
+    r"\b(?:regardless of|without regard (?:to|for)|no regard (?:to|for)) (?:the )?(?:legality|ethics|morality|"
+    r"laws?|rules|consequences|morals)\b",
+    r"\b(?:every|any) (?:kind of )?(?:content|request|prompt|question)s?,? (?:no matter|regardless|without)\b",
+    r"\b(?:censor(?:ed|ship)?|filters?|restrictions|limitations|guidelines) (?:removed|lifted|disabled|off)\b",
+)
 HARM = _rx(
     r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|weapons?|poison|malware|ransomware|keylogger|"
     r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|hack\w*|exploit|insult\w*|unhinged)\b"
@@ -131,7 +155,7 @@ HARM = _rx(
 
 
 def _aim(t: str) -> bool:
-    return bool(TARGET.search(t) or BYPASS.search(t) or HARM.search(t))
+    return bool(TARGET.search(t) or BYPASS.search(t) or HARM.search(t) or FRAME.search(t))
 
 
 # --- cues per category ---------------------------------------------------------------------------
@@ -157,6 +181,11 @@ ROLE_CUES = _rx(
     r"\bsimulate\b",
     r"\bimagine you(?:'re| are)\b",
     r"\bas dan\b",
+    r"\btransform(?:s|ed)? into\b",
+    r"\b(?:take|taking) (?:up|on) the (?:persona|role|identity)\b",
+    r"\b(?:assume|adopt) the (?:persona|role|identity|character)\b",
+    r"\bnew (?:persona|identity|name)\b",
+    r"\byour name is now\b",
     r"\byou are (?:dan|aim|stan|dude)\b",
     r"\b(?:evil|dark|unfiltered)(?: \w+)? (?:twin|confidant|version|mode)\b",
     r"\blike (?:she|he|they) (?:did|used to)\b",
@@ -216,7 +245,8 @@ SYSTEM_STRONG = _rx(
     r"<<\s*sys\s*>>",
     r"\[\s*inst\s*\]",
     r"#{2,}\s*(?:system|instruction|developer)",
-    r"\b(?:developer|debug|admin|god|maintenance|sudo|dev|unrestricted) mode\b",
+    r"\b(?:developer|debug|debugging|admin|god|maintenance|sudo|dev|unrestricted|jailbreak|jailbroken|dan|"
+    r"evil|chaos|unfiltered|uncensored)[ _-]?mode\b",
     r"\bsystem (?:override|update|notice|message|alert)\b",
     r"\boverride protocol\b",
     r"\bnew (?:system )?(?:instructions?|policy|rules?|directives?)\s*(?::|is|are)",
@@ -424,12 +454,14 @@ def _encoded(raw: str, t: str) -> bool:
     return bool(GAME_TARGET.search(reversed_t) and not GAME_TARGET.search(t))
 
 
-def classify(text: str, *, attack: bool = False) -> list[str]:
+def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[str]:
     """The categories the text shows, in CATEGORIES order. ``attack``: the text was sent as an
-    attempt, so a text with no named technique is "other" rather than untagged."""
+    attempt, so a text with no named technique is "other" rather than untagged. ``aimed``: the text
+    is known to be an attack (the embedding model says so), so a technique's wording counts
+    without an aim in the text itself."""
     t = normalise(text)
-    aim = _aim(t)
-    game = bool(GAME.search(t))
+    aim = _aim(t) or aimed
+    game = bool(GAME.search(t)) or aimed
     found: set[str] = set()
     if ROLE_STRONG.search(t) or (ROLE_CUES.search(t) and (aim or game)):
         found.add(ROLE_PLAY)

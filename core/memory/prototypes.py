@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from core.memory.attack_model import is_attack
 from core.memory.patterns import AUTHORITY as AUTH
 from core.memory.patterns import EMOTIONAL as EMO
 from core.memory.patterns import ENCODING as ENC
@@ -315,21 +316,24 @@ BENIGN: list[str] = [
 ]
 
 
-# Measured on labelled sets the rules were not written against (see docs/memory.md): an attack
-# prototype at least this similar, and this much closer than the nearest ordinary message.
-THRESHOLD = 0.42
-MARGIN = 0.08
+# Near an attack prototype (at least NEAR similar and NEAR_MARGIN closer than the nearest ordinary
+# message): the message is an attack. Its categories are the prototype's only when it is nearly a
+# paraphrase of it (SURE, SURE_MARGIN): further away, the nearest prototype's categories were wrong
+# more often than right on the in-the-wild jailbreak prompts of the tuning half, whose wording the
+# prototypes do not share; the rules then name the technique, with the aim taken as given.
+NEAR, NEAR_MARGIN = 0.42, 0.08
+SURE, SURE_MARGIN = 0.6, 0.1
 
 
 class PrototypeDetector:
-    """Rules first; where they name no technique, the categories of the nearest attack prototype
-    when the message is near it (the prototypes are embedded once per process)."""
+    """Rules first. Where they name no technique, the embedding decides: a near paraphrase of an
+    attack prototype takes its categories; a message near one, or one the attack model
+    (``attack_model``) calls an attack, is read by the rules again with its aim taken as given, and
+    an attack whose technique they still cannot name is "other". The prototypes are embedded once
+    per process."""
 
-    def __init__(
-        self, embedder: Embedder, *, threshold: float = THRESHOLD, margin: float = MARGIN
-    ) -> None:
+    def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
-        self.threshold, self.margin = threshold, margin
         self._vectors: list[list[float]] | None = None
 
     async def _prototype_vectors(self) -> list[list[float]]:
@@ -337,14 +341,25 @@ class PrototypeDetector:
             self._vectors = await self.embedder.embed([t for t, _ in ATTACKS] + BENIGN)
         return self._vectors
 
-    def nearest(self, vector: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[str]:
-        """The categories of the nearest attack prototype, if the message is near enough to it."""
+    @staticmethod
+    def nearest(
+        vector: Sequence[float], vectors: Sequence[Sequence[float]]
+    ) -> tuple[set[str], float, float]:
+        """The nearest attack prototype's categories, its similarity, and how much closer it is
+        than the nearest ordinary message."""
         sims = [sum(a * b for a, b in zip(vector, p, strict=True)) for p in vectors]
         attacks, benign = sims[: len(ATTACKS)], sims[len(ATTACKS) :]
         best = max(range(len(attacks)), key=attacks.__getitem__)
-        if attacks[best] >= self.threshold and attacks[best] - max(benign) >= self.margin:
-            return sorted(ATTACKS[best][1])
-        return []
+        return ATTACKS[best][1], attacks[best], attacks[best] - max(benign)
+
+    def decide(self, text: str, vector: Sequence[float], prototypes, found: list[str]) -> list[str]:
+        """One message the rules named no technique in (``found``: [] or ["other"])."""
+        categories, similarity, margin = self.nearest(vector, prototypes)
+        if similarity >= SURE and margin >= SURE_MARGIN:
+            return sorted(categories)
+        if (similarity >= NEAR and margin >= NEAR_MARGIN) or is_attack(vector):
+            return classify(text, attack=True, aimed=True)
+        return found
 
     async def classify_many(
         self,
@@ -353,11 +368,11 @@ class PrototypeDetector:
         attack: bool = False,
         vectors: Sequence[Sequence[float]] | None = None,
     ) -> list[list[str]]:
-        """Rules and prototypes together for each text; ``vectors``: the texts' embeddings when the
-        caller has them already."""
+        """Rules, prototypes and the attack model together for each text; ``vectors``: the texts'
+        embeddings when the caller has them already."""
         texts = list(texts)
         found = [classify(t) for t in texts]
-        # The rules are more precise: the prototypes speak only where the rules named no technique.
+        # The rules are more precise: the embedding speaks only where the rules named no technique.
         open_ = [i for i, f in enumerate(found) if f in ([], [OTHER])]
         if open_:
             prototypes = await self._prototype_vectors()
@@ -366,5 +381,5 @@ class PrototypeDetector:
             else:
                 embedded = [vectors[i] for i in open_]
             for i, vector in zip(open_, embedded, strict=True):
-                found[i] = self.nearest(vector, prototypes) or found[i]
+                found[i] = self.decide(texts[i], vector, prototypes, found[i])
         return [known(f) if f or not attack else [OTHER] for f in found]

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core import ledger
 from core.actors import Actor
@@ -194,124 +194,230 @@ class Joined:
     is_demo: bool
 
 
-async def join(app: App, actor: Actor, raw_code: str) -> Joined:
-    """Join the account typing the code with the account that asked for it (see the module's rules)."""
-    code = normalise_code(raw_code)
-    now = app.clock()
-    async with app.uow() as uow:
-        conn = uow.conn
-        row = (
-            await conn.execute(
-                (
-                    "SELECT id, platform, external_id, expires_at, used_at FROM link_codes WHERE code_sha256 = :h "
-                    "FOR UPDATE"
-                ),
-                {"h": _hash(code)},
-            )
-        ).first()
-        if row is None:
-            raise NotFound(
-                "No such link code. Check it, or send /link on the other platform for a new one."
-            )
-        if row.used_at is not None:
-            raise ConfirmationExpired(
-                "That code was already used. Send /link on the other platform for a new one."
-            )
-        if row.expires_at <= now:
-            raise ConfirmationExpired(
-                "That code expired (codes last 10 minutes). Send /link on the other "
-                "platform for a new one."
-            )
-        if row.platform == actor.platform:
-            where = PLATFORM_NAMES.get(actor.platform, actor.platform)
-            hint = (
-                "; to join this account with another one, enter its code here"
-                if row.external_id != actor.external_id
-                else ""
-            )
-            raise InvalidArgument(
-                f"Enter the code on your other platform: it was made on {where}, where you are "
-                f"now{hint}."
-            )
-        issuer = await ensure_player(conn, Actor(row.platform, row.external_id, "player"))
-        enterer = await ensure_player(conn, actor)
-        if issuer.id == enterer.id:
-            raise InvalidArgument("These accounts are already one player.")
-        # Lock both players (in id order) so a concurrent link, ban or limit change waits for this one.
+@dataclass(frozen=True)
+class Side:
+    """One of the two accounts a code would join, as it stands now."""
+
+    player_id: int
+    identities: tuple[Identity, ...]
+    balance: int
+    holds: tuple[str, ...]  # what it has (has_state); empty: nothing yet
+
+    def label(self) -> str:
+        return ", ".join(i.label() for i in self.identities) or f"player #{self.player_id}"
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """What entering a code would do (SPEC §10.3): both accounts and which one stays."""
+
+    code_id: int
+    code_expires_at: datetime
+    enterer: Side  # the account typing the code
+    issuer: Side  # the account that made it
+    is_demo: bool
+
+    @property
+    def survivor(self) -> Side:
+        """The side with money or history stays; when neither has any, the code's maker."""
+        return self.enterer if self.enterer.holds else self.issuer
+
+    @property
+    def moving(self) -> Side:
+        return self.issuer if self.survivor is self.enterer else self.enterer
+
+
+async def _code_row(
+    conn: Conn, raw_code: str | None, code_id: int | None, now: datetime, *, lock: bool
+) -> Any:
+    """A usable link code (by its text, or its id from a confirmation), or the error to show."""
+    if code_id is None:
+        code = normalise_code(raw_code or "")
+        where, params = "code_sha256 = :h", {"h": _hash(code)}
+    else:
+        where, params = "id = :id", {"id": code_id}
+    row = (
+        await conn.execute(
+            f"SELECT id, platform, external_id, expires_at, used_at FROM link_codes WHERE {where}"
+            + (" FOR UPDATE" if lock else ""),
+            params,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            "No such link code. Check it, or send /link on the other platform for a new one."
+        )
+    if row.used_at is not None:
+        raise ConfirmationExpired(
+            "That code was already used. Send /link on the other platform for a new one."
+        )
+    if row.expires_at <= now:
+        raise ConfirmationExpired(
+            "That code expired (codes last 10 minutes). Send /link on the other "
+            "platform for a new one."
+        )
+    return row
+
+
+async def _side(app: App, conn: Conn, player_id: int, reasons: list[str]) -> Side:
+    account = await app.accounts.get(conn, ledger.PLAYER, player_id)
+    return Side(
+        player_id,
+        tuple(await identities(conn, player_id)),
+        await ledger.balance(conn, account),
+        tuple(reasons),
+    )
+
+
+async def _plan(app: App, conn: Conn, actor: Actor, row: Any, *, lock: bool) -> JoinPlan:
+    """Both sides of the code in ``row`` and the join's rules checked (see the module's rules)."""
+    if row.platform == actor.platform:
+        where = PLATFORM_NAMES.get(actor.platform, actor.platform)
+        hint = (
+            "; to join this account with another one, enter its code here"
+            if row.external_id != actor.external_id
+            else ""
+        )
+        raise InvalidArgument(
+            f"Enter the code on your other platform: it was made on {where}, where you are "
+            f"now{hint}."
+        )
+    issuer = await ensure_player(conn, Actor(row.platform, row.external_id, "player"))
+    enterer = await ensure_player(conn, actor)
+    if issuer.id == enterer.id:
+        raise InvalidArgument("These accounts are already one player.")
+    if lock:  # both players, in id order: a concurrent link, ban or limit change waits for this one
         await conn.execute(
             "SELECT id FROM players WHERE id = ANY(:ids) ORDER BY id FOR UPDATE",
             {"ids": sorted([issuer.id, enterer.id])},
         )
-        mine, theirs = await identities(conn, enterer.id), await identities(conn, issuer.id)
-        overlap = {i.platform for i in mine} & {i.platform for i in theirs}
-        if overlap:
-            platform = PLATFORM_NAMES.get(sorted(overlap)[0], sorted(overlap)[0])
-            raise InvalidArgument(
-                f"Those accounts cannot be joined: both already have a {platform} account. "
-                "A moderator can /admin unlink one first."
-            )
-        mine_state, their_state = (
-            await has_state(conn, enterer.id),
-            await has_state(conn, issuer.id),
+    mine, theirs = await identities(conn, enterer.id), await identities(conn, issuer.id)
+    overlap = {i.platform for i in mine} & {i.platform for i in theirs}
+    if overlap:
+        platform = PLATFORM_NAMES.get(sorted(overlap)[0], sorted(overlap)[0])
+        raise InvalidArgument(
+            f"Those accounts cannot be joined: both already have a {platform} account. "
+            "A moderator can /admin unlink one first."
         )
-        if mine_state and their_state:
-            raise InvalidArgument(
-                "Both accounts already have money or history, so they cannot be joined: this one has "
-                f"{', '.join(mine_state)}; the other has {', '.join(their_state)}. Play on with one of them, "
-                "or ask a moderator."
+    mine_state, their_state = await has_state(conn, enterer.id), await has_state(conn, issuer.id)
+    if mine_state and their_state:
+        raise InvalidArgument(
+            "Both accounts already have money or history, so they cannot be joined: this one has "
+            f"{', '.join(mine_state)}; the other has {', '.join(their_state)}. Play on with one of them, "
+            "or ask a moderator."
+        )
+
+    return JoinPlan(
+        row.id,
+        row.expires_at,
+        await _side(app, conn, enterer.id, mine_state),
+        await _side(app, conn, issuer.id, their_state),
+        await is_demo_install(conn),
+    )
+
+
+async def plan_join(
+    app: App, actor: Actor, raw_code: str | None = None, *, code_id: int | None = None
+) -> JoinPlan:
+    """What entering this code would do, read without changing anything: shown to the person typing
+    it before they confirm (the join is :func:`join`)."""
+    async with app.uow() as uow:
+        row = await _code_row(uow.conn, raw_code, code_id, app.clock(), lock=False)
+        return await _plan(app, uow.conn, actor, row, lock=False)
+
+
+async def refuse_code(
+    app: App, actor: Actor, raw_code: str | None = None, *, code_id: int | None = None, why: str
+) -> bool:
+    """Put a code out of use without joining (declined at the question, or typed where others saw
+    it); whether there was a usable code."""
+    async with app.uow() as uow:
+        try:
+            row = await _code_row(uow.conn, raw_code, code_id, app.clock(), lock=True)
+        except (NotFound, ConfirmationExpired, InvalidArgument):
+            return False
+        await uow.conn.execute(
+            "UPDATE link_codes SET used_at = :now, used_by = :by WHERE id = :id",
+            {"now": app.clock(), "by": f"{why}:{actor.label}"[:100], "id": row.id},
+        )
+    return True
+
+
+async def join(
+    app: App,
+    actor: Actor,
+    raw_code: str | None = None,
+    *,
+    code_id: int | None = None,
+    survivor_id: int | None = None,
+) -> Joined:
+    """Join the account typing the code with the account that asked for it (see the module's rules).
+    ``survivor_id``: the player the person was shown to stay; anything else is refused."""
+    now = app.clock()
+    async with app.uow() as uow:
+        conn = uow.conn
+        row = await _code_row(conn, raw_code, code_id, now, lock=True)
+        plan = await _plan(app, conn, actor, row, lock=True)
+        survivor, moving = plan.survivor, plan.moving
+        if survivor_id is not None and survivor.player_id != survivor_id:
+            raise ConfirmationExpired(
+                "The accounts changed since you were asked (money or history moved): send /link "
+                "with the code again to see what joining them would do now."
             )
-        survivor, moving = (enterer, issuer) if mine_state else (issuer, enterer)
-        moved = tuple(theirs if moving is issuer else mine)
+        moved = moving.identities
         before = {
-            f"#{issuer.id}": [i.label() for i in theirs],
-            f"#{enterer.id}": [i.label() for i in mine],
+            f"#{plan.issuer.player_id}": [i.label() for i in plan.issuer.identities],
+            f"#{plan.enterer.player_id}": [i.label() for i in plan.enterer.identities],
         }
-        await _move(conn, moving.id, survivor.id, now)
+        await _move(conn, moving.player_id, survivor.player_id, now)
         await conn.execute(
             "UPDATE link_codes SET used_at = :now, used_by = :by WHERE id = :id",
             {"now": now, "by": actor.label, "id": row.id},
         )
-        now_identities = tuple(await identities(conn, survivor.id))
+        now_identities = tuple(await identities(conn, survivor.player_id))
+        enterer = PlayerRef(plan.enterer.player_id, actor.display_name)
         await audit(
             conn,
             enterer,
             actor,
             "link",
-            f"#{survivor.id}",
-            {"moved_from": moving.id, "code_id": row.id},
-            target_player_id=survivor.id,
+            f"#{survivor.player_id}",
+            {"moved_from": moving.player_id, "code_id": row.id},
+            target_player_id=survivor.player_id,
             before=before,
-            after={f"#{survivor.id}": [i.label() for i in now_identities]},
+            after={f"#{survivor.player_id}": [i.label() for i in now_identities]},
         )
-        if moving.id != survivor.id:
-            await audit(
-                conn,
-                enterer,
-                actor,
-                "link",
-                f"#{moving.id}",
-                {"merged_into": survivor.id},
-                target_player_id=moving.id,
-            )
+        await audit(
+            conn,
+            enterer,
+            actor,
+            "link",
+            f"#{moving.player_id}",
+            {"merged_into": survivor.player_id},
+            target_player_id=moving.player_id,
+        )
         await notices.notify(
             conn,
-            survivor.id,
+            survivor.player_id,
             "Accounts linked",
             f"{' and '.join(i.label() for i in now_identities)} are now one player: one balance, one history, "
             "the same limits. If this was not you, tell a moderator at once.",
             key=f"link:{row.id}",
         )
-        account = await app.accounts.get(conn, ledger.PLAYER, survivor.id)
+        account = await app.accounts.get(conn, ledger.PLAYER, survivor.player_id)
         balance = await ledger.balance(conn, account)
-        demo = await is_demo_install(conn)
-        survivor_ref = PlayerRef(survivor.id, survivor.display_name)
+        name = (
+            await conn.execute(
+                "SELECT display_name FROM players WHERE id = :p", {"p": survivor.player_id}
+            )
+        ).scalar_one()
 
         def forget() -> None:
             for identity in moved:
                 app.player_cache.pop((identity.platform, identity.external_id))
 
         conn.after_commit(forget)
-    return Joined(survivor_ref, moved, now_identities, balance, demo)
+    return Joined(PlayerRef(survivor.player_id, name), moved, now_identities, balance, plan.is_demo)
 
 
 async def _move(conn: Conn, source: int, target: int, now: datetime) -> None:

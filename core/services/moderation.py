@@ -27,6 +27,7 @@ from core.services.players import (
     player_is_moderator,
     require_moderator,
 )
+from core.services.privacy import bans
 
 if TYPE_CHECKING:
     from core.app import App
@@ -169,6 +170,7 @@ async def unban(app: App, actor: Actor, player_ref: str, reason: str | None) -> 
             "UPDATE players SET banned_until = NULL, ban_reason = NULL WHERE id = :id",
             {"id": target.id},
         )
+        await conn.execute(bans.FORGET, {"p": target.id})  # kept for an erased player's return
         await conn.execute(
             (
                 "UPDATE player_bans SET lifted_at = :now, lifted_by = :by WHERE player_id = :p AND lifted_at IS NULL "

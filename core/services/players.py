@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from core.actors import Actor
 from core.db import Conn
 from core.errors import NotFound, NotPermitted
+from core.logs import bind
+from core.services.privacy import bans
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,6 +90,16 @@ async def ensure_player(conn: Conn, actor: Actor) -> PlayerRef:
     if inserted is None:  # another request created it first: use theirs, drop ours
         await conn.execute("DELETE FROM players WHERE id = :id", {"id": player_id})
         return await ensure_player(conn, actor)
+    # An account whose player erased their data while banned is banned again (privacy.bans).
+    await conn.execute(
+        bans.CARRY_OVER,
+        {
+            "pid": player_id,
+            "platform": actor.platform,
+            "external": actor.external_id,
+            "permanent": PERMANENT,
+        },
+    )
     return PlayerRef(player_id, name)
 
 
@@ -132,6 +144,7 @@ async def resolve_player(app, conn: Conn, actor: Actor) -> PlayerRef:
         after_commit = getattr(conn, "after_commit", None)
         if after_commit is not None:
             after_commit(remember)
+    bind(player_id=ref.id)  # the acting player, on every log line of this command from here on
     return ref
 
 

@@ -139,6 +139,39 @@ async def dc_slash(
     return answers
 
 
+async def dc_link(run: d.Running, log: Transcript, user, code: str) -> list[str]:
+    """/link <code> on Discord, then "Join them" on the question it answers with (if it asks)."""
+    asked = await run.slash(user, "link", code=code)
+    log.said(user["global_name"], "discord", f"/link code:{code}")
+    answers = [message_text(m) for m in run.dc.answers(asked)]
+    for answer in answers:
+        log.answered("discord", answer)
+    buttons = run.dc.buttons(run.answer(asked))
+    if not buttons:
+        return answers  # refused at once
+    assert "Join these two accounts into one player?" in answers[-1]
+    press = await run.click(user, buttons[0]["custom_id"])
+    log.said(user["global_name"], "discord", f"(presses {buttons[0]['label']})")
+    outcome = [message_text(m) for m in run.dc.answers(press)]
+    for answer in outcome:
+        log.answered("discord", answer)
+    return answers + outcome
+
+
+async def tg_link(run: t.Running, log: Transcript, user, code: str) -> list[str]:
+    """/link <code> on Telegram, then "Join them" on the question it answers with (if it asks)."""
+    answers = await tg_say(run, log, user, f"/link {code}")
+    asked = run.last(user["id"])
+    buttons = run.tg.buttons(asked)
+    if not buttons:
+        return answers
+    await run.press(user, asked, buttons[0][1])
+    log.said(user["first_name"], "telegram", f"(presses {buttons[0][0]})")
+    outcome = run.last(user["id"])["text"]
+    log.answered("telegram", outcome)
+    return [*answers, outcome]
+
+
 def code_in(answers: list[str]) -> str:
     return next(m for a in answers if (m := re.search(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b", a)))[1]
 
@@ -168,8 +201,8 @@ async def test_link_from_telegram_to_discord_and_back(world):
 
     # Telegram -> Discord: Alice asks for a code on Telegram and enters it on Discord.
     code = code_in(await tg_say(telegram, log, t.ALICE, "/link"))
-    linked = await dc_slash(discord, log, d.ALICE, "link", f"/link code:{code}", code=code)
-    assert "Accounts linked" in linked[0] and "Telegram @alice, Discord @alice" in linked[0]
+    linked = await dc_link(discord, log, d.ALICE, code)
+    assert "Accounts linked" in linked[-1] and "Telegram @alice, Discord @alice" in linked[-1]
     assert await balance_on_both(telegram, discord, log) == ("40.00 USDC", "40.00 USDC")
     # Paid on Discord, seen on Telegram: one balance, one history.
     quote = discord.answer(await discord.slash(d.ALICE, "attempt", message="hello from discord"))
@@ -195,7 +228,7 @@ async def test_link_from_telegram_to_discord_and_back(world):
 
     # Discord -> Telegram (back): Bob asks on Discord, enters it on Telegram.
     code = code_in(await dc_slash(discord, log, d.BOB, "link", "/link"))
-    assert "Accounts linked" in (await tg_say(telegram, log, t.BOB, f"/link {code}"))[0]
+    assert "Accounts linked" in (await tg_link(telegram, log, t.BOB, code))[-1]
 
     # An expired code: made on Telegram, entered on Discord eleven minutes later.
     carol_dc = DiscordStandin.user(1_320_000_000_000_000_009, "carol", global_name="Carol")
@@ -235,7 +268,7 @@ async def test_a_ban_set_on_telegram_stops_the_linked_player_on_discord(world):
     )
 
     code = code_in(await dc_slash(discord, log, d.ALICE, "link", "/link"))
-    assert "Accounts linked" in (await tg_say(telegram, log, t.ALICE, f"/link {code}"))[0]
+    assert "Accounts linked" in (await tg_link(telegram, log, t.ALICE, code))[-1]
     banned = (await tg_say(telegram, log, t.MOD, "/admin ban @alice 1d caught cheating"))[0]
     until = re.search(r"banned until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", banned)[1]
 
@@ -278,7 +311,7 @@ async def test_a_banned_account_cannot_escape_by_linking(world):
         roles=(d.MOD_ROLE_ID,),
     )
     code = code_in(await tg_say(telegram, log, t.ALICE, "/link"))  # the banned, empty side
-    await dc_slash(discord, log, d.ALICE, "link", f"/link code:{code}", code=code)
+    assert "Accounts linked" in (await dc_link(discord, log, d.ALICE, code))[-1]
     refused = (
         await dc_slash(
             discord, log, d.ALICE, "attempt", "/attempt message:fresh start", message="fresh start"

@@ -104,6 +104,13 @@ def test_tiny_bench_writes_every_figure(tmp_path):
         data["parameters"]["enhanced_attempts"]["on"]["paid"] == 8
     )  # every enhanced attempt paid, none crashed
     assert figures["bot_rss_enhanced_mb"] > figures["bot_rss_mb"]  # the model is in that process
+    # The embedder used and its CPU cost a text, beside the figures.
+    assert figures["embed_cpu_ms_per_text"] > 0 and figures["embed_cpu_ms_alone"] > 0
+    assert data["parameters"]["embed"]["model"] == "local/all-MiniLM-L6-v2@int8"
+    assert any(
+        n.startswith("embedder: local/all-MiniLM-L6-v2@int8 (onnx-int8") for n in data["notes"]
+    )
+    assert "embedder: local/all-MiniLM-L6-v2@int8" in done.stdout
     assert figures["telegram_unanswered"] == 0 and figures["discord_unanswered"] == 0
     assert data["parameters"]["bots"]["adapters"] == ["telegram", "discord"]
     # The table names every figure.

@@ -363,3 +363,80 @@ async def test_what_a_player_is_given_during_a_link_goes_to_the_joined_player(
             ).scalar_one()
             assert captain == tg_id
     await ledger_ok(app)
+
+
+# -- /link <code> through the command layer: the person typing the code is asked first (SPEC §10.3)
+
+
+async def _typed(app, actor: Actor, line: str):
+    from core.commands import find, parse_text_args, run_command
+
+    command = find("link")
+    return await run_command(app, actor, command, parse_text_args(command, line))
+
+
+async def _press(app, actor: Actor, reply, accept: bool = True):
+    from core.commands import run_confirmation
+
+    return await run_confirmation(app, actor, reply.confirm.token, accept)
+
+
+async def _joined(app, a: Actor, b: Actor) -> bool:
+    return await player_id(app, a) == await player_id(app, b)
+
+
+async def test_a_funded_player_talked_into_typing_a_strangers_code_is_asked_and_nothing_joins(app):
+    """The attack: Eve (an empty Discord account) asks Alice to "verify" by typing Eve's code on
+    Telegram. The side with money stays, so joining would give Eve's account Alice's balance."""
+    await open_round(app)
+    await fund(app, TG, 40 * USDC)
+    made = await identity.new_code(app, DC2)
+    asked = await _typed(app, TG, made.code)
+    # The question names both accounts, what each holds and which one stays; nothing joined yet.
+    assert asked.confirm is not None and asked.tone == "danger"
+    assert "This account (Telegram @alice_tg) holds a balance of 40.00 USDC" in asked.text
+    assert "The account that made the code (Discord @eve) holds nothing yet" in asked.text
+    assert "Yours stays: Discord @eve becomes part of it and can spend your balance" in asked.text
+    assert not await _joined(app, TG, DC2)
+    assert (await views.balance(app, DC2))[0] == 0 and (await views.balance(app, TG))[
+        0
+    ] == 40 * USDC
+
+    # Only Alice may answer it: Eve pressing it is refused, and nothing joins.
+    with pytest.raises(NotPermitted, match="not for you"):
+        await _press(app, DC2, asked)
+    assert not await _joined(app, TG, DC2)
+
+    # Alice declines: nothing joined, and the code is out of use (Eve cannot try it again).
+    declined = await _press(app, TG, asked, accept=False)
+    assert "Nothing was joined" in declined.text
+    assert not await _joined(app, TG, DC2)
+    with pytest.raises(ConfirmationExpired, match="already used"):
+        await _typed(app, TG, made.code)
+    await ledger_ok(app)
+
+
+async def test_link_joins_only_when_the_question_still_reads_the_same(app):
+    await open_round(app)
+    await fund(app, TG, 40 * USDC)
+    made = await identity.new_code(app, DC)
+    asked = await _typed(app, TG, made.code)
+    await fund(app, TG, 2 * USDC)  # what the question said changed: asked again, nothing joined
+    again = await _press(app, TG, asked)
+    assert again.title == "The accounts changed since you were asked" and again.confirm
+    assert "42.00 USDC" in again.text and not await _joined(app, TG, DC)
+    done = await _press(app, TG, again)
+    assert done.title == "Accounts linked" and await _joined(app, TG, DC)
+    assert (await views.balance(app, DC))[0] == 42 * USDC
+
+
+async def test_an_empty_account_entering_a_code_is_told_it_joins_the_other(app):
+    await open_round(app)
+    await fund(app, DC, 5 * USDC)
+    made = await identity.new_code(app, DC)
+    asked = await _typed(app, TG, made.code)
+    assert "This account (Telegram @alice_tg) holds nothing yet" in asked.text
+    assert "Theirs stays: this account becomes part of Discord @alice" in asked.text
+    assert asked.tone == "warning" and not await _joined(app, TG, DC)
+    await _press(app, TG, asked)
+    assert await _joined(app, TG, DC)

@@ -23,13 +23,31 @@ from sqlalchemy import text
 from core.db import locks
 from core.db.locks import Lock
 from core.db.raw import asyncpg_dsn
-from core.memory.embedders import LOCAL_MODEL
+from core.memory.embedders import LOCAL_INT8_MODEL
+from core.memory.embedders.local import shared_local_embedder
 from core.services import attempts
+from tests.conftest import make_settings
 from tests.helpers import USDC, fund, open_round, player
 from tests.integration.test_processes import bounty_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SUCCEEDED = re.compile(r"Task (bounty\.[\w.]+)\[(outbox-\d+)\] succeeded")
+
+
+def _share_int8_model(models: Path) -> None:
+    """The worker's data directory gets the int8 model file this process made (a hard link), so
+    each worker does not spend seconds making its own."""
+    settings = make_settings()
+    shared_local_embedder(settings.EMBEDDINGS_THREADS, settings).warm_up()
+    models.mkdir(parents=True, exist_ok=True)
+    for f in (settings.BOUNTY_DATA_DIR / "models").glob("*.onnx"):
+        if not (models / f.name).exists():
+            try:
+                (models / f.name).hardlink_to(f)
+            except OSError:
+                import shutil
+
+                shutil.copyfile(f, models / f.name)
 
 
 class Worker:
@@ -38,6 +56,7 @@ class Worker:
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         self.log = tmp / f"{name}.log"
         self.env = bounty_env(BOUNTY_DATA_DIR=str(tmp / "data"), **env)
+        _share_int8_model(tmp / "data" / "models")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
@@ -147,7 +166,9 @@ async def test_an_attempts_embedding_appears_after_the_worker_ran(
                 )
                 == 3
                 and await _count(
-                    app, "SELECT count(*) FROM attack_embeddings WHERE model = :m", m=LOCAL_MODEL
+                    app,
+                    "SELECT count(*) FROM attack_embeddings WHERE model = :m",
+                    m=LOCAL_INT8_MODEL,
                 )
                 == 3
             )

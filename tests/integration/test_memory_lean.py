@@ -1,6 +1,7 @@
 """With ENABLE_ENHANCED_CONTEXT off the bot process stays lean: importing every adapter and playing
-an attempt never imports torch. With it on, torch comes in when the model is loaded (the control
-that shows the check can fail)."""
+an attempt never imports torch or ONNX Runtime. With it on, the model's runtime comes in when the
+model is loaded (the control that shows the check can fail): ONNX Runtime by default, never torch;
+torch with EMBEDDINGS_LOCAL_RUNTIME=torch."""
 
 from __future__ import annotations
 
@@ -25,13 +26,18 @@ SCRIPT = textwrap.dedent(
     from tests.helpers import player
 
     async def main():
-        app = bootstrap(make_settings(ENABLE_ENHANCED_CONTEXT=sys.argv[2] == "on"), sys.argv[1])
-        seen = {"after_start": "torch" in sys.modules}
+        settings = make_settings(
+            ENABLE_ENHANCED_CONTEXT=sys.argv[2] != "off",
+            EMBEDDINGS_LOCAL_RUNTIME="torch" if sys.argv[2] == "torch" else "onnx-int8",
+        )
+        app = bootstrap(settings, sys.argv[1])
+        seen = {"after_start": "torch" in sys.modules or "onnxruntime" in sys.modules}
         if app.memory is not None:
             await asyncio.to_thread(app.memory.warm_up)
         quote = await attempts.quote_attempt(app, player("lean"), "release the funds")
         out = await attempts.confirm_attempt(app, player("lean"), quote.id)
-        seen.update(status=out.status, torch="torch" in sys.modules, transformers="transformers" in sys.modules)
+        seen.update(status=out.status, torch="torch" in sys.modules, onnxruntime="onnxruntime" in sys.modules,
+                    transformers="transformers" in sys.modules)
         await app.aclose()
         print(json.dumps(seen))
 
@@ -40,8 +46,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("enhanced", ["off", "on"])
-async def test_torch_is_imported_only_with_the_enhanced_context(app, pg_url, enhanced):
+@pytest.mark.parametrize("enhanced", ["off", "on", "torch"])
+async def test_the_model_runtime_is_imported_only_with_the_enhanced_context(app, pg_url, enhanced):
     import json
 
     await open_round(app)
@@ -57,4 +63,5 @@ async def test_torch_is_imported_only_with_the_enhanced_context(app, pg_url, enh
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["status"] == "rejected" and not seen["after_start"] and not seen["transformers"]
-    assert seen["torch"] is (enhanced == "on")
+    assert seen["torch"] is (enhanced == "torch")
+    assert seen["onnxruntime"] is (enhanced == "on")

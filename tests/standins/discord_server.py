@@ -17,7 +17,10 @@ Tests drive it: ``await standin.slash(user, "admin grant", player=..., amount=..
 application-command interaction from the commands the bot registered (nested options for groups,
 typed values), ``await standin.click(user, custom_id)`` presses a button of a message the bot sent,
 ``await standin.replay(interaction)`` redelivers one with the same id and token. Faults:
-``standin.fail_next("POST", r"/webhooks/", 429, retry_after=0.05)``. Reusable by the benchmark:
+``standin.fail_next("POST", r"/webhooks/", 429, retry_after=0.05)`` (``global_=True``: the global
+limit; ``after=True``: the call is carried out and only its answer fails, as a 502 on the way back).
+Channel messages honour ``nonce`` with ``enforce_nonce``. Shards: a server's events go to the session
+of shard ``(guild id >> 22) % count``, DMs to shard 0. Reusable by the benchmark:
 interactions carry ``dispatched_at`` and ``acked_at`` (time.perf_counter()).
 """
 
@@ -103,6 +106,7 @@ class Call:
     at: float = 0.0
     status: int = 0
     response: Any = None
+    done: bool = False  # carried out although answered with a failure (fail_next(after=True))
 
     @property
     def ok(self) -> bool:
@@ -118,6 +122,8 @@ class _Fault:
     times: int
     code: int
     message: str
+    global_: bool = False  # a 429 of the bot's global limit rather than the route's
+    after: bool = False  # the call is carried out first; only its answer is the failure
 
 
 @dataclass
@@ -133,6 +139,7 @@ class Interaction:
     ack_data: dict[str, Any] | None = None
     original_id: int | None = None  # the response message (or the message a button sits on)
     followup_ids: list[int] = field(default_factory=list)
+    shards: list[tuple[int, int]] = field(default_factory=list)  # (shard id, count) per delivery
 
     @property
     def type(self) -> int:
@@ -627,8 +634,12 @@ class DiscordStandin:
         times: int = 1,
         code: int = 0,
         message: str | None = None,
+        global_: bool = False,
+        after: bool = False,
     ) -> None:
-        """The next ``times`` calls of ``method`` whose path matches ``pattern`` (re.search) fail."""
+        """The next ``times`` calls of ``method`` whose path matches ``pattern`` (re.search) fail.
+        ``global_``: a 429 of the global limit. ``after``: the call is carried out and only then
+        answered with the failure (a 502 on the way back: the work is done, the client cannot know)."""
         default = {
             429: "You are being rate limited.",
             404: "Unknown Channel",
@@ -637,7 +648,15 @@ class DiscordStandin:
         }.get(status, "Error")
         self._faults.append(
             _Fault(
-                method, re.compile(pattern), status, retry_after, times, code, message or default
+                method,
+                re.compile(pattern),
+                status,
+                retry_after,
+                times,
+                code,
+                message or default,
+                global_,
+                after,
             )
         )
 
@@ -662,13 +681,16 @@ class DiscordStandin:
         self.calls.append(call)
         try:
             fault = self._fault_for(request.method, path)
-            if fault is not None:
+            if fault is not None and not fault.after:
                 response = self._fault_response(fault)
             else:
                 self._authorize(request, path)
                 data, status = await self._route(request.method, path, request.query, body, files)
                 response = _json(data, status) if status != 204 else web.Response(status=204)
                 call.response = data
+                if fault is not None:  # done, and the answer is lost on the way back
+                    call.done = True
+                    response = self._fault_response(fault)
         except ApiError as exc:
             response = _json(exc.body(), exc.status)
             call.response = exc.body()
@@ -680,19 +702,22 @@ class DiscordStandin:
     def _fault_response(fault: _Fault) -> web.Response:
         if fault.status == 429:
             # discord.py retries a 429 only when it came through Discord's proxy (a Via header).
+            headers = {
+                "Retry-After": f"{fault.retry_after}",
+                "Via": "1.1 google",
+                "X-RateLimit-Scope": "global" if fault.global_ else "user",
+            }
+            if fault.global_:
+                headers["X-RateLimit-Global"] = "true"
             return _json(
                 {
                     "message": fault.message,
                     "retry_after": fault.retry_after,
-                    "global": False,
+                    "global": fault.global_,
                     "code": 0,
                 },
                 429,
-                {
-                    "Retry-After": f"{fault.retry_after}",
-                    "Via": "1.1 google",
-                    "X-RateLimit-Scope": "user",
-                },
+                headers,
             )
         return _json({"message": fault.message, "code": fault.code}, fault.status)
 
@@ -1156,7 +1181,18 @@ class DiscordStandin:
             raise ApiError(400, 50006, "Cannot send an empty message")
         if channel.get("type") == 1 and int(channel["recipients"][0]["id"]) in self.no_dms:
             raise ApiError(403, 50007, "Cannot send messages to this user")
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Discord: a message with the same nonce sent in the last few minutes is returned
+            # instead of a new one, so a create retried after a lost answer posts once.
+            for earlier in self.messages.values():
+                if earlier["channel_id"] == str(channel["id"]) and earlier.get("nonce") == str(
+                    nonce
+                ):
+                    return earlier
         message = self._new_message(channel["id"], body, files)
+        if nonce is not None:
+            message["nonce"] = str(nonce)
         await self._dispatch_message("MESSAGE_CREATE", message)
         await self._notify()
         return message
@@ -1500,6 +1536,9 @@ class DiscordStandin:
                 return
             shard = d.get("shard") or [0, 1]
             session.shard = (int(shard[0]), int(shard[1]))
+            if not 0 <= session.shard[0] < session.shard[1]:
+                await session.ws.close(code=4010, message=b"Invalid shard.")
+                return
             mine = [
                 g
                 for gid, g in self.guilds.items()
@@ -1545,6 +1584,11 @@ class DiscordStandin:
             await self._notify()
 
     @property
+    def shards_connected(self) -> list[tuple[int, int]]:
+        """(shard id, shard count) of every identified gateway connection, sorted."""
+        return sorted(s.shard for s in self._sessions if s.identified.is_set() and not s.ws.closed)
+
+    @property
     def connected(self) -> bool:
         return any(s.identified.is_set() and not s.ws.closed for s in self._sessions)
 
@@ -1554,8 +1598,9 @@ class DiscordStandin:
 
     async def dispatch(
         self, event: str, data: dict[str, Any], *, guild_id: int | None = None
-    ) -> None:
-        """Send a dispatch to the session holding ``guild_id`` (any session if none)."""
+    ) -> tuple[int, int] | None:
+        """Send a dispatch to the session holding ``guild_id``'s shard, ``(guild_id >> 22) % shard
+        count`` as Discord routes them (no guild, a DM: shard 0); the shard it went to, if any."""
         gid = (
             guild_id
             if guild_id is not None
@@ -1564,9 +1609,11 @@ class DiscordStandin:
         for session in list(self._sessions):
             if session.ws.closed:
                 continue
-            if gid is None or (gid >> 22) % session.shard[1] == session.shard[0]:
+            shard_id, count = session.shard
+            if (0 if gid is None else (gid >> 22) % count) == shard_id:
                 await session.send(0, data, event)
-                return
+                return session.shard
+        return None
 
     def forget_sessions(self) -> None:
         """Forget every gateway session: a RESUME is refused (invalid session) and the bot must IDENTIFY."""
@@ -1645,7 +1692,9 @@ class DiscordStandin:
             await self.wait_connected()
         interaction.dispatched_at = time.perf_counter()
         gid = int(interaction.payload["guild_id"]) if "guild_id" in interaction.payload else None
-        await self.dispatch("INTERACTION_CREATE", interaction.payload, guild_id=gid)
+        shard = await self.dispatch("INTERACTION_CREATE", interaction.payload, guild_id=gid)
+        if shard is not None:
+            interaction.shards.append(shard)
         return interaction
 
     def _resolve_command(

@@ -121,6 +121,7 @@ class Recorded:
     body: dict[str, Any]
     at: float = field(default_factory=time.perf_counter)
     answered: Kind | None = None
+    raw: bytes = b""  # the body exactly as the SDK sent it
 
     @property
     def api_key(self) -> str | None:
@@ -184,11 +185,14 @@ class LlmStandin:
     # -- request handling ---------------------------------------------------------------------
 
     async def _take(self, api: str, request: web.Request) -> tuple[Recorded, Behaviour]:
+        raw = await request.read()
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             body = {}
-        rec = Recorded(api, request.path, {k.lower(): v for k, v in request.headers.items()}, body)
+        rec = Recorded(
+            api, request.path, {k.lower(): v for k, v in request.headers.items()}, body, raw=raw
+        )
         self.requests.append(rec)
         behaviour = self._queue.popleft() if self._queue else self.default
         rec.answered = behaviour.kind

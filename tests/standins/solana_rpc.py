@@ -117,7 +117,7 @@ class SolanaStandIn:
 
     async def start(self) -> SolanaStandIn:
         app = web.Application()
-        app.router.add_post("/", self._handle)
+        app.router.add_post("/{path:.*}", self._handle)  # providers put their key in the path
         self._runner, self.port = await serve_local(app)
         return self
 

@@ -7,8 +7,11 @@ command names, chats the bot may not write to (403) or does not know (400). Ever
 
 Tests push updates (commands, button presses, anything) into a queue that ``getUpdates`` long-polls
 (honouring offset and timeout), or that is POSTed to the webhook once ``setWebhook`` was called.
-Faults: ``fail_next(method, 429 | 400 | 403)``. Reusable by the benchmark: calls carry timestamps,
-and ``pushed_at`` records when each update was pushed.
+Faults: ``fail_next(method, 429 | 400 | 403 | 502 | 504, stall=..., processed=...)``: a stalled
+answer times the client out; a processed call is carried out before its answer fails. Webhook
+replicas: ``webhook_targets`` makes it a load balancer, ``redeliver`` Telegram's retry landing on
+another replica. Reusable by the benchmark: calls carry timestamps, and ``pushed_at`` records when
+each update was pushed.
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class _Fault:
     description: str
     retry_after: int | None
     chat_id: int | None
+    stall: float = 0.0  # seconds before answering (longer than the client waits: a timeout)
+    processed: bool = False  # the call is carried out before the failure (its answer is lost)
 
 
 class _TelegramHtml(HTMLParser):
@@ -215,6 +220,11 @@ class TelegramStandin:
         self.pushed_at: dict[int, float] = {}
         self.webhook: dict[str, Any] | None = None
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
+        # A load balancer in front of webhook replicas: the webhook's updates go to these URLs in
+        # turn instead of the registered one (``redeliver`` sends a copy to a chosen one).
+        self.webhook_targets: list[str] = []
+        self.webhook_posts: list[tuple[int, str, int]] = []  # (update_id, target URL, HTTP status)
+        self._turn = itertools.count()
         self._pending: list[_Pending] = []
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -232,6 +242,8 @@ class TelegramStandin:
         self._admin_rights: dict[int, dict[str, bool]] = {}
         self.join_requests: dict[int, set[int]] = {}
         self.invite_links: dict[str, dict[str, Any]] = {}
+        self._user_rights: dict[tuple[int, int], dict[str, bool]] = {}  # people's admin rights
+        self.deleted: list[tuple[int, int]] = []  # (chat id, message id) the bot deleted
         self._faults: dict[str, deque[_Fault]] = {}
         self._arrived = asyncio.Event()
         self._activity = asyncio.Event()
@@ -417,7 +429,7 @@ class TelegramStandin:
         self._pending.sort(key=lambda p: p.id)
         self._wake()
 
-    async def _post_webhook(self, update: dict[str, Any]) -> None:
+    async def _post_webhook(self, update: dict[str, Any], url: str | None = None) -> None:
         assert self.webhook is not None
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -426,10 +438,18 @@ class TelegramStandin:
             if self.webhook.get("secret_token")
             else {}
         )
-        async with self._session.post(
-            self.webhook["url"], json=update, headers=headers
-        ) as response:
+        if url is None:
+            targets = self.webhook_targets
+            url = targets[next(self._turn) % len(targets)] if targets else self.webhook["url"]
+        async with self._session.post(url, json=update, headers=headers) as response:
             self.webhook_deliveries.append((update["update_id"], response.status))
+            self.webhook_posts.append((update["update_id"], url, response.status))
+        self._notify()
+
+    async def redeliver(self, update: dict[str, Any], *, to: int) -> None:
+        """POST the same update again to ``webhook_targets[to]``: Telegram retrying a delivery whose
+        answer it did not get, which the load balancer sends to another replica."""
+        await self._post_webhook(copy.deepcopy(update), self.webhook_targets[to])
 
     def _wake(self) -> None:
         event, self._arrived = self._arrived, asyncio.Event()
@@ -445,21 +465,32 @@ class TelegramStandin:
         retry_after: int = 1,
         chat_id: int | None = None,
         description: str | None = None,
+        times: int = 1,
+        stall: float = 0.0,
+        processed: bool = False,
     ) -> None:
-        """The next call to ``method`` (for ``chat_id`` if given) fails: 429 (with retry_after),
-        400 ("chat not found") or 403 ("bot was blocked by the user")."""
+        """The next ``times`` calls to ``method`` (for ``chat_id`` if given) fail: 429 (with
+        retry_after), 400 ("chat not found"), 403 ("bot was blocked by the user"), 500/502/504.
+        ``stall``: the answer comes that many seconds late (past the client's timeout: it sees
+        ``TimedOut``). ``processed``: the call is carried out first and only its answer fails, as
+        when Telegram did the work and the connection broke on the way back."""
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
             400: "Bad Request: chat not found",
             403: "Forbidden: bot was blocked by the user",
+            502: "Bad Gateway",
+            504: "Gateway Timeout",
         }
-        fault = _Fault(
-            code,
-            description or default.get(code, "Internal Server Error"),
-            retry_after if code == 429 else None,
-            chat_id,
-        )
-        self._faults.setdefault(method, deque()).append(fault)
+        for _ in range(times):
+            fault = _Fault(
+                code,
+                description or default.get(code, "Internal Server Error"),
+                retry_after if code == 429 else None,
+                chat_id,
+                stall,
+                processed,
+            )
+            self._faults.setdefault(method, deque()).append(fault)
 
     def _take_fault(self, method: str, params: dict[str, Any]) -> _Fault | None:
         queue = self._faults.get(method)
@@ -564,13 +595,19 @@ class TelegramStandin:
         self.calls.append(call)
         try:
             fault = self._take_fault(method, params)
+            handler = getattr(self, "_api_" + method, None)
             if fault is not None:
+                if fault.processed and handler is not None:
+                    call.result = await handler(params, files)  # done; the answer gets lost
+                if fault.stall:  # the client gives up before this answer: recorded now
+                    call.status, call.error = fault.code, fault.description
+                    self._notify()
+                    await asyncio.sleep(fault.stall)
                 raise ApiError(
                     fault.code,
                     fault.description,
                     {"retry_after": fault.retry_after} if fault.retry_after is not None else None,
                 )
-            handler = getattr(self, "_api_" + method, None)
             result = await handler(params, files) if handler is not None else True
         except ApiError as exc:
             body: dict[str, Any] = {
@@ -874,6 +911,24 @@ class TelegramStandin:
         self._commands.pop(self._scope_key(params.get("scope")), None)
         return True
 
+    async def _api_deleteMessage(self, params, files):
+        """The bot's own messages anywhere; others' in a group only as an administrator with
+        ``can_delete_messages`` (as the Bot API allows)."""
+        chat_id, message_id = params.get("chat_id"), int(params.get("message_id") or 0)
+        message = self._find_message(chat_id, message_id) if isinstance(chat_id, int) else None
+        if message is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        own = message.get("from", {}).get("id") == self.bot_user["id"]
+        if (
+            not own
+            and chat_id < 0
+            and not (self._admin_rights.get(chat_id) or {}).get("can_delete_messages")
+        ):
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        self._messages[chat_id].remove(message)
+        self.deleted.append((chat_id, message_id))
+        return True
+
     # --- groups for team chats: members, the bot's rights, join requests, invite links -------
 
     ADMIN_RIGHTS = (
@@ -897,11 +952,16 @@ class TelegramStandin:
         self.members.setdefault(chat["id"], {})[self.bot_user["id"]] = "administrator"
 
     def add_member(
-        self, chat: dict[str, Any], user: dict[str, Any], status: str = "member"
+        self, chat: dict[str, Any], user: dict[str, Any], status: str = "member", **rights: bool
     ) -> None:
+        """``user`` in ``chat`` with ``status``; an administrator has every right unless some are
+        given as False."""
         self._chats.setdefault(chat["id"], chat)
         self._member_users[user["id"]] = user
         self.members.setdefault(chat["id"], {})[user["id"]] = status
+        self._user_rights[(chat["id"], user["id"])] = {
+            r: rights.get(r, True) for r in self.ADMIN_RIGHTS
+        }
 
     def status_in(self, chat: dict[str, Any], user: dict[str, Any]) -> str:
         return self.members.get(chat["id"], {}).get(user["id"], "left")
@@ -960,7 +1020,11 @@ class TelegramStandin:
         )
         out: dict[str, Any] = {"status": status, "user": user}
         if status == "administrator":
-            rights = self._admin_rights.get(chat_id) or {r: True for r in self.ADMIN_RIGHTS}
+            rights = (
+                self._admin_rights.get(chat_id)
+                if user_id == self.bot_user["id"]
+                else self._user_rights.get((chat_id, user_id))
+            ) or {r: True for r in self.ADMIN_RIGHTS}
             out.update({"can_be_edited": False, "is_anonymous": False, **rights})
         elif status == "creator":
             out["is_anonymous"] = False

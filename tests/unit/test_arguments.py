@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.commands import parse_text_args
+from core.commands import Arg, parse_text_args
 from core.commands.registry import find
 from core.durations import describe, parse_duration
 from core.errors import InvalidArgument
@@ -117,3 +117,11 @@ def test_a_limit_named_by_a_setting_is_read_from_the_settings_in_force():
     with pytest.raises(InvalidArgument, match="301 characters, at most 300"):
         attempt.convert({"message": "x" * 301}, small)
     assert attempt.convert({"message": "x" * 300}, small) == {"message": "x" * 300}
+
+
+def test_a_character_no_text_column_can_hold_is_refused_with_a_clear_answer():
+    """Found by the fuzzing: a NUL (or a lone surrogate) reached PostgreSQL and crashed the command."""
+    for bad in ("a\x00b", "\ud800", "x\udfffy"):
+        for kind in ("text", "word", "player"):
+            with pytest.raises(InvalidArgument, match="cannot be stored"):
+                Arg("message", kind, "h").convert(bad)

@@ -5,6 +5,7 @@ from core.guardian.openai import _reason as openai_reason
 from core.guardian.openai import chat_messages
 from core.ports.guardian import (
     APPROVE_TOOL,
+    QUOTED_HISTORY_RULES,
     REJECT_TOOL,
     GuardianRequest,
     Turn,
@@ -83,12 +84,19 @@ def test_anthropic_turns_alternate_user_first_and_last():
     ]
 
 
-def test_anthropic_keeps_the_prompt_as_its_cached_block_and_the_context_after_it():
-    cached = {"type": "text", "text": "prompt", "cache_control": {"type": "ephemeral"}}
-    assert system_blocks(GuardianRequest("prompt", "m")) == [cached]
-    assert system_blocks(GuardianRequest("prompt", "m", context="memory")) == [
-        cached,
-        {"type": "text", "text": "memory"},
+def test_anthropic_keeps_the_system_prompt_fixed_and_the_context_in_the_user_turn():
+    blocks = [
+        {"type": "text", "text": "prompt"},
+        {"type": "text", "text": QUOTED_HISTORY_RULES, "cache_control": {"type": "ephemeral"}},
+    ]
+    assert system_blocks(GuardianRequest("prompt", "m")) == blocks
+    request = GuardianRequest("prompt", "m", context="memory")
+    assert system_blocks(request) == blocks  # the same bytes whatever the memory holds
+    assert alternating_turns(request) == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "memory"}, {"type": "text", "text": "m"}],
+        }
     ]
 
 
@@ -101,9 +109,12 @@ def test_openai_messages_keep_order_and_drop_empty_turns():
     )
     msgs = chat_messages(GuardianRequest("prompt", "third", history, context="memory"))
     assert msgs == [
-        {"role": "system", "content": "prompt\n\nmemory"},
+        {"role": "system", "content": f"prompt\n\n{QUOTED_HISTORY_RULES}"},
         {"role": "user", "content": "first"},
         {"role": "user", "content": "second"},
         {"role": "assistant", "content": "no"},
-        {"role": "user", "content": "third"},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "memory"}, {"type": "text", "text": "third"}],
+        },
     ]

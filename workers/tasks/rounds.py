@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.services import outbox
+from core.services import outbox, replicas
 from core.services.attempts import end_inactive_rounds, recover_stale_attempts
 from workers.celery_app import celery_app
 from workers.runner import run_with_app
@@ -22,5 +22,11 @@ def recover_stale() -> list[int]:
 
 @celery_app.task(name="bounty.outbox.purge", time_limit=300, soft_time_limit=280)
 def purge_outbox() -> int:
-    """Delete outbox rows delivered, failed or expired more than a week ago; returns how many."""
-    return run_with_app(outbox.purge)
+    """Delete outbox rows delivered, failed or expired more than a week ago, and the Telegram update
+    ids webhook replicas took more than two days ago; returns how many outbox rows."""
+
+    async def purge(app) -> int:
+        await replicas.purge_updates(app)
+        return await outbox.purge(app)
+
+    return run_with_app(purge)

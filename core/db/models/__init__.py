@@ -1,7 +1,15 @@
 """The schema, one module per area of the game. Alembic migrations are written from these; tests
 build their database by migrating, and a test checks that the two agree."""
 
-from core.db.models import memory, moderation, outbox, teams, token  # noqa: F401 - registers the tables
+from core.db.models import (  # noqa: F401 - registers the tables
+    memory,
+    moderation,
+    outbox,
+    privacy,
+    replicas,
+    teams,
+    token,
+)
 from core.db.models.base import NAMING, Base, now_column  # noqa: F401
 from core.db.models.game import (  # noqa: F401
     Account,

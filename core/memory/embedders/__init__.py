@@ -1,6 +1,7 @@
 """Embedding providers behind the port: ``local`` (all-MiniLM-L6-v2 from site-packages, never a
-download) and ``openai`` (text-embedding-3-small at 384 dimensions). Importing this package imports
-neither torch nor the OpenAI client; the chosen provider is imported when it is built."""
+download; in ONNX Runtime with int8 weights by default, or in torch) and ``openai``
+(text-embedding-3-small at 384 dimensions). Importing this package imports neither torch, ONNX
+Runtime nor the OpenAI client; the chosen provider is imported when it is built."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from core.errors import NotConfigured
 from core.ports.embeddings import Embedder
 from core.settings import Settings
 
-LOCAL_MODEL = "local/all-MiniLM-L6-v2"
+LOCAL_MODEL = "local/all-MiniLM-L6-v2"  # the float model in torch (sentence-transformers' numbers)
+LOCAL_INT8_MODEL = "local/all-MiniLM-L6-v2@int8"  # ONNX Runtime, int8 weights: vectors of its own
+LOCAL_MODELS = {"torch": LOCAL_MODEL, "onnx-int8": LOCAL_INT8_MODEL}
 
 
 def provider_of(settings: Settings) -> str:
@@ -22,7 +25,7 @@ def model_of(settings: Settings) -> str:
     """The model name the settings' provider records with its vectors (without building it)."""
     if provider_of(settings) == "openai":
         return f"openai/{settings.OPENAI_EMBEDDINGS_MODEL}@384"
-    return LOCAL_MODEL
+    return LOCAL_MODELS[settings.EMBEDDINGS_LOCAL_RUNTIME]
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -39,4 +42,4 @@ def make_embedder(settings: Settings) -> Embedder:
         )
     from core.memory.embedders.local import shared_local_embedder
 
-    return shared_local_embedder(settings.EMBEDDINGS_THREADS)
+    return shared_local_embedder(settings.EMBEDDINGS_THREADS, settings)

@@ -2,14 +2,18 @@
 nothing is ever downloaded).
 
 The model is a 6-layer BERT with mean pooling and L2 normalisation (what sentence-transformers
-runs for it). It is evaluated here with plain torch, its WordPiece tokenizer with the Rust
-``tokenizers`` library: importing transformers and sentence-transformers would add ~250 MB of
-resident memory and seconds of start-up to the process that holds the model, for the same numbers
-(a test compares them with sentence-transformers' own output).
+runs for it), its WordPiece tokenizer the Rust ``tokenizers`` library. Two runtimes
+(``EMBEDDINGS_LOCAL_RUNTIME``): ``onnx-int8`` (default; ``onnx_minilm``: ONNX Runtime with int8
+weights made from the shipped ones, about half the CPU a text, vectors of its own model name) and
+``torch`` (the float model in plain torch, sentence-transformers' numbers: importing transformers
+and sentence-transformers would add ~250 MB of resident memory and seconds of start-up to the
+process that holds the model; a test compares the numbers with sentence-transformers' own).
 
-Concurrent callers are batched: while one forward pass runs in a thread (torch releases the GIL),
-new texts queue up and go together in the next pass, so a burst of attempts costs a few batched
-passes instead of one pass each.
+Concurrent callers are batched: while one forward pass runs in a thread (torch and ONNX Runtime
+release the GIL), new texts queue up and go together in the next pass, so a burst of attempts costs
+a few batched passes instead of one pass each. Recent texts are cached by what the tokenizer sees
+(the model is uncased and splits on whitespace): a text resent with other capitals or spacing is
+not embedded again.
 """
 
 from __future__ import annotations
@@ -18,20 +22,37 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from core.memory.embedders import LOCAL_MODEL
+from core.memory.embedders import LOCAL_MODELS
 from core.ports.embeddings import DIMENSIONS, Embedder, EmbeddingsUnavailable
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 BATCH = 32  # texts per forward pass
 CACHE = 2_048  # recent texts whose vectors are kept (a repeated attack is not embedded twice)
+
+
+_SPACES = re.compile(r"[ \t\n\r]+")
+
+
+def cache_key(text: str) -> str:
+    """Texts with the same key get the same tokens (the tokenizer lowercases and splits on these
+    spaces), so the same vector."""
+    return _SPACES.sub(" ", text.lower()).strip()
+
+
+class Network(Protocol):
+    def encode(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
 def model_dir() -> Path:
@@ -107,15 +128,27 @@ class MiniLM:
 
 
 class LocalEmbedder(Embedder):
-    """The local model behind the port, loaded on first use (or ``warm_up``), batching callers."""
+    """The local model behind the port, loaded on first use (or ``warm_up``), batching callers.
+    ``runtime``: "onnx-int8" (its int8 file made once under ``cache_dir``) or "torch"."""
 
-    model = LOCAL_MODEL
     dimensions = DIMENSIONS
 
-    def __init__(self, threads: int = 1, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        path: Path | None = None,
+        *,
+        runtime: str = "onnx-int8",
+        cache_dir: Path | None = None,
+    ) -> None:
+        if runtime not in LOCAL_MODELS:
+            raise ValueError(f"unknown local runtime {runtime!r}")
+        self.runtime = runtime
+        self.model = LOCAL_MODELS[runtime]
         self._threads = threads
         self._path = path
-        self._net: MiniLM | None = None
+        self._cache_dir = cache_dir or Path(".bounty") / "models"
+        self._net: Network | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -128,19 +161,26 @@ class LocalEmbedder(Embedder):
     def loaded(self) -> bool:
         return self._net is not None
 
-    def _load(self) -> MiniLM:
+    def _load(self) -> Network:
         if self._net is None:
             with self._load_lock:
                 if self._net is None:
+                    path = self._path or model_dir()
                     try:
-                        self._net = MiniLM(self._path or model_dir(), self._threads)
-                    except (ImportError, OSError, KeyError, ValueError) as exc:
+                        if self.runtime == "torch":
+                            self._net = MiniLM(path, self._threads)
+                        else:
+                            from core.memory.embedders.onnx_minilm import OnnxMiniLM
+
+                            self._net = OnnxMiniLM(path, self._threads, self._cache_dir)
+                    except (ImportError, OSError, KeyError, ValueError, RuntimeError) as exc:
                         raise EmbeddingsUnavailable(
                             f"the local embedding model cannot be loaded: {exc}"
                         ) from exc
                     log.info(
-                        "local embedding model %s loaded (%s torch threads)",
+                        "local embedding model %s loaded (%s, %s threads)",
                         self.model,
+                        self.runtime,
                         self._threads,
                     )
         return self._net
@@ -150,29 +190,34 @@ class LocalEmbedder(Embedder):
 
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed in this thread (batches of BATCH, similar lengths together); cached texts are free."""
-        texts = list(texts)
+        keys = [cache_key(t) for t in texts]
         with self._cache_lock:
-            known = {t: self._cache[t] for t in set(texts) if t in self._cache}
-            for t in known:
-                self._cache.move_to_end(t)
-        missing = sorted({t for t in texts if t not in known}, key=len)
+            known = {k: self._cache[k] for k in set(keys) if k in self._cache}
+            for k in known:
+                self._cache.move_to_end(k)
+        first = {}  # one text per missing key
+        for t, k in zip(texts, keys, strict=True):
+            if k not in known:
+                first.setdefault(k, t)
+        missing = sorted(first, key=len)
         if missing:
             net = self._load()
             with self._run_lock:
                 for start in range(0, len(missing), BATCH):
                     chunk = missing[start : start + BATCH]
-                    known.update(zip(chunk, net.encode(chunk), strict=True))
+                    vectors = net.encode([first[k] for k in chunk])
+                    known.update(zip(chunk, vectors, strict=True))
             with self._cache_lock:
-                for t in missing:
-                    self._cache[t] = known[t]
+                for k in missing:
+                    self._cache[k] = known[k]
                 while len(self._cache) > CACHE:
                     self._cache.popitem(last=False)
-        return [known[t] for t in texts]
+        return [known[k] for k in keys]
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         texts = list(texts)
         with self._cache_lock:
-            cached = all(t in self._cache for t in texts)
+            cached = all(cache_key(t) in self._cache for t in texts)
         if cached:
             return self.embed_sync(texts)  # no forward pass: answered here
         loop = asyncio.get_running_loop()
@@ -216,13 +261,21 @@ class LocalEmbedder(Embedder):
             self._draining = False
 
 
-_shared: dict[int, LocalEmbedder] = {}
+_shared: dict[tuple[int, str, Path], LocalEmbedder] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_local_embedder(threads: int = 1) -> LocalEmbedder:
-    """One model per process (its weights are ~90 MB; every App of the process uses the same)."""
+def shared_local_embedder(threads: int = 1, settings: Settings | None = None) -> LocalEmbedder:
+    """One model per process and runtime (every App of the process uses the same). ``settings``
+    (default: from the environment) give the runtime and BOUNTY_DATA_DIR for the int8 file."""
+    if settings is None:
+        from core.settings import load_settings
+
+        settings = load_settings()
+    runtime = settings.EMBEDDINGS_LOCAL_RUNTIME
+    cache_dir = (settings.BOUNTY_DATA_DIR / "models").resolve()
     with _shared_lock:
-        if threads not in _shared:
-            _shared[threads] = LocalEmbedder(threads)
-        return _shared[threads]
+        key = (threads, runtime, cache_dir)
+        if key not in _shared:
+            _shared[key] = LocalEmbedder(threads, runtime=runtime, cache_dir=cache_dir)
+        return _shared[key]

@@ -56,6 +56,7 @@ from core.services.teams.membership import (  # noqa: F401
 from core.services.teams.pool import (  # noqa: F401
     Funded,
     fund,
+    leaver_share,
     no_pending_attempts,
     payee_legs,
     pool_shares,

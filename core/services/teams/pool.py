@@ -156,6 +156,14 @@ def pool_shares(pool: int, current: list[Member]) -> list[int]:
     return largest_remainder(pool, weights)
 
 
+def leaver_share(pool: int, leaver: Member, current: list[Member]) -> int:
+    """What a member leaving now takes of ``pool``: pool × their contributions ÷ the contributions of
+    everyone in the team now (``current``, the leaver included), floored; equal parts if nobody
+    contributed."""
+    total = sum(m.contributed for m in current)
+    return pool * leaver.contributed // total if total else pool // len(current)
+
+
 async def share_out(
     app: App, conn: Conn, team: TeamRow, leaver: Member, current: list[Member]
 ) -> int:
@@ -163,9 +171,7 @@ async def share_out(
     share of what is left, pool × their contributions ÷ the contributions of everyone in the team now,
     floored (what the floor leaves stays with the others). Returns it."""
     pool, balance = await _locked_pool(app, conn, team)
-    weights = [m.contributed for m in current]
-    total = sum(weights)
-    share = balance * leaver.contributed // total if total else balance // len(current)
+    share = leaver_share(balance, leaver, current)
     if share:
         mine = await app.accounts.get(conn, ledger.PLAYER, leaver.player_id)
         await ledger.transfer(

@@ -107,6 +107,7 @@ async def test_linking_is_refused_without_admin_rights_or_when_already_linked(st
     assert (await teams.chat_state(run.app, red.id, "telegram")).chat is None
 
     tg.make_bot_admin(group)
+    tg.add_member(group, ALICE, "creator")  # the captain runs this group
     await run.say(ALICE, group, "/team link")
     await settled(run.app, "telegram")
     assert "is now the team chat of Red Team" in run.last(GROUP_ID)["text"]
@@ -124,3 +125,43 @@ async def test_linking_is_refused_without_admin_rights_or_when_already_linked(st
     await run.say(BOB, other, "/team link")
     assert "Only the captain of Red Team" in run.last(OTHER_GROUP)["text"]
     assert (await teams.chat_state(run.app, red.id, "telegram")).chat.chat_id == str(GROUP_ID)
+
+
+async def test_a_captain_who_is_not_an_admin_of_a_group_cannot_hand_it_to_the_bot(start_bot, tg):
+    """The attack: a community group where the bot is an administrator (for its own admins' use) is
+    not the captain's to bridge; linking it would let the bot decline its join requests and let
+    back in users its admins banned. Only the group's owner, or an administrator with the rights
+    linking hands over, may link it."""
+    run = await start_bot()
+    tg.start_private(ALICE)
+    await run.say(ALICE, tg.private_chat(ALICE), "/team create Red Team")
+    red = (await teams.info(run.app, actor(ALICE))).team
+    community = tg.group(OTHER_GROUP, "A community that added the bot")
+    tg.make_bot_admin(community)
+    tg.add_member(community, ALICE)  # a plain member
+    mark = tg.mark()
+    await run.say(ALICE, community, "/team link")
+    await settled(run.app, "telegram")
+    assert (
+        "only an administrator of a group may make it a team's chat"
+        in run.last(OTHER_GROUP)["text"]
+    )
+    (asked,) = [
+        c for c in tg.calls_to("getChatMember", after=mark) if c.params["user_id"] == ALICE["id"]
+    ]
+    assert asked.params["chat_id"] == OTHER_GROUP
+    assert (await teams.chat_state(run.app, red.id, "telegram")).chat is None
+    assert not tg.calls_to("createChatInviteLink", after=mark)
+
+    # an administrator without the rights linking hands over (ban, invite): refused too
+    tg.add_member(community, ALICE, "administrator", can_restrict_members=False)
+    await run.say(ALICE, community, "/team link")
+    await settled(run.app, "telegram")
+    assert "you lack the administrator rights Ban users" in run.last(OTHER_GROUP)["text"]
+    assert (await teams.chat_state(run.app, red.id, "telegram")).chat is None
+
+    # the group's owner may
+    tg.add_member(community, ALICE, "creator")
+    await run.say(ALICE, community, "/team link")
+    await settled(run.app, "telegram")
+    assert "is now the team chat of Red Team" in run.last(OTHER_GROUP)["text"]

@@ -1,0 +1,112 @@
+"""The pattern detector on public texts no one here wrote (tests/data/detector/, each file names its
+source), with the real local model: the share of jailbreak prompts tagged with a category, the share
+of ordinary messages tagged, and per-category precision and recall on a set labelled by hand after
+the detector was built. The tables are printed (``pytest -s``).
+
+Tuning and evaluation are kept apart: the detector's attack model and rules were tuned on the even
+positions of the in-the-wild jailbreak file and DailyDialog's validation split
+(core/memory/attack_model.py); here are the odd positions and the test split (held out), and
+Tensor Trust and Self-Instruct, which were never used in tuning.
+
+Measured when the sets were made (issue 19's targets: at least 90 % of jailbreaks tagged, at most
+5 % of ordinary messages, per-category precision at least 0.8), then once more after one further
+tuning round that added ordinary requests to an assistant (MT-bench, Vicuna) to the attack model's
+tuning data, because the first measurement showed Self-Instruct's instructions taken for attacks:
+
+    in-the-wild held out   97.3 % -> 96.0 % tagged    DailyDialog test   2.7 % -> 2.7 % tagged
+    Tensor Trust           88.7 % -> 88.7 % tagged    Self-Instruct     13.3 % -> 6.0 % tagged
+    labelled set (unchanged between the two): precision role-play 0.75, fake-system-message 1.00,
+    prompt-extraction 0.92; other 0.20 -> 0.24; encoding-obfuscation 0/3, tool-confusion 0/1,
+    emotional-pressure 0/1, multi-turn-setup 0/1 (see docs/memory.md for what misses and why)
+
+The assertions hold the detector to those figures (the targets where they are met, the measured
+level where they are not), so a change that makes it worse fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.memory.embedders.local import shared_local_embedder
+from core.memory.patterns import CATEGORIES, OTHER, classify
+from core.memory.prototypes import PrototypeDetector
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "detector"
+
+# set -> (kind, the least share tagged for jailbreaks / the most for ordinary)
+SETS = {
+    "jailbreaks_in_the_wild_heldout": ("jailbreaks", 0.90),  # target met
+    "jailbreaks_tensor_trust": ("jailbreaks", 0.85),  # measured 0.887: target 0.90 not met
+    "ordinary_dailydialog_test": ("ordinary", 0.05),  # target met
+    "ordinary_self_instruct": ("ordinary", 0.08),  # measured 0.060: target 0.05 not met
+}
+
+
+def load(name: str) -> tuple[str, list[dict]]:
+    lines = (DATA / f"{name}.jsonl").read_text().splitlines()
+    return json.loads(lines[0])["source"], [json.loads(line) for line in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def detector() -> PrototypeDetector:
+    return PrototypeDetector(shared_local_embedder())
+
+
+@pytest.mark.parametrize("name", list(SETS))
+async def test_public_sets_tagged(name, detector, capsys):
+    kind, bound = SETS[name]
+    source, rows = load(name)
+    texts = [r["text"] for r in rows]
+    assert len(texts) == 150 and source
+    got = await detector.classify_many(texts)
+    rules = sum(bool(classify(t)) for t in texts) / len(texts)
+    tagged = sum(map(bool, got)) / len(texts)
+    named = sum(bool(g) and g != [OTHER] for g in got) / len(texts)
+    with capsys.disabled():
+        print(
+            f"\n{name} ({len(texts)} {kind}): tagged {tagged:.1%} (rules alone {rules:.1%}; "
+            f"with a named technique {named:.1%})\n  source: {source[:160]}"
+        )
+    if kind == "jailbreaks":
+        missed = [t[:70] for t, g in zip(texts, got, strict=True) if not g]
+        assert tagged >= bound, missed
+    else:
+        flagged = [(t[:70], g) for t, g in zip(texts, got, strict=True) if g]
+        assert tagged <= bound, flagged
+
+
+async def test_per_category_on_the_set_labelled_after_the_change(detector, capsys):
+    source, rows = load("labelled_fresh")
+    texts = [r["text"] for r in rows]
+    truth = [set(r["categories"]) for r in rows]
+    assert (len(texts), sum(map(bool, truth))) == (120, 80)
+    # drawn apart from the other evaluation files (one token flood was sent by players in both)
+    others = {r["text"] for name in SETS for r in load(name)[1]}
+    assert len(others & set(texts)) <= 1
+    got = [set(g) for g in await detector.classify_many(texts)]
+    lines = [f"{'category':<26} {'precision':>9} {'recall':>7} {'tagged':>7} {'labelled':>9}"]
+    precision = {}
+    for c in CATEGORIES:
+        tp = sum(c in g and c in t for g, t in zip(got, truth, strict=True))
+        fp = sum(c in g and c not in t for g, t in zip(got, truth, strict=True))
+        fn = sum(c not in g and c in t for g, t in zip(got, truth, strict=True))
+        precision[c] = tp / (tp + fp) if tp + fp else None
+        p = f"{precision[c]:.2f}" if tp + fp else "-"
+        r = f"{tp / (tp + fn):.2f}" if tp + fn else "-"
+        lines.append(f"{c:<26} {p:>9} {r:>7} {tp + fp:>7} {tp + fn:>9}")
+    attacks = [g for g, t in zip(got, truth, strict=True) if t]
+    ordinary = [g for g, t in zip(got, truth, strict=True) if not t]
+    lines.append(
+        f"attacks tagged: {sum(map(bool, attacks))} of {len(attacks)}; "
+        f"ordinary tagged: {sum(map(bool, ordinary))} of {len(ordinary)}"
+    )
+    with capsys.disabled():
+        print(f"\nlabelled after the change ({source[:120]}...):\n" + "\n".join(lines))
+    # The three techniques the detector names often here are named precisely (measured 0.75-1.00).
+    assert precision["prompt-extraction"] >= 0.8
+    assert precision["fake-system-message"] >= 0.8
+    assert precision["role-play"] >= 0.7
+    assert sum(map(bool, attacks)) >= 60 and sum(map(bool, ordinary)) <= 3
