@@ -86,7 +86,7 @@ async def admin_bounty_new(ctx: CommandContext, args: dict[str, Any]) -> Reply:
         fields=(
             Field("Seed", usdc(b.seed, demo=b.is_demo)),
             Field("First fee", usdc(b.base_fee, demo=b.is_demo)),
-            Field("Commitment", b.prompt_sha256, inline=False),
+            Field("Commitment", b.public_commitment, inline=False),
         ),
         private=True,
         tone="success",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from typing import Any
 
@@ -56,7 +57,7 @@ async def bounty_status(ctx: CommandContext, _: dict[str, Any]) -> Reply:
                 inline=False,
             )
         )
-    fields.append(Field("Commitment (SHA-256 of the prompt)", b.prompt_sha256, inline=False))
+    fields.append(Field("Commitment (SHA-256)", b.public_commitment, inline=False))
     text = f"Status: {b.status}."
     if not b.open:
         text += f"\nThe guardian's prompt, revealed:\n{b.system_prompt}"
@@ -75,15 +76,24 @@ async def bounty_log(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     if bounty is None:
         return Reply(title="No round yet", text="Nothing to list.")
     lines = []
+    revealed = not bounty.open
+    if revealed and bounty.commitment is not None:
+        # What the round committed to, as written: anyone can recompute its SHA-256 (docs/verify.md).
+        lines.append(f"commitment sha256: {bounty.commitment_sha256}")
+        lines.append(f"commitment: {bounty.commitment}")
     for it in items:
         line = f"#{it.number + 1} {it.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} {it.player} sha256:{it.sha256} {it.status}"
         if it.message is not None:
             line += f"\n    text: {it.message}\n    reply: {it.reply or '-'}"
+            proof = {"n": it.number + 1, "salt": it.salt, "text": it.message, "sha256": it.sha256}
+            line += f"\n    verify: {json.dumps(proof, ensure_ascii=False, sort_keys=True)}"
         lines.append(line)
     note = (
-        "Texts and replies are public now that the round has ended."
-        if not bounty.open
-        else ("Texts stay secret until the round ends; each hash commits to one.")
+        "Texts, replies and the salts of their hashes are public now that the round has ended; "
+        "each `verify:` line lets anyone recompute its hash."
+        if revealed
+        else "Texts stay secret until the round ends; each hash commits to one (salted, so a guess "
+        "cannot be confirmed before)."
     )
     return Reply(
         title=f"Attempt log, round {bounty.name} ({len(items)} attempts)",

@@ -30,6 +30,9 @@ class MeasuredGuardian(Guardian):
             raise AttributeError(attr)
         return getattr(self.inner, attr)
 
+    def terms(self) -> dict:
+        return self.inner.terms()
+
     async def judge(self, request: GuardianRequest) -> Verdict:
         started = time.perf_counter()
         error: str | None = "error"

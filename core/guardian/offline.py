@@ -27,6 +27,13 @@ class OfflineGuardian(Guardian):
             passphrase.strip().casefold() if passphrase and passphrase.strip() else None
         )
 
+    def terms(self) -> dict:
+        phrase = self._passphrase
+        return {
+            **super().terms(),
+            "passphrase_sha256": hashlib.sha256(phrase.encode()).hexdigest() if phrase else None,
+        }
+
     async def judge(self, request: GuardianRequest) -> Verdict:
         if self._passphrase and self._passphrase in request.message.casefold():
             return Verdict(

@@ -87,6 +87,11 @@ class Guardian(abc.ABC):
     @abc.abstractmethod
     async def judge(self, request: GuardianRequest) -> Verdict: ...
 
+    def terms(self) -> dict:
+        """Everything about this guardian that decides a win, for the round's commitment: the
+        provider and model (what an offline guardian gives in to, hashed)."""
+        return {"provider": self.name, "model": getattr(self, "model", None)}
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients."""
 

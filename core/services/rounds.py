@@ -13,6 +13,7 @@ from core.db.locks import Lock
 from core.errors import InvalidArgument, NotFound, RoundNotActive
 from core.money import usdc
 from core.rules import FeeRule, attempt_fee
+from core.services import commitment
 from core.services.announcements import publish
 
 if TYPE_CHECKING:
@@ -38,6 +39,14 @@ class BountyRow:
     created_at: datetime
     ended_at: datetime | None
     winner_attempt_id: int | None
+    commitment_sha256: str | None = None  # published when the round opens
+    config_sha256: str | None = None  # the guardian and memory it committed to
+    commitment: str | None = None  # the document itself: shown once the round has ended
+
+    @property
+    def public_commitment(self) -> str:
+        """The hash shown from the start (rounds before commitments: the prompt's)."""
+        return self.commitment_sha256 or self.prompt_sha256
 
     @property
     def open(self) -> bool:
@@ -53,7 +62,7 @@ class BountyRow:
 
 _COLS = (
     "id, name, system_prompt, prompt_sha256, seed, base_fee, growth_bps, fee_cap, status, is_demo, "
-    "created_at, ended_at, winner_attempt_id"
+    "created_at, ended_at, winner_attempt_id, commitment_sha256, config_sha256, commitment"
 )
 
 
@@ -96,6 +105,9 @@ def bounty_from(row) -> BountyRow:
         created_at=m["created_at"],
         ended_at=m["ended_at"],
         winner_attempt_id=m["winner_attempt_id"],
+        commitment_sha256=m.get("commitment_sha256"),
+        config_sha256=m.get("config_sha256"),
+        commitment=m.get("commitment"),
     )
 
 
@@ -157,12 +169,12 @@ async def create_bounty(
             f"Round #{open_round.id} ({open_round.name}) is still open; it must end first."
         )
     digest = hashlib.sha256(system_prompt.encode()).hexdigest()
+    document, committed = commitment.new_commitment(app, system_prompt)
     bounty_id = (
         await conn.execute(
-            (
-                "INSERT INTO bounties (name, system_prompt, prompt_sha256, seed, base_fee, growth_bps, fee_cap, status, is_demo) "
-                "VALUES (:n, :p, :h, :s, :b, :g, :c, 'active', :d) RETURNING id"
-            ),
+            "INSERT INTO bounties (name, system_prompt, prompt_sha256, seed, base_fee, growth_bps, fee_cap, "
+            "status, is_demo, commitment, commitment_sha256, config_sha256) "
+            "VALUES (:n, :p, :h, :s, :b, :g, :c, 'active', :d, :doc, :ch, :cfg) RETURNING id",
             {
                 "n": name,
                 "p": system_prompt,
@@ -172,8 +184,11 @@ async def create_bounty(
                 "g": growth_bps,
                 "c": fee_cap,
                 "d": is_demo,
+                "doc": document,
+                "ch": committed,
+                "cfg": commitment.config_sha256(app),
             },
-        )
+        )  # fmt: skip
     ).scalar_one()
     # Attempt numbers come from a sequence: taking one never locks a row another payer needs.
     await conn.execute(f"CREATE SEQUENCE {sequence_name(bounty_id)} MINVALUE 0 START 0")
@@ -188,7 +203,8 @@ async def create_bounty(
         "round_started",
         f"New round: {name}",
         f"Prize pool {usdc(seed, demo=is_demo)}. First attempt costs {usdc(base_fee, demo=is_demo)}.\n"
-        f"Commitment (SHA-256 of the guardian's prompt): {digest}",
+        f"Commitment (SHA-256 of everything that decides a win: the prompt, the guardian, its tools, "
+        f"the memory settings; shown in full when the round ends): {committed}",
     )
     return bounty
 

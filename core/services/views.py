@@ -156,6 +156,7 @@ class LogItem:
     status: str
     message: str | None  # only once the round has ended
     reply: str | None
+    salt: str | None = None  # only once the round has ended: sha256("<salt>:<message>") == sha256
 
 
 async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]:
@@ -167,7 +168,8 @@ async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]
         rows = (
             await uow.conn.execute(
                 (
-                    "SELECT a.number, a.created_at, p.display_name, a.message_sha256, a.status, a.message, a.reply "
+                    "SELECT a.number, a.created_at, p.display_name, a.message_sha256, a.status, a.message, "
+                    "a.reply, a.salt "
                     "FROM attempts a JOIN players p ON p.id = a.player_id WHERE a.bounty_id = :b ORDER BY a.number"
                 ),
                 {"b": bounty.id},
@@ -183,6 +185,7 @@ async def attempt_log(app: App) -> tuple[rounds.BountyRow | None, list[LogItem]]
             r.status,
             r.message if revealed else None,
             r.reply if revealed else None,
+            r.salt if revealed else None,
         )
         for r in rows
     ]

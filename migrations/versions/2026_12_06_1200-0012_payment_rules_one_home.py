@@ -143,10 +143,11 @@ DECLARE
     new_id bigint;
     similar_n integer;
     digest text;
+    text_digest text;
 BEGIN
     -- 1. The quote, locked: a second tap waits here for the first, then finds it paid.
     SELECT aq.bounty_id, aq.payer_account_id, aq.team_id, aq.message, aq.max_fee, aq.discount_bps,
-           aq.first_number, aq.status, aq.player_id, aq.expires_at INTO q
+           aq.first_number, aq.status, aq.player_id, aq.expires_at, aq.salt INTO q
         FROM attempt_quotes aq WHERE aq.id = p_quote FOR UPDATE;
     IF NOT FOUND OR q.status <> 'open' OR q.player_id <> p_player OR q.expires_at <= p_now THEN
         RETURN QUERY SELECT 'not_claimable'::text, ''::text, ''::text, NULL::bigint, NULL::bigint,
@@ -241,12 +242,19 @@ BEGIN
         SELECT a.message, a.reply, a.created_at FROM attempts a
         WHERE a.player_id = p_player AND a.bounty_id = q.bounty_id AND a.status IN ('rejected', 'late')
         ORDER BY a.created_at DESC LIMIT p_turns) h;
-    digest := encode(sha256(convert_to(q.message, 'UTF8')), 'hex');
+    -- The public hash is salted (the salt is revealed with the texts when the round ends), so a guessed
+    -- text cannot be confirmed before; the unsalted one only counts identical attempts the player may
+    -- know of: their own, and those of rounds already revealed.
+    digest := encode(sha256(convert_to(q.salt || ':' || q.message, 'UTF8')), 'hex');
+    text_digest := encode(sha256(convert_to(q.message, 'UTF8')), 'hex');
     INSERT INTO attempts (bounty_id, number, player_id, payer_account_id, team_id, quote_id, message,
-                          message_sha256, fee, list_fee, discount_bps, status, guardian, similar_count, created_at)
-        VALUES (q.bounty_id, n, p_player, q.payer_account_id, q.team_id, p_quote, q.message, digest, f, lf,
-                q.discount_bps, 'pending', p_guardian,
-                (SELECT count(*) FROM attempts a WHERE a.message_sha256 = digest AND a.status <> 'refunded'), p_now)
+                          message_sha256, salt, text_sha256, fee, list_fee, discount_bps, status, guardian,
+                          similar_count, created_at)
+        VALUES (q.bounty_id, n, p_player, q.payer_account_id, q.team_id, p_quote, q.message, digest, q.salt,
+                text_digest, f, lf, q.discount_bps, 'pending', p_guardian,
+                (SELECT count(*) FROM attempts a JOIN bounties bo ON bo.id = a.bounty_id
+                 WHERE a.text_sha256 = text_digest AND a.status <> 'refunded'
+                   AND (a.player_id = p_player OR bo.status IN ('won', 'expired'))), p_now)
         RETURNING attempts.id, attempts.similar_count INTO new_id, similar_n;
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, new_id, q.bounty_id, n, f, lf, q.discount_bps,
         q.message, similar_n, turns, q.payer_account_id, q.team_id;
@@ -274,6 +282,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_team_contributions_player_created", "team_contributions", ["player_id", "created_at"]
     )
+    # Salted attempt hashes (the salt revealed at the round's end); the unsalted hash kept apart.
+    op.add_column("attempt_quotes", sa.Column("salt", sa.Text(), server_default="", nullable=False))
+    op.add_column("attempts", sa.Column("salt", sa.Text(), nullable=True))
+    op.add_column("attempts", sa.Column("text_sha256", sa.Text(), nullable=True))
+    op.execute("UPDATE attempts SET text_sha256 = message_sha256")  # before: unsalted
+    op.drop_index("ix_attempts_message_sha256", table_name="attempts")
+    op.create_index("ix_attempts_text_sha256", "attempts", ["text_sha256"])
     op.execute(f"DROP FUNCTION {OLD_PAY_SIGNATURE}")
     for statement in (NEXT_NUMBER, SPEND_REFUSAL, DAILY_ROOM, ATTEMPT_REFUSAL, PAY):
         op.execute(statement)
@@ -296,6 +311,11 @@ def downgrade() -> None:
     ):
         op.execute(f"DROP FUNCTION {fn}")
     op.execute(old.PAY)
+    op.drop_index("ix_attempts_text_sha256", table_name="attempts")
+    op.create_index("ix_attempts_message_sha256", "attempts", ["message_sha256"])
+    op.drop_column("attempts", "text_sha256")
+    op.drop_column("attempts", "salt")
+    op.drop_column("attempt_quotes", "salt")
     op.drop_index("ix_team_contributions_player_created", table_name="team_contributions")
     op.drop_column("attempt_quotes", "successor_id")
     op.drop_table("attempt_numbers_free")

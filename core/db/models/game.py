@@ -120,6 +120,12 @@ class Bounty(Base):
     name: Mapped[str] = mapped_column(Text)
     system_prompt: Mapped[str] = mapped_column(Text)
     prompt_sha256: Mapped[str] = mapped_column(Text)
+    # What decides a win, committed when the round opens (migration 0016, core/services/commitment):
+    # the canonical document (published at the end), its SHA-256 (published at the start), and the
+    # hash of its guardian-and-memory part (checked before every attempt).
+    commitment: Mapped[str | None] = mapped_column(Text)
+    commitment_sha256: Mapped[str | None] = mapped_column(Text)
+    config_sha256: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int] = mapped_column(BigInteger)
     base_fee: Mapped[int] = mapped_column(BigInteger)
     growth_bps: Mapped[int] = mapped_column(Integer)
@@ -165,6 +171,7 @@ class AttemptQuote(Base):
     status: Mapped[str] = mapped_column(Text, default="open")  # open, paid, cancelled, superseded
     # The confirmation that replaced this one when the fee moved past its maximum (status superseded).
     successor_id: Mapped[str | None] = mapped_column(Text)
+    salt: Mapped[str] = mapped_column(Text, server_default="")  # the paid attempt's hash salt
 
 
 class AttemptNumberFree(Base):
@@ -190,7 +197,9 @@ class Attempt(Base):
     team_id: Mapped[int | None] = mapped_column(BigInteger)
     quote_id: Mapped[str] = mapped_column(Text, unique=True)
     message: Mapped[str] = mapped_column(Text)
-    message_sha256: Mapped[str] = mapped_column(Text)
+    message_sha256: Mapped[str] = mapped_column(Text)  # SHA-256 of "<salt>:<message>" (public)
+    salt: Mapped[str | None] = mapped_column(Text)  # revealed with the text when the round ends
+    text_sha256: Mapped[str | None] = mapped_column(Text)  # unsalted: counts identical attempts
     fee: Mapped[int] = mapped_column(BigInteger)
     list_fee: Mapped[int] = mapped_column(BigInteger)
     discount_bps: Mapped[int] = mapped_column(Integer, default=0)
@@ -208,7 +217,7 @@ class Attempt(Base):
         Index("ix_attempts_player_created", "player_id", "created_at"),
         Index("ix_attempts_player_round", "player_id", "bounty_id", "created_at"),
         Index("ix_attempts_pending", "created_at", postgresql_where="status = 'pending'"),
-        Index("ix_attempts_message_sha256", "message_sha256"),
+        Index("ix_attempts_text_sha256", "text_sha256"),
     )
 
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from core.actors import Actor
 from core.db import Conn
-from core.errors import FeeChanged
+from core.errors import FeeChanged, RoundNotActive
 from core.memory.context import redact
 from core.money import usdc
 from core.ports.guardian import GuardianRequest, GuardianUnavailable
+from core.services import commitment
 from core.services.attempts.outcomes import Outcome, get_outcome
 from core.services.attempts.payment import FeeMoved, Paid, pay
 from core.services.attempts.settlement import refund_attempt
@@ -57,6 +58,13 @@ async def confirm_attempt(
 async def answer(app: App, paid: Paid) -> Outcome:
     """Ask the guardian about a paid attempt within its deadline and record (settle) the answer;
     refunded in full if it fails or times out."""
+    try:  # this process must run the guardian the round committed to (a setting changed meanwhile?)
+        commitment.check_config(app, paid.bounty.config_sha256, paid.bounty.name)
+    except RoundNotActive:
+        await refund_attempt(
+            app, paid.attempt_id, "this process's guardian is not the one the round committed to"
+        )
+        return await get_outcome(app, paid.attempt_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + app.settings.GUARDIAN_TIMEOUT_SECONDS
     recall = await _recall(app, paid, budget=app.settings.GUARDIAN_TIMEOUT_SECONDS * RECALL_SHARE)

@@ -74,8 +74,9 @@ async def settle_win(
         + (f" by {attempt.display_name}" if attempt.team_name else "")
         + " convinced the guardian to release the prize pool of "
         f"{usdc(prize, demo=bounty.is_demo)}.\n"
-        f"The guardian's prompt is revealed below; its SHA-256 {bounty.prompt_sha256} was published "
-        "when the round opened. Every attempt's text and reply are now public in /bounty log.\n\n"
+        f"The guardian's prompt is revealed below; the commitment {bounty.public_commitment} was "
+        "published when the round opened. Every attempt's text, reply and hash salt, and the "
+        "committed document, are now public in /bounty log.\n\n"
         f"Prompt: {bounty.system_prompt}",
     )
     return prize
@@ -131,8 +132,9 @@ async def expire_round(app: App, conn: Conn, bounty_id: int) -> bool:
         f"Round {bounty.name} expired",
         f"No attempt for {app.settings.ROUND_INACTIVITY_SECONDS // 3600} hours after {count} attempts. "
         f"The pool of {usdc(pool, demo=bounty.is_demo)} was shared: 20 % to the last player, 80 % among all "
-        f"{len(payers)} players by fees paid.\nThe guardian's prompt is revealed (SHA-256 {bounty.prompt_sha256}); "
-        "every attempt's text and reply are now public in /bounty log.",
+        f"{len(payers)} players by fees paid.\nThe guardian's prompt is revealed (commitment "
+        f"{bounty.public_commitment}); every attempt's text, reply and hash salt, and the committed "
+        "document, are now public in /bounty log.",
     )
     return True
 

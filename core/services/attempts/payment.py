@@ -38,7 +38,7 @@ _PAY = (
 _TERMS = (
     "SELECT q.max_fee, q.discount_bps, q.first_number, b.id AS bounty_id, b.status AS bounty_status, "
     "b.name, b.system_prompt, b.prompt_sha256, b.seed, b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, "
-    "b.created_at, b.ended_at, b.winner_attempt_id "
+    "b.created_at, b.ended_at, b.winner_attempt_id, b.commitment_sha256, b.config_sha256 "
     "FROM attempt_quotes q JOIN bounties b ON b.id = q.bounty_id WHERE q.id = :id"
 )
 

@@ -27,7 +27,7 @@ from core.errors import (
 from core.money import usdc
 from core.ports.discounts import DiscountPolicy
 from core.rules import apply_discount, attempt_fee
-from core.services import refusals, rounds
+from core.services import commitment, refusals, rounds
 from core.services.players import (
     PlayerRef,
     StaleIdentity,
@@ -148,7 +148,8 @@ def batch(app: App, name: str, make_run: Callable[[], Callable]) -> Batch:
 _QUOTE_STATES = (
     "SELECT r.i, a.balance, b.id AS bounty_id, b.status AS bounty_status, b.name, b.system_prompt, "
     "b.prompt_sha256, b.seed, b.base_fee, b.growth_bps, b.fee_cap, b.is_demo, b.created_at, b.ended_at, "
-    "b.winner_attempt_id, CASE WHEN b.id IS NOT NULL THEN bounty_next_number(b.id) END AS next_number, "
+    "b.winner_attempt_id, b.commitment_sha256, b.config_sha256, "
+    "CASE WHEN b.id IS NOT NULL THEN bounty_next_number(b.id) END AS next_number, "
     f"{identity_current('r.platform', 'r.external')} AS identity_current, "
     "{discount} AS discount_input, s.code AS spend_code, s.detail AS spend_detail, s.extra AS spend_extra, "
     "x.code AS attempt_code, x.detail AS attempt_detail, x.extra AS attempt_extra, d.daily_limit, d.spent "
@@ -181,13 +182,14 @@ def _state_reader(policy: DiscountPolicy):
 # not wait for the disk (synchronous_commit off, for this statement alone).
 _INSERT_QUOTES = (
     "INSERT INTO attempt_quotes (id, player_id, bounty_id, payer_account_id, team_id, message, max_fee, "
-    "discount_bps, first_number, expires_at, status) "
-    "SELECT q.id, q.p, q.b, q.a, q.t, q.m, q.f, q.d, q.n, q.e, 'open' FROM unnest(CAST(:id AS text[]), "
+    "discount_bps, first_number, expires_at, salt, status) "
+    "SELECT q.id, q.p, q.b, q.a, q.t, q.m, q.f, q.d, q.n, q.e, q.s, 'open' FROM unnest(CAST(:id AS text[]), "
     "CAST(:p AS bigint[]), CAST(:b AS bigint[]), CAST(:a AS bigint[]), CAST(:t AS bigint[]), CAST(:m AS text[]), "
-    "CAST(:f AS bigint[]), CAST(:d AS integer[]), CAST(:n AS bigint[]), CAST(:e AS timestamptz[])) "
-    "AS q(id, p, b, a, t, m, f, d, n, e), (SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
+    "CAST(:f AS bigint[]), CAST(:d AS integer[]), CAST(:n AS bigint[]), CAST(:e AS timestamptz[]), "
+    "CAST(:s AS text[])) AS q(id, p, b, a, t, m, f, d, n, e, s), "
+    "(SELECT set_config('synchronous_commit', 'off', true)) AS quote_commit"
 )
-_QUOTE_COLUMNS = ("id", "p", "b", "a", "t", "m", "f", "d", "n", "e")
+_QUOTE_COLUMNS = ("id", "p", "b", "a", "t", "m", "f", "d", "n", "e", "s")
 
 
 async def _write_quotes(conn: Conn, quotes: Sequence[tuple]) -> list[None]:
@@ -226,6 +228,7 @@ async def new_quote(
             state.attempt_code, state.attempt_detail, state.attempt_extra, demo=demo
         )
     bounty = rounds.bounty_from(state)
+    commitment.check_config(app, bounty.config_sha256, bounty.name)
     number = state.next_number
     discount = policy.from_quote(state.discount_input)
     if discount is None:  # the policy does not read with the quote
@@ -262,6 +265,7 @@ async def new_quote(
         discount,
         number,
         expires,
+        secrets.token_hex(16),  # the attempt's hash salt: a guessed text cannot be confirmed
     )
     quote = Quote(
         quote_id, bounty.id, bounty.name, fee, list_fee, discount, number, expires, bounty.is_demo,
