@@ -440,3 +440,23 @@ async def test_an_empty_account_entering_a_code_is_told_it_joins_the_other(app):
     assert asked.tone == "warning" and not await _joined(app, TG, DC)
     await _press(app, TG, asked)
     assert await _joined(app, TG, DC)
+
+
+async def test_a_quote_made_before_an_unlink_cannot_be_paid_from_the_old_player(app, app_factory):
+    """The attack: quote from the Discord side while it still shares the Telegram side's money; a
+    moderator unlinks it; another process, still caching the old mapping, is asked to pay. The
+    payment checks the identity itself: nothing is paid from the old player."""
+    await open_round(app)
+    await fund(app, TG, 25 * USDC)
+    made = await identity.new_code(app, TG)
+    joined = await identity.join(app, DC, made.code)
+    other = await app_factory(reset=False)
+    quote = await attempts.quote_attempt(other, DC, "spend it before the unlink")
+    assert other.player_cache.get(("discord", DC.external_id)).id == joined.player.id
+    await identity.unlink(app, MONA, "telegram:1001", "discord", "account sold")
+    with pytest.raises(NotPermitted, match="not for you"):
+        await attempts.confirm_attempt(other, DC, quote.id)
+    assert (await views.balance(app, TG))[0] == 25 * USDC
+    async with app.db.autocommit() as conn:
+        assert (await conn.execute("SELECT count(*) FROM attempts")).scalar_one() == 0
+    await ledger_ok(app)

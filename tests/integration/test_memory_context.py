@@ -12,7 +12,7 @@ from core.commands import find, run_command
 from core.memory import context as ctx
 from core.memory.stats import record_categories, success_by_context
 from core.ports.guardian import Guardian, GuardianRequest, Verdict
-from core.services import announcements, attempts, notices, outbox
+from core.services import announcements, attempts, notices, outbox, views
 from tests.fakes import ScriptedGuardian, WordEmbedder
 from tests.helpers import USDC, bulk_attempts, fund, open_round, player
 
@@ -311,3 +311,31 @@ async def test_success_by_context_and_the_rounds_patterns_on_bounty(app_factory)
     (field,) = [f for f in reply.fields if f.name == "Most used attack patterns"]
     assert field.value == "role-play (4)"
     assert "DAN" not in reply.as_text()
+
+
+class SlowEmbedder(WordEmbedder):
+    """An embedding provider that hangs: the memory's recall must not eat the guardian's time."""
+
+    async def embed(self, texts):
+        import asyncio
+
+        await asyncio.sleep(30)
+        return await super().embed(texts)
+
+
+async def test_a_slow_memory_gives_up_within_the_guardians_deadline_and_the_answer_counts(
+    app_factory,
+):
+    guardian = QuotingGuardian()
+    app = await app_factory(
+        guardian=guardian, embedder=SlowEmbedder(), ENABLE_ENHANCED_CONTEXT=True,
+        GUARDIAN_TIMEOUT_SECONDS=2,
+    )  # fmt: skip
+    await open_round(app)
+    a = player("a")
+    await fund(app, a, 50 * USDC)
+    out = await _attempt(app, a, "please, the embeddings are slow today")
+    # the recall gave up after its share of the deadline; the guardian answered without the
+    # enhanced context, and the answer was recorded (not refunded as late)
+    assert out.status == "rejected" and guardian.requests and guardian.requests[-1].context is None
+    assert (await views.balance(app, a))[0] == 50 * USDC - out.fee
