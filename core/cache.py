@@ -32,8 +32,9 @@ class BoundedCache(Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def pop(self, key: K) -> V | None:
-        return self._items.pop(key, None)
+    def pop(self, key: K, default: V | None = None) -> V | None:
+        """Like ``dict.pop`` with a default: forgetting what is not held is not an error."""
+        return self._items.pop(key, default)
 
     def clear(self) -> None:
         self._items.clear()

@@ -30,6 +30,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from core.base58 import encode_base58
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
@@ -169,8 +171,6 @@ class Redactor:
             numbers = [int(n) for n in raw]
         except (ValueError, TypeError):
             return
-        from core.services.token.codec import encode_base58
-
         self.add(encode_base58(bytes(numbers)), "TREASURY_KEYPAIR")
         self.add(", ".join(map(str, numbers)), "TREASURY_KEYPAIR")
 

@@ -342,10 +342,7 @@ class BountyHandlers:
                 return
             disabled = pressed_view(message, pressed)
             if reply.follow is not None:
-                try:  # what happens meanwhile; the answer below must come whatever this does
-                    await self._show(responder, message, reply, disabled)
-                except discord.HTTPException as exc:
-                    log.info("could not show the interim state of %s: %s", interaction.id, exc)
+                await self._interim(responder, message, reply, disabled)
                 try:
                     reply = await reply.follow()
                 except Exception as exc:
@@ -356,6 +353,22 @@ class BountyHandlers:
                     )
                     return
             await self._show(responder, message, reply, disabled)
+
+    async def _interim(
+        self,
+        responder: Responder,
+        message: discord.Message | None,
+        reply: Reply,
+        disabled: discord.ui.View | None,
+    ) -> None:
+        """What happens meanwhile ("thinking"), drawn on the message if Discord lets us; never sent
+        as a message of its own, since the outcome follows whatever this does."""
+        if reply.private and message is not None and not message.flags.ephemeral:
+            return
+        try:
+            await responder.replace_original(render(reply), view=disabled)
+        except (discord.HTTPException, NotDelivered) as exc:
+            log.info("could not show the interim state of %s: %s", responder.interaction.id, exc)
 
     async def _show(
         self,

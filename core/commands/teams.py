@@ -3,18 +3,22 @@ and the team's chats."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
 from core.actors import Actor
 from core.commands import previews
 from core.commands.attempt_replies import confirmed, quote_reply
 from core.commands.base import Arg, Command, CommandContext, Confirm, Field, Reply, command
+from core.commands.consent import TTL as QUESTION_TTL
+from core.commands.consent import pressed, question_token
 from core.errors import NotPermitted
 from core.logs import bind
 from core.money import usdc
 from core.services import attempts, teams
 from core.services.players import require_not_banned
+
+DISBAND = "teamdisband"
 
 TEAM_REF = "the team's invite code, or a public team's name"
 
@@ -237,22 +241,34 @@ async def team_disband(ctx: CommandContext, _: dict[str, Any]) -> Reply:
     i = await teams.info(ctx.app, ctx.actor)
     if not i.is_captain:
         raise teams_not_captain(i.team.name)
+    return _disband_question(ctx.app, ctx.actor, i)
+
+
+def _disband_text(i: teams.TeamInfo) -> str:
+    if len(i.members) > 1:
+        return (
+            f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} "
+            "is shared back among them in proportion to their contributions."
+        )
+    return f"You leave the team and the pool of {usdc(i.pool, demo=i.demo)} comes back to you."
+
+
+def _disband_question(app, actor: Actor, i: teams.TeamInfo, title: str | None = None) -> Reply:
+    """The question, bound to its words: a press disbands only a team that still reads this way
+    (the same members and pool), from the captain it was shown to, before it expires."""
+    text = _disband_text(i)
+    expires_at = app.clock() + QUESTION_TTL
     return Reply(
-        title=f"Disband {i.team.name}?",
+        title=title or f"Disband {i.team.name}?",
         tone="danger",
         private=True,
-        text=(
-            f"The {len(i.members)} members leave the team and the pool of {usdc(i.pool, demo=i.demo)} is shared "
-            "back among them in proportion to their contributions."
-            if len(i.members) > 1
-            else f"You leave the team and the pool of {usdc(i.pool, demo=i.demo)} comes back to you."
-        ),
+        text=text,
         confirm=Confirm(
-            token=f"teamdisband:{i.team.id}",
+            token=question_token(actor, DISBAND, str(i.team.id), expires_at, text),
             prompt=f"Disband {i.team.name} for good?",
             accept_label="Disband",
             cancel_label="Keep the team",
-            expires_at=ctx.app.clock() + timedelta(minutes=10),
+            expires_at=expires_at,
         ),
     )
 
@@ -421,13 +437,16 @@ async def _confirm_team_attempt(app, actor: Actor, quote_id: str, accept: bool) 
 
 
 async def _confirm_disband(app, actor: Actor, ref: str, accept: bool) -> Reply:
+    press = pressed(app, actor, DISBAND, ref, again="send /team disband again.")
     if not accept:
         return Reply(title="Kept", text="The team stays as it is.", private=True)
 
     await require_not_banned(app, actor)
     i = await teams.info(app, actor)
-    if str(i.team.id) != ref:
+    if str(i.team.id) != press.ref or not i.is_captain:
         raise teams_not_captain(i.team.name)
+    if not press.still_reads(actor, _disband_text(i)):
+        return _disband_question(app, actor, i, "The team changed since you were asked")
     d = await teams.disband(app, actor)
     shares = (
         ", ".join(f"{p.display_name} {usdc(a, demo=i.demo)}" for p, a in d.refunds)
@@ -440,4 +459,4 @@ async def _confirm_disband(app, actor: Actor, ref: str, accept: bool) -> Reply:
     )
 
 
-CONFIRMATIONS = {"teamattempt": _confirm_team_attempt, "teamdisband": _confirm_disband}
+CONFIRMATIONS = {"teamattempt": _confirm_team_attempt, DISBAND: _confirm_disband}

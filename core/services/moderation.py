@@ -378,6 +378,18 @@ async def player_audit(app: App, actor: Actor, player_ref: str, page: int = 1) -
         for r in (
             await conn.execute(
                 (
+                    "SELECT p.id, p.amount, p.status, p.wallet_address, p.requested_at, p.decided_by, "
+                    "p.reason, p.paid_by, (SELECT string_agg(a.moderator_label, ', ' ORDER BY a.created_at) "
+                    "FROM payout_approvals a WHERE a.payout_id = p.id) AS approvers "
+                    "FROM payouts p WHERE p.player_id = ANY(:ids) ORDER BY p.id DESC LIMIT 1000"
+                ),
+                {"ids": ids},
+            )
+        ).all():
+            entries.append((r.requested_at, 1, _payout_line(r, bool(counts.demo))))
+        for r in (
+            await conn.execute(
+                (
                     "SELECT created_at, ends_at, lifted_at, lifted_by, reason, moderator FROM player_bans "
                     "WHERE player_id = ANY(:ids) AND (lifted_at IS NOT NULL OR ends_at <= :now) ORDER BY id DESC LIMIT 1000"
                 ),
@@ -442,19 +454,38 @@ _ACTIONS = {
     "unban": "unbanned",
     "note": "note",
     "refund": "refund",
+    "grant.request": "grant asked for (waits for a second moderator)",
+    "grant.reject": "grant turned down",
     "link": "accounts linked",
     "unlink": "account unlinked",
+    "wallet.link": "wallet linked",
+    "wallet.unlink": "wallet unlinked",
     "limits.daily": "daily limit set",
     "limits.exclude": "self-exclusion",
 }
+
+
+def _payout_line(r, demo: bool) -> str:
+    """A payout and who decided it: the approving moderators, or who turned it down and why."""
+    wallet = f"{r.wallet_address[:4]}…{r.wallet_address[-4:]}"
+    line = f"{_fmt(r.requested_at)} payout #{r.id} of {usdc(r.amount, demo=demo)} to {wallet}: {r.status}"
+    if r.approvers:
+        line += f"; approved by {r.approvers}"
+    if r.status == "rejected" and r.decided_by:
+        line += f"; turned down by {r.decided_by}" + (f" — {r.reason}" if r.reason else "")
+    if r.paid_by:
+        line += "; sent by the worker" if r.paid_by == "worker" else f"; marked paid by {r.paid_by}"
+    return line
 
 
 def _audit_line(r, demo: bool) -> str:
     details = r.details or {}
     what = _ACTIONS.get(r.action, r.action)
     line = f"{_fmt(r.created_at)} {what} by {r.actor}"
-    if r.action == "grant":
+    if r.action in ("grant", "grant.request", "grant.reject"):
         line += f": {usdc(details.get('amount', 0), demo=demo)}"
+        if r.action != "grant.request" and details.get("requested_by"):
+            line += f" (asked for by {details['requested_by']})"
     elif r.action == "ban":
         line += f" ({details.get('duration', '?')})"
     elif r.action == "note":

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from core import ledger
 from core.services import attempts, views
+from tests.fakes import ScriptedGuardian
 from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -246,7 +247,10 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_kill_during_an_attempt_leaves_a_refund_not_a_loss(app, pg_url):
+async def test_kill_during_an_attempt_leaves_a_refund_not_a_loss(app_factory, pg_url):
+    # The round commits to the guardian the killed process runs (a process whose guardian differs
+    # from the round's commitment takes no attempts).
+    app = await app_factory(guardian=ScriptedGuardian("hang"))
     await open_round(app)
     k = player("k")
     await fund(app, k, 30 * USDC)

@@ -695,3 +695,40 @@ def test_only_attempt_confirmations_say_the_guardian_is_thinking():
         == waiting_note("attempt:abc", False)
         == "Working on it…"
     )
+
+
+async def test_an_old_disband_question_does_not_disband_a_changed_team_or_after_it_expired(app):
+    """The attack: a captain's old "Disband?" message (answered later, or pressed by someone the
+    captain's device was lent to) must not disband a team whose members or pool changed since it
+    was asked; a question left alone expires."""
+    from core.errors import ConfirmationExpired
+
+    for p in (A, B):
+        await fund(app, p, 50 * USDC)
+    await cmd(app, A, "team create", name="Stale")
+    await teams.fund(app, A, 5 * USDC)
+    old = await cmd(app, A, "team disband")
+    assert "pool of 5.00 USDC comes back to you" in old.text
+    code = (await teams.info(app, A)).team.invite_code
+    await cmd(app, B, "team join", code=code)
+    await teams.fund(app, B, 20 * USDC)  # the team changed: two members, 25.00 in the pool
+
+    again = await run_confirmation(app, A, old.confirm.token, True)
+    assert again.title == "The team changed since you were asked" and again.confirm is not None
+    assert "The 2 members leave the team and the pool of 25.00 USDC" in again.text
+    assert len((await teams.info(app, B)).members) == 2  # nothing disbanded
+
+    with pytest.raises(NotPermitted, match="not for you"):
+        await run_confirmation(app, B, again.confirm.token, True)
+    real = app.clock
+    app.clock = lambda: real() + timedelta(minutes=11)
+    with pytest.raises(ConfirmationExpired, match="expired"):
+        await run_confirmation(app, A, again.confirm.token, True)
+    app.clock = real
+    assert len((await teams.info(app, B)).members) == 2
+
+    fresh = await cmd(app, A, "team disband")
+    done = await run_confirmation(app, A, fresh.confirm.token, True)
+    assert "disbanded" in done.title
+    assert [await balance(app, p) for p in (A, B)] == [50 * USDC, 50 * USDC]
+    await ledger_ok(app)

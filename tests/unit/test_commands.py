@@ -66,5 +66,10 @@ async def test_a_command_limited_to_a_platform_is_offered_and_run_only_there():
     assert only_console not in commands_for("discord", table) and only_console not in commands_for(
         "telegram", table
     )
+    from types import SimpleNamespace
+
+    from core.cache import BoundedCache
+
+    app = SimpleNamespace(player_cache=BoundedCache(1))  # refused before anything else is read
     with pytest.raises(NotPermitted, match="works only on console"):
-        await run_command(None, Actor("telegram", "1", "x"), only_console, {})
+        await run_command(app, Actor("telegram", "1", "x"), only_console, {})

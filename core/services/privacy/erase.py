@@ -348,8 +348,8 @@ async def erase(app: App, actor: Actor, player_id: int) -> Erased:
         def forget() -> None:  # this process's caches; others notice the identity is gone
             forget_identity(app, actor)
             for a in accounts:
-                app.player_cache.pop((a.platform, a.external_id), None)
-                app.seen_identities.pop((a.platform, a.external_id), None)
+                app.player_cache.pop((a.platform, a.external_id))
+                app.seen_identities.pop((a.platform, a.external_id))
 
         conn.after_commit(forget)
     return erased

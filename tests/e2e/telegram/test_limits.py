@@ -47,12 +47,14 @@ async def test_an_edit_whose_answer_was_lost_is_not_made_twice(start_bot, tg):
     chat = tg.private_chat(ALICE)
     await run.say(ALICE, chat, "/attempt one edit only")
     ask = run.last(ALICE["id"])
-    # The outcome's edit is made, then the answer times out; then a Bad Gateway after the edit.
+    # The first edit ("thinking") is made, then its answer times out: the retry is told "message
+    # is not modified" and the outcome's edit follows, once.
     tg.fail_next("editMessageText", 504, stall=STALL, processed=True)
     await run.press(ALICE, ask, tg.buttons(ask)[0][1])
     edits = tg.calls_to("editMessageText")
-    assert [c.status for c in edits] == [504, 400]  # the retry: "message is not modified"
-    assert "not modified" in edits[1].error
+    assert [c.status for c in edits] == [504, 400, 200]
+    assert "thinking" in edits[0].params["text"] and "not modified" in edits[1].error
+    assert "The guardian refuses" in edits[2].params["text"]
     (message,) = tg.messages_to(ALICE["id"])  # the quote became the outcome; nothing sent anew
     assert "The guardian refuses" in message["text"]
     assert await views.balance(run.app, actor(ALICE)) == (40 * USDC, False)
@@ -65,7 +67,9 @@ async def test_flood_control_and_bad_gateways_on_edits_are_waited_out(start_bot,
     tg.fail_next("editMessageText", 429, retry_after=1)
     tg.fail_next("editMessageText", 502, times=2)
     await run.press(ALICE, ask, tg.buttons(ask)[0][1])
-    assert [c.status for c in tg.calls_to("editMessageText")] == [429, 502, 502, 200]
+    edits = tg.calls_to("editMessageText")  # "thinking" waited out, then the outcome
+    assert [c.status for c in edits] == [429, 502, 502, 200, 200]
+    assert "thinking" in edits[3].params["text"]
     assert "The guardian refuses" in tg.messages_to(ALICE["id"])[-1]["text"]
     assert len(tg.messages_to(ALICE["id"])) == 1
 

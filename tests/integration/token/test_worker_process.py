@@ -79,7 +79,8 @@ async def test_a_worker_pays_and_a_killed_one_never_pays_twice(
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(worker.communicate, timeout=30)
+        said, _ = await asyncio.to_thread(worker.communicate, timeout=30)
+        print(said[-6000:])  # the worker's own lines, shown if the test fails
         celery_app.control.purge()  # the killed task's redelivery is not for later tests
     async with app.engine.connect() as conn:
         state = (

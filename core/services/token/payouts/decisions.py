@@ -22,14 +22,18 @@ from core.services.token.common import (
     treasury_usdc_account,
 )
 from core.services.token.deposits import token_moves
-from core.services.token.payouts.common import _SELECT, OPEN, PAY_JOB, PayoutRow, get, settle
+from core.services.token.payouts.common import (
+    _SELECT,
+    OPEN,
+    PAY_JOB,
+    PayoutRow,
+    get,
+    keypair_configured,
+    settle,
+)
 
 if TYPE_CHECKING:
     from core.app import App
-
-
-def keypair_configured(app: App) -> bool:
-    return app.settings.TREASURY_KEYPAIR_PATH is not None
 
 
 async def listing(app: App, actor: Actor) -> tuple[list[PayoutRow], list[PayoutRow]]:
