@@ -247,8 +247,13 @@ async def run(
         for load in loads:
             child_env.update(await load.start(stack))
             await env.fund(app, load.actors(), 50 * fee)
-        modes = [("off", {})] + ([("on", {"ENABLE_ENHANCED_CONTEXT": "1"})] if enhanced else [])
+        # "on" first: it plays on in the memory part's round, committed to the same settings (a
+        # round ends only once an attempt was paid in it, and the bursts only quote).
+        modes = ([("on", {"ENABLE_ENHANCED_CONTEXT": "1"})] if enhanced else []) + [("off", {})]
         for mode, extra in modes:
+            # A round takes attempts only from processes that run what it committed to: each bot
+            # process plays a round opened with its own settings.
+            await _round_for(app, {**child_env, **extra}, f"Bench bots {mode}")
             if not await _one_process(
                 app,
                 args,
@@ -274,6 +279,22 @@ async def run(
             "memory: no adapter could be started, so app_rss_mb is the RSS of the "
             "game process alone (pool open, no bot).",
         )
+
+
+async def _round_for(app, child_env: dict, name: str) -> None:
+    """Open a round committed to the guardian and memory that a bot process started with
+    ``child_env`` runs (its settings, read the way the process reads them)."""
+    settings = app.settings.model_copy(
+        update={
+            "GUARDIAN_PROVIDER": child_env["GUARDIAN_PROVIDER"],
+            "ENABLE_ENHANCED_CONTEXT": child_env.get("ENABLE_ENHANCED_CONTEXT") == "1",
+        }
+    )
+    twin = env.make_app(settings, child_env["DATABASE_URL"])
+    try:
+        await env.fresh_round(twin, name)
+    finally:
+        await twin.aclose()
 
 
 async def _one_process(

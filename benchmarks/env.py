@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,7 +17,8 @@ from core.db.migrate import upgrade
 from core.db.raw import asyncpg_dsn
 from core.guardian.offline import OfflineGuardian
 from core.infra.embedded import DATABASE_NAME
-from core.services import admin, rounds
+from core.services import admin, commitment, rounds
+from core.services.attempts import endings
 from core.services.players import ensure_player
 from core.settings import Settings, load_settings
 
@@ -39,6 +41,7 @@ def bench_settings(data_dir: Path) -> Settings:
         GUARDIAN_PROVIDER="offline",
         OFFLINE_GUARDIAN_PASSPHRASE=None,
         ATTEMPT_COOLDOWN_SECONDS=0,
+        ROUND_MIN_ATTEMPTS_FOR_EXPIRY=1,  # a bench round can be ended once it took an attempt
         LOG_LEVEL="WARNING",
     )
 
@@ -77,6 +80,40 @@ async def ensure_round(app: App) -> rounds.BountyRow:
         app,
         OPERATOR,
         name="Bench",
+        prompt=GUARDIAN_PROMPT,
+        seed=500 * USDC,
+        base_fee=None,
+        growth_bps=None,
+        fee_cap=None,
+    )
+
+
+async def fresh_round(app: App, name: str) -> rounds.BountyRow:
+    """A round committed to ``app``'s guardian and memory: the open one if it is, else the open one
+    ended as inactivity would end it (its deadline passed; the bench's rounds may expire after one
+    attempt) and ``name`` opened. A round takes attempts only from processes that run what it
+    committed to, so the memory-on and memory-off runs each play a round of their own."""
+    async with app.uow() as uow:
+        current = await rounds.current_bounty(uow.conn)
+    if current is not None and current.open:
+        if current.config_sha256 == commitment.config_sha256(app):
+            return current
+        real = app.clock
+        app.clock = lambda: real() + timedelta(days=3650)
+        try:
+            async with app.uow() as uow:
+                ended = await endings.expire_round(app, uow.conn, current.id)
+        finally:
+            app.clock = real
+        if not ended:
+            raise RuntimeError(
+                f"round #{current.id} could not be ended for the next bench run (no attempt paid "
+                "in it yet, or one still waiting for the guardian)"
+            )
+    return await admin.new_bounty(
+        app,
+        OPERATOR,
+        name=name,
         prompt=GUARDIAN_PROMPT,
         seed=500 * USDC,
         base_fee=None,

@@ -213,12 +213,12 @@ async def enhanced_attempts(
     app_off: App, app_on: App, players: int, total: int
 ) -> tuple[dict, dict]:
     """The saturated attempt run, with the enhanced context off then on, back to back on the same
-    history (same-run reference for the ratio)."""
-    bounty = await env.ensure_round(app_off)
-    fee = attempt_fee(10**6, bounty.base_fee, bounty.growth_bps, bounty.fee_cap)
+    history (same-run reference for the ratio), each in a fresh round committed to its settings."""
     figures: dict = {}
     parameters: dict = {"players": players, "attempts": total}
     for label, app in (("off", app_off), ("on", app_on)):
+        bounty = await env.fresh_round(app, f"Bench memory {label}")
+        fee = attempt_fee(10**6, bounty.base_fee, bounty.growth_bps, bounty.fee_cap)
         actors = env.players(f"memory-{label}", players)
         await env.fund(app, actors, (-(-total // players) + 5) * fee)
         paid, wall, tally = await _saturate(

@@ -47,9 +47,16 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("enhanced", ["off", "on", "torch"])
-async def test_the_model_runtime_is_imported_only_with_the_enhanced_context(app, pg_url, enhanced):
+async def test_the_model_runtime_is_imported_only_with_the_enhanced_context(
+    app_factory, pg_url, enhanced
+):
     import json
 
+    # The round commits to the memory settings the process below runs (else it takes no attempts).
+    app = await app_factory(
+        ENABLE_ENHANCED_CONTEXT=enhanced != "off",
+        EMBEDDINGS_LOCAL_RUNTIME="torch" if enhanced == "torch" else "onnx-int8",
+    )
     await open_round(app)
     await fund(app, player("lean"), 100 * USDC)
     done = subprocess.run(

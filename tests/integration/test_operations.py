@@ -27,6 +27,7 @@ from core.services import views
 from tests.fakes import ScriptedGuardian
 from tests.helpers import PASSPHRASE, USDC, fund, open_round, player
 from tests.integration.test_processes import ROOT, bounty_env
+from tests.promql import PromQL
 
 
 def free_port() -> int:
@@ -292,6 +293,11 @@ async def test_the_worker_counts_its_jobs_and_exports_the_hourly_check(
         )
         assert value(scraped, "bounty_check_ok", role="worker") == 1
         assert value(scraped, "bounty_check_failed_checks", role="worker") == 0
+        # the dashboard's job panel on the worker's scrape (its counters started at zero)
+        panel = 'sum by (task) (increase(bounty_jobs_total{outcome="failure"}[1h]))'
+        assert PromQL({}, scraped, 1.0).evaluate(panel) == {
+            frozenset({("task", "bounty.token.pay_payout")}): 1.0
+        }
         assert ("bounty_check_age_seconds", frozenset({("role", "worker")})) in scraped
         status, body = await asyncio.to_thread(get, f"{base}/readyz")
         assert status == 200 and json.loads(body)["role"] == "worker"

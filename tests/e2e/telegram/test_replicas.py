@@ -76,7 +76,9 @@ async def test_two_webhook_replicas_handle_each_update_once(start_bot, tg):
     assert sorted(o for f in found for o in f) == ["done", "duplicate", "duplicate"]
     assert await views.balance(app, actor(ALICE)) == (40 * USDC, False)
     edits = [c for c in tg.calls_to("editMessageText", after=mark) if c.ok]
-    assert len(edits) == 1 and "The guardian refuses" in edits[0].params["text"]
+    assert len(edits) == 2  # the press that paid: "thinking", then its outcome; no other edit
+    assert "thinking" in edits[0].params["text"]
+    assert "The guardian refuses" in edits[1].params["text"]
 
     # Each replica took its share of the update ids, in the database.
     async with app.engine.connect() as conn:
