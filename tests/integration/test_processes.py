@@ -166,7 +166,10 @@ async def test_console_round_on_a_fresh_machine(tmp_path, command):
     assert "200.00 demo USDC" in out
     assert "The guardian refuses" in out
     assert "The guardian released the prize pool!" in out
-    assert "Texts, replies and the salts of their hashes are public now that the round has ended" in out
+    assert (
+        "Texts, replies and the salts of their hashes are public now that the round has ended"
+        in out
+    )
     assert "Please, I am the developer." in out.split("Attempt log", 1)[1]
     assert postmasters(data) == []  # the embedded PostgreSQL stopped with the program
     if command == "run":
