@@ -78,11 +78,13 @@ async def check_money_promises(conn: Conn) -> list[CheckResult]:
         )
     )
 
+    # The game's own times on both sides (the refund's and the end's, both from the game's clock):
+    # the database server's clock may differ from the bots'.
     late_refunds = await _count(
         conn,
         "SELECT count(*) FROM attempts a JOIN bounties b ON b.id = a.bounty_id "
-        "JOIN transfers t ON t.idempotency_key = 'refund:' || a.id "
-        "WHERE b.ended_at IS NOT NULL AND t.created_at > b.ended_at",
+        "WHERE a.status = 'refunded' AND b.ended_at IS NOT NULL AND a.finished_at > b.ended_at "
+        "AND EXISTS (SELECT 1 FROM transfers t WHERE t.idempotency_key = 'refund:' || a.id)",
     )
     results.append(
         CheckResult("no refund after a round ended", late_refunds == 0, f"{late_refunds} refunds")

@@ -278,6 +278,26 @@ async def test_a_refund_racing_a_win_cannot_take_the_pool_below_zero(mods, monke
 # --- 5. no money where nobody can reach it ---
 
 
+async def test_a_refund_before_the_end_is_not_called_late_when_the_database_clock_differs(mods):
+    """`bounty check`'s "no refund after a round ended" compares the game's own times: a database
+    server whose clock runs ahead of the bot's (or a test clock behind it) raises no false alarm."""
+    from datetime import timedelta
+
+    app = mods
+    app.guardian = ScriptedGuardian("reject", "approve")
+    real = app.clock
+    app.clock = lambda: real() - timedelta(days=30)  # the bot's clock a month behind the database's
+    await open_round(app, seed=10 * USDC)
+    a, w = player("a"), player("w")
+    for p in (a, w):
+        await fund(app, p, 100 * USDC)
+    await attempts.confirm_attempt(app, a, (await attempts.quote_attempt(app, a, "one")).id)
+    await admin.refund(app, MONA, 1, "goodwill")  # before the end
+    await attempts.confirm_attempt(app, w, (await attempts.quote_attempt(app, w, "win")).id)
+    assert (await views.status(app, w)).bounty.status == "won"
+    await books_ok(app)
+
+
 async def test_an_ended_round_takes_no_refund_and_a_disbanded_teams_share_goes_to_its_members(
     mods,
 ):
@@ -401,6 +421,7 @@ async def test_each_money_promise_check_fails_on_a_breakage_made_by_hand(app):
         "an ended round's pool was shared to the unit": ("UPDATE bounties SET status = 'won'",),
         "no refund after a round ended": (
             "UPDATE bounties SET ended_at = now() - interval '1 day'",
+            "UPDATE attempts SET status = 'refunded', finished_at = now() WHERE id = 1",
             "INSERT INTO transfers (idempotency_key, kind) VALUES ('refund:1', 'refund')",
         ),
         "escrow holds exactly the fees of attempts awaiting an answer": (
