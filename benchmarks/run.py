@@ -353,7 +353,8 @@ async def _memory_parts(
             parameters,
             [
                 "enhanced attempts: the saturated run (offline guardian) with the enhanced context off, then on, back to "
-                "back on the loaded history; attempts_enhanced_ratio = on / off of this run. With it on every attempt "
+                "back on the loaded history, each in a round of its own (a round takes attempts only from processes "
+                "running what it committed to); attempts_enhanced_ratio = on / off of this run. With it on every attempt "
                 "embeds its text with the real model (batched across concurrent attempts) and builds its context."
             ],
         )
