@@ -178,29 +178,33 @@ class Responder:
                     with contextlib.suppress(discord.HTTPException):
                         await interaction.delete_original_response()
                 self.original_pending = False
-            while messages:
-                await interaction.followup.send(
-                    ephemeral=ephemeral, wait=True, **self._kwargs(messages[0])
-                )
-                messages.pop(0)
         except discord.HTTPException as exc:
             raise NotDelivered(messages, out.private, exc) from exc
+        await self.follow_up(messages, ephemeral=ephemeral, private=out.private)
+
+    async def follow_up(
+        self, messages: list[OutMessage], *, ephemeral: bool, private: bool
+    ) -> None:
+        """Send ``messages`` as follow-ups, in order; what Discord refused is raised as
+        ``NotDelivered`` (the messages not sent)."""
+        rest = list(messages)
+        try:
+            while rest:
+                await self.interaction.followup.send(
+                    ephemeral=ephemeral, wait=True, **self._kwargs(rest[0])
+                )
+                rest.pop(0)
+        except discord.HTTPException as exc:
+            raise NotDelivered(rest, private, exc) from exc
 
     async def replace_original(self, out: Outgoing, *, view: discord.ui.View | None) -> None:
         """Edit the message a button sits on into ``out`` (its first page); the rest follows."""
-        first, rest = out.messages[0], list(out.messages[1:])
+        first = out.messages[0]
         kwargs = self._kwargs(first, edit=True)
         if first.confirm is None:
             kwargs["view"] = view
         await self.interaction.edit_original_response(**kwargs)
-        try:
-            while rest:
-                await self.interaction.followup.send(
-                    ephemeral=True, wait=True, **self._kwargs(rest[0])
-                )
-                rest.pop(0)
-        except discord.HTTPException as exc:
-            raise NotDelivered(rest, True, exc) from exc
+        await self.follow_up(list(out.messages[1:]), ephemeral=True, private=True)
 
 
 class BountyHandlers:
@@ -405,18 +409,15 @@ class BountyHandlers:
             await self._follow_up(responder, out)
 
     async def _follow_up(self, responder: Responder, out: Outgoing) -> None:
-        rest = list(out.messages)
         try:
-            while rest:
-                await responder.interaction.followup.send(
-                    ephemeral=True, wait=True, **Responder._kwargs(rest[0])
-                )
-                rest.pop(0)
-        except discord.HTTPException as exc:
+            await responder.follow_up(list(out.messages), ephemeral=True, private=True)
+        except NotDelivered as failed:
             log.warning(
-                "Discord refused the follow-up of interaction %s: %s", responder.interaction.id, exc
+                "Discord refused the follow-up of interaction %s: %s",
+                responder.interaction.id,
+                failed.cause,
             )
-            await self.keep(responder.interaction, NotDelivered(rest, True, exc))
+            await self.keep(responder.interaction, failed)
 
     # --- errors -------------------------------------------------------------------------------
 
