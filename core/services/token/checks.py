@@ -1,6 +1,7 @@
 """The token's promises, checked on a live database beside the ledger's (``bounty check``): every
 deposit credited exactly once, the payouts account holding exactly the open requests, each payout's
-transfers matching its status, and every staking month sharing exactly its pool."""
+transfers matching its status, every open payout going to its player's linked wallet, and every
+staking month sharing exactly its pool."""
 
 from __future__ import annotations
 
@@ -75,6 +76,22 @@ async def check_token_invariants(conn: Conn) -> list[CheckResult]:
             "every payout's transfers match its status",
             mismatched == 0,
             f"{mismatched} payouts whose money is not where their status says",
+        )
+    )
+
+    unlinked = await _count(
+        conn,
+        (
+            "SELECT count(*) FROM payouts p WHERE p.status IN ('requested','approved','sending') "
+            "AND NOT EXISTS (SELECT 1 FROM wallets w WHERE w.player_id = p.player_id "
+            "AND w.address = p.wallet_address AND w.unlinked_at IS NULL)"
+        ),
+    )
+    results.append(
+        CheckResult(
+            "every open payout goes to its player's linked wallet",
+            unlinked == 0,
+            f"{unlinked} open payouts to a wallet no longer linked",
         )
     )
 

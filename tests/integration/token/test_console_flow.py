@@ -120,13 +120,17 @@ async def test_link_deposit_attempt_stake_distribute_withdraw_approve_paid(
     async with app.uow() as uow:
         assert all(c.ok for c in await ledger.check_invariants(uow.conn))
         token_checks = await check_token_invariants(uow.conn)
-    assert len(token_checks) == 4 and all(c.ok for c in token_checks), token_checks
+    assert len(token_checks) == 5 and all(c.ok for c in token_checks), token_checks
     # each token check fails when what it guards is broken
     breakages = {
         "every deposit was credited once": "UPDATE transfers SET idempotency_key = 'x' || idempotency_key "
         "WHERE kind = 'deposit'",
         "pending payouts hold exactly the open requests": "UPDATE payouts SET status = 'approved'",
         "every payout's transfers match its status": "UPDATE payouts SET tx_signature = NULL",
+        "every open payout goes to its player's linked wallet": (
+            "UPDATE payouts SET status = 'requested'",
+            "UPDATE wallets SET unlinked_at = now()",
+        ),
         "every staking month shared exactly its pool": "UPDATE staking_rewards SET share = share + 1",
     }
     for name, sql in breakages.items():

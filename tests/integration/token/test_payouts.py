@@ -387,3 +387,39 @@ async def test_a_bad_treasury_keypair_is_reported_by_its_path_only(token_app, ch
     with pytest.raises(NotConfigured, match="another wallet"):
         await payouts.pay(other, row.id)
     assert chain.sent == []
+
+
+async def test_a_payout_requested_while_the_wallet_is_unlinked_keeps_it_linked(
+    token_app, chain, monkeypatch
+):
+    """The race: a withdrawal has read the wallet and is writing its request while the same player
+    (or their other linked account) unlinks that wallet. One of them waits for the other: the
+    payout never ends up pending towards a wallet that is no longer linked."""
+    import asyncio
+
+    from core import ledger
+    from core.services.token import wallets
+    from tests.integration.test_money_attacks import paused
+
+    app = await token_app()
+    me = player("race")
+    await fund(app, me, 20 * USDC)
+    await link(app, me)
+    async with paused(monkeypatch, ledger, "transfer") as (reached, release):
+        withdrawal = asyncio.create_task(payouts.request(app, me, 5 * USDC))
+        await reached.wait()  # the request holds its wallet; its transfer is written
+        unlinking = asyncio.create_task(wallets.unlink(app, me))
+        await asyncio.sleep(0.3)
+        assert not unlinking.done()  # it waits for the withdrawal
+        release.set()
+        row, _ = await withdrawal
+    with pytest.raises(InvalidArgument, match="stays linked"):
+        await unlinking
+    async with app.engine.connect() as conn:
+        linked = (
+            await conn.execute(
+                text("SELECT count(*) FROM wallets WHERE address = :w AND unlinked_at IS NULL"),
+                {"w": row.wallet_address},
+            )
+        ).scalar_one()
+    assert linked == 1

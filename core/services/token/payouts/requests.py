@@ -30,9 +30,11 @@ async def request(app: App, actor: Actor, amount: int) -> tuple[PayoutRow, int]:
                 "This is a demo game: demo credits are not money and cannot be withdrawn."
             )
         player = await ensure_player(conn, actor)
+        # Held until the request is written: /wallet unlink locks the row for update, so it waits
+        # and then sees this payout (and refuses), or unlinks first and this finds no wallet.
         wallet = (
             await conn.execute(
-                "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL",
+                "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL FOR SHARE",
                 {"p": player.id},
             )
         ).scalar_one_or_none()
