@@ -38,24 +38,23 @@ async def open_invitations(
             await conn.execute(
                 (
                     "SELECT i.team_id, t.name, i.expires_at, c.display_name AS captain, "
-                    "(SELECT count(*) FROM team_members m WHERE m.team_id = t.id AND m.left_at IS NULL) AS members "
+                    "(SELECT count(*) FROM team_members m WHERE m.team_id = t.id AND m.left_at IS NULL) AS members, "
+                    # a pool is a guarded account: its balance column is its balance
+                    "COALESCE((SELECT a.balance FROM accounts a WHERE a.kind = :pool AND a.owner_id = t.id "
+                    "AND a.currency = 'USDC'), 0) AS pool "
                     "FROM team_invitations i JOIN teams t ON t.id = i.team_id "
                     "JOIN players c ON c.id = t.captain_player_id "
                     "WHERE i.player_id = :p AND i.status = 'open' AND i.expires_at > :now "
                     "AND t.disbanded_at IS NULL ORDER BY i.created_at DESC"
                 ),
-                {"p": player.id, "now": app.clock()},
+                {"p": player.id, "now": app.clock(), "pool": ledger.TEAM_POOL},
             )
         ).all()
-        out = []
-        for r in rows:
-            if team_name and name_key(r.name) != name_key(team_name):
-                continue
-            pool = await ledger.balance(
-                conn, await app.accounts.get(conn, ledger.TEAM_POOL, r.team_id)
-            )
-            out.append(OpenInvitation(r.team_id, r.name, r.captain, r.members, pool, r.expires_at))
-        return out
+    return [
+        OpenInvitation(r.team_id, r.name, r.captain, r.members, r.pool, r.expires_at)
+        for r in rows
+        if not team_name or name_key(r.name) == name_key(team_name)
+    ]
 
 
 @dataclass(frozen=True)
