@@ -81,9 +81,8 @@ async def test_every_dashboard_panel_has_its_series_after_a_short_game(app_facto
     assert one("Last bounty check") == 1
     assert 0 <= one("Age of the last bounty check") < 600
     assert one("Database reachable from each process", role="bot") == 1
-    # Jobs and platform calls happen in the worker and the bots (test_operations scrapes a real
-    # worker); in this process the panels are empty but well formed.
-    assert results["Job failures per hour by task"] == [{}, {}] or all(
-        v >= 0 for s in results["Job failures per hour by task"] for v in s.values()
+    # Jobs and platform calls happen in the worker and the bots: their panels are read (parsed and
+    # evaluated) here, and checked against a real worker's scrape in test_operations.py.
+    assert {"Job failures per hour by task", "Platform API errors per minute (429s apart)"} <= set(
+        results
     )
-    assert all(v >= 0 for v in results["Platform API errors per minute (429s apart)"][0].values())
