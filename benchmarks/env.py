@@ -76,10 +76,15 @@ async def ensure_round(app: App) -> rounds.BountyRow:
         current = await rounds.current_bounty(uow.conn)
     if current is not None and current.open:
         return current
+    return await _open(app, "Bench")
+
+
+async def _open(app: App, name: str) -> rounds.BountyRow:
+    """A new round with the default fee rules, committed to ``app``'s guardian and memory."""
     return await admin.new_bounty(
         app,
         OPERATOR,
-        name="Bench",
+        name=name,
         prompt=GUARDIAN_PROMPT,
         seed=500 * USDC,
         base_fee=None,
@@ -110,16 +115,7 @@ async def fresh_round(app: App, name: str) -> rounds.BountyRow:
                 f"round #{current.id} could not be ended for the next bench run (no attempt paid "
                 "in it yet, or one still waiting for the guardian)"
             )
-    return await admin.new_bounty(
-        app,
-        OPERATOR,
-        name=name,
-        prompt=GUARDIAN_PROMPT,
-        seed=500 * USDC,
-        base_fee=None,
-        growth_bps=None,
-        fee_cap=None,
-    )
+    return await _open(app, name)
 
 
 async def fund(app: App, actors: list[Actor], amount: int) -> None:
