@@ -11,7 +11,7 @@ from core.errors import InsufficientFunds, InvalidArgument, NotFound
 from core.money import usdc
 from core.services.audit import audit_line as audit
 from core.services.meta import is_demo_install
-from core.services.players import ensure_player
+from core.services.players import ensure_player, hold
 from core.services.token.payouts.common import _SELECT, PayoutRow, get
 
 if TYPE_CHECKING:
@@ -29,9 +29,10 @@ async def request(app: App, actor: Actor, amount: int) -> tuple[PayoutRow, int]:
             raise InvalidArgument(
                 "This is a demo game: demo credits are not money and cannot be withdrawn."
             )
-        player = await ensure_player(conn, actor)
-        # Held until the request is written: /wallet unlink locks the row for update, so it waits
-        # and then sees this payout (and refuses), or unlinks first and this finds no wallet.
+        # The player first (the lock order: an erasure or a /link waits, or goes first), then the
+        # wallet, held until the request is written: /wallet unlink locks the row for update, so it
+        # waits and then sees this payout (and refuses), or unlinks first and this finds no wallet.
+        player = await hold(conn, await ensure_player(conn, actor))
         wallet = (
             await conn.execute(
                 "SELECT address FROM wallets WHERE player_id = :p AND unlinked_at IS NULL FOR SHARE",
