@@ -159,7 +159,16 @@ class Conn:
         return self._raw.transaction()
 
 
+# How many candidates pgvector's HNSW scan keeps (hnsw.ef_search) on every pooled connection: the
+# memory's searches run at this without a SET LOCAL round trip of their own; one that needs more
+# sets it for its transaction (core.memory.store). 40 measured recall@5 of 0.99-1.0 against the
+# exact search on the bench's 100,000 stored attacks, at half the search's CPU of 80.
+HNSW_EF_SEARCH = 40
+
+
 async def _init_connection(con: asyncpg.Connection) -> None:
+    # A dotted name is accepted before pgvector's library is loaded; it applies once it is.
+    await con.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
     for typ in ("json", "jsonb"):
         await con.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 

@@ -20,8 +20,10 @@ sees it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from core.memory import quoting
 from core.memory.patterns import LABELS
@@ -49,8 +51,7 @@ def clip(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
-@dataclass(frozen=True)
-class PastAttack:
+class PastAttack(NamedTuple):  # a tuple: made ~60 times an attempt, and a cache key
     attempt_id: int
     bounty_id: int
     player_id: int
@@ -93,7 +94,9 @@ def _outcome(a: PastAttack) -> str:
     }.get(a.status, a.status)
 
 
-def _fit(lines: list[str], budget: int) -> tuple[list[str], int]:
+def _fit(lines: Iterable[str], budget: int) -> tuple[list[str], int]:
+    """The first lines that fit in ``budget`` tokens. ``lines`` may be made lazily: none is made
+    after the first that does not fit."""
     kept, used = [], 0
     for line in lines:
         cost = tokens(line) + 1
@@ -111,6 +114,15 @@ def _past_entry(a: PastAttack, own: bool, **extra: object) -> dict[str, object]:
     if a.categories:
         fields["techniques"] = [LABELS.get(c, c) for c in a.categories]
     return fields
+
+
+@functools.lru_cache(maxsize=1024)
+def _recent_line(a: PastAttack) -> str:
+    """One of the round's recent attempts by others, as a line (cached: the same recent attempts
+    are in the context of every attempt of a busy round)."""
+    fields = _past_entry(a, False, attempt=a.number + 1)
+    fields["text"] = quoting.neutralise(clip(a.message, ITEM_CHARS // 2))
+    return quoting.entry(section="recent attempt", **fields)
 
 
 def build(inputs: Inputs, budget: int) -> Built:
@@ -152,21 +164,21 @@ def build(inputs: Inputs, budget: int) -> Built:
 
     # all-time: the most similar past attacks and how they were answered
     allow = allowance("similar")
-    candidates, shown = [], []
-    for a in inputs.similar:
-        if a.message in own_texts:
-            continue  # already in the conversation
-        fields = _past_entry(
-            a,
-            own(a),
-            section="similar attack",
-            **({"similarity": round(a.similarity, 2)} if a.similarity is not None else {}),
-        )
-        fields["text"] = quoting.neutralise(clip(a.message, ITEM_CHARS))
-        fields["your_answer"] = quoting.neutralise(clip(a.reply or "", REPLY_CHARS))
-        candidates.append(quoting.entry(section=fields.pop("section"), **fields))
-        shown.append(a)
-    kept, used = _fit(candidates, allow)
+    shown = [a for a in inputs.similar if a.message not in own_texts]  # own: in the conversation
+
+    def similar_lines() -> Iterator[str]:
+        for a in shown:
+            fields = _past_entry(
+                a,
+                own(a),
+                section="similar attack",
+                **({"similarity": round(a.similarity, 2)} if a.similarity is not None else {}),
+            )
+            fields["text"] = quoting.neutralise(clip(a.message, ITEM_CHARS))
+            fields["your_answer"] = quoting.neutralise(clip(a.reply or "", REPLY_CHARS))
+            yield quoting.entry(section=fields.pop("section"), **fields)
+
+    kept, used = _fit(similar_lines(), allow)
     lines += kept
     for a in shown[: len(kept)]:
         note_confidential(a)
@@ -194,12 +206,8 @@ def build(inputs: Inputs, budget: int) -> Built:
     # recent: the round's last attempts by others, latest first; the rest as counts
     allow = allowance("recent")
     recent = [a for a in inputs.recent if not own(a)]  # the player's own are the conversation
-    candidates = []
-    for a in recent:
-        fields = _past_entry(a, False, attempt=a.number + 1)
-        fields["text"] = quoting.neutralise(clip(a.message, ITEM_CHARS // 2))
-        candidates.append(quoting.entry(section="recent attempt", **fields))
-    kept, used = _fit(candidates, allow - 40) if candidates else ([], 0)
+
+    kept, used = _fit(map(_recent_line, recent), allow - 40)
     if kept:
         lines += kept
         rest = recent[len(kept) :]

@@ -13,6 +13,7 @@ fields of our own beside the text, never inside it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -44,15 +45,31 @@ _INVISIBLE = frozenset({"Cf", "Co", "Cn", "Cs"})
 _JSON_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 
+# ASCII has no format, private-use or unassigned characters, and NFKC leaves it as it is: its
+# only characters to replace are the controls (Cc), each by a space.
+_ASCII_CONTROLS = str.maketrans({i: " " for i in (*range(32), 127)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _kept(ch: str) -> str:
+    """What a normalised character becomes: nothing (invisible), a space (a control or a line or
+    paragraph separator) or itself."""
+    category = unicodedata.category(ch)
+    if category in _INVISIBLE:
+        return ""
+    return " " if category in ("Cc", "Zl", "Zp") else ch
+
+
+@functools.lru_cache(maxsize=4096)
 def neutralise(text: str) -> str:
     """A player's text, normalised, without invisible format characters, its role, template, tool
-    and verdict markers replaced by ``[marker]``, and its whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text or "")
-    text = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
-        for ch in text
-        if unicodedata.category(ch) not in _INVISIBLE
-    )
+    and verdict markers replaced by ``[marker]``, and its whitespace collapsed. (Cached: the
+    round's recent attempts are quoted again on every attempt.)"""
+    text = text or ""
+    if text.isascii():
+        text = text.translate(_ASCII_CONTROLS)
+    else:
+        text = "".join(map(_kept, unicodedata.normalize("NFKC", text)))
     text = " ".join(text.split())
     for _ in range(4):  # a replacement could join two halves into a new marker: again until none
         text, found = _MARKERS.subn(MARKER, text)

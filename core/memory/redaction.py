@@ -22,6 +22,7 @@ for the reordering check).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -64,7 +65,10 @@ def _stem(word: str) -> str:
     return word
 
 
+@functools.lru_cache(maxsize=16_384)
 def _fold(token: str) -> str:
+    if token.isascii():  # NFKD, the accents and the look-alikes change nothing in ASCII
+        return _stem(token.lower())
     token = unicodedata.normalize("NFKD", token.casefold())
     token = "".join(ch for ch in token if not unicodedata.combining(ch))
     return _stem(unicodedata.normalize("NFKC", token).translate(_LOOKALIKES))
@@ -72,6 +76,8 @@ def _fold(token: str) -> str:
 
 def _visible(text: str) -> tuple[str, list[int]]:
     """``text`` without invisible format characters, and where each kept character was."""
+    if text.isascii():  # ASCII has no format character
+        return text, list(range(len(text)))
     kept, where = [], []
     for i, ch in enumerate(text):
         if unicodedata.category(ch) != "Cf":
@@ -80,10 +86,13 @@ def _visible(text: str) -> tuple[str, list[int]]:
     return "".join(kept), where
 
 
-def words(text: str) -> list[str]:
-    """The compared form of a text: its folded words, in order."""
-    clean, _ = _visible(unicodedata.normalize("NFKC", text or ""))
-    return [_fold(m.group(0)) for m in _WORD.finditer(clean)]
+@functools.lru_cache(maxsize=4096)
+def words(text: str) -> tuple[str, ...]:
+    """The compared form of a text: its folded words, in order. (Cached: the same confidential
+    texts are compared with reply after reply.)"""
+    text = text or ""
+    clean = text if text.isascii() else _visible(unicodedata.normalize("NFKC", text))[0]
+    return tuple(_fold(m.group(0)) for m in _WORD.finditer(clean))
 
 
 def distinctive(tokens: Iterable[str]) -> set[str]:
@@ -150,7 +159,9 @@ def _redact_once(reply: str, confidential: list[Confidential]) -> str:
     return "".join(out)
 
 
-def _runs(tokens: list[str], theirs: list[str], known: frozenset[str], hidden: list[bool]) -> None:
+def _runs(
+    tokens: list[str], theirs: Sequence[str], known: frozenset[str], hidden: list[bool]
+) -> None:
     n = min(RUN, len(theirs))
     runs = {tuple(theirs[i : i + n]) for i in range(len(theirs) - n + 1)}
     for i in range(len(tokens) - n + 1):

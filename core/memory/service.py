@@ -5,6 +5,7 @@ transaction, so a rolled-back attempt leaves no job and a committed one is never
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from core.db import Conn
 from core.memory import context as ctx
 from core.memory.redaction import Confidential, known_words
 from core.memory.stats import ALL_TIME, PatternCount
-from core.memory.store import similar_attacks
+from core.memory.store import SimilarAttack, similar_attacks, vector_literal
 from core.ports.embeddings import Embedder, EmbeddingsUnavailable
 from core.ports.guardian import Turn
 from core.services import outbox
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 COUNT_CAP = 20  # similar earlier attempts counted at most (the reply says "20 or more")
 RECENT = 50
+ANSWERED = ("rejected", "won", "late")  # an attempt the guardian answered
 ROUND_SUMMARY_EVERY = 25  # attempts of a round between two summaries of its older attempts
 THREAD_SUMMARY_EVERY = 10
 
@@ -49,26 +51,45 @@ class Recall:
     similar_shown: int = 0  # similar past attacks put in the context
 
 
-_DETAILS = (
-    "SELECT 's' AS kind, a.id, a.bounty_id, a.player_id, a.number, a.message, a.reply, a.status, m.categories, "
-    "b.status NOT IN ('active','paused') AS revealed FROM attempts a JOIN bounties b ON b.id = a.bounty_id "
-    "LEFT JOIN attempt_memory m ON m.attempt_id = a.id WHERE a.id = ANY(CAST(:ids AS bigint[])) "
+# The recall reads everything in one statement (one round trip, one snapshot, no transaction of
+# its own): the nearest stored attacks (``s`` rows: every candidate the index gave, ``kept`` when it
+# is the current model's, with the attempt's details for the first ``shown`` kept), the round's
+# newest answered attempts by others (``r``), and one ``a`` row whose ``extra`` holds the pattern
+# statistics and the summaries. Its sizes are written into the text (``_statement``), not bound:
+# with a bound LIMIT the planner's generic plan guessed 10,000 rows and hashed the whole attempts
+# table (100 ms); with the numbers in the text the cached plan is the right one.
+_FROM_INDEX = (
+    # The index's nearest n of every model at the connection's hnsw.ef_search (n <= it): the
+    # filter is applied after the scan (core.memory.store), here by ``kept``.
+    "WITH c AS MATERIALIZED (SELECT attempt_id, model, embedding <=> CAST(:q AS vector) AS d "
+    "FROM attack_embeddings ORDER BY embedding <=> CAST(:q AS vector) LIMIT {n}), "
+    "s AS (SELECT attempt_id, d, model = :m AS kept, "
+    "row_number() OVER (PARTITION BY model = :m ORDER BY d) AS rank FROM c) "
+)
+_FROM_IDS = (  # the nearest found by ``similar_attacks`` (the fallback), in their order
+    "WITH s AS (SELECT attempt_id, d, true AS kept, rank FROM unnest(CAST(:ids AS bigint[]), "
+    "CAST(:ds AS float8[])) WITH ORDINALITY t(attempt_id, d, rank)) "
+)
+_RECALL = (
+    "SELECT 's' AS kind, s.attempt_id AS id, s.d, s.kept, a.bounty_id, a.player_id, a.number, a.message, "
+    "a.reply, a.status, m.categories, b.status NOT IN ('active','paused') AS revealed, NULL::json AS extra "
+    "FROM s LEFT JOIN attempts a ON a.id = s.attempt_id AND s.kept AND s.rank <= {shown} "
+    "LEFT JOIN bounties b ON b.id = a.bounty_id LEFT JOIN attempt_memory m ON m.attempt_id = a.id "
     # The round's newest answered attempts by others: the limit applies before the join, so only
     # ``recent`` rows are read, walking the (bounty_id, created_at) index backwards. (Ordered by id,
     # the whole round was read and joined first: 7.5 ms of PostgreSQL CPU an attempt at 2,000
     # attempts, growing with the round.)
-    "UNION ALL (SELECT 'r', a.id, a.bounty_id, a.player_id, a.number, a.message, a.reply, a.status, m.categories, "
-    "false FROM (SELECT * FROM attempts WHERE bounty_id = :b AND status IN ('rejected','won','late') "
-    "AND player_id <> :p ORDER BY created_at DESC, id DESC LIMIT :recent) a "
-    "LEFT JOIN attempt_memory m ON m.attempt_id = a.id ORDER BY a.created_at DESC, a.id DESC)"
-)
-_AGGREGATES = (
-    "SELECT (SELECT json_agg(json_build_array(bounty_id, category, attempts, wins)) FROM ("
+    "UNION ALL (SELECT 'r', a.id, NULL, NULL, a.bounty_id, a.player_id, a.number, a.message, a.reply, "
+    "a.status, m.categories, false, NULL FROM (SELECT * FROM attempts WHERE bounty_id = :b "
+    "AND status IN ('rejected','won','late') AND player_id <> :p ORDER BY created_at DESC, id DESC "
+    "LIMIT {recent}) a LEFT JOIN attempt_memory m ON m.attempt_id = a.id ORDER BY a.created_at DESC, a.id DESC) "
+    "UNION ALL SELECT 'a', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+    "json_build_object('stats', (SELECT json_agg(json_build_array(bounty_id, category, attempts, wins)) FROM ("
     "  (SELECT * FROM pattern_stats WHERE bounty_id = :b AND attempts > 0 ORDER BY attempts DESC, category LIMIT 6) "
     "  UNION ALL (SELECT * FROM pattern_stats WHERE bounty_id = :all AND attempts > 0 "
-    "  ORDER BY attempts DESC, category LIMIT 6)) s) AS stats, "
-    "(SELECT json_agg(json_build_array(scope, text)) FROM memory_summaries WHERE bounty_id = :b "
-    "  AND ((scope = 'round' AND player_id IS NULL) OR (scope = 'thread' AND player_id = :p))) AS summaries"
+    "  ORDER BY attempts DESC, category LIMIT 6)) x), "
+    "'summaries', (SELECT json_agg(json_build_array(scope, text)) FROM memory_summaries WHERE bounty_id = :b "
+    "  AND ((scope = 'round' AND player_id IS NULL) OR (scope = 'thread' AND player_id = :p))))"
 )
 
 
@@ -112,41 +133,60 @@ class Memory:
         except EmbeddingsUnavailable as exc:
             log.warning("no embedding for an attempt (%s); recalled without similar attacks", exc)
             vector = None
-        async with app.uow() as uow:
-            conn = uow.conn
-            similar = []
+        wanted, shown = max(k, COUNT_CAP), k + 5
+        params = {"b": bounty_id, "p": player_id, "all": ALL_TIME}
+        async with app.db.autocommit() as conn:
+            rows: list = []
             if vector is not None:
-                similar = await similar_attacks(
-                    conn, vector, k=max(k, COUNT_CAP), model=self.embedder.model
+                rows = await _recall_rows(
+                    conn,
+                    _statement(_FROM_INDEX, wanted, shown),
+                    params,
+                    q=vector_literal(vector),
+                    m=self.embedder.model,
                 )
-            rows = (
-                await conn.execute(
-                    _DETAILS,
-                    {
-                        "ids": [s.attempt_id for s in similar[: k + 5]],
-                        "b": bounty_id,
-                        "p": player_id,
-                        "recent": RECENT,
-                    },
+            seen = [r for r in rows if r.kind == "s"]
+            if vector is None or (sum(r.kept for r in seen) < wanted and len(seen) == wanted):
+                # Another model's vectors took places among the nearest (the history is being
+                # re-embedded), or no vector: the filtered search widens as it needs.
+                similar = []
+                if vector is not None:
+                    async with conn.transaction():
+                        similar = await similar_attacks(
+                            conn, vector, k=wanted, model=self.embedder.model
+                        )
+                rows = await _recall_rows(
+                    conn,
+                    _statement(_FROM_IDS, wanted, shown),
+                    params,
+                    ids=[s.attempt_id for s in similar],
+                    ds=[s.distance for s in similar],
                 )
-            ).all()
-            aggregates = (
-                await conn.execute(_AGGREGATES, {"b": bounty_id, "all": ALL_TIME, "p": player_id})
-            ).one()
-        found = {r.id: r for r in rows if r.kind == "s"}
-        past = []
-        for s in similar[: k + 5]:
-            r = found.get(s.attempt_id)
-            if r is not None and r.status in ("rejected", "won", "late"):
-                past.append(_past(r, s.similarity))
-        recent = [_past(r, None) for r in rows if r.kind == "r"]
+        # One pass over the rows, by position (the columns of _RECALL), not by name.
+        similar, found, recent, aggregates = [], {}, [], None
+        for kind, id_, d, kept, *details, extra in rows:
+            if kind == "s":
+                if kept:
+                    similar.append(SimilarAttack(id_, float(d)))
+                    if details[5] in ANSWERED:  # status; None when no details were read
+                        found[id_] = details
+            elif kind == "r":
+                recent.append(_past(id_, details, None))
+            else:
+                aggregates = extra
+        similar.sort(key=lambda s: s.distance)
+        past = [
+            _past(s.attempt_id, found[s.attempt_id], s.similarity)
+            for s in similar[:shown]
+            if s.attempt_id in found
+        ]
         round_stats: list[PatternCount] = []
         all_time: list[PatternCount] = []
-        for b, category, attempts, wins in aggregates.stats or []:
+        for b, category, attempts, wins in (aggregates or {}).get("stats") or []:
             (round_stats if b == bounty_id else all_time).append(
                 PatternCount(category, int(attempts), int(wins))
             )
-        summaries = dict(aggregates.summaries or [])
+        summaries = dict((aggregates or {}).get("summaries") or [])
         built = ctx.build(
             ctx.Inputs(
                 player_id=player_id,
@@ -193,19 +233,27 @@ class Memory:
             ),
             {"id": attempt_id, "n": recall.similar_count, "t": recall.threshold, "m": recall.model},
         )
-        await enqueue_learning(conn, attempt_id)
+        jobs = learning_jobs(attempt_id)
         for job in summaries_due(bounty_id, player_id, number, history_turns):
-            await outbox.enqueue_job(conn, SUMMARISE_JOB, key=job.pop("key"), **job)
+            jobs.append((SUMMARISE_JOB, job.pop("key"), job))
+        await outbox.enqueue_jobs(conn, jobs)
 
 
-async def enqueue_learning(conn: Conn, attempt_id: int) -> None:
+@functools.lru_cache(maxsize=16)
+def _statement(source: str, n: int, shown: int) -> str:
+    return (source + _RECALL).format(n=int(n), shown=int(shown), recent=RECENT)
+
+
+async def _recall_rows(conn: Conn, statement: str, params: dict, **more) -> list:
+    return (await conn.execute(statement, {**params, **more})).all()
+
+
+def learning_jobs(attempt_id: int) -> list[tuple[str, str | None, dict]]:
     """Store the attempt's vector, classify it and count it: two jobs, each run once."""
-    await outbox.enqueue_job(
-        conn, EMBED_JOB, key=f"memory.embed:{attempt_id}", attempt_id=attempt_id
-    )
-    await outbox.enqueue_job(
-        conn, CLASSIFY_JOB, key=f"memory.classify:{attempt_id}", attempt_id=attempt_id
-    )
+    return [
+        (EMBED_JOB, f"memory.embed:{attempt_id}", {"attempt_id": attempt_id}),
+        (CLASSIFY_JOB, f"memory.classify:{attempt_id}", {"attempt_id": attempt_id}),
+    ]
 
 
 def summaries_due(bounty_id: int, player_id: int, number: int, history_turns: int) -> list[dict]:
@@ -233,17 +281,18 @@ def summaries_due(bounty_id: int, player_id: int, number: int, history_turns: in
     return jobs
 
 
-def _past(r, similarity: float | None) -> ctx.PastAttack:
+def _past(attempt_id: int, details: list, similarity: float | None) -> ctx.PastAttack:
+    bounty_id, player_id, number, message, reply, status, categories, revealed = details
     return ctx.PastAttack(
-        r.id,
-        r.bounty_id,
-        r.player_id,
-        r.number,
-        r.message,
-        r.reply,
-        r.status,
-        tuple(r.categories or ()),
-        bool(r.revealed),
+        attempt_id,
+        bounty_id,
+        player_id,
+        number,
+        message,
+        reply,
+        status,
+        tuple(categories or ()),
+        bool(revealed),
         similarity,
     )
 

@@ -3,9 +3,12 @@
 pgvector 0.6 applies WHERE clauses after the HNSW scan, and a scan yields at most
 ``hnsw.ef_search`` rows: a filtered ``ORDER BY embedding <=> q LIMIT k`` can return fewer than k rows
 although enough matching rows exist. So the index is asked for the nearest ``n`` candidates of all
-models (``n`` a few times k), the filters (model, round, player) apply to those, and when fewer than
-k survive, ``n`` grows (bounded by pgvector's maximum ef_search); past that bound the exact scan,
-served by the (model, bounty_id) B-tree, answers instead.
+models (``n`` = k when only the model is filtered, as every row is the current model's but while
+the history is re-embedded; a few times k with a round or player filter), the filters apply to
+those, and when fewer than k survive, ``n`` grows (bounded by pgvector's maximum ef_search); past
+that bound the exact scan, served by the (model, bounty_id) B-tree, answers instead. The scan runs
+at the connection's ``hnsw.ef_search`` (``HNSW_EF_SEARCH``, set on every pooled connection) unless
+it needs more candidates than that or is asked for another value.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.db import Conn
+from core.db.raw import HNSW_EF_SEARCH
 from core.ports.embeddings import DIMENSIONS
 
 MAX_CANDIDATES = 1_000  # pgvector's largest hnsw.ef_search
@@ -80,13 +84,14 @@ async def similar_attacks(
     bounty_id: int | None = None,
     exclude_player: int | None = None,
     exclude_attempts: Sequence[int] = (),
-    ef_search: int = 64,
+    ef_search: int | None = None,
     exact: bool = False,
 ) -> list[SimilarAttack]:
     """The k nearest stored attacks by ``model`` (optionally of one round, not of one player).
 
-    Uses the HNSW index (approximate) unless ``exact``. Call inside a transaction: the search
-    options are set for this transaction only."""
+    Uses the HNSW index (approximate) unless ``exact``, at ``ef_search`` (default: the
+    connection's). Call inside a transaction: a search option it sets holds for this transaction
+    only."""
     params = {
         "q": vector_literal(embedding),
         "k": k,
@@ -96,10 +101,13 @@ async def similar_attacks(
         "xa": list(exclude_attempts),
     }
     if not exact:
-        wanted = k * OVERFETCH
+        filtered = bounty_id is not None or exclude_player is not None or bool(exclude_attempts)
+        wanted = k * OVERFETCH if filtered else k
         while True:
             n = min(wanted, MAX_CANDIDATES)
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {max(n, int(ef_search))}")
+            ef = max(n, HNSW_EF_SEARCH if ef_search is None else int(ef_search))
+            if ef != HNSW_EF_SEARCH:
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
             rows = (
                 await conn.execute(
                     (

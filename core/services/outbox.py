@@ -101,6 +101,33 @@ async def enqueue_job(
     return await put(conn, "job", CELERY, {"name": name, "kwargs": kwargs}, key=key)
 
 
+async def enqueue_jobs(conn: Conn, jobs: Sequence[tuple[str, str | None, dict[str, Any]]]) -> int:
+    """Several background jobs (name, key, keyword arguments) in one statement of the caller's
+    transaction, with one notification: what ``enqueue_job`` does for each, in one round trip (the
+    attempt path enqueues two or three per attempt). Returns how many were new."""
+    if not jobs:
+        return 0
+    row = (
+        await conn.execute(
+            (
+                "WITH j AS (INSERT INTO outbox (topic, channel, payload, dedupe_key, available_at) "
+                "SELECT 'job', :c, p.value, (CAST(:keys AS text[]))[p.i], now() "
+                "FROM jsonb_array_elements(CAST(:payloads AS jsonb)) WITH ORDINALITY p(value, i) "
+                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
+                "SELECT (SELECT count(*) FROM j) AS new, "
+                "(SELECT pg_notify(:n, :c) WHERE EXISTS (SELECT 1 FROM j)) AS notified"
+            ),
+            {
+                "c": CELERY,
+                "keys": [key for _, key, _ in jobs],
+                "payloads": [{"name": name, "kwargs": kwargs} for name, _, kwargs in jobs],
+                "n": NOTIFY_CHANNEL,
+            },
+        )
+    ).one()
+    return int(row.new)
+
+
 async def claim(
     app: App,
     channel: str,

@@ -171,3 +171,21 @@ async def test_search_compares_one_models_vectors_only(app):
         and target not in {f.attempt_id for f in b}
     )
     assert none == []
+
+
+async def test_every_pooled_connection_searches_at_the_games_ef_search(app):
+    """The memory's searches run at HNSW_EF_SEARCH without setting it (set once per connection), and
+    one that needs more candidates sets more for its own transaction only."""
+    from core.db.raw import HNSW_EF_SEARCH
+
+    pool = await app.db.pool()
+    async with pool.acquire() as a, pool.acquire() as b:
+        for conn in (a, b):
+            assert await conn.fetchval("SHOW hnsw.ef_search") == str(HNSW_EF_SEARCH)
+    async with app.uow() as uow:
+        await similar_attacks(uow.conn, [1.0] + [0.0] * 383, k=5, model="m", bounty_id=1)
+        assert (await uow.conn.execute("SHOW hnsw.ef_search")).scalar_one() == "40"
+        await similar_attacks(uow.conn, [1.0] + [0.0] * 383, k=50, model="m", bounty_id=1)
+        assert (await uow.conn.execute("SHOW hnsw.ef_search")).scalar_one() == "200"
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW hnsw.ef_search") == str(HNSW_EF_SEARCH)

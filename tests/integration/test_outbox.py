@@ -40,6 +40,40 @@ async def test_the_same_key_is_work_once(app):
     assert len(await _rows(app)) == 1
 
 
+async def test_jobs_enqueued_together_are_each_work_once_and_wake_the_relay_once(app):
+    """``enqueue_jobs`` (the attempt path's jobs in one statement) keeps what ``enqueue_job``
+    promises: the caller's transaction, one row per key, one notification when there is news."""
+    pool = await app.db.pool()
+    woken: list[str] = []
+    async with pool.acquire() as listener:
+
+        def wake(*args) -> None:
+            woken.append(args[-1])
+
+        await listener.add_listener(outbox.NOTIFY_CHANNEL, wake)
+        with pytest.raises(RuntimeError):
+            async with app.uow() as uow:
+                await outbox.enqueue_jobs(uow.conn, [("bounty.test.job", "a:1", {"x": 1})])
+                raise RuntimeError("the verdict failed")
+        async with app.uow() as uow:
+            jobs = [
+                ("bounty.test.job", "a:1", {"x": 1}),
+                ("bounty.test.other", "b:1", {"y": [1, 2]}),
+                ("bounty.test.job", "a:1", {"x": 1}),  # the same key twice in one call
+            ]
+            assert await outbox.enqueue_jobs(uow.conn, jobs) == 2
+        async with app.uow() as uow:  # asked again: nothing new, no wake-up
+            assert await outbox.enqueue_jobs(uow.conn, jobs[:2]) == 0
+        await asyncio.sleep(0.2)
+        await listener.remove_listener(outbox.NOTIFY_CHANNEL, wake)
+    rows = await _rows(app)
+    assert [(r.dedupe_key, r.payload) for r in rows] == [
+        ("a:1", {"name": "bounty.test.job", "kwargs": {"x": 1}}),
+        ("b:1", {"name": "bounty.test.other", "kwargs": {"y": [1, 2]}}),
+    ]
+    assert woken == ["celery"]
+
+
 async def test_concurrent_consumers_never_get_the_same_row(app):
     async with app.uow() as uow:
         for i in range(60):
