@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 
-from benchmarks import env
+from benchmarks import cpu, env
 from benchmarks.history import History
 from benchmarks.play import Tally, play
 from benchmarks.stats import latency_figures, rate
@@ -216,14 +216,17 @@ async def enhanced_attempts(
     history (same-run reference for the ratio), each in a fresh round committed to its settings."""
     figures: dict = {}
     parameters: dict = {"players": players, "attempts": total}
+    cpu_meter = await cpu.meter(app_off)
     for label, app in (("off", app_off), ("on", app_on)):
         bounty = await env.fresh_round(app, f"Bench memory {label}")
         fee = attempt_fee(10**6, bounty.base_fee, bounty.growth_bps, bounty.fee_cap)
         actors = env.players(f"memory-{label}", players)
         await env.fund(app, actors, (-(-total // players) + 5) * fee)
+        before = cpu_meter.sample() if cpu_meter else None
         paid, wall, tally = await _saturate(
             app, actors, real_texts(total, seed=14 if label == "off" else 15)
         )
+        after = cpu_meter.sample() if cpu_meter else None
         figures["attempts_per_s_enhanced_off" if label == "off" else "attempts_per_s_enhanced"] = (
             rate(paid, wall)
         )
@@ -234,8 +237,22 @@ async def enhanced_attempts(
             "refusals": dict(tally.refusals),
             "crashes": dict(tally.crashes),
         }
+        if before and after:
+            # every attempt of the run (a refunded one costs CPU too)
+            done = sum(tally.statuses.values())
+            parameters[label]["cpu_ms_per_attempt"] = cpu.per_attempt_ms(before, after, done)
     off, on = figures.get("attempts_per_s_enhanced_off"), figures.get("attempts_per_s_enhanced")
     figures["attempts_enhanced_ratio"] = round(on / off, 3) if off and on else None
+    spent = {label: parameters[label].get("cpu_ms_per_attempt", {}) for label in ("off", "on")}
+    if spent["off"].get("total") and spent["on"].get("total"):
+        off_ms, embed_ms = spent["off"]["total"], spent["on"]["bench_other_threads"]
+        figures |= {
+            "attempt_cpu_ms_enhanced_off": off_ms,
+            "attempt_cpu_ms_enhanced": spent["on"]["total"],
+            # The ratio if the memory cost nothing but its embedding (the model's thread): what
+            # no change to the rest of the memory can beat on this machine with this model.
+            "attempts_enhanced_ratio_embedding_bound": round(off_ms / (off_ms + embed_ms), 3),
+        }
     return figures, parameters
 
 

@@ -355,7 +355,10 @@ async def _memory_parts(
                 "enhanced attempts: the saturated run (offline guardian) with the enhanced context off, then on, back to "
                 "back on the loaded history, each in a round of its own (a round takes attempts only from processes "
                 "running what it committed to); attempts_enhanced_ratio = on / off of this run. With it on every attempt "
-                "embeds its text with the real model (batched across concurrent attempts) and builds its context."
+                "embeds its text with the real model (batched across concurrent attempts) and builds its context. "
+                "CPU per attempt (parameters.enhanced_attempts.*.cpu_ms_per_attempt: the event loop, the model's "
+                "thread, PostgreSQL): attempt_cpu_ms_enhanced(_off); attempts_enhanced_ratio_embedding_bound = "
+                "off / (off + the model's thread): the ratio if the memory cost nothing but its embedding.",
             ],
         )
     else:

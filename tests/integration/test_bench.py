@@ -104,6 +104,15 @@ def test_tiny_bench_writes_every_figure(tmp_path):
         data["parameters"]["enhanced_attempts"]["on"]["paid"] == 8
     )  # every enhanced attempt paid, none crashed
     assert figures["bot_rss_enhanced_mb"] > figures["bot_rss_mb"]  # the model is in that process
+    # Where an enhanced attempt's CPU went, beside the run without it: the embedding runs in the
+    # model's thread (none without the memory), and the bound it sets on the ratio.
+    spent = {
+        m: data["parameters"]["enhanced_attempts"][m]["cpu_ms_per_attempt"] for m in ("off", "on")
+    }
+    assert spent["on"]["bench_other_threads"] > spent["off"]["bench_other_threads"]
+    assert all(spent[m]["database"] > 0 and spent[m]["bench_main_thread"] > 0 for m in spent)
+    assert figures["attempt_cpu_ms_enhanced"] == spent["on"]["total"]
+    assert 0 < figures["attempts_enhanced_ratio_embedding_bound"] < 1
     # The embedder used and its CPU cost a text, beside the figures.
     assert figures["embed_cpu_ms_per_text"] > 0 and figures["embed_cpu_ms_alone"] > 0
     assert data["parameters"]["embed"]["model"] == "local/all-MiniLM-L6-v2@int8"
