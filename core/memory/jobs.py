@@ -37,8 +37,11 @@ ANSWERED = ("rejected", "won", "late")
 BATCH = 64
 
 
-async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
-    """Store the attempt's vector by ``embedder.model``; True if this call stored it."""
+async def embed_attempt(
+    app: App, embedder: Embedder, attempt_id: int, vector: list[float] | None = None
+) -> bool:
+    """Store the attempt's vector by ``embedder.model`` (``vector``: made already, by that model, on
+    the attempt path); True if this call stored it."""
     async with app.uow() as uow:
         conn = uow.conn
         await locks.xact(conn, Lock.MEMORY_EMBED, attempt_id)
@@ -53,14 +56,15 @@ async def embed_attempt(app: App, embedder: Embedder, attempt_id: int) -> bool:
         ).first()
         if row is None or row.stored or row.status not in ANSWERED or not row.message:
             return False  # (an empty text: erased at its player's request, privacy.erase)
-        vector = await embedder.embed_one(row.message)
+        if vector is None:
+            vector = await embedder.embed_one(row.message)
         return await store_embedding(
             conn, attempt_id, row.bounty_id, vector, model=embedder.model, player_id=row.player_id
         )
 
 
 async def classify_attempt(
-    app: App, detector: PrototypeDetector, attempt_id: int
+    app: App, detector: PrototypeDetector, attempt_id: int, vector: list[float] | None = None
 ) -> list[str] | None:
     """Tag the attempt and count it in the statistics once; None if it is not an answered attempt."""
     async with app.uow() as uow:
@@ -71,7 +75,9 @@ async def classify_attempt(
         ).first()
     if row is None or row.status not in ANSWERED or not row.message:
         return None
-    (found,) = await detector.classify_many([row.message], attack=True)
+    (found,) = await detector.classify_many(
+        [row.message], attack=True, vectors=None if vector is None else [vector]
+    )
     llm = await opinion.second_opinion(app.settings, row.message)
     categories = known([*found, *(llm or [])])
     if len(categories) > 1 and OTHER in categories:

@@ -15,7 +15,7 @@ from core.db import Conn
 from core.memory import context as ctx
 from core.memory.redaction import Confidential, known_words
 from core.memory.stats import ALL_TIME, PatternCount
-from core.memory.store import SimilarAttack, similar_attacks, vector_literal
+from core.memory.store import SimilarAttack, pack_vector, similar_attacks, vector_literal
 from core.ports.embeddings import Embedder, EmbeddingsUnavailable
 from core.ports.guardian import Turn
 from core.services import outbox
@@ -49,6 +49,7 @@ class Recall:
     confidential: tuple[Confidential, ...]
     tokens: int
     similar_shown: int = 0  # similar past attacks put in the context
+    vector: tuple[float, ...] | None = None  # the attack's embedding by ``model``
 
 
 # The recall reads everything in one statement (one round trip, one snapshot, no transaction of
@@ -212,6 +213,7 @@ class Memory:
             tuple(Confidential(text, known) for text in built.confidential),
             built.tokens,
             built.similar_shown,
+            tuple(vector) if vector else None,
         )
 
     async def note(
@@ -233,7 +235,7 @@ class Memory:
             ),
             {"id": attempt_id, "n": recall.similar_count, "t": recall.threshold, "m": recall.model},
         )
-        jobs = learning_jobs(attempt_id)
+        jobs = learning_jobs(attempt_id, recall.model, recall.vector)
         for job in summaries_due(bounty_id, player_id, number, history_turns):
             jobs.append((SUMMARISE_JOB, job.pop("key"), job))
         await outbox.enqueue_jobs(conn, jobs)
@@ -248,11 +250,19 @@ async def _recall_rows(conn: Conn, statement: str, params: dict, **more) -> list
     return (await conn.execute(statement, {**params, **more})).all()
 
 
-def learning_jobs(attempt_id: int) -> list[tuple[str, str | None, dict]]:
-    """Store the attempt's vector, classify it and count it: two jobs, each run once."""
+def learning_jobs(
+    attempt_id: int, model: str | None = None, vector: Sequence[float] | None = None
+) -> list[tuple[str, str | None, dict]]:
+    """Store the attempt's vector, classify it and count it: two jobs, each run once. The vector
+    the attempt path made goes with them (packed float32, ``store.pack_vector``), so the worker
+    stores it and classifies with it instead of embedding the text again (a job for another
+    model than the worker's embeds it itself)."""
+    kwargs: dict = {"attempt_id": attempt_id}
+    if model and vector:
+        kwargs |= {"model": model, "vector": pack_vector(vector)}
     return [
-        (EMBED_JOB, f"memory.embed:{attempt_id}", {"attempt_id": attempt_id}),
-        (CLASSIFY_JOB, f"memory.classify:{attempt_id}", {"attempt_id": attempt_id}),
+        (EMBED_JOB, f"memory.embed:{attempt_id}", kwargs),
+        (CLASSIFY_JOB, f"memory.classify:{attempt_id}", kwargs),
     ]
 
 

@@ -13,6 +13,9 @@ it needs more candidates than that or is asked for another value.
 
 from __future__ import annotations
 
+import base64
+import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +31,24 @@ def vector_literal(embedding: Sequence[float]) -> str:
     if len(embedding) != DIMENSIONS:
         raise ValueError(f"expected {DIMENSIONS} dimensions, got {len(embedding)}")
     return "[" + ",".join(f"{x:.7g}" for x in embedding) + "]"
+
+
+def pack_vector(embedding: Sequence[float]) -> str:
+    """A vector as text for a job's arguments: its float32 values, little-endian, base64 (2 KB)."""
+    if len(embedding) != DIMENSIONS:
+        raise ValueError(f"expected {DIMENSIONS} dimensions, got {len(embedding)}")
+    return base64.b64encode(struct.pack(f"<{DIMENSIONS}f", *embedding)).decode("ascii")
+
+
+def unpack_vector(packed: str) -> list[float]:
+    """``pack_vector``'s vector back; ValueError for anything else."""
+    raw = base64.b64decode(packed, validate=True)
+    if len(raw) != 4 * DIMENSIONS:
+        raise ValueError(f"a packed vector has {4 * DIMENSIONS} bytes, not {len(raw)}")
+    values = list(struct.unpack(f"<{DIMENSIONS}f", raw))
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("a packed vector holds a value that is not a finite number")
+    return values
 
 
 @dataclass(frozen=True)

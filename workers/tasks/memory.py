@@ -6,6 +6,7 @@ and has a time limit. The embedding model is loaded once per worker process, on 
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import asyncpg
@@ -14,6 +15,7 @@ from core.memory import jobs, summaries
 from core.memory.embedders import make_embedder
 from core.memory.embedders.local import shared_local_embedder
 from core.memory.prototypes import PrototypeDetector
+from core.memory.store import unpack_vector
 from core.ports.embeddings import Embedder, EmbeddingsUnavailable
 from core.settings import load_settings
 from workers.celery_app import celery_app
@@ -38,6 +40,7 @@ RETRY = {
     "ignore_result": True,
 }
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _embedder: Embedder | None = None
 _detector: PrototypeDetector | None = None
@@ -62,18 +65,33 @@ def detector() -> PrototypeDetector:
         return _detector
 
 
+def given(model: str | None, vector: str | None, wanted: str) -> list[float] | None:
+    """The attempt path's vector if it is ``wanted``'s model (else the job embeds the text)."""
+    if model != wanted or not vector:
+        return None
+    try:
+        return unpack_vector(vector)
+    except ValueError:
+        log.warning("a memory job carried a malformed vector; embedding the text instead")
+        return None
+
+
 @celery_app.task(name="bounty.memory.embed", time_limit=120, soft_time_limit=100, **RETRY)
-def embed(attempt_id: int) -> bool:
+def embed(attempt_id: int, model: str | None = None, vector: str | None = None) -> bool:
     """Store the attempt's vector by the current model; True if this run stored it."""
-    model = embedder()
-    return run_with_app(lambda app: jobs.embed_attempt(app, model, attempt_id))
+    current = embedder()
+    made = given(model, vector, current.model)
+    return run_with_app(lambda app: jobs.embed_attempt(app, current, attempt_id, made))
 
 
 @celery_app.task(name="bounty.memory.classify", time_limit=120, soft_time_limit=100, **RETRY)
-def classify(attempt_id: int) -> list[str] | None:
+def classify(
+    attempt_id: int, model: str | None = None, vector: str | None = None
+) -> list[str] | None:
     """Tag the attempt with pattern categories and count it in the statistics (once)."""
     found = detector()
-    return run_with_app(lambda app: jobs.classify_attempt(app, found, attempt_id))
+    made = given(model, vector, found.embedder.model)
+    return run_with_app(lambda app: jobs.classify_attempt(app, found, attempt_id, made))
 
 
 @celery_app.task(name="bounty.memory.summarise", time_limit=180, soft_time_limit=150, **RETRY)
