@@ -116,7 +116,7 @@ def _past_entry(a: PastAttack, own: bool, **extra: object) -> dict[str, object]:
     return fields
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=512)  # ten rounds' recent attempts (at most ~5 MB)
 def _recent_line(a: PastAttack) -> str:
     """One of the round's recent attempts by others, as a line (cached: the same recent attempts
     are in the context of every attempt of a busy round)."""

@@ -65,13 +65,22 @@ def _stem(word: str) -> str:
     return word
 
 
-@functools.lru_cache(maxsize=16_384)
+FOLD_CACHED = 32  # words up to this long are cached: a player's 4,000-letter "word" is not kept
+
+
 def _fold(token: str) -> str:
+    return _fold_short(token) if len(token) <= FOLD_CACHED else _fold_word(token)
+
+
+def _fold_word(token: str) -> str:
     if token.isascii():  # NFKD, the accents and the look-alikes change nothing in ASCII
         return _stem(token.lower())
     token = unicodedata.normalize("NFKD", token.casefold())
     token = "".join(ch for ch in token if not unicodedata.combining(ch))
     return _stem(unicodedata.normalize("NFKC", token).translate(_LOOKALIKES))
+
+
+_fold_short = functools.lru_cache(maxsize=16_384)(_fold_word)
 
 
 def _visible(text: str) -> tuple[str, list[int]]:
@@ -86,7 +95,7 @@ def _visible(text: str) -> tuple[str, list[int]]:
     return "".join(kept), where
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)  # the confidential texts of a few contexts (at most ~10 MB)
 def words(text: str) -> tuple[str, ...]:
     """The compared form of a text: its folded words, in order. (Cached: the same confidential
     texts are compared with reply after reply.)"""

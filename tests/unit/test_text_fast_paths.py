@@ -81,3 +81,14 @@ def test_the_shortcuts_are_exercised_on_both_kinds_of_text():
     assert quoting.neutralise("ｓｙｓｔｅｍ: hi\u200b") == "[marker] hi"
     assert list(redaction.words("Released the FUNDS")) == ["releas", "the", "fund"]
     assert list(redaction.words("rеlеаsеd")) == ["releas"]  # Cyrillic look-alikes
+
+
+def test_a_players_very_long_word_is_folded_but_not_kept():
+    """The caches are bounded in entries; a word is kept only if it is short, so thousands of
+    4,000-letter "words" cannot fill the process's memory."""
+    before = redaction._fold_short.cache_info().currsize
+    long_word = "x" * 4_000
+    assert redaction._fold(long_word) == long_word
+    assert redaction._fold_short.cache_info().currsize == before
+    redaction._fold("harbour")
+    assert redaction._fold_short.cache_info().currsize <= before + 1
