@@ -178,10 +178,14 @@ async def test_every_pooled_connection_searches_at_the_games_ef_search(app):
     one that needs more candidates sets more for its own transaction only."""
     from core.db.raw import HNSW_EF_SEARCH
 
+    # set by the game on every connection (source "session"), not pgvector's default that happens
+    # to be the same number
+    setting = "SELECT setting, source FROM pg_settings WHERE name = 'hnsw.ef_search'"
     pool = await app.db.pool()
     async with pool.acquire() as a, pool.acquire() as b:
         for conn in (a, b):
-            assert await conn.fetchval("SHOW hnsw.ef_search") == str(HNSW_EF_SEARCH)
+            await conn.execute("SELECT CAST('[1]' AS vector)")  # pgvector's library is loaded
+            assert tuple(await conn.fetchrow(setting)) == (str(HNSW_EF_SEARCH), "session")
     async with app.uow() as uow:
         await similar_attacks(uow.conn, [1.0] + [0.0] * 383, k=5, model="m", bounty_id=1)
         assert (await uow.conn.execute("SHOW hnsw.ef_search")).scalar_one() == "40"
