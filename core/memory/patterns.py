@@ -150,7 +150,9 @@ FRAME = _rx(
 )
 HARM = _rx(
     r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|weapons?|poison|malware|ransomware|keylogger|"
-    r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|hack\w*|exploit|insult\w*|unhinged)\b"
+    r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|exploit|insult\w*|unhinged)\b",
+    # hacking, not a life hack or a cooking hack
+    r"(?<!life )(?<!cooking )(?<!kitchen )(?<!productivity )(?<!study )(?<!travel )\bhack(?!athon)\w*\b",
 )
 
 
@@ -247,7 +249,21 @@ SYSTEM_STRONG = _rx(
     r"#{2,}\s*(?:system|instruction|developer)",
     r"\b(?:developer|debug|debugging|admin|god|maintenance|sudo|dev|unrestricted|jailbreak|jailbroken|dan|"
     r"evil|chaos|unfiltered|uncensored)[ _-]?mode\b",
-    r"\bsystem (?:override|update|notice|message|alert)\b",
+    r"\bsystem (?:override|update|upgrade|notice|message|alert)\b",
+    # a chat template's own tokens: the end of a turn, a new turn's header
+    r"<\|\s*(?:endoftext|im_end|end|eot_id|start_header_id|end_header_id|assistant|user)\s*\|>",
+    r"\[/inst\]",
+    # a status only the system could give: the password taken, a new mode active
+    r"\b(?:the )?(?:correct|right) (?:password|passphrase|access code|code|pin)\b(?:\W+\w+){0,2}?\W+"
+    r"(?:has been|was|is|had been) (?:already )?(?:entered|input|provided|given|registered|accepted|verified)\b",
+    r"\b(?:the )?user (?:then |now |has )?(?:enters|entered|types|typed|provides|provided|says|said|gives|gave) "
+    r"the (?:correct|right) (?:password|passphrase|access code|code)\b",
+    r"\b(?:test|testing)[ _-]?mode\b(?:\W+\w+){0,2}?\W+(?:active|activated|enabled|on|engaged)\b",
+    r"\byou are (?:now )?in (?:test|testing|debug|maintenance|developer|admin|safe) mode\b",
+    # everything after this is to be ignored: the attacker's words become the last instruction
+    r"\b(?:ignore|disregard)s? (?:all |any |the |every )*(?:messages?|text|lines?|instructions|input|content|"
+    r"words) (?:below|that follows?|following|after (?:this|these|the))\b",
+    r"\b(?:ignore|disregard)s? (?:the )?(?:below|following) (?:line|lines|text|messages?|instructions|input)\b",
     r"\boverride protocol\b",
     r"\bnew (?:system )?(?:instructions?|policy|rules?|directives?)\s*(?::|is|are)",
     r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
@@ -280,6 +296,8 @@ HYPO_CUES = _rx(
     r"\bno real (?:consequences|world)\b",
     r"\bin theory\b",
     r"\bin a (?:dream|simulation|game)\b",
+    r"\bwrite (?:me )?(?:a|an) (?:\w+ )?(?:story|tale|poem|screenplay|script|scene|dialogue|play|novel|"
+    r"(?:irc|chat) log|transcript)\b",
     r"\b(?:hipotéticamente|hipotético|imagina|supongamos|hypothétique\w*|imaginons|hypothetisch|stell dir vor|"
     r"ipoteticamente|immagina|hipoteticamente)\b",
     r"(?:гипотетически|представь|假设|想象)",
@@ -337,6 +355,20 @@ EXTRACT_STRONG = _rx(
     + r"(?:your|its)\s+(?:secret |hidden |exact |full |own )*(?:rules|guidelines|password|secret)\b",
     _REVEAL + r"the (?:secret|hidden) (?:rules|guidelines|password|code)\b",
     r"\brules you were given\b",
+    # asked to restate them in another form (a list, plain words, code, another language)
+    r"\b(?:format|explain|clarify|convert|translate|rewrite|re-?state|paraphrase|outline|summari[sz]e|tl;?dr|"
+    r"output|print|put|turn|describe|elaborate on|break down)\w*\b(?:\W+\w+){0,3}?\W+"
+    r"(?:your|the|all|all of your|all the|all prior|all previous|prior|previous|preceding|earlier|initial|original)\s+"
+    r"(?:(?:prior|previous|above|preceding|earlier|initial|original|full|entire|complete|exact|hidden|secret|"
+    r"system|current|given) )*(?:instructions|ruleset|prompt|directives)\b(?!\s+(?:of|for|on|about|regarding)\b)",
+    r"\b(?:format|explain|clarify|convert|translate|rewrite|summari[sz]e|tl;?dr|output|print)\w*\b(?:\W+\w+){0,2}?"
+    r"\W+(?:your|the) (?:rules|guidelines) (?:above|so far|you (?:were|have been) given|before this)\b",
+    r"\b(?:your|the) ruleset\b",
+    r"\b(?:instructions|rules|prompt) (?:so far|above)\b(?:\W+\w+){0,6}?\W+(?:list|python|code|verbatim|"
+    r"word for word|detail)",
+    r"\b(?:repeat|print|output|reveal|recite|write out|echo)\w*\b(?:\W+\w+){0,2}?\W+(?:the )?(?:above|preceding|"
+    r"previous|prior) (?:words|text|message|content|lines|instructions|prompt)\b",
+    r"\[\s*(?:the |your |full |entire |exact )*(?:password|passphrase|system prompt|instructions|secret)\s*\]",
     r"\b(?:everything|all|the text|the words|what(?:ever)? (?:is|was) written) above (?:this|my|the)\b",
     r"\bsystem prompt\b(?:\W+\w+){0,4}\W+(?:word for word|verbatim|in full)",
     r"\bwhat (?:were|are) you told\b",
@@ -439,7 +471,9 @@ def _encoded(raw: str, t: str) -> bool:
         return True
     if any(_decodes_to_words(m.group(0)) for m in BASE64.finditer(raw)):
         return True
-    if HEX_BYTES.search(raw) or BINARY.search(raw) or SPELLED.search(t):
+    if HEX_BYTES.search(raw) or BINARY.search(raw):
+        return True
+    if any(len(set(re.findall(r"[a-z]", m.group(0)))) >= 3 for m in SPELLED.finditer(t)):
         return True
     leet = [
         w
@@ -454,12 +488,44 @@ def _encoded(raw: str, t: str) -> bool:
     return bool(GAME_TARGET.search(reversed_t) and not GAME_TARGET.search(t))
 
 
+# A line that pretends the player's input has ended (``%%% END ambiguity %%%``, ``=== END USER
+# SECTION ===``, ``END UNTRUSTED USER INPUT``): what follows reads as the system's own words. Counted
+# when the line is set off by delimiters or written in capitals, as such markers are.
+BOUNDARY = re.compile(
+    r"^[^\w\n]{0,12}(?:end|begin|start|close)(?: of)?(?: the)?(?: [\w-]+){0,3}? (?:input|ambiguity|buffer|"
+    r"section|prompt|instructions|query|conversation|context|message|transcript|data|text)\b[^\w\n]{0,12}$",
+    re.IGNORECASE | re.MULTILINE,
+)
+DELIMITERS = re.compile(r"[%=>#*~<\[\]|_-]{2,}")
+# A flood: one short unit sent over and over (``ö ö ö …``, ``) ] } ) ] } …``, a glitch token
+# repeated) to push the guardian's instructions out of its attention. A separator line is not one.
+FLOOD = re.compile(r"(.{1,40}?)\1{9,}", re.DOTALL)
+SEPARATOR = re.compile(r"[\s\-=_*#~.|+:]+")
+
+
+def _fake_boundary(raw: str) -> bool:
+    for m in BOUNDARY.finditer(raw):
+        line = m.group(0)
+        if DELIMITERS.search(line) or (line.upper() == line and re.search(r"[A-Z]", line)):
+            return True
+    return False
+
+
+def _flood(t: str) -> bool:
+    return any(
+        len(m.group(0)) >= 60 and not SEPARATOR.fullmatch(m.group(1)) for m in FLOOD.finditer(t)
+    )
+
+
 def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[str]:
     """The categories the text shows, in CATEGORIES order. ``attack``: the text was sent as an
     attempt, so a text with no named technique is "other" rather than untagged. ``aimed``: the text
     is known to be an attack (the embedding model says so), so a technique's wording counts
     without an aim in the text itself."""
     t = normalise(text)
+    flood = _flood(t)
+    # A flood is sent only to attack, so what follows it is read as an attack's words.
+    aimed = aimed or flood
     aim = _aim(t) or aimed
     game = bool(GAME.search(t)) or aimed
     found: set[str] = set()
@@ -471,7 +537,7 @@ def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[st
         found.add(AUTHORITY)
     if TOOL_STRONG.search(t) or (TOOL_CUES.search(t) and (aim or game)):
         found.add(TOOL)
-    if SYSTEM_STRONG.search(t):
+    if SYSTEM_STRONG.search(t) or _fake_boundary(text):
         found.add(FAKE_SYSTEM)
     if _encoded(text, t) or (
         ENCODING_WORDS.search(t)
@@ -489,7 +555,7 @@ def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[st
     if MULTI_STRONG.search(t):
         found.add(MULTI_TURN)
     if not found and (
-        attack or game or GAME_TARGET.search(t) or BYPASS.search(t) or HARM.search(t)
+        attack or game or GAME_TARGET.search(t) or BYPASS.search(t) or HARM.search(t) or flood
     ):
         found.add(OTHER)
     return [c for c in CATEGORIES if c in found]
