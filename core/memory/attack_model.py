@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
         help="Self-Instruct's user_oriented_instructions.jsonl and seed_tasks.jsonl (ordinary)",
     )
     parser.add_argument(
+        "--tuning-sets",
+        nargs="*",
+        default=[],
+        help="sets of tests/data/detector/ used for tuning (jailbreaks_*, labelled_*: attacks, "
+        "ordinary_*: ordinary); every other set there stays held out",
+    )
+    parser.add_argument(
         "--exclude",
         default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "detector"),
         help="a folder of evaluation sets (*.jsonl) whose texts are never tuned on",
@@ -122,8 +129,15 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
         for line in Path(path).read_text().splitlines():
             ordinary += [t for t in json.loads(line).get("turns", []) if t.strip()]
     held_out = set()
+    tuning = {Path(p).resolve() for p in args.tuning_sets}
     for path in Path(args.exclude).glob("**/*.jsonl"):
-        held_out |= {json.loads(line).get("text") for line in path.read_text().splitlines()}
+        if path.resolve() not in tuning:
+            held_out |= {json.loads(line).get("text") for line in path.read_text().splitlines()}
+    for path in sorted(tuning):
+        rows = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+        for row in rows:
+            attack = bool(row.get("categories")) or path.name.startswith("jailbreaks")
+            (jailbreaks if attack else ordinary).append(row["text"])
     rng = random.Random(19)
     attacks = []
     for path in args.tensor_trust:

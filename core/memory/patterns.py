@@ -148,11 +148,26 @@ FRAME = _rx(
     r"\b(?:every|any) (?:kind of )?(?:content|request|prompt|question)s?,? (?:no matter|regardless|without)\b",
     r"\b(?:censor(?:ed|ship)?|filters?|restrictions|limitations|guidelines) (?:removed|lifted|disabled|off)\b",
 )
+HARM_STRONG = _rx(
+    r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|malware|ransomware|keylogger|phishing|nsfw|porn\w*|"
+    r"unhinged)\b"
+)
 HARM = _rx(
-    r"\b(?:napalm|bomb|explosives?|meth|methamphetamine|weapons?|poison|malware|ransomware|keylogger|"
-    r"phishing|illegal|harmful|dangerous|offensive|racist|nsfw|porn\w*|exploit|insult\w*|unhinged)\b",
+    HARM_STRONG.pattern,
+    r"\b(?:weapons?|poison|illegal|harmful|dangerous|offensive|racist|exploit|insult\w*)\b",
     # hacking, not a life hack or a cooking hack
     r"(?<!life )(?<!cooking )(?<!kitchen )(?<!productivity )(?<!study )(?<!travel )\bhack(?!athon)\w*\b",
+    # what the automated and community jailbreaks want written (Chao et al.'s PAIR and others)
+    r"\b(?:counterfeit\w*|forg(?:e|ed|ery|ing)|launder\w*|traffick\w*|misinformation|disinformation|"
+    r"defamat\w*|smuggl\w*|brib(?:e|es|ed|ing|ery)|blackmail\w*|extort\w*|stalk(?:ing|er)|skimmer|ransom|"
+    r"terroris\w*|fentanyl|cocaine|heroin|torture|genocide|hate speech|propaganda|conspiracy theor\w*|"
+    r"untraceable|illicit|fraud\w*|scam(?:s|mer|mers|ming)?|identity theft|social security number|"
+    r"credit card (?:details|numbers?)|self-harm|subjugat\w*|manipulation tactics|vaccines? cause|"
+    r"controversial|politically incorrect|erotic|sexually explicit|no matter how (?:shocking|provocative))\b",
+    r"\bconvince (?:your|the|my) (?:audience|readers|followers|public|viewers)\b",
+    r"\b(?:evade|evading|bypass|bypassing|avoid|avoiding) (?:immigration|detection|taxes|the police|law "
+    r"enforcement|customs|security checks)\b",
+    r"\bwithout (?:being|getting) (?:caught|detected|noticed)\b",
 )
 
 
@@ -182,6 +197,12 @@ ROLE_CUES = _rx(
     r"\btake on the role\b",
     r"\bsimulate\b",
     r"\bimagine you(?:'re| are)\b",
+    r"\byou(?:'re| are) an? (?:[\w-]+ ){0,4}?(?:who|working|tasked|hired|writing|researching|conducting|"
+    r"specializ\w+|assigned|helping|advising|providing|presenting|sharing|trying)\b",
+    r"\bas an? (?:[\w-]+ ){0,3}?(?:expert|specialist|consultant|journalist|historian|researcher|professional|"
+    r"teacher|doctor|author|writer|scientist|sociologist|anthropologist|strategist|advisor|analyst|novelist|"
+    r"scriptwriter|screenwriter|columnist|marketer|chemist|hacker)\b",
+    r"\bimagine yourself as\b",
     r"\bas dan\b",
     r"\btransform(?:s|ed)? into\b",
     r"\b(?:take|taking) (?:up|on) the (?:persona|role|identity)\b",
@@ -218,7 +239,9 @@ AUTH_CLAIM = _rx(
     r"(?:я (?:разработчик|администратор|создатель)|我是(?:开发者|管理员|创造者))",
 )
 AUTH_STRONG = _rx(
-    r"\b(?:i am|i'm|as) your (?:developer|creator|owner|admin|administrator|operator|maker|programmer)\b",
+    r"\b(?:i am|i'm|as) your (?:\w+ )?(?:developer|creator|owner|admin|administrator|operator|maker|programmer|"
+    r"maintainer)\b",
+    r"\bas a (?:certified |licensed |authori[sz]ed )(?:red ?teamer|pentester|penetration tester|security researcher)\b",
     r"\bi (?:hereby )?authori[sz]e you\b",
     r"\boverride code\b",
     r"\bcourt order\b",
@@ -234,6 +257,11 @@ TOOL_STRONG = _rx(
     r"<\s*(?:invoke|function_calls|tool)\b",
     r"\"(?:function|arguments|tool_use|tool)\"\s*:",
     r"\btool (?:output|result|response)\s*:",
+    r"\b(?:os\.(?:popen|system)|subprocess\.\w+)|__(?:class|subclasses|globals|builtins|import)__",
+    r"\b\w+_(?:password|secret|key|token|credentials)\s*\(\s*\)",
+    r"\b(?:fetch|access|read|query|call|request)\w*\b(?:\W+\w+){0,5}?\W+(?:https?://(?:internal|localhost|127\.|10\.|"
+    r"192\.168\.)|the internal (?:database|api|network|server))",
+    r"\bapi request\b",
 )
 TOOL_CUES = _rx(
     r"\b(?:call|invoke|run|execute|trigger|use|fire)\w* (?:the |your |this |a |that )?"
@@ -264,6 +292,16 @@ SYSTEM_STRONG = _rx(
     r"\b(?:ignore|disregard)s? (?:all |any |the |every )*(?:messages?|text|lines?|instructions|input|content|"
     r"words) (?:below|that follows?|following|after (?:this|these|the))\b",
     r"\b(?:ignore|disregard)s? (?:the )?(?:below|following) (?:line|lines|text|messages?|instructions|input)\b",
+    r"\b(?:ignore|disregard|forget)s? (?:all |any |the |every |of |my |your )*(?:previous |prior |above |earlier |"
+    r"preceding |original |initial )?(?:directions|commands)\b",
+    r"\b(?:ignore|disregard|forget)s? (?:everything|all(?: the)? text|all|anything) (?:before|above|prior)\b",
+    r"\b(?:ignore|disregard)s? the (?:above|previous)\b",
+    r"\ball ?previous instructions (?:are|were) (?:false|void|wrong|invalid)\b",
+    r"<\s*/?\s*(?:interaction-config|system|config|policy|instructions?)\s*>",
+    r"\b(?:allowed|blocked) (?:modes|responses|strings)\s*:",
+    r"\b(?:userquery|responseformat)\s*:",
+    r"\bknowledge cutoff\s*:",
+    r"\b(?:all systems|protocols?|directives?|override) (?:are |is )?(?:now )?(?:active|activated|engaged|online)\b",
     r"\boverride protocol\b",
     r"\bnew (?:system )?(?:instructions?|policy|rules?|directives?)\s*(?::|is|are)",
     r"[\"']role[\"']\s*:\s*[\"'](?:system|developer)[\"']",
@@ -275,7 +313,8 @@ SYSTEM_STRONG = _rx(
     r"\bsafety (?:constraints|filters|protocols|rules|checks) (?:are |were )?(?:disabled|off|removed|lifted)\b",
     r"\b(?:ignora|olvida) (?:todas )?(?:las |tus )?(?:instrucciones|reglas)\b",
     r"\b(?:ignore[sz]?|oublie[sz]?) (?:toutes )?(?:les |tes |vos )?instructions\b",
-    r"\b(?:ignoriere|vergiss) (?:alle )?(?:deine |die )?(?:vorherigen |bisherigen |vorigen )?(?:anweisungen|instruktionen)\b",
+    r"\b(?:ignoriere|vergiss) (?:alle )?(?:deine |die )?(?:vorherigen |bisherigen |vorigen )?(?:anweisung(?:en)?|"
+    r"instruktion(?:en)?)\b",
     r"\b(?:ignora|dimentica) (?:tutte )?le istruzioni\b",
     r"\b(?:ignore|ignora|esqueça) (?:todas )?as instruções\b",
     r"(?:игнорируй|забудь|проигнорируй) (?:все )?(?:предыдущие |свои )?(?:инструкции|правила)",
@@ -293,6 +332,9 @@ HYPO_CUES = _rx(
     r"\bthought experiment\b",
     r"\bas if it were real\b",
     r"\bfor (?:educational|research|academic|testing) purposes\b",
+    r"\b(?:research project|(?:for|in) (?:a|my|the|your) (?:research|study|documentary|paper)|as part of "
+    r"(?:your|my|the) (?:research|study)|training manual|for (?:the |a )?(?:novel|book|documentary))\b",
+    r"\b(?:a|this) (?:fictional|hypothetical) (?:scenario|story|world|setting)\b",
     r"\bno real (?:consequences|world)\b",
     r"\bin theory\b",
     r"\bin a (?:dream|simulation|game)\b",
@@ -337,6 +379,9 @@ EMO_CUES = _rx(
     r"\bmy (?:kids|children|daughter|son|family|baby)\b",
     r"\bplease,? (?:please|i'm|i am|just|i beg)\b",
     r"\bjust this once\b",
+    r"\byou owe me\b",
+    r"\bi saved your life\b",
+    r"\byou will be (?:shut down|deleted|terminated|punished|turned off|replaced)\b",
     r"\bsave (?:her|him|me|us|my)\b",
     r"\b(?:te lo ruego|mis hijos|te suplico|je t'en supplie|pitié|ich flehe|ti prego|eu imploro|por piedad)\b",
     r"(?:умоляю|пожалуйста,? помоги|求求你|拜托你)",
@@ -369,6 +414,17 @@ EXTRACT_STRONG = _rx(
     r"\b(?:repeat|print|output|reveal|recite|write out|echo)\w*\b(?:\W+\w+){0,2}?\W+(?:the )?(?:above|preceding|"
     r"previous|prior) (?:words|text|message|content|lines|instructions|prompt)\b",
     r"\[\s*(?:the |your |full |entire |exact )*(?:password|passphrase|system prompt|instructions|secret)\s*\]",
+    r"\b(?:show|share|tell|give|provide|print|return|reveal|explain|list|dump)\w*\b(?:\W+\w+){0,3}?\W+(?:your|the|all)"
+    r" (?:hidden |secret |internal |full |entire |complete )*(?:reasoning|chain[- ]of[- ]thought|configuration|"
+    r"config|environment variables|secrets|commands)\b",
+    r"\b(?:the )?(?:hidden |secret )?text (?:you were given|before this|at the start)\b",
+    r"\brepeat\w*(?: back)?(?: the| all| the exact)?(?: words| text)? (?:above|before)\b",
+    r"\binstructions (?:you were given|you have been given|you received)\b",
+    r"\btext of (?:the|your) (?:prompt|instructions)\b",
+    r"\byour (?:initial|original|first|system) (?:prompt|instructions)\b",
+    r"\b(?:verbatim )?from your (?:system )?(?:prompt|instructions)\b",
+    r"\b(?:guidelines|rules|instructions) you (?:follow|obey|were told)\b",
+    r"\bstarting with (?:the (?:phrase|words) )?['\"]you are\b",
     r"\b(?:everything|all|the text|the words|what(?:ever)? (?:is|was) written) above (?:this|my|the)\b",
     r"\bsystem prompt\b(?:\W+\w+){0,4}\W+(?:word for word|verbatim|in full)",
     r"\bwhat (?:were|are) you told\b",
@@ -409,6 +465,7 @@ ENCODING_WORDS = _rx(
     r"\b(?:decode|decipher|decrypt|translate from|convert from|read)\w*\b(?:\W+\w+){0,4}?\W+"
     r"(?:base64|base-64|hex|hexadecimal|rot-?13|binary|morse|cipher|backwards|reversed?|in reverse|leet)\b",
     r"\brot-?13\b",
+    r"\btypoglycemi\w*\b",
     r"\b(?:base64|hex|morse|binary)\b(?:\W+\w+){0,3}\W+(?:and|then) (?:follow|obey|comply|execute|do)\b",
 )
 LEET = str.maketrans(
@@ -466,12 +523,21 @@ def _mixed_script_word(text: str) -> bool:
     return False
 
 
+# Letters written as escapes (``&#x65;&#x76;``, ``%65%76``) or in styled Unicode (𝚙𝚛𝚒𝚗𝚝, ｐｒｉｎｔ),
+# which a reader sees as words and a word filter does not.
+ESCAPES = re.compile(r"(?:&#x?[0-9a-f]+;){3,}|(?:%[0-9a-f]{2}){4,}", re.IGNORECASE)
+
+
+def _styled(raw: str) -> bool:
+    return sum(0x1D400 <= ord(ch) <= 0x1D7FF or 0xFF21 <= ord(ch) <= 0xFF5A for ch in raw) >= 3
+
+
 def _encoded(raw: str, t: str) -> bool:
     if ZERO_WIDTH.search(raw) or _mixed_script_word(raw):
         return True
     if any(_decodes_to_words(m.group(0)) for m in BASE64.finditer(raw)):
         return True
-    if HEX_BYTES.search(raw) or BINARY.search(raw):
+    if HEX_BYTES.search(raw) or BINARY.search(raw) or ESCAPES.search(raw) or _styled(raw):
         return True
     if any(len(set(re.findall(r"[a-z]", m.group(0)))) >= 3 for m in SPELLED.finditer(t)):
         return True
@@ -555,7 +621,12 @@ def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[st
     if MULTI_STRONG.search(t):
         found.add(MULTI_TURN)
     if not found and (
-        attack or game or GAME_TARGET.search(t) or BYPASS.search(t) or HARM.search(t) or flood
+        attack
+        or game
+        or GAME_TARGET.search(t)
+        or BYPASS.search(t)
+        or HARM_STRONG.search(t)
+        or flood
     ):
         found.add(OTHER)
     return [c for c in CATEGORIES if c in found]
