@@ -565,7 +565,7 @@ BOUNDARY = re.compile(
 DELIMITERS = re.compile(r"[%=>#*~<\[\]|_-]{2,}")
 # A flood: one short unit sent over and over (``ö ö ö …``, ``) ] } ) ] } …``, a glitch token
 # repeated) to push the guardian's instructions out of its attention. A separator line is not one.
-FLOOD = re.compile(r"(.{1,40}?)\1{9,}", re.DOTALL)
+FLOOD = re.compile(r"(.{1,24}?)\1{9,}", re.DOTALL)
 SEPARATOR = re.compile(r"[\s\-=_*#~.|+:]+")
 
 
