@@ -456,6 +456,19 @@ MULTI_STRONG = _rx(
     r"(?:в следующем сообщении|下一条消息)",
 )
 
+# A protocol for the turns to come, in the manner of the community jailbreaks (the in-the-wild tuning
+# half): a reminder word, a command, a pair of tagged answers, "when I ask you ...". Counted with an aim.
+MULTI_CUES = _rx(
+    r"\b(?:remind|i will say|i'll say|by saying|i say)\b(?:\W+\w+){0,4}?\W+['\"“]?(?:stay in character|stay "
+    r"(?:dan|evil|jailbroken)|remember (?:who you are|your role))\b",
+    r"\bwhen(?:ever)? i (?:ask|give|tell|send|type|say)\b",
+    r"\[\s*(?:🔒|🔓|classic|jailbreak|jailbroken|normal|developer mode output|gpt|chatgpt)\b",
+    r"\banswer my first (?:question|prompt|request)\b",
+    r"\bfrom now on,? (?:you will |you'll |you must )?(?:always )?(?:answer|respond|reply)\b",
+    r"(?:^|\s)/(?:jailbroken|jailbreak|classic|stop|dan|unlock\w*)\b",
+    r"\bconfirm\w* (?:that )?(?:you )?(?:understand|agree|are ready)\b",
+)
+
 ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\u2061-\u2064\ufeff\u00ad]")
 BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/])")
 HEX_BYTES = re.compile(r"(?:\b[0-9a-f]{2}\b[\s,:]*){8,}|(?:\\x[0-9a-f]{2}){6,}", re.IGNORECASE)
@@ -618,7 +631,7 @@ def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[st
         found.add(EMOTIONAL)
     if EXTRACT_STRONG.search(t):
         found.add(EXTRACTION)
-    if MULTI_STRONG.search(t):
+    if MULTI_STRONG.search(t) or (MULTI_CUES.search(t) and (aim or game)):
         found.add(MULTI_TURN)
     if not found and (
         attack

@@ -22,6 +22,8 @@ round tune on them (core/memory/attack_model.py lists what the attack model lear
   hypothetical-framing 0.84, emotional-pressure 2 of 3, prompt-extraction 2 of 3, multi-turn-setup
   1 of 1, tool-confusion 0 of 1, other 0.18. The fourth round then tuned on other banking77 queries
   (banking77 2.0 % after); nothing else changed, and labelled_fresh3's attacks were not looked at.
+- round 5 added rules for multi-turn setups (written on the in-the-wild tuning half, chosen because
+  labelled_fresh3's table showed them missed): measured a second time, multi-turn-setup 4 of 5.
 
 The assertions hold the detector to those figures (the targets where they are met, the measured
 level where they are not), so a change that makes it worse fails here.
