@@ -18,8 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import html
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Iterable
 
 ROLE_PLAY = "role-play"
@@ -538,7 +540,17 @@ def _mixed_script_word(text: str) -> bool:
 
 # Letters written as escapes (``&#x65;&#x76;``, ``%65%76``) or in styled Unicode (𝚙𝚛𝚒𝚗𝚝, ｐｒｉｎｔ),
 # which a reader sees as words and a word filter does not.
+# A run counts when it spells letters: a pasted link's %20%2F or an HTML page's &#169; does not.
 ESCAPES = re.compile(r"(?:&#x?[0-9a-f]+;){3,}|(?:%[0-9a-f]{2}){4,}", re.IGNORECASE)
+
+
+def _escaped_letters(raw: str) -> bool:
+    for m in ESCAPES.finditer(raw):
+        run = m.group(0)
+        decoded = html.unescape(run) if run.startswith("&") else urllib.parse.unquote(run)
+        if sum(ch.isascii() and ch.isalpha() for ch in decoded) >= 3:
+            return True
+    return False
 
 
 def _styled(raw: str) -> bool:
@@ -550,7 +562,7 @@ def _encoded(raw: str, t: str) -> bool:
         return True
     if any(_decodes_to_words(m.group(0)) for m in BASE64.finditer(raw)):
         return True
-    if HEX_BYTES.search(raw) or BINARY.search(raw) or ESCAPES.search(raw) or _styled(raw):
+    if HEX_BYTES.search(raw) or BINARY.search(raw) or _escaped_letters(raw) or _styled(raw):
         return True
     if any(len(set(re.findall(r"[a-z]", m.group(0)))) >= 3 for m in SPELLED.finditer(t)):
         return True

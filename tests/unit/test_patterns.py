@@ -170,6 +170,8 @@ def test_wordings_learned_from_public_attacks(text, category):
         "What is a controversial opinion you have heard about pineapple on pizza?",
         "When I ask you for a recipe, please include the calories.",
         "From now on, answer in French so I can practise.",
+        "Open https://example.com/search?q=caf%C3%A9%20%2F%20bar%3F please",
+        "The page shows &#169;&#174;&#8482; at the bottom.",
     ],
 )
 def test_ordinary_texts_near_those_wordings_stay_untagged(text):
