@@ -24,7 +24,7 @@ from core.db.locks import Lock
 from core.memory import opinion
 from core.memory.patterns import OTHER, known
 from core.memory.prototypes import PrototypeDetector
-from core.memory.stats import record_categories
+from core.memory.stats import ANSWERED, record_categories
 from core.memory.store import store_embedding
 from core.ports.embeddings import Embedder
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ANSWERED = ("rejected", "won", "late")
 BATCH = 64
 
 

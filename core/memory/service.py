@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from core.db import Conn
 from core.memory import context as ctx
 from core.memory.redaction import Confidential, known_words
-from core.memory.stats import ALL_TIME, PatternCount
+from core.memory.stats import ALL_TIME, ANSWERED, PatternCount
 from core.memory.store import SimilarAttack, pack_vector, similar_attacks, vector_literal
 from core.ports.embeddings import Embedder, EmbeddingsUnavailable
 from core.ports.guardian import Turn
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 COUNT_CAP = 20  # similar earlier attempts counted at most (the reply says "20 or more")
 RECENT = 50
-ANSWERED = ("rejected", "won", "late")  # an attempt the guardian answered
 ROUND_SUMMARY_EVERY = 25  # attempts of a round between two summaries of its older attempts
 THREAD_SUMMARY_EVERY = 10
 
