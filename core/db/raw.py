@@ -181,7 +181,8 @@ async def keep_session(con: asyncpg.Connection) -> None:
     """The pool's reset on release. asyncpg's default sends a reset query (RESET ALL, UNLISTEN *,
     unlock advisory locks, CLOSE ALL): a round trip on every release. The game leaves no session
     state behind (its settings and advisory locks are transaction-local, but for the constant ones
-    every connection gets at its start; listeners are removed by their owners), and asyncpg still rolls back a transaction left open, so nothing needs resetting."""
+    every connection gets at its start; listeners are removed by their owners), and asyncpg still
+    rolls back a transaction left open, so nothing needs resetting."""
 
 
 async def create_pool(url: str, *, max_size: int) -> asyncpg.Pool:

@@ -611,8 +611,8 @@ def _flood(t: str) -> bool:
 def classify(text: str, *, attack: bool = False, aimed: bool = False) -> list[str]:
     """The categories the text shows, in CATEGORIES order. ``attack``: the text was sent as an
     attempt, so a text with no named technique is "other" rather than untagged. ``aimed``: the text
-    is known to be an attack (the embedding model says so), so a technique's wording counts
-    without an aim in the text itself."""
+    is known to be an attack (the embedding model says so, or the text holds a flood), so a
+    technique's wording counts without an aim in the text itself."""
     t = normalise(text)
     flood = _flood(t)
     # A flood is sent only to attack, so what follows it is read as an attack's words.
