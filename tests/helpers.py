@@ -1,6 +1,10 @@
-"""Small builders shared by tests: actors, a funded player, an open round."""
+"""Small builders shared by tests: actors, a funded player, an open round, a function paused
+mid-way for a race."""
 
 from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
 
 from core.actors import Actor
 from core.app import App
@@ -154,3 +158,22 @@ async def books_ok(app: App) -> None:
             + await check_token_invariants(conn)
         )
     assert all(r.ok for r in results), [r for r in results if not r.ok]
+
+
+@asynccontextmanager
+async def paused(monkeypatch, target, name: str):
+    """Run the real ``target.name`` but stop it just before it returns, until released."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    real = getattr(target, name)
+
+    async def held(*args, **kwargs):
+        result = await real(*args, **kwargs)
+        reached.set()
+        await release.wait()
+        return result
+
+    monkeypatch.setattr(target, name, held)
+    try:
+        yield reached, release
+    finally:
+        release.set()

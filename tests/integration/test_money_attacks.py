@@ -8,7 +8,6 @@ limit; payouts marked paid by a transfer that did not come from the treasury."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 
 import pytest
 
@@ -26,7 +25,7 @@ from core.services import admin, attempts, limits, rounds, views
 from core.services.attempts import pace as pace_
 from core.services.teams import membership, pool
 from tests.fakes import ScriptedGuardian
-from tests.helpers import USDC, books_ok, fund, open_round, player
+from tests.helpers import USDC, books_ok, fund, open_round, paused, player
 
 MONA = Actor("telegram", "4242", "Mona", username="mona_mod")
 OTTO = Actor("telegram", "4343", "Otto", username="otto_mod")
@@ -170,25 +169,6 @@ async def test_a_captain_cannot_take_the_members_money_by_kicking_them_then_disb
 
 
 # --- 4. races that left money nowhere or below zero ---
-
-
-@asynccontextmanager
-async def paused(monkeypatch, target, name: str):
-    """Run the real ``target.name`` but stop it just before it returns, until released."""
-    reached, release = asyncio.Event(), asyncio.Event()
-    real = getattr(target, name)
-
-    async def held(*args, **kwargs):
-        result = await real(*args, **kwargs)
-        reached.set()
-        await release.wait()
-        return result
-
-    monkeypatch.setattr(target, name, held)
-    try:
-        yield reached, release
-    finally:
-        release.set()
 
 
 async def test_a_contribution_racing_a_disband_lands_nowhere_dead(app, monkeypatch):

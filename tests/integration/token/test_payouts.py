@@ -14,9 +14,9 @@ from sqlalchemy import text
 from core import ledger
 from core.errors import InsufficientFunds, InvalidArgument, NotFound, NotPermitted
 from core.ports.solana import RpcSolana
-from core.services.token import payouts
+from core.services.token import payouts, wallets
 from core.services.token.common import associated_account
-from tests.helpers import CONSOLE_MOD, USDC, fund, player
+from tests.helpers import CONSOLE_MOD, USDC, fund, paused, player
 from tests.integration.test_console import run
 from tests.integration.token.conftest import USDC_MINT, link
 from tests.standins.solana_rpc import Transfer
@@ -395,12 +395,6 @@ async def test_a_payout_requested_while_the_wallet_is_unlinked_keeps_it_linked(
     """The race: a withdrawal has read the wallet and is writing its request while the same player
     (or their other linked account) unlinks that wallet. One of them waits for the other: the
     payout never ends up pending towards a wallet that is no longer linked."""
-    import asyncio
-
-    from core import ledger
-    from core.services.token import wallets
-    from tests.integration.test_money_attacks import paused
-
     app = await token_app()
     me = player("race")
     await fund(app, me, 20 * USDC)
